@@ -1,0 +1,4 @@
+//! tfe: private inference for trained models under three-party replicated secret sharing.
+
+pub mod tensor;
+pub mod plan;

@@ -1,0 +1,64 @@
+//! Building a plan value by value: used by the ONNX lowering and by library users who write
+//! a custom secure computation directly.
+
+use super::{Op, Plan, Shape, Source, Step, ValueId, ValueInfo, Visibility, Weight};
+use crate::tensor::FixedPoint;
+use anyhow::Result;
+use ndarray::ArrayD;
+
+pub struct PlanBuilder {
+    plan: Plan,
+}
+
+impl PlanBuilder {
+    pub fn new(fixed_point: FixedPoint, source: Source) -> Self {
+        PlanBuilder {
+            plan: Plan {
+                fixed_point,
+                source,
+                values: vec![],
+                inputs: vec![],
+                outputs: vec![],
+                weights: vec![],
+                steps: vec![],
+            },
+        }
+    }
+
+    fn value(&mut self, name: &str, shape: Shape) -> ValueId {
+        self.plan.values.push(ValueInfo { name: name.to_string(), shape });
+        ValueId(self.plan.values.len() as u32 - 1)
+    }
+
+    pub fn input(&mut self, name: &str, shape: Shape) -> ValueId {
+        let id = self.value(name, shape);
+        self.plan.inputs.push(id);
+        id
+    }
+
+    pub fn weight(&mut self, name: &str, data: ArrayD<f32>, visibility: Visibility) -> ValueId {
+        let id = self.value(name, Shape::fixed_dims(data.shape()));
+        self.plan.weights.push(Weight { value: id, visibility, data });
+        id
+    }
+
+    /// Adds a step computing a new value named `name` with the given shape.
+    pub fn step(&mut self, node: &str, op: Op, inputs: &[ValueId], name: &str, shape: Shape) -> ValueId {
+        let output = self.value(name, shape);
+        self.plan.steps.push(Step { node: node.to_string(), op, inputs: inputs.to_vec(), output });
+        output
+    }
+
+    pub fn output(&mut self, id: ValueId) {
+        self.plan.outputs.push(id);
+    }
+
+    pub fn shape(&self, id: ValueId) -> &Shape {
+        &self.plan.values[id.index()].shape
+    }
+
+    pub fn build(self) -> Result<Plan> {
+        self.plan.validate()?;
+        Ok(self.plan)
+    }
+}

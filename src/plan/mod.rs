@@ -1,0 +1,200 @@
+//! The plan: a model lowered to secure operations, independent of ONNX and of any protocol.
+//!
+//! A plan is a list of steps in topological order over numbered values. Each value is a graph
+//! input, a weight or a step's output. Weights are secret by default (the model owner's
+//! parameters, secret-shared before any party sees them); constants introduced by lowering
+//! (pooling divisors and the like) are public. Every value is a fixed-point tensor at the
+//! plan's fractional bits; an op that multiplies two values rescales its result itself.
+
+mod builder;
+mod format;
+mod shape;
+
+pub use builder::PlanBuilder;
+pub use format::{FORMAT_VERSION, MAGIC, PlanFileError};
+pub use shape::{Dim, Shape};
+
+use crate::tensor::{FixedPoint, Window};
+use anyhow::{Result, bail, ensure};
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueInfo {
+    /// The ONNX tensor name this value stands for.
+    pub name: String,
+    pub shape: Shape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Secret-shared by the model owner: no compute party sees it.
+    Secret,
+    /// Known to every party (structural constants such as pooling divisors).
+    Public,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Weight {
+    pub value: ValueId,
+    pub visibility: Visibility,
+    /// Stored in the plan file's weights section, not in the graph section.
+    #[serde(skip)]
+    pub data: ArrayD<f32>,
+}
+
+/// A secure operation. Semantics follow the ONNX operator it was lowered from, restricted to
+/// the attributes listed; see `exec` for the single definition all interpreters share.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Numpy matmul of two values; the product is rescaled.
+    MatMul,
+    /// Grouped convolution `[N,C,spatial..] * [M,C/g,kernel..]`, no bias; rescaled.
+    Conv { window: Window, groups: usize },
+    /// Element-wise product with broadcasting; rescaled.
+    Mul,
+    Add,
+    Sub,
+    Relu,
+    /// Max over each window (padding ignored).
+    MaxPool { window: Window },
+    /// Sum over each window's in-bounds elements (average pooling is this, then `Mul`).
+    SumPool { window: Window },
+    /// Sum over ascending, distinct axes.
+    ReduceSum { axes: Vec<usize>, keep_dims: bool },
+    Reshape { shape: Shape },
+    Transpose { perm: Vec<usize> },
+    Concat { axis: usize },
+}
+
+impl Op {
+    /// Number of inputs, or `None` when variadic.
+    pub fn arity(&self) -> Option<usize> {
+        match self {
+            Op::MatMul | Op::Conv { .. } | Op::Mul | Op::Add | Op::Sub => Some(2),
+            Op::Concat { .. } => None,
+            _ => Some(1),
+        }
+    }
+
+    /// Short name for profiles and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::MatMul => "MatMul",
+            Op::Conv { .. } => "Conv",
+            Op::Mul => "Mul",
+            Op::Add => "Add",
+            Op::Sub => "Sub",
+            Op::Relu => "Relu",
+            Op::MaxPool { .. } => "MaxPool",
+            Op::SumPool { .. } => "SumPool",
+            Op::ReduceSum { .. } => "ReduceSum",
+            Op::Reshape { .. } => "Reshape",
+            Op::Transpose { .. } => "Transpose",
+            Op::Concat { .. } => "Concat",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The ONNX node this step was lowered from.
+    pub node: String,
+    #[serde(flatten)]
+    pub op: Op,
+    pub inputs: Vec<ValueId>,
+    pub output: ValueId,
+}
+
+/// Where the plan came from, so a plan can be matched with its model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub file_name: String,
+    /// SHA-256 of the model file, lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub fixed_point: FixedPoint,
+    pub source: Source,
+    pub values: Vec<ValueInfo>,
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
+    pub weights: Vec<Weight>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn value(&self, id: ValueId) -> &ValueInfo {
+        &self.values[id.index()]
+    }
+
+    /// Checks the invariants every interpreter relies on, so that a hand-edited or damaged
+    /// plan is rejected up front instead of failing half way through a run.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.values.len();
+        let mut defined = vec![false; n];
+        let define = |defined: &mut [bool], id: ValueId, what: &str| -> Result<()> {
+            ensure!(id.index() < n, "{what} refers to value {} but the plan has {n} values", id.0);
+            ensure!(!defined[id.index()], "value {} ({}) is defined twice", id.0, self.values[id.index()].name);
+            defined[id.index()] = true;
+            Ok(())
+        };
+        for &id in &self.inputs {
+            define(&mut defined, id, "an input")?;
+        }
+        for w in &self.weights {
+            define(&mut defined, w.value, "a weight")?;
+            let shape = self.value(w.value).shape.fixed().ok_or_else(|| {
+                anyhow::anyhow!("weight {} has a batch-dependent shape", self.value(w.value).name)
+            })?;
+            ensure!(w.data.shape() == shape.as_slice(), "weight {} data has shape {:?}, expected {shape:?}", self.value(w.value).name, w.data.shape());
+        }
+        for step in &self.steps {
+            if let Some(arity) = step.op.arity() {
+                ensure!(step.inputs.len() == arity, "step {} ({}) has {} inputs, expected {arity}", step.node, step.op.name(), step.inputs.len());
+            } else {
+                ensure!(!step.inputs.is_empty(), "step {} ({}) has no inputs", step.node, step.op.name());
+            }
+            for &input in &step.inputs {
+                ensure!(input.index() < n && defined[input.index()], "step {} reads value {} before it is computed", step.node, input.0);
+            }
+            define(&mut defined, step.output, "a step output")?;
+        }
+        ensure!(!self.outputs.is_empty(), "the plan has no outputs");
+        for &out in &self.outputs {
+            if out.index() >= n || !defined[out.index()] {
+                bail!("plan output {} is never computed", out.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of the last step reading each value (`usize::MAX` for plan outputs), so that
+    /// interpreters can free intermediate tensors as soon as possible.
+    pub fn last_uses(&self) -> Vec<usize> {
+        let mut last = vec![0usize; self.values.len()];
+        for (i, step) in self.steps.iter().enumerate() {
+            for &input in &step.inputs {
+                last[input.index()] = i;
+            }
+        }
+        for &out in &self.outputs {
+            last[out.index()] = usize::MAX;
+        }
+        last
+    }
+}

@@ -1,0 +1,145 @@
+//! Fixed-point encoding of reals into Z_2^64: `x` is stored as `round(x * 2^f)` in two's
+//! complement.
+//!
+//! The documented value range follows from the truncation protocol (see `mpc::truncate`),
+//! which is exact up to one unit in the last place as long as every product, held at scale
+//! 2^(2f) before truncation, stays below 2^62 in magnitude. Every value, input, weight and
+//! intermediate, must therefore satisfy |x| < 2^(62 - 2f): 2^30 (about 1.07e9) for f = 16.
+
+use ndarray::{ArrayD, ArrayViewD};
+use serde::{Deserialize, Serialize};
+
+/// Bits of the ring: all shares and fixed-point values live in Z_2^64.
+pub const RING_BITS: u32 = 64;
+/// Headroom the truncation needs: products must stay below 2^PRODUCT_BITS in magnitude.
+pub const PRODUCT_BITS: u32 = 62;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedPoint {
+    pub frac_bits: u32,
+}
+
+/// Why a real number cannot be encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EncodeError {
+    NotFinite { index: usize, value: f32 },
+    OutOfRange { index: usize, value: f32, limit: f64 },
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::NotFinite { index, value } => {
+                write!(f, "element {index} is {value}, which has no fixed-point encoding")
+            }
+            EncodeError::OutOfRange { index, value, limit } => write!(
+                f,
+                "element {index} is {value}, outside the fixed-point range |x| < {limit:e}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+impl FixedPoint {
+    pub const DEFAULT_FRAC_BITS: u32 = 16;
+    /// Frac bits beyond this leave less than 2^10 of integer range, too little for real models.
+    pub const MAX_FRAC_BITS: u32 = 26;
+
+    pub fn new(frac_bits: u32) -> Result<Self, String> {
+        if (1..=Self::MAX_FRAC_BITS).contains(&frac_bits) {
+            Ok(FixedPoint { frac_bits })
+        } else {
+            Err(format!(
+                "{frac_bits} fractional bits is outside the supported 1..={} (products at scale \
+                 2^(2f) must fit below 2^{PRODUCT_BITS} with room for the integer part)",
+                Self::MAX_FRAC_BITS
+            ))
+        }
+    }
+
+    pub fn scale(&self) -> f64 {
+        (1u64 << self.frac_bits) as f64
+    }
+
+    /// Largest magnitude any value may take (exclusive).
+    pub fn max_abs(&self) -> f64 {
+        2f64.powi((PRODUCT_BITS - 2 * self.frac_bits) as i32)
+    }
+
+    pub fn encode(&self, x: f32, index: usize) -> Result<u64, EncodeError> {
+        if !x.is_finite() {
+            return Err(EncodeError::NotFinite { index, value: x });
+        }
+        let limit = self.max_abs();
+        if (x as f64).abs() >= limit {
+            return Err(EncodeError::OutOfRange { index, value: x, limit });
+        }
+        Ok(((x as f64) * self.scale()).round() as i64 as u64)
+    }
+
+    pub fn decode(&self, v: u64) -> f32 {
+        ((v as i64) as f64 / self.scale()) as f32
+    }
+
+    pub fn encode_array(&self, x: ArrayViewD<f32>) -> Result<ArrayD<u64>, EncodeError> {
+        let mut out = ArrayD::zeros(x.raw_dim());
+        for (index, (o, &v)) in out.iter_mut().zip(x.iter()).enumerate() {
+            *o = self.encode(v, index)?;
+        }
+        Ok(out)
+    }
+
+    pub fn decode_array(&self, v: ArrayViewD<u64>) -> ArrayD<f32> {
+        v.mapv(|v| self.decode(v))
+    }
+
+    /// Floor division by 2^f of a two's complement value: the plaintext model of truncation.
+    pub fn truncate(&self, v: u64) -> u64 {
+        ((v as i64) >> self.frac_bits) as u64
+    }
+}
+
+impl Default for FixedPoint {
+    fn default() -> Self {
+        FixedPoint { frac_bits: Self::DEFAULT_FRAC_BITS }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_within_half_an_ulp() {
+        let fp = FixedPoint::default();
+        for &x in &[0.0f32, 1.0, -1.0, 3.14159, -2.5e-5, 12345.678, -1.0e8] {
+            let back = fp.decode(fp.encode(x, 0).unwrap());
+            assert!((back - x).abs() <= 0.5 / fp.scale() as f32 + x.abs() * 1e-7, "{x} -> {back}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_finite_and_out_of_range() {
+        let fp = FixedPoint::default();
+        assert!(matches!(fp.encode(f32::NAN, 3), Err(EncodeError::NotFinite { index: 3, .. })));
+        assert!(matches!(fp.encode(f32::INFINITY, 0), Err(EncodeError::NotFinite { .. })));
+        assert!(matches!(fp.encode(2.0e9, 0), Err(EncodeError::OutOfRange { .. })));
+        assert!(fp.encode(1.0e9, 0).is_ok());
+    }
+
+    #[test]
+    fn truncation_floors_negative_values() {
+        let fp = FixedPoint::new(4).unwrap();
+        assert_eq!(fp.truncate((-17i64) as u64) as i64, -2);
+        assert_eq!(fp.truncate(17), 1);
+    }
+
+    #[test]
+    fn frac_bits_are_bounded() {
+        assert!(FixedPoint::new(0).is_err());
+        assert!(FixedPoint::new(27).is_err());
+        assert!(FixedPoint::new(16).is_ok());
+    }
+}
