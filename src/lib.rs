@@ -2,3 +2,5 @@
 
 pub mod tensor;
 pub mod plan;
+pub mod net;
+pub mod mpc;

@@ -1,0 +1,124 @@
+//! One compute party's protocol state: its index, its link to the others and the two PRF
+//! keys it shares with its neighbours.
+//!
+//! Party i holds key k_i (shared with party i-1) and k_{i+1} (shared with party i+1). All
+//! parties run the same sequence of protocol calls, and every call takes a fresh nonce from
+//! a counter that therefore stays in step across parties; streams within a call are told
+//! apart by a label.
+
+use super::prf::{Prf, os_key};
+use crate::net::{Role, Stats, Transport};
+use anyhow::{Context, Result, ensure};
+
+/// Which neighbour a PRF key is shared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Prev,
+    Next,
+}
+
+/// Stream labels within one protocol call.
+#[derive(Clone, Copy, Debug)]
+#[repr(u8)]
+pub enum Label {
+    Zero = 1,
+    BoolZero,
+    TruncR,
+    TruncRHigh,
+    TruncMsb,
+    TruncOut,
+    DaBit,
+    /// Zero-sharings for later rounds of a multi-round call.
+    ZeroRound2,
+    ZeroRound3,
+    ZeroRound4,
+}
+
+pub struct Party {
+    id: usize,
+    net: Box<dyn Transport>,
+    with_prev: Prf,
+    with_next: Prf,
+    calls: u64,
+}
+
+impl Party {
+    /// Agrees on fresh PRF keys with both neighbours: each party draws the key it shares with
+    /// its next neighbour from the OS CSPRNG and sends it there.
+    pub fn setup(net: Box<dyn Transport>) -> Result<Party> {
+        let Role::Party(id) = net.me() else { anyhow::bail!("{} is not a compute party", net.me()) };
+        let id = id as usize;
+        let mut net = net;
+        let with_next = Prf::new(os_key()?);
+        net.send(Role::Party(((id + 1) % 3) as u8), &with_next.key_words())?;
+        let words = net.recv(Role::Party(((id + 2) % 3) as u8)).context("key agreement")?;
+        let with_prev = Prf::from_key_words(&words).context("malformed key from the previous party")?;
+        Ok(Party { id, net, with_prev, with_next, calls: 0 })
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.net.stats()
+    }
+
+    /// The party `offset` places after this one (mod 3).
+    pub fn peer(&self, offset: usize) -> usize {
+        (self.id + offset) % 3
+    }
+
+    /// Starts a protocol call; the returned nonce keys every stream the call uses.
+    pub fn begin_call(&mut self) -> u64 {
+        self.calls += 1;
+        self.calls << 8
+    }
+
+    pub fn stream(&self, link: Link, nonce: u64, label: Label, n: usize) -> Vec<u64> {
+        let prf = match link {
+            Link::Prev => &self.with_prev,
+            Link::Next => &self.with_next,
+        };
+        prf.words(nonce | label as u64, n)
+    }
+
+    /// This party's term of a sharing of zero over Z_2^64: the three terms sum to 0.
+    pub fn zero_share(&self, nonce: u64, label: Label, n: usize) -> Vec<u64> {
+        let prev = self.stream(Link::Prev, nonce, label, n);
+        let next = self.stream(Link::Next, nonce, label, n);
+        prev.iter().zip(&next).map(|(a, b)| a.wrapping_sub(*b)).collect()
+    }
+
+    /// This party's term of a sharing of zero under XOR.
+    pub fn xor_zero_share(&self, nonce: u64, label: Label, n: usize) -> Vec<u64> {
+        let prev = self.stream(Link::Prev, nonce, label, n);
+        let next = self.stream(Link::Next, nonce, label, n);
+        prev.iter().zip(&next).map(|(a, b)| a ^ b).collect()
+    }
+
+    pub fn send_to(&mut self, party: usize, words: &[u64]) -> Result<()> {
+        self.net.send(Role::Party(party as u8), words)
+    }
+
+    pub fn recv_from(&mut self, party: usize, len: usize) -> Result<Vec<u64>> {
+        let words = self.net.recv(Role::Party(party as u8))?;
+        ensure!(words.len() == len, "party {party} sent {} words where {len} were expected", words.len());
+        Ok(words)
+    }
+
+    /// One resharing round: sends this party's new component to the previous party and
+    /// receives the next party's, which is the second component this party holds.
+    pub fn exchange(&mut self, words: &[u64]) -> Result<Vec<u64>> {
+        self.send_to(self.peer(2), words)?;
+        self.recv_from(self.peer(1), words.len())
+    }
+
+    pub fn send_role(&mut self, role: Role, words: &[u64]) -> Result<()> {
+        self.net.send(role, words)
+    }
+
+    pub fn recv_role(&mut self, role: Role) -> Result<Vec<u64>> {
+        self.net.recv(role)
+    }
+}

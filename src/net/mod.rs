@@ -1,0 +1,98 @@
+//! Where bytes cross between parties. The protocol talks to a [`Transport`] only, so the
+//! in-process channels used by the embedded mode and a networked implementation are
+//! interchangeable without touching `mpc`.
+
+pub mod local;
+
+use anyhow::Result;
+use std::fmt;
+
+/// Everyone who takes part in a run: three compute parties, the client (input owner and
+/// result receiver) and the model owner (who secret-shares the weights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Party(u8),
+    Client,
+    ModelOwner,
+}
+
+impl Role {
+    pub const PARTIES: [Role; 3] = [Role::Party(0), Role::Party(1), Role::Party(2)];
+    pub const ALL: [Role; 5] = [Role::Party(0), Role::Party(1), Role::Party(2), Role::Client, Role::ModelOwner];
+
+    pub fn index(self) -> usize {
+        match self {
+            Role::Party(i) => i as usize,
+            Role::Client => 3,
+            Role::ModelOwner => 4,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Party(i) => write!(f, "party {i}"),
+            Role::Client => write!(f, "the client"),
+            Role::ModelOwner => write!(f, "the model owner"),
+        }
+    }
+}
+
+/// Traffic seen by one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub bytes_sent: u64,
+    pub messages_sent: u64,
+    /// Communication rounds: times this endpoint waited for a message after sending one
+    /// (a first receive also counts). Messages pipelined within a round count once.
+    pub rounds: u64,
+}
+
+impl std::ops::Sub for Stats {
+    type Output = Stats;
+    fn sub(self, o: Stats) -> Stats {
+        Stats {
+            bytes_sent: self.bytes_sent - o.bytes_sent,
+            messages_sent: self.messages_sent - o.messages_sent,
+            rounds: self.rounds - o.rounds,
+        }
+    }
+}
+
+/// Message passing between roles. Messages are vectors of 64-bit words (ring elements or
+/// packed bits); per pair of endpoints they arrive in the order they were sent.
+pub trait Transport: Send {
+    fn me(&self) -> Role;
+    fn send(&mut self, to: Role, words: &[u64]) -> Result<()>;
+    fn recv(&mut self, from: Role) -> Result<Vec<u64>>;
+    fn stats(&self) -> Stats;
+}
+
+/// Byte and round accounting shared by every transport implementation.
+#[derive(Debug, Default)]
+pub struct Meter {
+    stats: Stats,
+    sent_since_recv: bool,
+    received_any: bool,
+}
+
+impl Meter {
+    pub fn on_send(&mut self, words: usize) {
+        self.stats.bytes_sent += 8 * words as u64;
+        self.stats.messages_sent += 1;
+        self.sent_since_recv = true;
+    }
+
+    pub fn on_recv(&mut self) {
+        if self.sent_since_recv || !self.received_any {
+            self.stats.rounds += 1;
+        }
+        self.sent_since_recv = false;
+        self.received_any = true;
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+}
