@@ -4,3 +4,4 @@ pub mod tensor;
 pub mod plan;
 pub mod net;
 pub mod mpc;
+pub mod exec;

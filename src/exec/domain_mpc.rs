@@ -1,0 +1,92 @@
+//! One compute party's view of a plan run: values are replicated shares, or public tensors
+//! (constants introduced by lowering) that every party holds in the clear.
+
+use super::{Bilinear, Domain, Linear};
+use crate::mpc::{ArithShare, Party, arith::product_term};
+use crate::net::Stats;
+use crate::tensor::FixedPoint;
+use anyhow::Result;
+use ndarray::ArrayD;
+
+#[derive(Clone, Debug)]
+pub enum MpcValue {
+    Public(ArrayD<u64>),
+    Secret(ArithShare),
+}
+
+pub struct MpcDomain<'p> {
+    pub party: &'p mut Party,
+    pub fixed: FixedPoint,
+}
+
+impl MpcDomain<'_> {
+    /// A public value as the sharing (v, 0, 0): linear maps then treat both kinds alike.
+    fn as_share(&self, v: &MpcValue) -> ArithShare {
+        match v {
+            MpcValue::Secret(s) => s.clone(),
+            MpcValue::Public(p) => {
+                let zeros = ArrayD::zeros(p.raw_dim());
+                let id = self.party.id();
+                ArithShare {
+                    cur: if id == 0 { p.clone() } else { zeros.clone() },
+                    next: if id == 2 { p.clone() } else { zeros },
+                }
+            }
+        }
+    }
+}
+
+impl Domain for MpcDomain<'_> {
+    type Value = MpcValue;
+
+    fn shape(value: &MpcValue) -> Vec<usize> {
+        match value {
+            MpcValue::Public(p) => p.shape().to_vec(),
+            MpcValue::Secret(s) => s.shape().to_vec(),
+        }
+    }
+
+    fn constant(&mut self, c: &ArrayD<f32>) -> Result<MpcValue> {
+        Ok(MpcValue::Public(self.fixed.encode_array(c.view())?))
+    }
+
+    fn linear<L: Linear>(&mut self, map: &L, xs: &[&MpcValue]) -> Result<MpcValue> {
+        if xs.iter().all(|x| matches!(x, MpcValue::Public(_))) {
+            let views: Vec<_> = xs.iter().map(|x| match x {
+                MpcValue::Public(p) => p.view(),
+                MpcValue::Secret(_) => unreachable!(),
+            }).collect();
+            return Ok(MpcValue::Public(map.apply(&views)?));
+        }
+        let shares: Vec<ArithShare> = xs.iter().map(|x| self.as_share(x)).collect();
+        let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
+        let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
+        Ok(MpcValue::Secret(ArithShare { cur: map.apply(&cur)?, next: map.apply(&next)? }))
+    }
+
+    fn bilinear<B: Bilinear>(&mut self, map: &B, x: &MpcValue, y: &MpcValue) -> Result<MpcValue> {
+        let f = self.fixed.frac_bits;
+        let term = match (x, y) {
+            (MpcValue::Public(a), MpcValue::Public(b)) => {
+                return Ok(MpcValue::Public(map.apply(&a.view(), &b.view())?.mapv(|v| self.fixed.truncate(v))));
+            }
+            // A public operand scales each component locally; its first component is an
+            // additive term like any other.
+            (MpcValue::Secret(s), MpcValue::Public(p)) => map.apply(&s.cur.view(), &p.view())?,
+            (MpcValue::Public(p), MpcValue::Secret(s)) => map.apply(&p.view(), &s.cur.view())?,
+            (MpcValue::Secret(a), MpcValue::Secret(b)) => product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?,
+        };
+        Ok(MpcValue::Secret(self.party.truncate(&term, f)?))
+    }
+
+    fn relu(&mut self, x: &MpcValue) -> Result<MpcValue> {
+        match x {
+            MpcValue::Public(p) => Ok(MpcValue::Public(p.mapv(|v| if (v as i64) < 0 { 0 } else { v }))),
+            MpcValue::Secret(s) => Ok(MpcValue::Secret(self.party.relu(s)?)),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        self.party.stats()
+    }
+}

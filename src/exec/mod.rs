@@ -1,0 +1,149 @@
+//! Interpreters of a plan. One interpreter ([`run`]) defines what every op means, in terms of
+//! a few primitives that a [`Domain`] supplies: float (the f32 reference), fixed (plaintext
+//! fixed point, modelling the MPC arithmetic) and mpc (one party of the real protocol).
+//! Comparing them places a wrong answer: float vs the source model is a conversion bug,
+//! fixed vs float is precision, mpc vs fixed is the protocol.
+
+mod domain_fixed;
+mod domain_float;
+mod domain_mpc;
+mod maps;
+mod predict;
+mod profile;
+
+pub use domain_fixed::FixedDomain;
+pub use domain_float::FloatDomain;
+pub use domain_mpc::{MpcDomain, MpcValue};
+pub use predict::{InputError, Mode, Prediction, predict};
+pub use profile::{Profile, StepCost};
+
+use crate::net::Stats;
+use crate::plan::{Op, Plan, ValueId};
+use crate::tensor::Elem;
+use anyhow::{Context, Result, ensure};
+use maps::*;
+use ndarray::{ArrayD, ArrayViewD};
+use std::time::Instant;
+
+/// A map that is linear in its inputs (no constant term), so it can be applied to each share
+/// component separately: data movement, sums, additions.
+pub trait Linear: Sync {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>>;
+}
+
+/// A map that is linear in each argument separately: matrix product, convolution,
+/// element-wise product.
+pub trait Bilinear: Sync {
+    fn apply<E: Elem>(&self, a: &ArrayViewD<E>, b: &ArrayViewD<E>) -> Result<ArrayD<E>>;
+}
+
+/// The number system a plan is evaluated in.
+pub trait Domain {
+    type Value: Clone;
+    fn shape(value: &Self::Value) -> Vec<usize>;
+    /// A public constant.
+    fn constant(&mut self, c: &ArrayD<f32>) -> Result<Self::Value>;
+    fn linear<L: Linear>(&mut self, map: &L, xs: &[&Self::Value]) -> Result<Self::Value>;
+    /// `map(x, y)` rescaled back to the plan's fixed point.
+    fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Self::Value, y: &Self::Value) -> Result<Self::Value>;
+    fn relu(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// Traffic so far (zero outside mpc).
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+}
+
+/// Evaluates `plan` on `inputs` and `weights` (in plan order) for a batch size, returning
+/// the plan outputs. `profile`, when given, receives one entry per step.
+pub fn run<D: Domain>(
+    plan: &Plan,
+    dom: &mut D,
+    inputs: Vec<D::Value>,
+    weights: Vec<D::Value>,
+    batch: usize,
+    mut profile: Option<&mut Profile>,
+) -> Result<Vec<D::Value>> {
+    let mut values: Vec<Option<D::Value>> = vec![None; plan.values.len()];
+    for (&id, v) in plan.inputs.iter().zip(inputs) {
+        values[id.index()] = Some(v);
+    }
+    for (w, v) in plan.weights.iter().zip(weights) {
+        values[w.value.index()] = Some(v);
+    }
+    let last_use = plan.last_uses();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let started = Instant::now();
+        let before = dom.stats();
+        let args: Vec<&D::Value> = step
+            .inputs
+            .iter()
+            .map(|id| values[id.index()].as_ref().expect("validated plans compute values before use"))
+            .collect();
+        let out = eval(dom, &step.op, &args, batch)
+            .with_context(|| format!("node {} ({})", step.node, step.op.name()))?;
+        let expected = plan.value(step.output).shape.resolve(batch);
+        ensure!(
+            D::shape(&out) == expected,
+            "node {} ({}) produced shape {:?} where the plan records {:?}; the plan is inconsistent, convert the model again",
+            step.node,
+            step.op.name(),
+            D::shape(&out),
+            expected
+        );
+        values[step.output.index()] = Some(out);
+        for id in &step.inputs {
+            if last_use[id.index()] == index {
+                values[id.index()] = None;
+            }
+        }
+        if let Some(p) = profile.as_deref_mut() {
+            p.record(&step.node, step.op.name(), started.elapsed(), dom.stats() - before);
+        }
+    }
+    Ok(plan.outputs.iter().map(|id: &ValueId| values[id.index()].clone().expect("outputs are computed")).collect())
+}
+
+fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Result<D::Value> {
+    match op {
+        Op::MatMul => dom.bilinear(&MatMulMap, args[0], args[1]),
+        Op::Conv { window, groups } => dom.bilinear(&ConvMap { window, groups: *groups }, args[0], args[1]),
+        Op::Mul => dom.bilinear(&MulMap, args[0], args[1]),
+        Op::Add => dom.linear(&AddMap, args),
+        Op::Sub => dom.linear(&SubMap, args),
+        Op::Relu => dom.relu(args[0]),
+        Op::MaxPool { window } => {
+            let planes = dom.linear(&WindowPlanesMap { window }, args)?;
+            let max = max_over_leading_axis(dom, planes)?;
+            let shape = D::shape(&max)[1..].to_vec();
+            dom.linear(&ReshapeMap { shape }, &[&max])
+        }
+        Op::SumPool { window } => dom.linear(&SumPoolMap { window }, args),
+        Op::ReduceSum { axes, keep_dims } => dom.linear(&ReduceSumMap { axes, keep_dims: *keep_dims }, args),
+        Op::Reshape { shape } => dom.linear(&ReshapeMap { shape: shape.resolve(batch) }, args),
+        Op::Transpose { perm } => dom.linear(&TransposeMap { perm }, args),
+        Op::Concat { axis } => dom.linear(&ConcatMap { axis: *axis }, args),
+    }
+}
+
+/// Max over axis 0 as a tree of pairwise maxima, max(a, b) = b + relu(a - b): one
+/// comparison layer per halving, each over the whole tensor at once.
+fn max_over_leading_axis<D: Domain>(dom: &mut D, mut planes: D::Value) -> Result<D::Value> {
+    loop {
+        let k = D::shape(&planes)[0];
+        if k == 1 {
+            return Ok(planes);
+        }
+        let half = k / 2;
+        let a = dom.linear(&SliceAxis0Map { start: 0, end: half }, &[&planes])?;
+        let b = dom.linear(&SliceAxis0Map { start: half, end: 2 * half }, &[&planes])?;
+        let diff = dom.linear(&SubMap, &[&a, &b])?;
+        let gain = dom.relu(&diff)?;
+        let max = dom.linear(&AddMap, &[&b, &gain])?;
+        planes = if k % 2 == 1 {
+            let rest = dom.linear(&SliceAxis0Map { start: 2 * half, end: k }, &[&planes])?;
+            dom.linear(&ConcatMap { axis: 0 }, &[&max, &rest])?
+        } else {
+            max
+        };
+    }
+}

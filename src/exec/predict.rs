@@ -1,0 +1,264 @@
+//! Running a plan end to end in one of the three modes, with the checks a user's input needs.
+
+use super::{Domain, FixedDomain, FloatDomain, MpcDomain, MpcValue, Profile, run};
+use crate::mpc::prf::Prg;
+use crate::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
+use crate::mpc::{ArithShare, Party, run_local};
+use crate::net::{Role, Stats, Transport};
+use crate::plan::{Plan, Visibility};
+use crate::tensor::fixed::EncodeError;
+use anyhow::{Context, Result};
+use ndarray::ArrayD;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Three-party replicated secret sharing (the real thing).
+    Mpc,
+    /// Plaintext fixed point, modelling the MPC arithmetic.
+    Fixed,
+    /// f32 reference.
+    Float,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("the model takes {expected} input(s) ({names}), but {got} were given; pass one .npy file per input, in this order")]
+    Count { expected: usize, got: usize, names: String },
+    #[error("input {name} must have rank {expected_rank} (shape {expected}), but the given array has shape {got:?}")]
+    Rank { name: String, expected: String, expected_rank: usize, got: Vec<usize> },
+    #[error("input {name} must have shape {expected} (N = any batch size), but the given array has shape {got:?}")]
+    Shape { name: String, expected: String, got: Vec<usize> },
+    #[error("the inputs disagree on the batch size: {first} has batch {a}, {second} has batch {b}")]
+    Batch { first: String, a: usize, second: String, b: usize },
+    #[error("input {name}: {source}; inputs must be finite numbers")]
+    NotFinite { name: String, source: EncodeError },
+    #[error("input {name}: {source}; scale the input down (or convert with fewer --frac-bits)")]
+    OutOfRange { name: String, source: EncodeError },
+}
+
+pub struct Prediction {
+    pub outputs: Vec<ArrayD<f32>>,
+    pub batch: usize,
+    /// Per step, merged over the three parties (empty outside mpc beyond timing).
+    pub profile: Profile,
+    /// Everything sent by every role, including sharing inputs and weights.
+    pub traffic: Stats,
+    /// Time spent on the setup that a long-running deployment does once (keys, weights).
+    pub setup_time: Duration,
+    pub total_time: Duration,
+}
+
+/// Checks the inputs against the plan and returns the batch size.
+fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError> {
+    let names = || plan.inputs.iter().map(|&id| plan.value(id).name.clone()).collect::<Vec<_>>().join(", ");
+    if inputs.len() != plan.inputs.len() {
+        return Err(InputError::Count { expected: plan.inputs.len(), got: inputs.len(), names: names() });
+    }
+    let mut batch: Option<(String, usize)> = None;
+    for (&id, x) in plan.inputs.iter().zip(inputs) {
+        let info = plan.value(id);
+        let expected = info.shape.to_string();
+        if x.ndim() != info.shape.rank() {
+            return Err(InputError::Rank { name: info.name.clone(), expected, expected_rank: info.shape.rank(), got: x.shape().to_vec() });
+        }
+        let b = info.shape.batch_for(x.shape()).filter(|&b| b > 0).ok_or_else(|| InputError::Shape {
+            name: info.name.clone(),
+            expected: expected.clone(),
+            got: x.shape().to_vec(),
+        })?;
+        if let Some((first, a)) = &batch {
+            if info.shape.has_batch() && *a != b {
+                return Err(InputError::Batch { first: first.clone(), a: *a, second: info.name.clone(), b });
+            }
+        } else if info.shape.has_batch() {
+            batch = Some((info.name.clone(), b));
+        }
+    }
+    Ok(batch.map_or(1, |(_, b)| b))
+}
+
+fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>, InputError> {
+    plan.inputs
+        .iter()
+        .zip(inputs)
+        .map(|(&id, x)| {
+            let name = plan.value(id).name.clone();
+            plan.fixed_point.encode_array(x.view()).map_err(|source| match source {
+                EncodeError::NotFinite { .. } => InputError::NotFinite { name, source },
+                EncodeError::OutOfRange { .. } => InputError::OutOfRange { name, source },
+            })
+        })
+        .collect()
+}
+
+fn encode_weight(plan: &Plan, index: usize) -> Result<ArrayD<u64>> {
+    let w = &plan.weights[index];
+    plan.fixed_point
+        .encode_array(w.data.view())
+        .with_context(|| format!("weight {} cannot be encoded; the model's weights must be finite and within the fixed-point range", plan.value(w.value).name))
+}
+
+pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Prediction> {
+    let batch = check_inputs(plan, inputs)?;
+    // Every mode rejects what the fixed-point modes cannot represent, so modes agree on errors.
+    let encoded = encode_inputs(plan, inputs)?;
+    let started = Instant::now();
+    let mut profile = Profile::default();
+    let (outputs, traffic, setup_time) = match mode {
+        Mode::Float => {
+            let weights = plan.weights.iter().map(|w| w.data.clone()).collect();
+            let outs = run(plan, &mut FloatDomain, inputs.to_vec(), weights, batch, Some(&mut profile))?;
+            (outs, Stats::default(), Duration::ZERO)
+        }
+        Mode::Fixed => {
+            let mut dom = FixedDomain { fixed: plan.fixed_point };
+            let weights = (0..plan.weights.len()).map(|i| encode_weight(plan, i)).collect::<Result<_>>()?;
+            let outs = run(plan, &mut dom, encoded, weights, batch, Some(&mut profile))?;
+            (outs.iter().map(|o| plan.fixed_point.decode_array(o.view())).collect(), Stats::default(), Duration::ZERO)
+        }
+        Mode::Mpc => {
+            let (outs, parts, traffic, setup) = predict_mpc(plan, encoded, batch)?;
+            profile = parts;
+            (outs, traffic, setup)
+        }
+    };
+    Ok(Prediction { outputs, batch, profile, traffic, setup_time, total_time: started.elapsed() })
+}
+
+/// What each party reports back: its profile, its traffic and its setup time.
+type PartyReport = (Profile, Stats, Duration);
+
+fn predict_mpc(plan: &Plan, inputs: Vec<ArrayD<u64>>, batch: usize) -> Result<(Vec<ArrayD<f32>>, Profile, Stats, Duration)> {
+    let secret_weights: Vec<ArrayD<u64>> = plan
+        .weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.visibility == Visibility::Secret)
+        .map(|(i, _)| encode_weight(plan, i))
+        .collect::<Result<_>>()?;
+    let (reports, (outputs, outside_stats)) = run_local(
+        |party| run_party(plan, party),
+        |client, owner| {
+            // The model owner shares its weights; the client shares its input and alone
+            // receives the result.
+            let mut owner_prg = Prg::from_os()?;
+            for w in &secret_weights {
+                send_secret(owner, w, &mut owner_prg)?;
+            }
+            let mut client_prg = Prg::from_os()?;
+            for role in Role::PARTIES {
+                client.send(role, &[batch as u64])?;
+            }
+            for x in &inputs {
+                send_secret(client, x, &mut client_prg)?;
+            }
+            let outputs = plan
+                .outputs
+                .iter()
+                .map(|&id| Ok(plan.fixed_point.decode_array(recv_revealed(client, &plan.value(id).shape.resolve(batch))?.view())))
+                .collect::<Result<Vec<_>>>()?;
+            let mut stats = client.stats();
+            stats.bytes_sent += owner.stats().bytes_sent;
+            stats.messages_sent += owner.stats().messages_sent;
+            Ok((outputs, stats))
+        },
+    )?;
+    let profiles: Vec<Profile> = reports.iter().map(|r| r.0.clone()).collect();
+    let mut traffic = outside_stats;
+    for (_, s, _) in &reports {
+        traffic.bytes_sent += s.bytes_sent;
+        traffic.messages_sent += s.messages_sent;
+        traffic.rounds = traffic.rounds.max(s.rounds);
+    }
+    let setup = reports.iter().map(|r| r.2).max().unwrap_or_default();
+    Ok((outputs, Profile::merge_parties(&profiles), traffic, setup))
+}
+
+/// One compute party's whole run: weights from the model owner, the batch size and inputs
+/// from the client, the plan, and its share of each output back to the client.
+fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
+    let started = Instant::now();
+    let fixed = plan.fixed_point;
+    let mut weights = Vec::with_capacity(plan.weights.len());
+    for w in &plan.weights {
+        weights.push(match w.visibility {
+            Visibility::Secret => MpcValue::Secret(recv_secret(party, Role::ModelOwner, w.data.shape())?),
+            Visibility::Public => MpcValue::Public(fixed.encode_array(w.data.view())?),
+        });
+    }
+    let setup_time = started.elapsed();
+    let header = party.recv_role(Role::Client)?;
+    let batch = *header.first().context("empty request from the client")? as usize;
+    let inputs = plan
+        .inputs
+        .iter()
+        .map(|&id| Ok(MpcValue::Secret(recv_secret(party, Role::Client, &plan.value(id).shape.resolve(batch))?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut profile = Profile::default();
+    let mut dom = MpcDomain { party, fixed };
+    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut profile))?;
+    let reveal_start = Instant::now();
+    let before_reveal = dom.stats();
+    for out in &outputs {
+        let share = match out {
+            MpcValue::Secret(s) => s.clone(),
+            MpcValue::Public(p) => {
+                // A public output (no secret reached it) is revealed as the sharing (p, 0, 0).
+                let zero = ArrayD::zeros(p.raw_dim());
+                ArithShare { cur: if dom.party.id() == 0 { p.clone() } else { zero.clone() }, next: zero }
+            }
+        };
+        reveal_to(dom.party, Role::Client, &share)?;
+    }
+    profile.record("(reveal)", "Reveal", reveal_start.elapsed(), dom.stats() - before_reveal);
+    Ok((profile, dom.party.stats(), setup_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Dim, Op, PlanBuilder, Shape, Source};
+    use crate::tensor::FixedPoint;
+    use ndarray::IxDyn;
+
+    fn tiny_plan() -> Plan {
+        let mut b = PlanBuilder::new(FixedPoint::default(), Source { file_name: "t".into(), sha256: String::new() });
+        let x = b.input("x", Shape(vec![Dim::Batch(1), Dim::Fixed(3)]));
+        let w = b.weight("w", ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![0.5, -1.0, 2.0, 0.25, -0.75, 1.5]).unwrap(), Visibility::Secret);
+        let y = b.step("mm", Op::MatMul, &[x, w], "y", Shape(vec![Dim::Batch(1), Dim::Fixed(2)]));
+        let z = b.step("relu", Op::Relu, &[y], "z", Shape(vec![Dim::Batch(1), Dim::Fixed(2)]));
+        b.output(z);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn modes_agree_on_a_tiny_plan() {
+        let plan = tiny_plan();
+        let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, -1.0, 0.5, 4.0]).unwrap();
+        let float = predict(&plan, std::slice::from_ref(&x), Mode::Float).unwrap().outputs;
+        for mode in [Mode::Fixed, Mode::Mpc] {
+            let got = predict(&plan, std::slice::from_ref(&x), mode).unwrap().outputs;
+            for (a, b) in got[0].iter().zip(float[0].iter()) {
+                assert!((a - b).abs() < 1e-3, "{mode:?}: {a} vs {b}");
+            }
+        }
+        assert_eq!(float[0], ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![2.25, 4.0, 0.0, 7.125]).unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_inputs_with_names() {
+        let plan = tiny_plan();
+        let bad_shape = ArrayD::<f32>::zeros(IxDyn(&[2, 4]));
+        let e = predict(&plan, &[bad_shape], Mode::Float).err().unwrap().to_string();
+        assert!(e.contains("input x must have shape [N, 3]"), "{e}");
+        let nan = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, f32::NAN, 0.0]).unwrap();
+        let e = predict(&plan, &[nan], Mode::Mpc).err().unwrap().to_string();
+        assert!(e.contains("input x") && e.contains("NaN"), "{e}");
+        let big = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, 3e9, 0.0]).unwrap();
+        let e = predict(&plan, &[big], Mode::Mpc).err().unwrap().to_string();
+        assert!(e.contains("outside the fixed-point range"), "{e}");
+        let e = predict(&plan, &[], Mode::Mpc).err().unwrap().to_string();
+        assert!(e.contains("takes 1 input"), "{e}");
+    }
+}
