@@ -62,7 +62,7 @@ if [ -d "$VENV" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_STAMP" ]; t
     log "$VENV is up to date ($WANT_STAMP); skipping install"
 else
     if [ -d "$VENV" ]; then
-        log "$VENV exists but does not match $REQS (or a previous install was interrupted): recreating it"
+        log "$VENV was made for a different interpreter or requirements list (or its install was interrupted): recreating it"
         rm -rf "$VENV"
     fi
     log "creating venv: $PY -m venv $VENV"

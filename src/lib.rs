@@ -5,3 +5,4 @@ pub mod plan;
 pub mod net;
 pub mod mpc;
 pub mod exec;
+pub mod import;

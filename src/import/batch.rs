@@ -1,0 +1,88 @@
+//! Making the batch size symbolic.
+//!
+//! Exporters often bake the example batch into the graph: `torch.onnx.export` without
+//! `dynamic_axes` declares the input as [1, ...] and constant-folds `x.view(x.size(0), -1)`
+//! into a Reshape to [1, -1]. For such models the static shapes are inferred first; every
+//! Reshape of secret data whose constant target starts with that batch, on a tensor whose
+//! axis 0 has that size, gets 0 there instead (ONNX: copy the input's size). The symbolic
+//! result must then agree with the static one at the declared batch, or the plan keeps the
+//! fixed batch.
+
+use super::{BatchMode, Fact, Model, tract_facts};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use tract_onnx::pb;
+
+const ONNX_INT64: i32 = 7;
+
+pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
+    let declared: Vec<Option<usize>> =
+        model.inputs.iter().map(|name| model.declared_input(name).map(|(_, dims)| dims[0])).collect::<Result<_>>()?;
+    let fixed_batch = match declared.first() {
+        Some(Some(b)) if declared.iter().all(|d| *d == Some(*b)) => Some(*b),
+        _ => None,
+    };
+    let Some(b0) = fixed_batch else {
+        let facts = tract_facts(model, &model.proto, None).context("shape inference with a symbolic batch size failed")?;
+        return Ok((BatchMode::Symbolic, facts));
+    };
+    let fixed = tract_facts(model, &model.proto, Some(b0)).context("shape inference failed")?;
+    let proto = with_batch_reshapes(model, &fixed, b0);
+    match tract_facts(model, &proto, None) {
+        Ok(symbolic) if agrees(&symbolic, &fixed, b0) && outputs_scale(model, &symbolic) => {
+            Ok((BatchMode::Symbolic, symbolic))
+        }
+        _ => Ok((BatchMode::Fixed(b0), fixed)),
+    }
+}
+
+/// A copy of the model whose batch-carrying Reshape targets copy axis 0 from their input.
+fn with_batch_reshapes(model: &Model, fixed: &HashMap<String, Fact>, b0: usize) -> pb::ModelProto {
+    let mut proto = model.proto.clone();
+    let secret = model.secret_tensors();
+    let graph = proto.graph.as_mut().expect("checked on read");
+    let mut added = vec![];
+    for (index, node) in graph.node.iter_mut().enumerate() {
+        if node.op_type != "Reshape" || node.input.len() < 2 || !secret.contains(&node.input[0]) {
+            continue;
+        }
+        if node.attribute.iter().any(|a| a.name == "allowzero" && a.i == 1) {
+            continue;
+        }
+        let leading = |name: &str| fixed.get(name).and_then(|f| f.shape.as_ref()).and_then(|s| s.0.first().copied());
+        if leading(&node.input[0]) != Some(crate::plan::Dim::Fixed(b0)) {
+            continue;
+        }
+        let Some(target) = fixed.get(&node.input[1]).and_then(|f| f.konst.as_ref()) else { continue };
+        let Ok(mut values) = super::ints(target) else { continue };
+        if values.first() != Some(&(b0 as i64)) {
+            continue;
+        }
+        values[0] = 0;
+        let name = format!("tfe_batch_reshape_{index}");
+        added.push(pb::TensorProto {
+            name: name.clone(),
+            dims: vec![values.len() as i64],
+            data_type: ONNX_INT64,
+            int64_data: values,
+            ..Default::default()
+        });
+        node.input[1] = name;
+    }
+    graph.initializer.extend(added);
+    proto
+}
+
+/// The symbolic shapes, at the declared batch, equal the static ones.
+fn agrees(symbolic: &HashMap<String, Fact>, fixed: &HashMap<String, Fact>, b0: usize) -> bool {
+    fixed.iter().all(|(name, f)| match (&f.shape, symbolic.get(name).and_then(|s| s.shape.as_ref())) {
+        (Some(fixed_shape), Some(sym_shape)) => sym_shape.resolve(b0) == fixed_shape.resolve(b0),
+        (Some(_), None) => false,
+        (None, _) => true,
+    })
+}
+
+/// Every graph output grows with the batch, as a batch-independent model's outputs do.
+fn outputs_scale(model: &Model, symbolic: &HashMap<String, Fact>) -> bool {
+    model.outputs.iter().all(|o| symbolic.get(o).and_then(|f| f.shape.as_ref()).is_some_and(|s| s.has_batch()))
+}

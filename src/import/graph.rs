@@ -1,0 +1,78 @@
+//! ONNX nodes as the lowering rules see them: names, inputs, outputs and typed attributes.
+
+use anyhow::{Result, bail};
+use tract_onnx::pb::{self, attribute_proto::AttributeType};
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The node's name, or its first output's name when the exporter left it empty.
+    pub name: String,
+    pub op_type: String,
+    pub domain: String,
+    /// Input tensor names; an omitted optional input is an empty string, as in ONNX.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    attributes: Vec<pb::AttributeProto>,
+}
+
+impl Node {
+    pub fn from_proto(proto: &pb::NodeProto, index: usize) -> Node {
+        let name = if !proto.name.is_empty() {
+            proto.name.clone()
+        } else if let Some(out) = proto.output.iter().find(|o| !o.is_empty()) {
+            out.clone()
+        } else {
+            format!("{}#{index}", proto.op_type)
+        };
+        Node {
+            name,
+            op_type: proto.op_type.clone(),
+            domain: proto.domain.clone(),
+            inputs: proto.input.clone(),
+            outputs: proto.output.clone(),
+            attributes: proto.attribute.clone(),
+        }
+    }
+
+    /// The `i`th input's name, or `None` when it is absent or omitted.
+    pub fn input(&self, i: usize) -> Option<&str> {
+        self.inputs.get(i).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    pub fn output(&self) -> &str {
+        &self.outputs[0]
+    }
+
+    fn attr(&self, name: &str, kind: AttributeType) -> Result<Option<&pb::AttributeProto>> {
+        let Some(a) = self.attributes.iter().find(|a| a.name == name) else { return Ok(None) };
+        // Some exporters leave the type unset for well-formed attributes; trust the field then.
+        if a.r#type != AttributeType::Undefined as i32 && a.r#type != kind as i32 {
+            bail!("attribute {name} of node {} should be {kind:?}, found type {}", self.name, a.r#type);
+        }
+        Ok(Some(a))
+    }
+
+    pub fn has_attr(&self, name: &str) -> bool {
+        self.attributes.iter().any(|a| a.name == name)
+    }
+
+    pub fn int(&self, name: &str, default: i64) -> Result<i64> {
+        Ok(self.attr(name, AttributeType::Int)?.map_or(default, |a| a.i))
+    }
+
+    pub fn float(&self, name: &str, default: f32) -> Result<f32> {
+        Ok(self.attr(name, AttributeType::Float)?.map_or(default, |a| a.f))
+    }
+
+    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
+        Ok(self.attr(name, AttributeType::Ints)?.map(|a| a.ints.clone()))
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.attr(name, AttributeType::String)?.map(|a| String::from_utf8_lossy(&a.s).into_owned()))
+    }
+
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.iter().map(|a| a.name.as_str())
+    }
+}

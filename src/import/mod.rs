@@ -1,0 +1,234 @@
+//! Reading an ONNX model: the node list, which tensors carry secret data, and tract's shape
+//! inference with a symbolic batch size, so that one plan serves every batch.
+
+mod batch;
+mod graph;
+
+pub use graph::Node;
+
+use crate::plan::{Dim, Shape};
+use anyhow::{Context, Result, anyhow, bail};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+use ndarray::ArrayD;
+
+/// An ONNX model as read from disk, before shape inference.
+pub struct Model {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub proto: pb::ModelProto,
+    pub opset: i64,
+    pub nodes: Vec<Node>,
+    /// Graph inputs that are not initializers, in order.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub initializers: HashSet<String>,
+}
+
+/// ONNX TensorProto element type for float32.
+const ONNX_FLOAT: i32 = 1;
+
+pub fn read_model(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| {
+        anyhow!("{} is not an ONNX model: protobuf decoding failed ({e}); give the .onnx file written by your exporter", path.display())
+    })?;
+    let graph = proto.graph.as_ref().ok_or_else(|| anyhow!("{} holds no graph; is it an ONNX model?", path.display()))?;
+    let opset = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    let initializers: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    let inputs = graph.input.iter().map(|i| i.name.clone()).filter(|n| !initializers.contains(n)).collect();
+    Ok(Model {
+        path: path.to_path_buf(),
+        sha256: format!("{:x}", Sha256::digest(&bytes)),
+        opset,
+        nodes: graph.node.iter().enumerate().map(|(i, n)| Node::from_proto(n, i)).collect(),
+        inputs,
+        outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+        initializers,
+        proto,
+    })
+}
+
+impl Model {
+    pub fn file_name(&self) -> String {
+        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// Tensors whose values depend on a graph input's values (not just its shape). Everything
+    /// else is computable at convert time and is folded away.
+    pub fn secret_tensors(&self) -> HashSet<String> {
+        let mut secret: HashSet<String> = self.inputs.iter().cloned().collect();
+        for node in &self.nodes {
+            let reads_values = !matches!(node.op_type.as_str(), "Shape" | "Size");
+            if reads_values && node.inputs.iter().any(|i| secret.contains(i)) {
+                secret.extend(node.outputs.iter().filter(|o| !o.is_empty()).cloned());
+            }
+        }
+        secret
+    }
+
+    /// The declared shape of a graph input: `Some(n)` for a fixed dimension.
+    fn declared_input(&self, name: &str) -> Result<(i32, Vec<Option<usize>>)> {
+        let graph = self.proto.graph.as_ref().expect("checked on read");
+        let input = graph.input.iter().find(|i| i.name == name).expect("input names come from the graph");
+        let Some(pb::type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            bail!("graph input {name} is not a tensor");
+        };
+        let dims = t
+            .shape
+            .as_ref()
+            .map(|s| {
+                s.dim
+                    .iter()
+                    .map(|d| match &d.value {
+                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Some(*v as usize),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .ok_or_else(|| anyhow!("graph input {name} declares no shape; re-export the model with input shapes"))?;
+        Ok((t.elem_type, dims))
+    }
+}
+
+/// How the plan's batch dimension came out of shape inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Axis 0 of every input is the batch, any size.
+    Symbolic,
+    /// The model only works at this batch size (it hard-codes it somewhere).
+    Fixed(usize),
+}
+
+/// What shape inference knows about one tensor.
+#[derive(Clone, Debug, Default)]
+pub struct Fact {
+    pub shape: Option<Shape>,
+    pub konst: Option<Arc<Tensor>>,
+    pub datum_type: Option<DatumType>,
+}
+
+/// A model after shape inference.
+pub struct Graph {
+    pub model: Model,
+    pub batch: BatchMode,
+    facts: HashMap<String, Fact>,
+    secret: HashSet<String>,
+}
+
+impl Graph {
+    pub fn fact(&self, tensor: &str) -> Option<&Fact> {
+        self.facts.get(tensor)
+    }
+
+    pub fn shape(&self, tensor: &str) -> Result<&Shape> {
+        self.facts
+            .get(tensor)
+            .and_then(|f| f.shape.as_ref())
+            .ok_or_else(|| anyhow!("shape inference could not determine the shape of tensor {tensor}"))
+    }
+
+    pub fn is_secret(&self, tensor: &str) -> bool {
+        self.secret.contains(tensor)
+    }
+
+    /// The value of a tensor known at convert time (initializer, Constant or folded subgraph).
+    pub fn constant(&self, tensor: &str) -> Option<&Arc<Tensor>> {
+        self.facts.get(tensor).and_then(|f| f.konst.as_ref())
+    }
+}
+
+/// Runs shape inference with a symbolic batch; see [`batch`] for models exported with a
+/// fixed batch size.
+pub fn analyse(model: Model) -> Result<Graph> {
+    for name in &model.inputs {
+        let (elem_type, dims) = model.declared_input(name)?;
+        if elem_type != ONNX_FLOAT {
+            bail!("graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input");
+        }
+        if dims.is_empty() {
+            bail!("graph input {name} is a scalar; tfe needs a batch axis first");
+        }
+        if let Some(axis) = dims.iter().skip(1).position(Option::is_none) {
+            bail!("graph input {name} has a symbolic size on axis {}; only axis 0 (the batch) may vary, so re-export with fixed sizes for the other axes", axis + 1);
+        }
+    }
+    let (batch, facts) = batch::infer(&model)?;
+    let secret = model.secret_tensors();
+    Ok(Graph { model, batch, facts, secret })
+}
+
+/// The tract model and tensor-name map for a proto; `input_dims` gives each graph input's
+/// shape, with `None` for the symbolic batch.
+fn tract_facts(model: &Model, proto: &pb::ModelProto, batch: Option<usize>) -> Result<HashMap<String, Fact>> {
+    let dir = model.path.parent().map(|p| p.to_string_lossy().into_owned());
+    let parsed = tract_onnx::onnx()
+        .parse(proto, dir.as_deref())
+        .map_err(|e| anyhow!("tract cannot parse {}: {e:#}", model.path.display()))?;
+    let mut tract_model = parsed.model;
+    let n = tract_model.symbols.sym("N");
+    let input_outlets = tract_model.input_outlets()?.to_vec();
+    for (ix, outlet) in input_outlets.iter().enumerate() {
+        let name = &tract_model.node(outlet.node).name;
+        let (_, dims) = model.declared_input(name)?;
+        let mut shape: TVec<TDim> = dims.iter().map(|d| TDim::from(d.unwrap_or(1) as i64)).collect();
+        shape[0] = match batch {
+            Some(b) => TDim::from(b as i64),
+            None => TDim::from(n.clone()),
+        };
+        tract_model.set_input_fact(ix, InferenceFact::dt_shape(f32::datum_type(), shape))?;
+    }
+    tract_model.analyse(false).map_err(|e| anyhow!("{e:#}"))?;
+    let values_1 = SymbolValues::default().with(&n, 1);
+    let values_2 = SymbolValues::default().with(&n, 2);
+    let mut facts = HashMap::new();
+    for (name, outlet) in &parsed.outlets_by_name {
+        let fact = tract_model.outlet_fact(*outlet)?;
+        let shape = fact.shape.as_concrete_finite().ok().flatten().map(|s| Shape::fixed_dims(&s)).or_else(|| {
+            if fact.shape.is_open() {
+                return None;
+            }
+            let dims: Option<Vec<Dim>> = fact
+                .shape
+                .dims()
+                .map(|d| {
+                    let d = d.concretize()?;
+                    let (a, b) = (d.eval(&values_1).to_i64().ok()?, d.eval(&values_2).to_i64().ok()?);
+                    match (a, b) {
+                        (a, b) if a == b && a >= 0 => Some(Dim::Fixed(a as usize)),
+                        (a, b) if b == 2 * a && a > 0 => Some(Dim::Batch(a as usize)),
+                        _ => None,
+                    }
+                })
+                .collect();
+            dims.map(Shape)
+        });
+        facts.insert(
+            name.clone(),
+            Fact { shape, konst: fact.value.concretize(), datum_type: fact.datum_type.concretize() },
+        );
+    }
+    Ok(facts)
+}
+
+/// A convert-time tensor as integers (shapes, axes, indices).
+pub fn ints(t: &Tensor) -> Result<Vec<i64>> {
+    let t = t.cast_to::<i64>()?;
+    Ok(t.to_plain_array_view::<i64>()?.iter().copied().collect())
+}
+
+/// A convert-time tensor as reals (weights and other data).
+pub fn floats(t: &Tensor) -> Result<ArrayD<f32>> {
+    let t = t.cast_to::<f32>()?;
+    Ok(t.to_plain_array_view::<f32>()?.to_owned())
+}
