@@ -1,8 +1,10 @@
 //! tfe: private inference for trained models under three-party replicated secret sharing.
 
-pub mod tensor;
-pub mod plan;
-pub mod net;
-pub mod mpc;
+pub mod cli;
 pub mod exec;
 pub mod import;
+pub mod lower;
+pub mod mpc;
+pub mod net;
+pub mod plan;
+pub mod tensor;

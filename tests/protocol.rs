@@ -12,12 +12,18 @@ fn vector(values: Vec<u64>) -> ArrayD<u64> {
 }
 
 /// Shares `inputs` from the client, runs `f` on the parties, and reveals its result.
-fn run(inputs: Vec<ArrayD<u64>>, f: impl Fn(&mut Party, Vec<ArithShare>) -> anyhow::Result<ArithShare> + Sync) -> ArrayD<u64> {
+fn run(
+    inputs: Vec<ArrayD<u64>>,
+    f: impl Fn(&mut Party, Vec<ArithShare>) -> anyhow::Result<ArithShare> + Sync,
+) -> ArrayD<u64> {
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
     let out_shape = std::sync::Mutex::new(None);
     let (_, out) = run_local(
         |party| {
-            let shares = shapes.iter().map(|s| recv_secret(party, Role::Client, s)).collect::<anyhow::Result<Vec<_>>>()?;
+            let shares = shapes
+                .iter()
+                .map(|s| recv_secret(party, Role::Client, s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let y = f(party, shares)?;
             *out_shape.lock().unwrap() = Some(y.shape().to_vec());
             reveal_to(party, Role::Client, &y)
@@ -40,20 +46,40 @@ fn reshare_of_a_product_is_the_product() {
     let x = vector(vec![3, u64::MAX, 1 << 40, 0, 17]);
     let y = vector(vec![5, 2, 1 << 30, 9, u64::MAX - 3]);
     let got = run(vec![x.clone(), y.clone()], |p, s| {
-        let term = product_term(&s[0], &s[1], |a, b| zip_with(&a.view(), &b.view(), |x, y| x.mul(y)))?;
+        let term = product_term(&s[0], &s[1], |a, b| {
+            zip_with(&a.view(), &b.view(), |x, y| x.mul(y))
+        })?;
         p.reshare(&term)
     });
-    let expect: Vec<u64> = x.iter().zip(y.iter()).map(|(a, b)| a.wrapping_mul(*b)).collect();
+    let expect: Vec<u64> = x
+        .iter()
+        .zip(y.iter())
+        .map(|(a, b)| a.wrapping_mul(*b))
+        .collect();
     assert_eq!(got, vector(expect));
 }
 
 #[test]
 fn truncation_is_within_one_ulp_across_the_range() {
     let f = 16;
-    let mut values: Vec<i64> = vec![0, 1, -1, 65535, 65536, -65536, -65537, (1 << 62) - 1, -(1 << 62), 123456789, -987654321];
+    let mut values: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        65535,
+        65536,
+        -65536,
+        -65537,
+        (1 << 62) - 1,
+        -(1 << 62),
+        123456789,
+        -987654321,
+    ];
     let mut state = 0x1234_5678_9abc_def0u64;
     for _ in 0..2000 {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         values.push((state as i64) >> 2); // uniform over (-2^62, 2^62)
     }
     let x = vector(values.iter().map(|&v| v as u64).collect());
@@ -61,15 +87,41 @@ fn truncation_is_within_one_ulp_across_the_range() {
     for (v, g) in values.iter().zip(got.iter()) {
         let exact = v >> f;
         let diff = (*g as i64).wrapping_sub(exact);
-        assert!(diff == 0 || diff == 1, "trunc({v}) = {} expected {exact} or +1", *g as i64);
+        assert!(
+            diff == 0 || diff == 1,
+            "trunc({v}) = {} expected {exact} or +1",
+            *g as i64
+        );
     }
 }
 
 #[test]
 fn relu_is_exact_at_the_edges() {
-    let values: Vec<i64> = vec![0, 1, -1, 2, -2, i64::MAX, i64::MIN + 1, 1 << 62, -(1 << 62), 65536, -65536, 77, -77, 1 << 47, -(1 << 47)];
+    let values: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        i64::MAX,
+        i64::MIN + 1,
+        1 << 62,
+        -(1 << 62),
+        65536,
+        -65536,
+        77,
+        -77,
+        1 << 47,
+        -(1 << 47),
+    ];
     // more than 64 elements, so that packed bits span several words
-    let values: Vec<i64> = values.iter().cycle().take(200).enumerate().map(|(i, v)| v.wrapping_add(i as i64 / 15)).collect();
+    let values: Vec<i64> = values
+        .iter()
+        .cycle()
+        .take(200)
+        .enumerate()
+        .map(|(i, v)| v.wrapping_add(i as i64 / 15))
+        .collect();
     let x = vector(values.iter().map(|&v| v as u64).collect());
     let got = run(vec![x], |p, s| p.relu(&s[0]));
     for (v, g) in values.iter().zip(got.iter()) {

@@ -1,1 +1,110 @@
-fn main() {}
+//! tfe-convert: lowers an ONNX model to a plan for private inference, or reports operator
+//! coverage (--check).
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use tfe::cli;
+use tfe::import::BatchMode;
+use tfe::lower::{Options, check, convert};
+use tfe::tensor::FixedPoint;
+
+#[derive(Parser)]
+#[command(
+    name = "tfe-convert",
+    version,
+    about = "Convert an ONNX model into a plan for three-party private inference",
+    long_about = "Reads a trained ONNX model, checks every operator, lowers each one to its secure \
+equivalent and writes a versioned plan file that tfe-predict runs.\n\n\
+Exit status: 0 on success (with --check: every operator is supported), 1 when the model cannot be \
+converted (every unsupported operator is listed at once), 2 for command-line mistakes.",
+    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --check --json"
+)]
+struct Args {
+    /// The ONNX model to convert.
+    model: PathBuf,
+    /// Where to write the plan [default: the model's path with extension .plan].
+    #[arg(short, long, value_name = "PLAN")]
+    output: Option<PathBuf>,
+    /// Only report operator coverage: one line per node (lowered, folded or unsupported).
+    #[arg(long)]
+    check: bool,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Fractional bits of the fixed-point encoding (values must stay below 2^(62-2f)).
+    #[arg(long, value_name = "N", default_value_t = FixedPoint::DEFAULT_FRAC_BITS,
+          value_parser = clap::value_parser!(u32).range(1..=FixedPoint::MAX_FRAC_BITS as i64))]
+    frac_bits: u32,
+}
+
+fn main() {
+    let args = Args::parse();
+    cli::run(|| {
+        let options = Options {
+            fixed_point: FixedPoint::new(args.frac_bits).map_err(anyhow::Error::msg)?,
+        };
+        if args.check {
+            run_check(&args, options)
+        } else {
+            run_convert(&args, options)
+        }
+    })
+}
+
+fn run_check(args: &Args, options: Options) -> Result<()> {
+    let coverage = check(&args.model, options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&coverage.json())?);
+    } else {
+        print!("{}", coverage.text());
+    }
+    if !coverage.is_supported() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_convert(args: &Args, options: Options) -> Result<()> {
+    let converted = convert(&args.model, options)?;
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.model.with_extension("plan"));
+    converted
+        .plan
+        .write(&out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let plan = &converted.plan;
+    let parameters: usize = plan.weights.iter().map(|w| w.data.len()).sum();
+    let batch = match converted.batch {
+        BatchMode::Symbolic => "any batch size".to_string(),
+        BatchMode::Fixed(b) => format!(
+            "batch size {b} only (the model hard-codes it; re-export with a dynamic batch axis to serve any batch)"
+        ),
+    };
+    if args.json {
+        let summary = serde_json::json!({
+            "plan": out.display().to_string(),
+            "steps": plan.steps.len(),
+            "weights": plan.weights.len(),
+            "parameters": parameters,
+            "frac_bits": plan.fixed_point.frac_bits,
+            "batch": match converted.batch { BatchMode::Symbolic => serde_json::Value::Null, BatchMode::Fixed(b) => b.into() },
+            "coverage": converted.coverage.json(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        if let BatchMode::Fixed(_) = converted.batch {
+            eprintln!("warning: the plan serves {batch}");
+        }
+        println!(
+            "wrote {}: {} steps, {} weights ({parameters} parameters, secret-shared at run time), Z_2^64 with {} fractional bits, {batch}",
+            out.display(),
+            plan.steps.len(),
+            plan.weights.len(),
+            plan.fixed_point.frac_bits
+        );
+    }
+    Ok(())
+}

@@ -1,1 +1,134 @@
-fn main() {}
+//! tfe-predict: runs a plan on .npy inputs under three-party secret sharing (or one of the
+//! plaintext reference modes).
+
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use tfe::cli::{self, human_bytes};
+use tfe::exec::{Mode, predict};
+use tfe::plan::Plan;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    /// three-party replicated secret sharing: no party sees the input or the weights
+    Mpc,
+    /// plaintext fixed point (the MPC arithmetic without the sharing)
+    Fixed,
+    /// plaintext f32 reference
+    Float,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "tfe-predict",
+    version,
+    about = "Run a tfe plan on .npy inputs under three-party secret sharing",
+    long_about = "Runs a plan written by tfe-convert. By default the three compute parties run \
+embedded in this process: the model owner secret-shares the weights, the client secret-shares \
+the inputs, the parties compute on shares, and only the client reconstructs the outputs.\n\n\
+Exit status: 0 on success, 1 on a bad plan or input (the message names the file or input), \
+2 for command-line mistakes.",
+    after_help = "Examples:\n  tfe-predict model.plan input.npy -o logits.npy\n  tfe-predict model.plan input.npy --mode float\n  tfe-predict model.plan input.npy --profile"
+)]
+struct Args {
+    /// The plan written by tfe-convert.
+    plan: PathBuf,
+    /// One float32 .npy file per model input, in the model's input order.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output file, once per model output in order (float32 .npy). Without -o the outputs are printed.
+    #[arg(short, long = "output", value_name = "OUT.npy")]
+    outputs: Vec<PathBuf>,
+    /// Which interpreter runs the plan.
+    #[arg(long, value_enum, default_value = "mpc")]
+    mode: ModeArg,
+    /// Print time, bytes sent and rounds per step, and totals.
+    #[arg(long)]
+    profile: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    cli::run(|| run(&args))
+}
+
+fn run(args: &Args) -> Result<()> {
+    let plan = Plan::read(&args.plan)?;
+    if !args.outputs.is_empty() && args.outputs.len() != plan.outputs.len() {
+        bail!(
+            "the model has {} output(s) ({}) but -o was given {} time(s); give -o once per output, or not at all to print them",
+            plan.outputs.len(),
+            plan.outputs
+                .iter()
+                .map(|&id| plan.value(id).name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.outputs.len()
+        );
+    }
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|p| cli::read_npy(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mode = match args.mode {
+        ModeArg::Mpc => Mode::Mpc,
+        ModeArg::Fixed => Mode::Fixed,
+        ModeArg::Float => Mode::Float,
+    };
+    let spinner = progress(mode);
+    let prediction = predict(&plan, &inputs, mode);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let prediction = prediction?;
+    if args.outputs.is_empty() {
+        for (&id, out) in plan.outputs.iter().zip(&prediction.outputs) {
+            println!(
+                "{} (shape {:?}):\n{out:.6}",
+                plan.value(id).name,
+                out.shape()
+            );
+        }
+    } else {
+        for (path, out) in args.outputs.iter().zip(&prediction.outputs) {
+            cli::write_npy(path, out)?;
+        }
+    }
+    if args.profile {
+        eprint!("{}", prediction.profile.table());
+    }
+    let mode_name = match mode {
+        Mode::Mpc => "mpc",
+        Mode::Fixed => "fixed",
+        Mode::Float => "float",
+    };
+    let traffic = if mode == Mode::Mpc {
+        format!(
+            ", {} sent in {} rounds (setup {:.1} ms)",
+            human_bytes(prediction.traffic.bytes_sent),
+            prediction.traffic.rounds,
+            prediction.setup_time.as_secs_f64() * 1e3
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{mode_name}: batch {}, {:.1} ms{traffic}",
+        prediction.batch,
+        prediction.total_time.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// A spinner on an interactive terminal while the secure computation runs.
+fn progress(mode: Mode) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if mode != Mode::Mpc || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner()
+        .with_message("computing under three-party secret sharing");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}

@@ -25,8 +25,15 @@ impl Domain for FixedDomain {
         map.apply(&xs.iter().map(|x| x.view()).collect::<Vec<_>>())
     }
 
-    fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Self::Value, y: &Self::Value) -> Result<Self::Value> {
-        Ok(map.apply(&x.view(), &y.view())?.mapv(|v| self.fixed.truncate(v)))
+    fn bilinear<B: Bilinear>(
+        &mut self,
+        map: &B,
+        x: &Self::Value,
+        y: &Self::Value,
+    ) -> Result<Self::Value> {
+        Ok(map
+            .apply(&x.view(), &y.view())?
+            .mapv(|v| self.fixed.truncate(v)))
     }
 
     fn relu(&mut self, x: &Self::Value) -> Result<Self::Value> {

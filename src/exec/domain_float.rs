@@ -21,7 +21,12 @@ impl Domain for FloatDomain {
         map.apply(&xs.iter().map(|x| x.view()).collect::<Vec<_>>())
     }
 
-    fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Self::Value, y: &Self::Value) -> Result<Self::Value> {
+    fn bilinear<B: Bilinear>(
+        &mut self,
+        map: &B,
+        x: &Self::Value,
+        y: &Self::Value,
+    ) -> Result<Self::Value> {
         map.apply(&x.view(), &y.view())
     }
 

@@ -52,36 +52,49 @@ impl Domain for MpcDomain<'_> {
 
     fn linear<L: Linear>(&mut self, map: &L, xs: &[&MpcValue]) -> Result<MpcValue> {
         if xs.iter().all(|x| matches!(x, MpcValue::Public(_))) {
-            let views: Vec<_> = xs.iter().map(|x| match x {
-                MpcValue::Public(p) => p.view(),
-                MpcValue::Secret(_) => unreachable!(),
-            }).collect();
+            let views: Vec<_> = xs
+                .iter()
+                .map(|x| match x {
+                    MpcValue::Public(p) => p.view(),
+                    MpcValue::Secret(_) => unreachable!(),
+                })
+                .collect();
             return Ok(MpcValue::Public(map.apply(&views)?));
         }
         let shares: Vec<ArithShare> = xs.iter().map(|x| self.as_share(x)).collect();
         let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
         let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
-        Ok(MpcValue::Secret(ArithShare { cur: map.apply(&cur)?, next: map.apply(&next)? }))
+        Ok(MpcValue::Secret(ArithShare {
+            cur: map.apply(&cur)?,
+            next: map.apply(&next)?,
+        }))
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &MpcValue, y: &MpcValue) -> Result<MpcValue> {
         let f = self.fixed.frac_bits;
         let term = match (x, y) {
             (MpcValue::Public(a), MpcValue::Public(b)) => {
-                return Ok(MpcValue::Public(map.apply(&a.view(), &b.view())?.mapv(|v| self.fixed.truncate(v))));
+                return Ok(MpcValue::Public(
+                    map.apply(&a.view(), &b.view())?
+                        .mapv(|v| self.fixed.truncate(v)),
+                ));
             }
             // A public operand scales each component locally; its first component is an
             // additive term like any other.
             (MpcValue::Secret(s), MpcValue::Public(p)) => map.apply(&s.cur.view(), &p.view())?,
             (MpcValue::Public(p), MpcValue::Secret(s)) => map.apply(&p.view(), &s.cur.view())?,
-            (MpcValue::Secret(a), MpcValue::Secret(b)) => product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?,
+            (MpcValue::Secret(a), MpcValue::Secret(b)) => {
+                product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?
+            }
         };
         Ok(MpcValue::Secret(self.party.truncate(&term, f)?))
     }
 
     fn relu(&mut self, x: &MpcValue) -> Result<MpcValue> {
         match x {
-            MpcValue::Public(p) => Ok(MpcValue::Public(p.mapv(|v| if (v as i64) < 0 { 0 } else { v }))),
+            MpcValue::Public(p) => Ok(MpcValue::Public(
+                p.mapv(|v| if (v as i64) < 0 { 0 } else { v }),
+            )),
             MpcValue::Secret(s) => Ok(MpcValue::Secret(self.party.relu(s)?)),
         }
     }

@@ -1,7 +1,9 @@
 //! The linear and bilinear maps behind each op, written once over any element type.
 
 use super::{Bilinear, Linear};
-use crate::tensor::{Elem, Window, broadcast::zip_with, conv::conv, layout, matmul::matmul, window};
+use crate::tensor::{
+    Elem, Window, broadcast::zip_with, conv::conv, layout, matmul::matmul, window,
+};
 use anyhow::Result;
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
@@ -104,6 +106,8 @@ pub struct SliceAxis0Map {
 }
 impl Linear for SliceAxis0Map {
     fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
-        Ok(xs[0].slice_axis(Axis(0), Slice::from(self.start..self.end)).to_owned())
+        Ok(xs[0]
+            .slice_axis(Axis(0), Slice::from(self.start..self.end))
+            .to_owned())
     }
 }

@@ -45,7 +45,12 @@ pub trait Domain {
     fn constant(&mut self, c: &ArrayD<f32>) -> Result<Self::Value>;
     fn linear<L: Linear>(&mut self, map: &L, xs: &[&Self::Value]) -> Result<Self::Value>;
     /// `map(x, y)` rescaled back to the plan's fixed point.
-    fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Self::Value, y: &Self::Value) -> Result<Self::Value>;
+    fn bilinear<B: Bilinear>(
+        &mut self,
+        map: &B,
+        x: &Self::Value,
+        y: &Self::Value,
+    ) -> Result<Self::Value>;
     fn relu(&mut self, x: &Self::Value) -> Result<Self::Value>;
     /// Traffic so far (zero outside mpc).
     fn stats(&self) -> Stats {
@@ -77,7 +82,11 @@ pub fn run<D: Domain>(
         let args: Vec<&D::Value> = step
             .inputs
             .iter()
-            .map(|id| values[id.index()].as_ref().expect("validated plans compute values before use"))
+            .map(|id| {
+                values[id.index()]
+                    .as_ref()
+                    .expect("validated plans compute values before use")
+            })
             .collect();
         let out = eval(dom, &step.op, &args, batch)
             .with_context(|| format!("node {} ({})", step.node, step.op.name()))?;
@@ -97,16 +106,32 @@ pub fn run<D: Domain>(
             }
         }
         if let Some(p) = profile.as_deref_mut() {
-            p.record(&step.node, step.op.name(), started.elapsed(), dom.stats() - before);
+            p.record(
+                &step.node,
+                step.op.name(),
+                started.elapsed(),
+                dom.stats() - before,
+            );
         }
     }
-    Ok(plan.outputs.iter().map(|id: &ValueId| values[id.index()].clone().expect("outputs are computed")).collect())
+    Ok(plan
+        .outputs
+        .iter()
+        .map(|id: &ValueId| values[id.index()].clone().expect("outputs are computed"))
+        .collect())
 }
 
 fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Result<D::Value> {
     match op {
         Op::MatMul => dom.bilinear(&MatMulMap, args[0], args[1]),
-        Op::Conv { window, groups } => dom.bilinear(&ConvMap { window, groups: *groups }, args[0], args[1]),
+        Op::Conv { window, groups } => dom.bilinear(
+            &ConvMap {
+                window,
+                groups: *groups,
+            },
+            args[0],
+            args[1],
+        ),
         Op::Mul => dom.bilinear(&MulMap, args[0], args[1]),
         Op::Add => dom.linear(&AddMap, args),
         Op::Sub => dom.linear(&SubMap, args),
@@ -118,8 +143,19 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
             dom.linear(&ReshapeMap { shape }, &[&max])
         }
         Op::SumPool { window } => dom.linear(&SumPoolMap { window }, args),
-        Op::ReduceSum { axes, keep_dims } => dom.linear(&ReduceSumMap { axes, keep_dims: *keep_dims }, args),
-        Op::Reshape { shape } => dom.linear(&ReshapeMap { shape: shape.resolve(batch) }, args),
+        Op::ReduceSum { axes, keep_dims } => dom.linear(
+            &ReduceSumMap {
+                axes,
+                keep_dims: *keep_dims,
+            },
+            args,
+        ),
+        Op::Reshape { shape } => dom.linear(
+            &ReshapeMap {
+                shape: shape.resolve(batch),
+            },
+            args,
+        ),
         Op::Transpose { perm } => dom.linear(&TransposeMap { perm }, args),
         Op::Concat { axis } => dom.linear(&ConcatMap { axis: *axis }, args),
     }
@@ -134,13 +170,31 @@ fn max_over_leading_axis<D: Domain>(dom: &mut D, mut planes: D::Value) -> Result
             return Ok(planes);
         }
         let half = k / 2;
-        let a = dom.linear(&SliceAxis0Map { start: 0, end: half }, &[&planes])?;
-        let b = dom.linear(&SliceAxis0Map { start: half, end: 2 * half }, &[&planes])?;
+        let a = dom.linear(
+            &SliceAxis0Map {
+                start: 0,
+                end: half,
+            },
+            &[&planes],
+        )?;
+        let b = dom.linear(
+            &SliceAxis0Map {
+                start: half,
+                end: 2 * half,
+            },
+            &[&planes],
+        )?;
         let diff = dom.linear(&SubMap, &[&a, &b])?;
         let gain = dom.relu(&diff)?;
         let max = dom.linear(&AddMap, &[&b, &gain])?;
         planes = if k % 2 == 1 {
-            let rest = dom.linear(&SliceAxis0Map { start: 2 * half, end: k }, &[&planes])?;
+            let rest = dom.linear(
+                &SliceAxis0Map {
+                    start: 2 * half,
+                    end: k,
+                },
+                &[&planes],
+            )?;
             dom.linear(&ConcatMap { axis: 0 }, &[&max, &rest])?
         } else {
             max

@@ -23,14 +23,38 @@ pub enum Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("the model takes {expected} input(s) ({names}), but {got} were given; pass one .npy file per input, in this order")]
-    Count { expected: usize, got: usize, names: String },
-    #[error("input {name} must have rank {expected_rank} (shape {expected}), but the given array has shape {got:?}")]
-    Rank { name: String, expected: String, expected_rank: usize, got: Vec<usize> },
-    #[error("input {name} must have shape {expected} (N = any batch size), but the given array has shape {got:?}")]
-    Shape { name: String, expected: String, got: Vec<usize> },
+    #[error(
+        "the model takes {expected} input(s) ({names}), but {got} were given; pass one .npy file per input, in this order"
+    )]
+    Count {
+        expected: usize,
+        got: usize,
+        names: String,
+    },
+    #[error(
+        "input {name} must have rank {expected_rank} (shape {expected}), but the given array has shape {got:?}"
+    )]
+    Rank {
+        name: String,
+        expected: String,
+        expected_rank: usize,
+        got: Vec<usize>,
+    },
+    #[error(
+        "input {name} must have shape {expected} (N = any batch size), but the given array has shape {got:?}"
+    )]
+    Shape {
+        name: String,
+        expected: String,
+        got: Vec<usize>,
+    },
     #[error("the inputs disagree on the batch size: {first} has batch {a}, {second} has batch {b}")]
-    Batch { first: String, a: usize, second: String, b: usize },
+    Batch {
+        first: String,
+        a: usize,
+        second: String,
+        b: usize,
+    },
     #[error("input {name}: {source}; inputs must be finite numbers")]
     NotFinite { name: String, source: EncodeError },
     #[error("input {name}: {source}; scale the input down (or convert with fewer --frac-bits)")]
@@ -51,25 +75,49 @@ pub struct Prediction {
 
 /// Checks the inputs against the plan and returns the batch size.
 fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError> {
-    let names = || plan.inputs.iter().map(|&id| plan.value(id).name.clone()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        plan.inputs
+            .iter()
+            .map(|&id| plan.value(id).name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if inputs.len() != plan.inputs.len() {
-        return Err(InputError::Count { expected: plan.inputs.len(), got: inputs.len(), names: names() });
+        return Err(InputError::Count {
+            expected: plan.inputs.len(),
+            got: inputs.len(),
+            names: names(),
+        });
     }
     let mut batch: Option<(String, usize)> = None;
     for (&id, x) in plan.inputs.iter().zip(inputs) {
         let info = plan.value(id);
         let expected = info.shape.to_string();
         if x.ndim() != info.shape.rank() {
-            return Err(InputError::Rank { name: info.name.clone(), expected, expected_rank: info.shape.rank(), got: x.shape().to_vec() });
+            return Err(InputError::Rank {
+                name: info.name.clone(),
+                expected,
+                expected_rank: info.shape.rank(),
+                got: x.shape().to_vec(),
+            });
         }
-        let b = info.shape.batch_for(x.shape()).filter(|&b| b > 0).ok_or_else(|| InputError::Shape {
-            name: info.name.clone(),
-            expected: expected.clone(),
-            got: x.shape().to_vec(),
-        })?;
+        let b = info
+            .shape
+            .batch_for(x.shape())
+            .filter(|&b| b > 0)
+            .ok_or_else(|| InputError::Shape {
+                name: info.name.clone(),
+                expected: expected.clone(),
+                got: x.shape().to_vec(),
+            })?;
         if let Some((first, a)) = &batch {
             if info.shape.has_batch() && *a != b {
-                return Err(InputError::Batch { first: first.clone(), a: *a, second: info.name.clone(), b });
+                return Err(InputError::Batch {
+                    first: first.clone(),
+                    a: *a,
+                    second: info.name.clone(),
+                    b,
+                });
             }
         } else if info.shape.has_batch() {
             batch = Some((info.name.clone(), b));
@@ -84,10 +132,12 @@ fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>
         .zip(inputs)
         .map(|(&id, x)| {
             let name = plan.value(id).name.clone();
-            plan.fixed_point.encode_array(x.view()).map_err(|source| match source {
-                EncodeError::NotFinite { .. } => InputError::NotFinite { name, source },
-                EncodeError::OutOfRange { .. } => InputError::OutOfRange { name, source },
-            })
+            plan.fixed_point
+                .encode_array(x.view())
+                .map_err(|source| match source {
+                    EncodeError::NotFinite { .. } => InputError::NotFinite { name, source },
+                    EncodeError::OutOfRange { .. } => InputError::OutOfRange { name, source },
+                })
         })
         .collect()
 }
@@ -108,14 +158,31 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
     let (outputs, traffic, setup_time) = match mode {
         Mode::Float => {
             let weights = plan.weights.iter().map(|w| w.data.clone()).collect();
-            let outs = run(plan, &mut FloatDomain, inputs.to_vec(), weights, batch, Some(&mut profile))?;
+            let outs = run(
+                plan,
+                &mut FloatDomain,
+                inputs.to_vec(),
+                weights,
+                batch,
+                Some(&mut profile),
+            )?;
             (outs, Stats::default(), Duration::ZERO)
         }
         Mode::Fixed => {
-            let mut dom = FixedDomain { fixed: plan.fixed_point };
-            let weights = (0..plan.weights.len()).map(|i| encode_weight(plan, i)).collect::<Result<_>>()?;
+            let mut dom = FixedDomain {
+                fixed: plan.fixed_point,
+            };
+            let weights = (0..plan.weights.len())
+                .map(|i| encode_weight(plan, i))
+                .collect::<Result<_>>()?;
             let outs = run(plan, &mut dom, encoded, weights, batch, Some(&mut profile))?;
-            (outs.iter().map(|o| plan.fixed_point.decode_array(o.view())).collect(), Stats::default(), Duration::ZERO)
+            (
+                outs.iter()
+                    .map(|o| plan.fixed_point.decode_array(o.view()))
+                    .collect(),
+                Stats::default(),
+                Duration::ZERO,
+            )
         }
         Mode::Mpc => {
             let (outs, parts, traffic, setup) = predict_mpc(plan, encoded, batch)?;
@@ -123,13 +190,24 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
             (outs, traffic, setup)
         }
     };
-    Ok(Prediction { outputs, batch, profile, traffic, setup_time, total_time: started.elapsed() })
+    Ok(Prediction {
+        outputs,
+        batch,
+        profile,
+        traffic,
+        setup_time,
+        total_time: started.elapsed(),
+    })
 }
 
 /// What each party reports back: its profile, its traffic and its setup time.
 type PartyReport = (Profile, Stats, Duration);
 
-fn predict_mpc(plan: &Plan, inputs: Vec<ArrayD<u64>>, batch: usize) -> Result<(Vec<ArrayD<f32>>, Profile, Stats, Duration)> {
+fn predict_mpc(
+    plan: &Plan,
+    inputs: Vec<ArrayD<u64>>,
+    batch: usize,
+) -> Result<(Vec<ArrayD<f32>>, Profile, Stats, Duration)> {
     let secret_weights: Vec<ArrayD<u64>> = plan
         .weights
         .iter()
@@ -156,7 +234,11 @@ fn predict_mpc(plan: &Plan, inputs: Vec<ArrayD<u64>>, batch: usize) -> Result<(V
             let outputs = plan
                 .outputs
                 .iter()
-                .map(|&id| Ok(plan.fixed_point.decode_array(recv_revealed(client, &plan.value(id).shape.resolve(batch))?.view())))
+                .map(|&id| {
+                    Ok(plan.fixed_point.decode_array(
+                        recv_revealed(client, &plan.value(id).shape.resolve(batch))?.view(),
+                    ))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let mut stats = client.stats();
             stats.bytes_sent += owner.stats().bytes_sent;
@@ -183,7 +265,9 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
     let mut weights = Vec::with_capacity(plan.weights.len());
     for w in &plan.weights {
         weights.push(match w.visibility {
-            Visibility::Secret => MpcValue::Secret(recv_secret(party, Role::ModelOwner, w.data.shape())?),
+            Visibility::Secret => {
+                MpcValue::Secret(recv_secret(party, Role::ModelOwner, w.data.shape())?)
+            }
             Visibility::Public => MpcValue::Public(fixed.encode_array(w.data.view())?),
         });
     }
@@ -193,7 +277,13 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
     let inputs = plan
         .inputs
         .iter()
-        .map(|&id| Ok(MpcValue::Secret(recv_secret(party, Role::Client, &plan.value(id).shape.resolve(batch))?)))
+        .map(|&id| {
+            Ok(MpcValue::Secret(recv_secret(
+                party,
+                Role::Client,
+                &plan.value(id).shape.resolve(batch),
+            )?))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut profile = Profile::default();
     let mut dom = MpcDomain { party, fixed };
@@ -206,12 +296,24 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
             MpcValue::Public(p) => {
                 // A public output (no secret reached it) is revealed as the sharing (p, 0, 0).
                 let zero = ArrayD::zeros(p.raw_dim());
-                ArithShare { cur: if dom.party.id() == 0 { p.clone() } else { zero.clone() }, next: zero }
+                ArithShare {
+                    cur: if dom.party.id() == 0 {
+                        p.clone()
+                    } else {
+                        zero.clone()
+                    },
+                    next: zero,
+                }
             }
         };
         reveal_to(dom.party, Role::Client, &share)?;
     }
-    profile.record("(reveal)", "Reveal", reveal_start.elapsed(), dom.stats() - before_reveal);
+    profile.record(
+        "(reveal)",
+        "Reveal",
+        reveal_start.elapsed(),
+        dom.stats() - before_reveal,
+    );
     Ok((profile, dom.party.stats(), setup_time))
 }
 
@@ -223,11 +325,33 @@ mod tests {
     use ndarray::IxDyn;
 
     fn tiny_plan() -> Plan {
-        let mut b = PlanBuilder::new(FixedPoint::default(), Source { file_name: "t".into(), sha256: String::new() });
+        let mut b = PlanBuilder::new(
+            FixedPoint::default(),
+            Source {
+                file_name: "t".into(),
+                sha256: String::new(),
+            },
+        );
         let x = b.input("x", Shape(vec![Dim::Batch(1), Dim::Fixed(3)]));
-        let w = b.weight("w", ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![0.5, -1.0, 2.0, 0.25, -0.75, 1.5]).unwrap(), Visibility::Secret);
-        let y = b.step("mm", Op::MatMul, &[x, w], "y", Shape(vec![Dim::Batch(1), Dim::Fixed(2)]));
-        let z = b.step("relu", Op::Relu, &[y], "z", Shape(vec![Dim::Batch(1), Dim::Fixed(2)]));
+        let w = b.weight(
+            "w",
+            ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![0.5, -1.0, 2.0, 0.25, -0.75, 1.5]).unwrap(),
+            Visibility::Secret,
+        );
+        let y = b.step(
+            "mm",
+            Op::MatMul,
+            &[x, w],
+            "y",
+            Shape(vec![Dim::Batch(1), Dim::Fixed(2)]),
+        );
+        let z = b.step(
+            "relu",
+            Op::Relu,
+            &[y],
+            "z",
+            Shape(vec![Dim::Batch(1), Dim::Fixed(2)]),
+        );
         b.output(z);
         b.build().unwrap()
     }
@@ -235,22 +359,33 @@ mod tests {
     #[test]
     fn modes_agree_on_a_tiny_plan() {
         let plan = tiny_plan();
-        let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, -1.0, 0.5, 4.0]).unwrap();
-        let float = predict(&plan, std::slice::from_ref(&x), Mode::Float).unwrap().outputs;
+        let x =
+            ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, -1.0, 0.5, 4.0]).unwrap();
+        let float = predict(&plan, std::slice::from_ref(&x), Mode::Float)
+            .unwrap()
+            .outputs;
         for mode in [Mode::Fixed, Mode::Mpc] {
-            let got = predict(&plan, std::slice::from_ref(&x), mode).unwrap().outputs;
+            let got = predict(&plan, std::slice::from_ref(&x), mode)
+                .unwrap()
+                .outputs;
             for (a, b) in got[0].iter().zip(float[0].iter()) {
                 assert!((a - b).abs() < 1e-3, "{mode:?}: {a} vs {b}");
             }
         }
-        assert_eq!(float[0], ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![2.25, 4.0, 0.0, 7.125]).unwrap());
+        assert_eq!(
+            float[0],
+            ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![2.25, 4.0, 0.0, 7.125]).unwrap()
+        );
     }
 
     #[test]
     fn rejects_bad_inputs_with_names() {
         let plan = tiny_plan();
         let bad_shape = ArrayD::<f32>::zeros(IxDyn(&[2, 4]));
-        let e = predict(&plan, &[bad_shape], Mode::Float).err().unwrap().to_string();
+        let e = predict(&plan, &[bad_shape], Mode::Float)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("input x must have shape [N, 3]"), "{e}");
         let nan = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, f32::NAN, 0.0]).unwrap();
         let e = predict(&plan, &[nan], Mode::Mpc).err().unwrap().to_string();

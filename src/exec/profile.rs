@@ -20,7 +20,12 @@ pub struct Profile {
 
 impl Profile {
     pub fn record(&mut self, node: &str, op: &str, time: Duration, stats: Stats) {
-        self.steps.push(StepCost { node: node.to_string(), op: op.to_string(), time, stats });
+        self.steps.push(StepCost {
+            node: node.to_string(),
+            op: op.to_string(),
+            time,
+            stats,
+        });
     }
 
     /// One profile from the three parties' own: the slowest time and most rounds, the sum
@@ -39,7 +44,11 @@ impl Profile {
     }
 
     pub fn total(&self) -> StepCost {
-        let mut total = StepCost { node: "total".into(), op: String::new(), ..Default::default() };
+        let mut total = StepCost {
+            node: "total".into(),
+            op: String::new(),
+            ..Default::default()
+        };
         for s in &self.steps {
             total.time += s.time;
             total.stats.bytes_sent += s.stats.bytes_sent;
@@ -50,9 +59,20 @@ impl Profile {
     }
 
     pub fn table(&self) -> String {
-        let width = self.steps.iter().map(|s| s.node.len()).max().unwrap_or(4).max(5);
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.node.len())
+            .max()
+            .unwrap_or(4)
+            .max(5);
         let mut out = String::new();
-        writeln!(out, "{:<width$}  {:<10} {:>10} {:>12} {:>7}", "node", "op", "time ms", "bytes", "rounds").unwrap();
+        writeln!(
+            out,
+            "{:<width$}  {:<10} {:>10} {:>12} {:>7}",
+            "node", "op", "time ms", "bytes", "rounds"
+        )
+        .unwrap();
         for s in self.steps.iter().chain(std::iter::once(&self.total())) {
             writeln!(
                 out,

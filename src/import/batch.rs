@@ -16,14 +16,18 @@ use tract_onnx::pb;
 const ONNX_INT64: i32 = 7;
 
 pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
-    let declared: Vec<Option<usize>> =
-        model.inputs.iter().map(|name| model.declared_input(name).map(|(_, dims)| dims[0])).collect::<Result<_>>()?;
+    let declared: Vec<Option<usize>> = model
+        .inputs
+        .iter()
+        .map(|name| model.declared_input(name).map(|(_, dims)| dims[0]))
+        .collect::<Result<_>>()?;
     let fixed_batch = match declared.first() {
         Some(Some(b)) if declared.iter().all(|d| *d == Some(*b)) => Some(*b),
         _ => None,
     };
     let Some(b0) = fixed_batch else {
-        let facts = tract_facts(model, &model.proto, None).context("shape inference with a symbolic batch size failed")?;
+        let facts = tract_facts(model, &model.proto, None)
+            .context("shape inference with a symbolic batch size failed")?;
         return Ok((BatchMode::Symbolic, facts));
     };
     let fixed = tract_facts(model, &model.proto, Some(b0)).context("shape inference failed")?;
@@ -46,15 +50,28 @@ fn with_batch_reshapes(model: &Model, fixed: &HashMap<String, Fact>, b0: usize) 
         if node.op_type != "Reshape" || node.input.len() < 2 || !secret.contains(&node.input[0]) {
             continue;
         }
-        if node.attribute.iter().any(|a| a.name == "allowzero" && a.i == 1) {
+        if node
+            .attribute
+            .iter()
+            .any(|a| a.name == "allowzero" && a.i == 1)
+        {
             continue;
         }
-        let leading = |name: &str| fixed.get(name).and_then(|f| f.shape.as_ref()).and_then(|s| s.0.first().copied());
+        let leading = |name: &str| {
+            fixed
+                .get(name)
+                .and_then(|f| f.shape.as_ref())
+                .and_then(|s| s.0.first().copied())
+        };
         if leading(&node.input[0]) != Some(crate::plan::Dim::Fixed(b0)) {
             continue;
         }
-        let Some(target) = fixed.get(&node.input[1]).and_then(|f| f.konst.as_ref()) else { continue };
-        let Ok(mut values) = super::ints(target) else { continue };
+        let Some(target) = fixed.get(&node.input[1]).and_then(|f| f.konst.as_ref()) else {
+            continue;
+        };
+        let Ok(mut values) = super::ints(target) else {
+            continue;
+        };
         if values.first() != Some(&(b0 as i64)) {
             continue;
         }
@@ -75,14 +92,23 @@ fn with_batch_reshapes(model: &Model, fixed: &HashMap<String, Fact>, b0: usize) 
 
 /// The symbolic shapes, at the declared batch, equal the static ones.
 fn agrees(symbolic: &HashMap<String, Fact>, fixed: &HashMap<String, Fact>, b0: usize) -> bool {
-    fixed.iter().all(|(name, f)| match (&f.shape, symbolic.get(name).and_then(|s| s.shape.as_ref())) {
-        (Some(fixed_shape), Some(sym_shape)) => sym_shape.resolve(b0) == fixed_shape.resolve(b0),
-        (Some(_), None) => false,
-        (None, _) => true,
+    fixed.iter().all(|(name, f)| {
+        match (&f.shape, symbolic.get(name).and_then(|s| s.shape.as_ref())) {
+            (Some(fixed_shape), Some(sym_shape)) => {
+                sym_shape.resolve(b0) == fixed_shape.resolve(b0)
+            }
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     })
 }
 
 /// Every graph output grows with the batch, as a batch-independent model's outputs do.
 fn outputs_scale(model: &Model, symbolic: &HashMap<String, Fact>) -> bool {
-    model.outputs.iter().all(|o| symbolic.get(o).and_then(|f| f.shape.as_ref()).is_some_and(|s| s.has_batch()))
+    model.outputs.iter().all(|o| {
+        symbolic
+            .get(o)
+            .and_then(|f| f.shape.as_ref())
+            .is_some_and(|s| s.has_batch())
+    })
 }

@@ -36,7 +36,10 @@ impl Node {
 
     /// The `i`th input's name, or `None` when it is absent or omitted.
     pub fn input(&self, i: usize) -> Option<&str> {
-        self.inputs.get(i).map(String::as_str).filter(|s| !s.is_empty())
+        self.inputs
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn output(&self) -> &str {
@@ -44,10 +47,16 @@ impl Node {
     }
 
     fn attr(&self, name: &str, kind: AttributeType) -> Result<Option<&pb::AttributeProto>> {
-        let Some(a) = self.attributes.iter().find(|a| a.name == name) else { return Ok(None) };
+        let Some(a) = self.attributes.iter().find(|a| a.name == name) else {
+            return Ok(None);
+        };
         // Some exporters leave the type unset for well-formed attributes; trust the field then.
         if a.r#type != AttributeType::Undefined as i32 && a.r#type != kind as i32 {
-            bail!("attribute {name} of node {} should be {kind:?}, found type {}", self.name, a.r#type);
+            bail!(
+                "attribute {name} of node {} should be {kind:?}, found type {}",
+                self.name,
+                a.r#type
+            );
         }
         Ok(Some(a))
     }
@@ -57,19 +66,27 @@ impl Node {
     }
 
     pub fn int(&self, name: &str, default: i64) -> Result<i64> {
-        Ok(self.attr(name, AttributeType::Int)?.map_or(default, |a| a.i))
+        Ok(self
+            .attr(name, AttributeType::Int)?
+            .map_or(default, |a| a.i))
     }
 
     pub fn float(&self, name: &str, default: f32) -> Result<f32> {
-        Ok(self.attr(name, AttributeType::Float)?.map_or(default, |a| a.f))
+        Ok(self
+            .attr(name, AttributeType::Float)?
+            .map_or(default, |a| a.f))
     }
 
     pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
-        Ok(self.attr(name, AttributeType::Ints)?.map(|a| a.ints.clone()))
+        Ok(self
+            .attr(name, AttributeType::Ints)?
+            .map(|a| a.ints.clone()))
     }
 
     pub fn string(&self, name: &str) -> Result<Option<String>> {
-        Ok(self.attr(name, AttributeType::String)?.map(|a| String::from_utf8_lossy(&a.s).into_owned()))
+        Ok(self
+            .attr(name, AttributeType::String)?
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned()))
     }
 
     pub fn attribute_names(&self) -> impl Iterator<Item = &str> {

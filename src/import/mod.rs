@@ -8,6 +8,7 @@ pub use graph::Node;
 
 use crate::plan::{Dim, Shape};
 use anyhow::{Context, Result, anyhow, bail};
+use ndarray::ArrayD;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
-use ndarray::ArrayD;
 
 /// An ONNX model as read from disk, before shape inference.
 pub struct Model {
@@ -35,23 +35,37 @@ pub struct Model {
 const ONNX_FLOAT: i32 = 1;
 
 pub fn read_model(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
     let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| {
         anyhow!("{} is not an ONNX model: protobuf decoding failed ({e}); give the .onnx file written by your exporter", path.display())
     })?;
-    let graph = proto.graph.as_ref().ok_or_else(|| anyhow!("{} holds no graph; is it an ONNX model?", path.display()))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} holds no graph; is it an ONNX model?", path.display()))?;
     let opset = proto
         .opset_import
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(0, |o| o.version);
     let initializers: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
-    let inputs = graph.input.iter().map(|i| i.name.clone()).filter(|n| !initializers.contains(n)).collect();
+    let inputs = graph
+        .input
+        .iter()
+        .map(|i| i.name.clone())
+        .filter(|n| !initializers.contains(n))
+        .collect();
     Ok(Model {
         path: path.to_path_buf(),
         sha256: format!("{:x}", Sha256::digest(&bytes)),
         opset,
-        nodes: graph.node.iter().enumerate().map(|(i, n)| Node::from_proto(n, i)).collect(),
+        nodes: graph
+            .node
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Node::from_proto(n, i))
+            .collect(),
         inputs,
         outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
         initializers,
@@ -61,7 +75,10 @@ pub fn read_model(path: &Path) -> Result<Model> {
 
 impl Model {
     pub fn file_name(&self) -> String {
-        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// Tensors whose values depend on a graph input's values (not just its shape). Everything
@@ -80,8 +97,14 @@ impl Model {
     /// The declared shape of a graph input: `Some(n)` for a fixed dimension.
     fn declared_input(&self, name: &str) -> Result<(i32, Vec<Option<usize>>)> {
         let graph = self.proto.graph.as_ref().expect("checked on read");
-        let input = graph.input.iter().find(|i| i.name == name).expect("input names come from the graph");
-        let Some(pb::type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        let input = graph
+            .input
+            .iter()
+            .find(|i| i.name == name)
+            .expect("input names come from the graph");
+        let Some(pb::type_proto::Value::TensorType(t)) =
+            input.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
             bail!("graph input {name} is not a tensor");
         };
         let dims = t
@@ -91,12 +114,18 @@ impl Model {
                 s.dim
                     .iter()
                     .map(|d| match &d.value {
-                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Some(*v as usize),
+                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => {
+                            Some(*v as usize)
+                        }
                         _ => None,
                     })
                     .collect()
             })
-            .ok_or_else(|| anyhow!("graph input {name} declares no shape; re-export the model with input shapes"))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "graph input {name} declares no shape; re-export the model with input shapes"
+                )
+            })?;
         Ok((t.elem_type, dims))
     }
 }
@@ -135,7 +164,9 @@ impl Graph {
         self.facts
             .get(tensor)
             .and_then(|f| f.shape.as_ref())
-            .ok_or_else(|| anyhow!("shape inference could not determine the shape of tensor {tensor}"))
+            .ok_or_else(|| {
+                anyhow!("shape inference could not determine the shape of tensor {tensor}")
+            })
     }
 
     pub fn is_secret(&self, tensor: &str) -> bool {
@@ -154,24 +185,41 @@ pub fn analyse(model: Model) -> Result<Graph> {
     for name in &model.inputs {
         let (elem_type, dims) = model.declared_input(name)?;
         if elem_type != ONNX_FLOAT {
-            bail!("graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input");
+            bail!(
+                "graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input"
+            );
         }
         if dims.is_empty() {
             bail!("graph input {name} is a scalar; tfe needs a batch axis first");
         }
         if let Some(axis) = dims.iter().skip(1).position(Option::is_none) {
-            bail!("graph input {name} has a symbolic size on axis {}; only axis 0 (the batch) may vary, so re-export with fixed sizes for the other axes", axis + 1);
+            bail!(
+                "graph input {name} has a symbolic size on axis {}; only axis 0 (the batch) may vary, so re-export with fixed sizes for the other axes",
+                axis + 1
+            );
         }
     }
     let (batch, facts) = batch::infer(&model)?;
     let secret = model.secret_tensors();
-    Ok(Graph { model, batch, facts, secret })
+    Ok(Graph {
+        model,
+        batch,
+        facts,
+        secret,
+    })
 }
 
 /// The tract model and tensor-name map for a proto; `input_dims` gives each graph input's
 /// shape, with `None` for the symbolic batch.
-fn tract_facts(model: &Model, proto: &pb::ModelProto, batch: Option<usize>) -> Result<HashMap<String, Fact>> {
-    let dir = model.path.parent().map(|p| p.to_string_lossy().into_owned());
+fn tract_facts(
+    model: &Model,
+    proto: &pb::ModelProto,
+    batch: Option<usize>,
+) -> Result<HashMap<String, Fact>> {
+    let dir = model
+        .path
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned());
     let parsed = tract_onnx::onnx()
         .parse(proto, dir.as_deref())
         .map_err(|e| anyhow!("tract cannot parse {}: {e:#}", model.path.display()))?;
@@ -181,7 +229,10 @@ fn tract_facts(model: &Model, proto: &pb::ModelProto, batch: Option<usize>) -> R
     for (ix, outlet) in input_outlets.iter().enumerate() {
         let name = &tract_model.node(outlet.node).name;
         let (_, dims) = model.declared_input(name)?;
-        let mut shape: TVec<TDim> = dims.iter().map(|d| TDim::from(d.unwrap_or(1) as i64)).collect();
+        let mut shape: TVec<TDim> = dims
+            .iter()
+            .map(|d| TDim::from(d.unwrap_or(1) as i64))
+            .collect();
         shape[0] = match batch {
             Some(b) => TDim::from(b as i64),
             None => TDim::from(n.clone()),
@@ -194,28 +245,41 @@ fn tract_facts(model: &Model, proto: &pb::ModelProto, batch: Option<usize>) -> R
     let mut facts = HashMap::new();
     for (name, outlet) in &parsed.outlets_by_name {
         let fact = tract_model.outlet_fact(*outlet)?;
-        let shape = fact.shape.as_concrete_finite().ok().flatten().map(|s| Shape::fixed_dims(&s)).or_else(|| {
-            if fact.shape.is_open() {
-                return None;
-            }
-            let dims: Option<Vec<Dim>> = fact
-                .shape
-                .dims()
-                .map(|d| {
-                    let d = d.concretize()?;
-                    let (a, b) = (d.eval(&values_1).to_i64().ok()?, d.eval(&values_2).to_i64().ok()?);
-                    match (a, b) {
-                        (a, b) if a == b && a >= 0 => Some(Dim::Fixed(a as usize)),
-                        (a, b) if b == 2 * a && a > 0 => Some(Dim::Batch(a as usize)),
-                        _ => None,
-                    }
-                })
-                .collect();
-            dims.map(Shape)
-        });
+        let shape = fact
+            .shape
+            .as_concrete_finite()
+            .ok()
+            .flatten()
+            .map(|s| Shape::fixed_dims(&s))
+            .or_else(|| {
+                if fact.shape.is_open() {
+                    return None;
+                }
+                let dims: Option<Vec<Dim>> = fact
+                    .shape
+                    .dims()
+                    .map(|d| {
+                        let d = d.concretize()?;
+                        let (a, b) = (
+                            d.eval(&values_1).to_i64().ok()?,
+                            d.eval(&values_2).to_i64().ok()?,
+                        );
+                        match (a, b) {
+                            (a, b) if a == b && a >= 0 => Some(Dim::Fixed(a as usize)),
+                            (a, b) if b == 2 * a && a > 0 => Some(Dim::Batch(a as usize)),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                dims.map(Shape)
+            });
         facts.insert(
             name.clone(),
-            Fact { shape, konst: fact.value.concretize(), datum_type: fact.datum_type.concretize() },
+            Fact {
+                shape,
+                konst: fact.value.concretize(),
+                datum_type: fact.datum_type.concretize(),
+            },
         );
     }
     Ok(facts)

@@ -17,10 +17,14 @@ pub fn product_term(
     y: &ArithShare,
     b: impl Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>,
 ) -> Result<ArrayD<u64>> {
-    let y_sum = Zip::from(&y.cur).and(&y.next).map_collect(|&a, &b| a.wrapping_add(b));
+    let y_sum = Zip::from(&y.cur)
+        .and(&y.next)
+        .map_collect(|&a, &b| a.wrapping_add(b));
     let mut term = b(&x.cur, &y_sum)?;
     let cross = b(&x.next, &y.cur)?;
-    Zip::from(&mut term).and(&cross).for_each(|t, &c| *t = t.wrapping_add(c));
+    Zip::from(&mut term)
+        .and(&cross)
+        .for_each(|t, &c| *t = t.wrapping_add(c));
     Ok(term)
 }
 
@@ -46,7 +50,10 @@ impl Party {
         let mask = self.zero_share(nonce, Label::Zero, mine.len());
         add_into(&mut mine, &mask);
         let theirs = self.exchange(&mine)?;
-        Ok(ArithShare { cur: shaped(term.shape(), mine), next: shaped(term.shape(), theirs) })
+        Ok(ArithShare {
+            cur: shaped(term.shape(), mine),
+            next: shaped(term.shape(), theirs),
+        })
     }
 
     /// Additive sharing of z to a replicated sharing of z / 2^f, off by at most one unit in the
@@ -91,7 +98,10 @@ impl Party {
             self.send_to(a, &masked)?;
             self.send_to(b, &to_b)?;
             // D holds components D (shared with B) and D+1 = A (shared with A).
-            (self.stream(Link::Prev, nonce, Label::TruncOut, n), self.stream(Link::Next, nonce, Label::TruncOut, n))
+            (
+                self.stream(Link::Prev, nonce, Label::TruncOut, n),
+                self.stream(Link::Next, nonce, Label::TruncOut, n),
+            )
         } else {
             let is_a = self.id() == a;
             // The stream this party shares with the dealer.
@@ -109,20 +119,33 @@ impl Party {
             let from_other = self.recv_from(other, n)?;
             let from_dealer = self.recv_from(dealer, if is_a { n } else { 3 * n })?;
             let (high_mine, msb_mine) = if is_a {
-                (self.stream(to_dealer, nonce, Label::TruncRHigh, n), self.stream(to_dealer, nonce, Label::TruncMsb, n))
+                (
+                    self.stream(to_dealer, nonce, Label::TruncRHigh, n),
+                    self.stream(to_dealer, nonce, Label::TruncMsb, n),
+                )
             } else {
-                (from_dealer[n..2 * n].to_vec(), from_dealer[2 * n..].to_vec())
+                (
+                    from_dealer[n..2 * n].to_vec(),
+                    from_dealer[2 * n..].to_vec(),
+                )
             };
             let out_mask = self.stream(to_dealer, nonce, Label::TruncOut, n);
             let mut y: Vec<u64> = (0..n)
                 .map(|i| {
-                    let c = mine[i].wrapping_add(from_other[i]).wrapping_add(from_dealer[i]);
+                    let c = mine[i]
+                        .wrapping_add(from_other[i])
+                        .wrapping_add(from_dealer[i]);
                     let c_msb = c >> 63;
                     // b = c_msb xor r_msb = c_msb + (1 - 2 c_msb) r_msb, shared additively.
                     let sign = 1u64.wrapping_sub(2 * c_msb);
-                    let mut y = top.wrapping_mul(sign.wrapping_mul(msb_mine[i])).wrapping_sub(high_mine[i]);
+                    let mut y = top
+                        .wrapping_mul(sign.wrapping_mul(msb_mine[i]))
+                        .wrapping_sub(high_mine[i]);
                     if is_a {
-                        y = y.wrapping_add((c & LOW63) >> f).wrapping_add(top.wrapping_mul(c_msb)).wrapping_sub(offset);
+                        y = y
+                            .wrapping_add((c & LOW63) >> f)
+                            .wrapping_add(top.wrapping_mul(c_msb))
+                            .wrapping_sub(offset);
                     }
                     y.wrapping_sub(out_mask[i])
                 })
@@ -132,6 +155,9 @@ impl Party {
             // A holds (A's mask, the joint component); B holds (the joint component, B's mask).
             if is_a { (out_mask, y) } else { (y, out_mask) }
         };
-        Ok(ArithShare { cur: shaped(term.shape(), cur), next: shaped(term.shape(), next) })
+        Ok(ArithShare {
+            cur: shaped(term.shape(), cur),
+            next: shaped(term.shape(), next),
+        })
     }
 }

@@ -31,7 +31,9 @@ pub fn run_local<T: Send, U>(
                 let party_fn = &party_fn;
                 std::thread::Builder::new()
                     .name(format!("party-{}", end.me().index()))
-                    .spawn_scoped(scope, move || Party::setup(Box::new(end)).and_then(|mut p| party_fn(&mut p)))
+                    .spawn_scoped(scope, move || {
+                        Party::setup(Box::new(end)).and_then(|mut p| party_fn(&mut p))
+                    })
                     .expect("spawn party thread")
             })
             .collect();
@@ -40,7 +42,10 @@ pub fn run_local<T: Send, U>(
         drop(owner);
         let results: Vec<Result<T>> = handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a party thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a party thread panicked")))
+            })
             .collect();
         (results, outside_result)
     });

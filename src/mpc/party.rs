@@ -46,14 +46,25 @@ impl Party {
     /// Agrees on fresh PRF keys with both neighbours: each party draws the key it shares with
     /// its next neighbour from the OS CSPRNG and sends it there.
     pub fn setup(net: Box<dyn Transport>) -> Result<Party> {
-        let Role::Party(id) = net.me() else { anyhow::bail!("{} is not a compute party", net.me()) };
+        let Role::Party(id) = net.me() else {
+            anyhow::bail!("{} is not a compute party", net.me())
+        };
         let id = id as usize;
         let mut net = net;
         let with_next = Prf::new(os_key()?);
         net.send(Role::Party(((id + 1) % 3) as u8), &with_next.key_words())?;
-        let words = net.recv(Role::Party(((id + 2) % 3) as u8)).context("key agreement")?;
-        let with_prev = Prf::from_key_words(&words).context("malformed key from the previous party")?;
-        Ok(Party { id, net, with_prev, with_next, calls: 0 })
+        let words = net
+            .recv(Role::Party(((id + 2) % 3) as u8))
+            .context("key agreement")?;
+        let with_prev =
+            Prf::from_key_words(&words).context("malformed key from the previous party")?;
+        Ok(Party {
+            id,
+            net,
+            with_prev,
+            with_next,
+            calls: 0,
+        })
     }
 
     pub fn id(&self) -> usize {
@@ -87,7 +98,10 @@ impl Party {
     pub fn zero_share(&self, nonce: u64, label: Label, n: usize) -> Vec<u64> {
         let prev = self.stream(Link::Prev, nonce, label, n);
         let next = self.stream(Link::Next, nonce, label, n);
-        prev.iter().zip(&next).map(|(a, b)| a.wrapping_sub(*b)).collect()
+        prev.iter()
+            .zip(&next)
+            .map(|(a, b)| a.wrapping_sub(*b))
+            .collect()
     }
 
     /// This party's term of a sharing of zero under XOR.
@@ -103,7 +117,11 @@ impl Party {
 
     pub fn recv_from(&mut self, party: usize, len: usize) -> Result<Vec<u64>> {
         let words = self.net.recv(Role::Party(party as u8))?;
-        ensure!(words.len() == len, "party {party} sent {} words where {len} were expected", words.len());
+        ensure!(
+            words.len() == len,
+            "party {party} sent {} words where {len} were expected",
+            words.len()
+        );
         Ok(words)
     }
 

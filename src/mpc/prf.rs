@@ -50,7 +50,10 @@ impl Prf {
 
     /// Key material as ring words, for sending a key to the party that shares it.
     pub fn key_words(&self) -> [u64; 2] {
-        [u64::from_le_bytes(self.key[..8].try_into().unwrap()), u64::from_le_bytes(self.key[8..].try_into().unwrap())]
+        [
+            u64::from_le_bytes(self.key[..8].try_into().unwrap()),
+            u64::from_le_bytes(self.key[8..].try_into().unwrap()),
+        ]
     }
 
     pub fn from_key_words(words: &[u64]) -> Option<Prf> {
@@ -70,7 +73,10 @@ pub struct Prg {
 
 impl Prg {
     pub fn from_os() -> Result<Prg> {
-        Ok(Prg { prf: Prf::new(os_key()?), nonce: 0 })
+        Ok(Prg {
+            prf: Prf::new(os_key()?),
+            nonce: 0,
+        })
     }
 
     pub fn words(&mut self, n: usize) -> Vec<u64> {
@@ -94,8 +100,14 @@ mod tests {
         assert_eq!(a.words(7, 3)[..], a.words(7, 10)[..3]);
         let ones: u32 = a.words(9, 4096).iter().map(|w| w.count_ones()).sum();
         let expected = 4096 * 32;
-        assert!((ones as i64 - expected as i64).abs() < 2000, "bit balance {ones} vs {expected}");
+        assert!(
+            (ones as i64 - expected as i64).abs() < 2000,
+            "bit balance {ones} vs {expected}"
+        );
         let key = Prf::new(os_key().unwrap());
-        assert_eq!(Prf::from_key_words(&key.key_words()).unwrap().words(1, 4), key.words(1, 4));
+        assert_eq!(
+            Prf::from_key_words(&key.key_words()).unwrap().words(1, 4),
+            key.words(1, 4)
+        );
     }
 }

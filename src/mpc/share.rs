@@ -24,7 +24,10 @@ impl ArithShare {
 
     /// Applies a linear map to both components: valid for any map with no constant term.
     pub fn map(&self, f: impl Fn(&ArrayD<u64>) -> Result<ArrayD<u64>>) -> Result<ArithShare> {
-        Ok(ArithShare { cur: f(&self.cur)?, next: f(&self.next)? })
+        Ok(ArithShare {
+            cur: f(&self.cur)?,
+            next: f(&self.next)?,
+        })
     }
 }
 
@@ -34,10 +37,19 @@ pub fn deal(x: &ArrayD<u64>, prg: &mut Prg) -> [ArithShare; 3] {
     let random = |prg: &mut Prg| ArrayD::from_shape_vec(shape.clone(), prg.words(x.len())).unwrap();
     let x0 = random(prg);
     let x1 = random(prg);
-    let x2 = Zip::from(x).and(&x0).and(&x1).map_collect(|&x, &a, &b| x.sub(a).sub(b));
+    let x2 = Zip::from(x)
+        .and(&x0)
+        .and(&x1)
+        .map_collect(|&x, &a, &b| x.sub(a).sub(b));
     [
-        ArithShare { cur: x0.clone(), next: x1.clone() },
-        ArithShare { cur: x1, next: x2.clone() },
+        ArithShare {
+            cur: x0.clone(),
+            next: x1.clone(),
+        },
+        ArithShare {
+            cur: x1,
+            next: x2.clone(),
+        },
         ArithShare { cur: x2, next: x0 },
     ]
 }
@@ -57,7 +69,11 @@ pub fn send_secret(net: &mut dyn Transport, x: &ArrayD<u64>, prg: &mut Prg) -> R
 pub fn recv_secret(party: &mut Party, from: Role, shape: &[usize]) -> Result<ArithShare> {
     let words = party.recv_role(from)?;
     let len: usize = shape.iter().product();
-    ensure!(words.len() == 2 * len, "{from} sent {} words for a tensor of shape {shape:?}", words.len());
+    ensure!(
+        words.len() == 2 * len,
+        "{from} sent {} words for a tensor of shape {shape:?}",
+        words.len()
+    );
     let (cur, next) = words.split_at(len);
     Ok(ArithShare {
         cur: ArrayD::from_shape_vec(IxDyn(shape), cur.to_vec())?,
@@ -78,7 +94,11 @@ pub fn recv_revealed(net: &mut dyn Transport, shape: &[usize]) -> Result<ArrayD<
     let mut sum = vec![0u64; len];
     for role in Role::PARTIES {
         let words = net.recv(role)?;
-        ensure!(words.len() == len, "{role} revealed {} words for a tensor of shape {shape:?}", words.len());
+        ensure!(
+            words.len() == len,
+            "{role} revealed {} words for a tensor of shape {shape:?}",
+            words.len()
+        );
         for (s, w) in sum.iter_mut().zip(words) {
             *s = s.wrapping_add(w);
         }
@@ -95,9 +115,17 @@ mod tests {
         let x = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1u64, u64::MAX, 42, 7]).unwrap();
         let shares = deal(&x, &mut Prg::from_os().unwrap());
         for i in 0..3 {
-            assert_eq!(shares[i].next, shares[(i + 1) % 3].cur, "party {i} next == party {} cur", i + 1);
+            assert_eq!(
+                shares[i].next,
+                shares[(i + 1) % 3].cur,
+                "party {i} next == party {} cur",
+                i + 1
+            );
         }
-        let sum = Zip::from(&shares[0].cur).and(&shares[1].cur).and(&shares[2].cur).map_collect(|&a, &b, &c| a.add(b).add(c));
+        let sum = Zip::from(&shares[0].cur)
+            .and(&shares[1].cur)
+            .and(&shares[2].cur)
+            .map_collect(|&a, &b, &c| a.add(b).add(c));
         assert_eq!(sum, x);
         assert_ne!(shares[0].cur, x);
     }

@@ -15,7 +15,12 @@ pub struct LocalTransport {
 pub fn network(roles: &[Role]) -> Vec<LocalTransport> {
     let mut ends: Vec<LocalTransport> = roles
         .iter()
-        .map(|&me| LocalTransport { me, to: Default::default(), from: Default::default(), meter: Meter::default() })
+        .map(|&me| LocalTransport {
+            me,
+            to: Default::default(),
+            from: Default::default(),
+            meter: Meter::default(),
+        })
         .collect();
     for a in 0..roles.len() {
         for b in 0..roles.len() {
@@ -35,15 +40,22 @@ impl Transport for LocalTransport {
     }
 
     fn send(&mut self, to: Role, words: &[u64]) -> Result<()> {
-        let link = self.to[to.index()].as_ref().ok_or_else(|| anyhow!("{} has no link to {to}", self.me))?;
-        link.send(words.to_vec()).map_err(|_| anyhow!("{to} has stopped; {} cannot send to it", self.me))?;
+        let link = self.to[to.index()]
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} has no link to {to}", self.me))?;
+        link.send(words.to_vec())
+            .map_err(|_| anyhow!("{to} has stopped; {} cannot send to it", self.me))?;
         self.meter.on_send(words.len());
         Ok(())
     }
 
     fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
-        let link = self.from[from.index()].as_ref().ok_or_else(|| anyhow!("{} has no link from {from}", self.me))?;
-        let words = link.recv().map_err(|_| anyhow!("{from} stopped before sending what {} waits for", self.me))?;
+        let link = self.from[from.index()]
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} has no link from {from}", self.me))?;
+        let words = link
+            .recv()
+            .map_err(|_| anyhow!("{from} stopped before sending what {} waits for", self.me))?;
         self.meter.on_recv();
         Ok(words)
     }
@@ -67,8 +79,22 @@ mod tests {
         assert_eq!(b.recv(Role::Party(0)).unwrap(), vec![4]);
         b.send(Role::Party(0), &[9]).unwrap();
         a.recv(Role::Party(1)).unwrap();
-        assert_eq!(a.stats(), Stats { bytes_sent: 32, messages_sent: 2, rounds: 1 });
-        assert_eq!(b.stats(), Stats { bytes_sent: 8, messages_sent: 1, rounds: 1 });
+        assert_eq!(
+            a.stats(),
+            Stats {
+                bytes_sent: 32,
+                messages_sent: 2,
+                rounds: 1
+            }
+        );
+        assert_eq!(
+            b.stats(),
+            Stats {
+                bytes_sent: 8,
+                messages_sent: 1,
+                rounds: 1
+            }
+        );
         drop(a);
         assert!(b.recv(Role::Party(0)).is_err());
     }

@@ -18,7 +18,13 @@ pub enum Role {
 
 impl Role {
     pub const PARTIES: [Role; 3] = [Role::Party(0), Role::Party(1), Role::Party(2)];
-    pub const ALL: [Role; 5] = [Role::Party(0), Role::Party(1), Role::Party(2), Role::Client, Role::ModelOwner];
+    pub const ALL: [Role; 5] = [
+        Role::Party(0),
+        Role::Party(1),
+        Role::Party(2),
+        Role::Client,
+        Role::ModelOwner,
+    ];
 
     pub fn index(self) -> usize {
         match self {

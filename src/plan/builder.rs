@@ -26,7 +26,10 @@ impl PlanBuilder {
     }
 
     fn value(&mut self, name: &str, shape: Shape) -> ValueId {
-        self.plan.values.push(ValueInfo { name: name.to_string(), shape });
+        self.plan.values.push(ValueInfo {
+            name: name.to_string(),
+            shape,
+        });
         ValueId(self.plan.values.len() as u32 - 1)
     }
 
@@ -38,14 +41,30 @@ impl PlanBuilder {
 
     pub fn weight(&mut self, name: &str, data: ArrayD<f32>, visibility: Visibility) -> ValueId {
         let id = self.value(name, Shape::fixed_dims(data.shape()));
-        self.plan.weights.push(Weight { value: id, visibility, data });
+        self.plan.weights.push(Weight {
+            value: id,
+            visibility,
+            data,
+        });
         id
     }
 
     /// Adds a step computing a new value named `name` with the given shape.
-    pub fn step(&mut self, node: &str, op: Op, inputs: &[ValueId], name: &str, shape: Shape) -> ValueId {
+    pub fn step(
+        &mut self,
+        node: &str,
+        op: Op,
+        inputs: &[ValueId],
+        name: &str,
+        shape: Shape,
+    ) -> ValueId {
         let output = self.value(name, shape);
-        self.plan.steps.push(Step { node: node.to_string(), op, inputs: inputs.to_vec(), output });
+        self.plan.steps.push(Step {
+            node: node.to_string(),
+            op,
+            inputs: inputs.to_vec(),
+            output,
+        });
         output
     }
 

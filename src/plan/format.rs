@@ -21,22 +21,34 @@ const DIGEST_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
     #[error("cannot read plan file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{path} is not a tfe plan (it does not start with the plan magic bytes); give the .plan file written by tfe-convert")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a tfe plan (it does not start with the plan magic bytes); give the .plan file written by tfe-convert"
+    )]
     NotAPlan { path: String },
-    #[error("{path} is a version {found} plan, this tfe reads version {FORMAT_VERSION}; convert the model again with this tfe-convert")]
+    #[error(
+        "{path} is a version {found} plan, this tfe reads version {FORMAT_VERSION}; convert the model again with this tfe-convert"
+    )]
     Version { path: String, found: u32 },
     #[error("{path} is truncated or damaged ({what}); convert the model again with tfe-convert")]
     Damaged { path: String, what: String },
-    #[error("{path}: the {section} section fails its checksum, so the file is damaged; convert the model again with tfe-convert")]
+    #[error(
+        "{path}: the {section} section fails its checksum, so the file is damaged; convert the model again with tfe-convert"
+    )]
     Checksum { path: String, section: &'static str },
 }
 
 impl Plan {
     pub fn to_bytes(&self) -> Vec<u8> {
         let graph = serde_json::to_vec(self).expect("plans always serialise");
-        let weights: Vec<u8> =
-            self.weights.iter().flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes())).collect();
+        let weights: Vec<u8> = self
+            .weights
+            .iter()
+            .flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
         let mut out = Vec::with_capacity(graph.len() + weights.len() + 100);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -49,26 +61,45 @@ impl Plan {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
-        std::fs::write(path, self.to_bytes())
-            .map_err(|source| PlanFileError::Io { path: path.display().to_string(), source })
+        std::fs::write(path, self.to_bytes()).map_err(|source| PlanFileError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Io { path: name.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Io {
+            path: name.clone(),
+            source,
+        })?;
         Plan::from_bytes(&bytes, &name)
     }
 
     /// Parses a plan; `name` is used in error messages.
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Plan, PlanFileError> {
-        let damaged = |what: &str| PlanFileError::Damaged { path: name.to_string(), what: what.to_string() };
+        let damaged = |what: &str| PlanFileError::Damaged {
+            path: name.to_string(),
+            what: what.to_string(),
+        };
         let mut reader = Reader { bytes, at: 0 };
         if reader.take(MAGIC.len()).ok() != Some(MAGIC.as_slice()) {
-            return Err(PlanFileError::NotAPlan { path: name.to_string() });
+            return Err(PlanFileError::NotAPlan {
+                path: name.to_string(),
+            });
         }
-        let version = u32::from_le_bytes(reader.take(4).map_err(|_| damaged("no version"))?.try_into().unwrap());
+        let version = u32::from_le_bytes(
+            reader
+                .take(4)
+                .map_err(|_| damaged("no version"))?
+                .try_into()
+                .unwrap(),
+        );
         if version != FORMAT_VERSION {
-            return Err(PlanFileError::Version { path: name.to_string(), found: version });
+            return Err(PlanFileError::Version {
+                path: name.to_string(),
+                found: version,
+            });
         }
         let graph = reader.section(name, "graph")?;
         let weights = reader.section(name, "weights")?;
@@ -77,12 +108,18 @@ impl Plan {
         }
         let mut plan: Plan =
             serde_json::from_slice(graph).map_err(|e| damaged(&format!("graph section: {e}")))?;
-        let mut floats = weights.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()));
+        let mut floats = weights
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()));
         let mut used = 0usize;
         let shapes: Vec<Option<Vec<usize>>> = plan
             .weights
             .iter()
-            .map(|w| plan.values.get(w.value.index()).and_then(|v| v.shape.fixed()))
+            .map(|w| {
+                plan.values
+                    .get(w.value.index())
+                    .and_then(|v| v.shape.fixed())
+            })
             .collect();
         for (w, shape) in plan.weights.iter_mut().zip(shapes) {
             let shape = shape.ok_or_else(|| damaged("a weight without a fixed shape"))?;
@@ -92,7 +129,10 @@ impl Plan {
                 return Err(damaged("weights section shorter than the graph says"));
             }
             used += len;
-            *w = Weight { data: ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap(), ..w.clone() };
+            *w = Weight {
+                data: ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap(),
+                ..w.clone()
+            };
         }
         if used * 4 != weights.len() {
             return Err(damaged("weights section longer than the graph says"));
@@ -109,19 +149,31 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], ()> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(())?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(())?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
     }
 
     fn section(&mut self, name: &str, section: &'static str) -> Result<&'a [u8], PlanFileError> {
-        let damaged = || PlanFileError::Damaged { path: name.to_string(), what: format!("{section} section cut short") };
+        let damaged = || PlanFileError::Damaged {
+            path: name.to_string(),
+            what: format!("{section} section cut short"),
+        };
         let len = u64::from_le_bytes(self.take(8).map_err(|_| damaged())?.try_into().unwrap());
-        let body = self.take(usize::try_from(len).map_err(|_| damaged())?).map_err(|_| damaged())?;
+        let body = self
+            .take(usize::try_from(len).map_err(|_| damaged())?)
+            .map_err(|_| damaged())?;
         let digest = self.take(DIGEST_LEN).map_err(|_| damaged())?;
         if Sha256::digest(body).as_slice() != digest {
-            return Err(PlanFileError::Checksum { path: name.to_string(), section });
+            return Err(PlanFileError::Checksum {
+                path: name.to_string(),
+                section,
+            });
         }
         Ok(body)
     }

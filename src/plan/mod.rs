@@ -62,21 +62,37 @@ pub enum Op {
     /// Numpy matmul of two values; the product is rescaled.
     MatMul,
     /// Grouped convolution `[N,C,spatial..] * [M,C/g,kernel..]`, no bias; rescaled.
-    Conv { window: Window, groups: usize },
+    Conv {
+        window: Window,
+        groups: usize,
+    },
     /// Element-wise product with broadcasting; rescaled.
     Mul,
     Add,
     Sub,
     Relu,
     /// Max over each window (padding ignored).
-    MaxPool { window: Window },
+    MaxPool {
+        window: Window,
+    },
     /// Sum over each window's in-bounds elements (average pooling is this, then `Mul`).
-    SumPool { window: Window },
+    SumPool {
+        window: Window,
+    },
     /// Sum over ascending, distinct axes.
-    ReduceSum { axes: Vec<usize>, keep_dims: bool },
-    Reshape { shape: Shape },
-    Transpose { perm: Vec<usize> },
-    Concat { axis: usize },
+    ReduceSum {
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
+    Reshape {
+        shape: Shape,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Concat {
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -148,8 +164,17 @@ impl Plan {
         let n = self.values.len();
         let mut defined = vec![false; n];
         let define = |defined: &mut [bool], id: ValueId, what: &str| -> Result<()> {
-            ensure!(id.index() < n, "{what} refers to value {} but the plan has {n} values", id.0);
-            ensure!(!defined[id.index()], "value {} ({}) is defined twice", id.0, self.values[id.index()].name);
+            ensure!(
+                id.index() < n,
+                "{what} refers to value {} but the plan has {n} values",
+                id.0
+            );
+            ensure!(
+                !defined[id.index()],
+                "value {} ({}) is defined twice",
+                id.0,
+                self.values[id.index()].name
+            );
             defined[id.index()] = true;
             Ok(())
         };
@@ -159,18 +184,42 @@ impl Plan {
         for w in &self.weights {
             define(&mut defined, w.value, "a weight")?;
             let shape = self.value(w.value).shape.fixed().ok_or_else(|| {
-                anyhow::anyhow!("weight {} has a batch-dependent shape", self.value(w.value).name)
+                anyhow::anyhow!(
+                    "weight {} has a batch-dependent shape",
+                    self.value(w.value).name
+                )
             })?;
-            ensure!(w.data.shape() == shape.as_slice(), "weight {} data has shape {:?}, expected {shape:?}", self.value(w.value).name, w.data.shape());
+            ensure!(
+                w.data.shape() == shape.as_slice(),
+                "weight {} data has shape {:?}, expected {shape:?}",
+                self.value(w.value).name,
+                w.data.shape()
+            );
         }
         for step in &self.steps {
             if let Some(arity) = step.op.arity() {
-                ensure!(step.inputs.len() == arity, "step {} ({}) has {} inputs, expected {arity}", step.node, step.op.name(), step.inputs.len());
+                ensure!(
+                    step.inputs.len() == arity,
+                    "step {} ({}) has {} inputs, expected {arity}",
+                    step.node,
+                    step.op.name(),
+                    step.inputs.len()
+                );
             } else {
-                ensure!(!step.inputs.is_empty(), "step {} ({}) has no inputs", step.node, step.op.name());
+                ensure!(
+                    !step.inputs.is_empty(),
+                    "step {} ({}) has no inputs",
+                    step.node,
+                    step.op.name()
+                );
             }
             for &input in &step.inputs {
-                ensure!(input.index() < n && defined[input.index()], "step {} reads value {} before it is computed", step.node, input.0);
+                ensure!(
+                    input.index() < n && defined[input.index()],
+                    "step {} reads value {} before it is computed",
+                    step.node,
+                    input.0
+                );
             }
             define(&mut defined, step.output, "a step output")?;
         }

@@ -96,7 +96,9 @@ impl Shape {
         for (d, &c) in self.0.iter().zip(concrete) {
             match *d {
                 Dim::Fixed(n) if n != c => return None,
-                Dim::Batch(k) if k == 0 || c % k != 0 || batch.is_some_and(|b| b != c / k) => return None,
+                Dim::Batch(k) if k == 0 || c % k != 0 || batch.is_some_and(|b| b != c / k) => {
+                    return None;
+                }
                 Dim::Batch(k) => batch = Some(c / k),
                 _ => {}
             }

@@ -7,7 +7,13 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 /// The shape two operands broadcast to, or an error naming both shapes.
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| if i + s.len() >= rank { s[i + s.len() - rank] } else { 1 };
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() >= rank {
+            s[i + s.len() - rank]
+        } else {
+            1
+        }
+    };
     (0..rank)
         .map(|i| match (dim(a, i), dim(b, i)) {
             (x, y) if x == y => Ok(x),
@@ -26,7 +32,9 @@ pub fn zip_with<E: Elem>(
 ) -> Result<ArrayD<E>> {
     let shape = broadcast_shape(a.shape(), b.shape())?;
     let (av, bv) = (a.broadcast(IxDyn(&shape)), b.broadcast(IxDyn(&shape)));
-    let (Some(av), Some(bv)) = (av, bv) else { bail!("cannot broadcast {:?} with {:?}", a.shape(), b.shape()) };
+    let (Some(av), Some(bv)) = (av, bv) else {
+        bail!("cannot broadcast {:?} with {:?}", a.shape(), b.shape())
+    };
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 

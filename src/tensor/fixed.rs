@@ -22,17 +22,31 @@ pub struct FixedPoint {
 /// Why a real number cannot be encoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EncodeError {
-    NotFinite { index: usize, value: f32 },
-    OutOfRange { index: usize, value: f32, limit: f64 },
+    NotFinite {
+        index: usize,
+        value: f32,
+    },
+    OutOfRange {
+        index: usize,
+        value: f32,
+        limit: f64,
+    },
 }
 
 impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EncodeError::NotFinite { index, value } => {
-                write!(f, "element {index} is {value}, which has no fixed-point encoding")
+                write!(
+                    f,
+                    "element {index} is {value}, which has no fixed-point encoding"
+                )
             }
-            EncodeError::OutOfRange { index, value, limit } => write!(
+            EncodeError::OutOfRange {
+                index,
+                value,
+                limit,
+            } => write!(
                 f,
                 "element {index} is {value}, outside the fixed-point range |x| < {limit:e}"
             ),
@@ -74,7 +88,11 @@ impl FixedPoint {
         }
         let limit = self.max_abs();
         if (x as f64).abs() >= limit {
-            return Err(EncodeError::OutOfRange { index, value: x, limit });
+            return Err(EncodeError::OutOfRange {
+                index,
+                value: x,
+                limit,
+            });
         }
         Ok(((x as f64) * self.scale()).round() as i64 as u64)
     }
@@ -103,7 +121,9 @@ impl FixedPoint {
 
 impl Default for FixedPoint {
     fn default() -> Self {
-        FixedPoint { frac_bits: Self::DEFAULT_FRAC_BITS }
+        FixedPoint {
+            frac_bits: Self::DEFAULT_FRAC_BITS,
+        }
     }
 }
 
@@ -116,16 +136,28 @@ mod tests {
         let fp = FixedPoint::default();
         for &x in &[0.0f32, 1.0, -1.0, 3.14159, -2.5e-5, 12345.678, -1.0e8] {
             let back = fp.decode(fp.encode(x, 0).unwrap());
-            assert!((back - x).abs() <= 0.5 / fp.scale() as f32 + x.abs() * 1e-7, "{x} -> {back}");
+            assert!(
+                (back - x).abs() <= 0.5 / fp.scale() as f32 + x.abs() * 1e-7,
+                "{x} -> {back}"
+            );
         }
     }
 
     #[test]
     fn rejects_non_finite_and_out_of_range() {
         let fp = FixedPoint::default();
-        assert!(matches!(fp.encode(f32::NAN, 3), Err(EncodeError::NotFinite { index: 3, .. })));
-        assert!(matches!(fp.encode(f32::INFINITY, 0), Err(EncodeError::NotFinite { .. })));
-        assert!(matches!(fp.encode(2.0e9, 0), Err(EncodeError::OutOfRange { .. })));
+        assert!(matches!(
+            fp.encode(f32::NAN, 3),
+            Err(EncodeError::NotFinite { index: 3, .. })
+        ));
+        assert!(matches!(
+            fp.encode(f32::INFINITY, 0),
+            Err(EncodeError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            fp.encode(2.0e9, 0),
+            Err(EncodeError::OutOfRange { .. })
+        ));
         assert!(fp.encode(1.0e9, 0).is_ok());
     }
 

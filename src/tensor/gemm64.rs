@@ -15,7 +15,10 @@ const PARALLEL_THRESHOLD: usize = 1 << 16;
 
 /// `c += a * b` for row-major `a: [m,k]`, `b: [k,n]`, `c: [m,n]`, all wrapping.
 pub fn gemm(m: usize, k: usize, n: usize, a: &[u64], b: &[u64], c: &mut [u64]) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm operand sizes");
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "gemm operand sizes"
+    );
     if n == 0 || k == 0 {
         return;
     }
@@ -48,7 +51,8 @@ mod tests {
         for i in 0..m {
             for j in 0..n {
                 for p in 0..k {
-                    c[i * n + j] = c[i * n + j].wrapping_add(a[i * k + p].wrapping_mul(b[p * n + j]));
+                    c[i * n + j] =
+                        c[i * n + j].wrapping_add(a[i * k + p].wrapping_mul(b[p * n + j]));
                 }
             }
         }
@@ -58,8 +62,12 @@ mod tests {
     #[test]
     fn matches_naive_product_with_wraparound() {
         for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (40, 33, 17), (70, 64, 65)] {
-            let a: Vec<u64> = (0..m * k).map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
-            let b: Vec<u64> = (0..k * n).map(|i| (i as u64 + 7).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)).collect();
+            let a: Vec<u64> = (0..m * k)
+                .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .collect();
+            let b: Vec<u64> = (0..k * n)
+                .map(|i| (i as u64 + 7).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+                .collect();
             let mut c = vec![0u64; m * n];
             gemm(m, k, n, &a, &b, &mut c);
             assert_eq!(c, naive(m, k, n, &a, &b), "shape {m}x{k}x{n}");

@@ -41,19 +41,36 @@ impl Window {
     fn check(&self) -> Result<()> {
         let r = self.rank();
         ensure!(
-            [self.strides.len(), self.dilations.len(), self.pads_begin.len(), self.pads_end.len()]
-                .iter()
-                .all(|&l| l == r),
+            [
+                self.strides.len(),
+                self.dilations.len(),
+                self.pads_begin.len(),
+                self.pads_end.len()
+            ]
+            .iter()
+            .all(|&l| l == r),
             "window attributes disagree on the number of spatial dimensions"
         );
-        ensure!(self.strides.iter().chain(&self.dilations).chain(&self.kernel).all(|&v| v > 0), "window sizes must be positive");
+        ensure!(
+            self.strides
+                .iter()
+                .chain(&self.dilations)
+                .chain(&self.kernel)
+                .all(|&v| v > 0),
+            "window sizes must be positive"
+        );
         Ok(())
     }
 
     /// The spatial output size for a spatial input size.
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
         self.check()?;
-        ensure!(input.len() == self.rank(), "input has {} spatial dims, window {}", input.len(), self.rank());
+        ensure!(
+            input.len() == self.rank(),
+            "input has {} spatial dims, window {}",
+            input.len(),
+            self.rank()
+        );
         (0..self.rank())
             .map(|d| {
                 let extent = self.dilations[d] * (self.kernel[d] - 1) + 1;
@@ -97,7 +114,11 @@ impl Window {
                 index.push(if inside { flat as u32 } else { PAD });
             }
         }
-        Ok(Taps { output, kernel_size, index })
+        Ok(Taps {
+            output,
+            kernel_size,
+            index,
+        })
     }
 
     /// ONNX AveragePool divisors per output position: the window clipped to the padded input
@@ -111,9 +132,13 @@ impl Window {
                 unravel(op, &output, &mut out_pos);
                 (0..self.rank())
                     .map(|d| {
-                        let start = (out_pos[d] * self.strides[d]) as isize - self.pads_begin[d] as isize;
+                        let start =
+                            (out_pos[d] * self.strides[d]) as isize - self.pads_begin[d] as isize;
                         let (lo, hi) = if count_include_pad {
-                            (-(self.pads_begin[d] as isize), (input[d] + self.pads_end[d]) as isize)
+                            (
+                                -(self.pads_begin[d] as isize),
+                                (input[d] + self.pads_end[d]) as isize,
+                            )
                         } else {
                             (0, input[d] as isize)
                         };
@@ -138,7 +163,10 @@ fn unravel(mut flat: usize, shape: &[usize], out: &mut [usize]) {
 
 /// Splits `[N, C, spatial...]` into (N, C, spatial sizes).
 fn split_nc(shape: &[usize], rank: usize) -> Result<(usize, usize, &[usize])> {
-    ensure!(shape.len() == rank + 2, "expected an [N, C, {rank} spatial dims] tensor, got shape {shape:?}");
+    ensure!(
+        shape.len() == rank + 2,
+        "expected an [N, C, {rank} spatial dims] tensor, got shape {shape:?}"
+    );
     Ok((shape[0], shape[1], &shape[2..]))
 }
 
@@ -153,7 +181,13 @@ impl Taps {
     }
 
     /// im2col for one image and channel range: `[channels * kernel_size, positions]`, padding 0.
-    pub fn im2col<E: Elem>(&self, image: &[E], spatial: usize, channels: std::ops::Range<usize>, out: &mut Vec<E>) {
+    pub fn im2col<E: Elem>(
+        &self,
+        image: &[E],
+        spatial: usize,
+        channels: std::ops::Range<usize>,
+        out: &mut Vec<E>,
+    ) {
         out.clear();
         let positions = self.positions();
         for c in channels {
@@ -189,7 +223,10 @@ pub fn window_planes<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<Arra
             out.extend((0..positions).map(|op| src[taps.tap(op, kk).unwrap_or(fallback[op])]));
         }
     }
-    let shape: Vec<usize> = [taps.kernel_size, n, c].into_iter().chain(taps.output.iter().copied()).collect();
+    let shape: Vec<usize> = [taps.kernel_size, n, c]
+        .into_iter()
+        .chain(taps.output.iter().copied())
+        .collect();
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)?)
 }
 
@@ -205,10 +242,15 @@ pub fn sum_pool<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<ArrayD<E>
     for nc in 0..n * c {
         let src = &flat[nc * plane..(nc + 1) * plane];
         out.extend((0..positions).map(|op| {
-            (0..taps.kernel_size).filter_map(|kk| taps.tap(op, kk)).fold(E::ZERO, |acc, i| acc.add(src[i]))
+            (0..taps.kernel_size)
+                .filter_map(|kk| taps.tap(op, kk))
+                .fold(E::ZERO, |acc, i| acc.add(src[i]))
         }));
     }
-    let shape: Vec<usize> = [n, c].into_iter().chain(taps.output.iter().copied()).collect();
+    let shape: Vec<usize> = [n, c]
+        .into_iter()
+        .chain(taps.output.iter().copied())
+        .collect();
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)?)
 }
 
@@ -217,7 +259,14 @@ mod tests {
     use super::*;
 
     fn win(k: usize, s: usize, pb: usize, pe: usize, ceil: bool) -> Window {
-        Window { kernel: vec![k], strides: vec![s], dilations: vec![1], pads_begin: vec![pb], pads_end: vec![pe], ceil_mode: ceil }
+        Window {
+            kernel: vec![k],
+            strides: vec![s],
+            dilations: vec![1],
+            pads_begin: vec![pb],
+            pads_end: vec![pe],
+            ceil_mode: ceil,
+        }
     }
 
     #[test]
@@ -236,15 +285,27 @@ mod tests {
         let planes = window_planes(&x.view(), &win(2, 1, 1, 1, false)).unwrap();
         assert_eq!(planes.shape(), &[2, 1, 1, 4]);
         // window 0 = [pad, 5] -> [5, 5]; window 3 = [2, pad] -> [2, 2]
-        assert_eq!(planes.iter().copied().collect::<Vec<_>>(), vec![5.0, 5.0, -1.0, 2.0, 5.0, -1.0, 2.0, 2.0]);
+        assert_eq!(
+            planes.iter().copied().collect::<Vec<_>>(),
+            vec![5.0, 5.0, -1.0, 2.0, 5.0, -1.0, 2.0, 2.0]
+        );
     }
 
     #[test]
     fn sums_and_divisors_for_average_pooling() {
         let x = ArrayD::from_shape_vec(IxDyn(&[1, 1, 3]), vec![1u64, 2, 3]).unwrap();
         let w = win(2, 1, 1, 1, false);
-        assert_eq!(sum_pool(&x.view(), &w).unwrap().into_raw_vec_and_offset().0, vec![1, 3, 5, 3]);
-        assert_eq!(w.average_divisors(&[3], true).unwrap(), vec![2.0, 2.0, 2.0, 2.0]);
-        assert_eq!(w.average_divisors(&[3], false).unwrap(), vec![1.0, 2.0, 2.0, 1.0]);
+        assert_eq!(
+            sum_pool(&x.view(), &w).unwrap().into_raw_vec_and_offset().0,
+            vec![1, 3, 5, 3]
+        );
+        assert_eq!(
+            w.average_divisors(&[3], true).unwrap(),
+            vec![2.0, 2.0, 2.0, 2.0]
+        );
+        assert_eq!(
+            w.average_divisors(&[3], false).unwrap(),
+            vec![1.0, 2.0, 2.0, 1.0]
+        );
     }
 }

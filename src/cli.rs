@@ -1,0 +1,52 @@
+//! What the two command-line tools share: .npy files and how errors reach the user.
+
+use anyhow::{Context, Result, bail};
+use ndarray::ArrayD;
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+use std::io::BufWriter;
+use std::path::Path;
+
+/// Runs a tool's body: on error prints one paragraph to stderr and exits with 1.
+pub fn run(body: impl FnOnce() -> Result<()>) -> ! {
+    match body() {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1)
+        }
+    }
+}
+
+pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open input file {}", path.display()))?;
+    match ArrayD::<f32>::read_npy(std::io::BufReader::new(file)) {
+        Ok(a) => Ok(a),
+        Err(ReadNpyError::WrongDescriptor(d)) => bail!(
+            "{} holds {d}, not float32; save the input as float32 (for example np.save(path, x.astype(np.float32)))",
+            path.display()
+        ),
+        Err(e) => bail!(
+            "{} is not a readable .npy file ({e}); save the input with numpy.save",
+            path.display()
+        ),
+    }
+}
+
+pub fn write_npy(path: &Path, array: &ArrayD<f32>) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create output file {}", path.display()))?;
+    array
+        .write_npy(BufWriter::new(file))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Bytes in a readable unit.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}

@@ -1,0 +1,56 @@
+//! The whole conversion: read, infer shapes, lower; and the coverage check.
+
+use super::{Coverage, Options, lower_graph, registry_coverage};
+use crate::import::{BatchMode, analyse, read_model};
+use crate::plan::Plan;
+use anyhow::{Result, bail};
+use std::path::Path;
+
+pub struct Converted {
+    pub plan: Plan,
+    pub coverage: Coverage,
+    pub batch: BatchMode,
+}
+
+pub fn convert(path: &Path, options: Options) -> Result<Converted> {
+    let model = read_model(path)?;
+    let registry = registry_coverage(&model);
+    if !registry.is_supported() {
+        bail!(
+            "{} cannot be converted:\n{}",
+            path.display(),
+            registry.problems()
+        );
+    }
+    let graph = analyse(model).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let (plan, coverage) = lower_graph(&graph, options, true);
+    match plan {
+        Some(plan) => Ok(Converted {
+            plan,
+            coverage,
+            batch: graph.batch,
+        }),
+        None => bail!(
+            "{} cannot be converted:\n{}",
+            path.display(),
+            coverage.problems()
+        ),
+    }
+}
+
+/// Per-node coverage; never fails on an unsupported model, only on an unreadable file.
+pub fn check(path: &Path, options: Options) -> Result<Coverage> {
+    let model = read_model(path)?;
+    let registry = registry_coverage(&model);
+    if !registry.is_supported() {
+        return Ok(registry);
+    }
+    match analyse(model) {
+        Ok(graph) => Ok(lower_graph(&graph, options, true).1),
+        Err(e) => {
+            let mut coverage = registry_coverage(&read_model(path)?);
+            coverage.graph_error = Some(format!("shape inference failed: {e:#}"));
+            Ok(coverage)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Per-node lowering status: what `tfe-convert --check` prints and CI pipelines gate on.
+
+use crate::import::{Model, Node};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Became plan steps.
+    Lowered,
+    /// Needs no step: computed at convert time, or merged into another node.
+    Folded(String),
+    /// Stands in the way of conversion, with the reason.
+    Unsupported(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeReport {
+    pub name: String,
+    pub op_type: String,
+    pub status: Status,
+}
+
+#[derive(Clone, Debug)]
+pub struct Coverage {
+    pub model: String,
+    pub nodes: Vec<NodeReport>,
+    /// A failure that is not any one node's (shape inference, graph outputs).
+    pub graph_error: Option<String>,
+}
+
+impl Coverage {
+    pub fn new(model: &Model) -> Coverage {
+        Coverage {
+            model: model.path.display().to_string(),
+            nodes: vec![],
+            graph_error: None,
+        }
+    }
+
+    pub fn record(&mut self, node: &Node, status: Status) {
+        self.nodes.push(NodeReport {
+            name: node.name.clone(),
+            op_type: node.op_type.clone(),
+            status,
+        });
+    }
+
+    pub fn is_supported(&self) -> bool {
+        self.graph_error.is_none()
+            && !self
+                .nodes
+                .iter()
+                .any(|n| matches!(n.status, Status::Unsupported(_)))
+    }
+
+    /// Unsupported op types with how many nodes of each.
+    pub fn unsupported_counts(&self) -> BTreeMap<&str, usize> {
+        let mut counts = BTreeMap::new();
+        for n in &self.nodes {
+            if let Status::Unsupported(_) = n.status {
+                *counts.entry(n.op_type.as_str()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Every problem at once, one per line, for a failed conversion.
+    pub fn problems(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            if let Status::Unsupported(reason) = &n.status {
+                writeln!(out, "  node {} ({}): {reason}", n.name, n.op_type).unwrap();
+            }
+        }
+        if let Some(e) = &self.graph_error {
+            writeln!(out, "  {e}").unwrap();
+        }
+        let counts = self.unsupported_counts();
+        if !counts.is_empty() {
+            let list: Vec<String> = counts
+                .iter()
+                .map(|(op, n)| format!("{op} (x{n})"))
+                .collect();
+            writeln!(out, "unsupported op types: {}", list.join(", ")).unwrap();
+        }
+        out
+    }
+
+    pub fn text(&self) -> String {
+        let name_w = self
+            .nodes
+            .iter()
+            .map(|n| n.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let op_w = self
+            .nodes
+            .iter()
+            .map(|n| n.op_type.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let mut out = String::new();
+        writeln!(out, "{:<name_w$}  {:<op_w$}  status", "node", "op_type").unwrap();
+        for n in &self.nodes {
+            let status = match &n.status {
+                Status::Lowered => "lowered".to_string(),
+                Status::Folded(why) => format!("folded ({why})"),
+                Status::Unsupported(why) => format!("UNSUPPORTED: {why}"),
+            };
+            writeln!(out, "{:<name_w$}  {:<op_w$}  {status}", n.name, n.op_type).unwrap();
+        }
+        let count = |f: fn(&Status) -> bool| self.nodes.iter().filter(|n| f(&n.status)).count();
+        writeln!(
+            out,
+            "\n{} nodes: {} lowered, {} folded, {} unsupported",
+            self.nodes.len(),
+            count(|s| matches!(s, Status::Lowered)),
+            count(|s| matches!(s, Status::Folded(_))),
+            count(|s| matches!(s, Status::Unsupported(_)))
+        )
+        .unwrap();
+        if self.is_supported() {
+            writeln!(out, "{}: every operator is supported", self.model).unwrap();
+        } else {
+            write!(
+                out,
+                "{}: cannot be converted:\n{}",
+                self.model,
+                self.problems()
+            )
+            .unwrap();
+        }
+        out
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let nodes: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let (status, detail) = match &n.status {
+                    Status::Lowered => ("lowered", None),
+                    Status::Folded(d) => ("folded", Some(d)),
+                    Status::Unsupported(d) => ("unsupported", Some(d)),
+                };
+                json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail})
+            })
+            .collect();
+        json!({
+            "model": self.model,
+            "supported": self.is_supported(),
+            "nodes": nodes,
+            "unsupported_op_types": self.unsupported_counts(),
+            "graph_error": self.graph_error,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! Gemm, MatMul and Conv: products with the (secret) weights, rescaled once, with biases
+//! and any following BatchNormalization folded in at convert time.
+
+use super::normalization::{affine, per_channel};
+use super::window::{kernel_shape, spatial_dims, window};
+use super::{Lowering, Op};
+use crate::import::Node;
+use crate::plan::{ValueId, Visibility};
+use anyhow::{Context, Result, anyhow, ensure};
+use ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
+
+fn required<'n>(node: &'n Node, i: usize, what: &str) -> Result<&'n str> {
+    node.input(i)
+        .ok_or_else(|| anyhow!("{} without its {what} input", node.op_type))
+}
+
+/// The BatchNormalization folded into this node, as (its output tensor, scale, shift).
+fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<(String, Array1<f32>, Array1<f32>)>> {
+    let Some(bn) = cx.fusions().bn_after(&node.name).cloned() else {
+        return Ok(None);
+    };
+    let (scale, shift) =
+        affine(cx, &bn).with_context(|| format!("folding BatchNormalization {}", bn.name))?;
+    Ok(Some((bn.output().to_string(), scale, shift)))
+}
+
+pub fn matmul(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let a = cx.value(required(node, 0, "A")?)?;
+    let b = cx.value(required(node, 1, "B")?)?;
+    cx.emit(node, Op::MatMul, &[a, b], node.output())?;
+    Ok(())
+}
+
+pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let (a_name, b_name) = (required(node, 0, "A")?, required(node, 1, "B")?);
+    let alpha = node.float("alpha", 1.0)?;
+    let beta = node.float("beta", 1.0)?;
+    let transpose = |cx: &mut Lowering, id: ValueId, what: &str| -> Result<ValueId> {
+        let shape = cx.shape_of(id).clone();
+        ensure!(
+            shape.rank() == 2,
+            "Gemm {what} must be a matrix, got shape {shape}"
+        );
+        let swapped = crate::plan::Shape(vec![shape.0[1], shape.0[0]]);
+        Ok(cx.emit_temp(
+            node,
+            Op::Transpose { perm: vec![1, 0] },
+            &[id],
+            &format!("{what}_transposed"),
+            swapped,
+        ))
+    };
+    let mut a = cx.value(a_name)?;
+    if node.int("transA", 0)? != 0 {
+        a = transpose(cx, a, "A")?;
+    }
+    let bn = folded_bn(cx, node)?;
+    let mut then = vec![];
+    let b = if cx.is_constant(b_name) {
+        // Constant B: transpose, alpha and a folded BatchNormalization go into the weight.
+        let mut w: Array2<f32> = cx
+            .constant(b_name)?
+            .into_dimensionality::<Ix2>()
+            .context("Gemm B must be a matrix")?;
+        if node.int("transB", 0)? != 0 {
+            w = w.reversed_axes().as_standard_layout().into_owned();
+        }
+        w *= alpha;
+        if let Some((_, scale, _)) = &bn {
+            ensure!(
+                scale.len() == w.ncols(),
+                "BatchNormalization over {} channels after a Gemm with {} outputs",
+                scale.len(),
+                w.ncols()
+            );
+            w *= &scale.view().insert_axis(Axis(0));
+        }
+        cx.weight(
+            &format!("{}/B", node.name),
+            w.into_dyn(),
+            Visibility::Secret,
+        )?
+    } else {
+        let mut b = cx.value(b_name)?;
+        if node.int("transB", 0)? != 0 {
+            b = transpose(cx, b, "B")?;
+        }
+        if alpha != 1.0 {
+            then.push((
+                Op::Mul,
+                cx.public(
+                    &format!("{}/alpha", node.name),
+                    ArrayD::from_elem(ndarray::IxDyn(&[]), alpha),
+                )?,
+            ));
+        }
+        b
+    };
+    let bias: Option<ArrayD<f32>> = match node.input(2) {
+        Some(c) if cx.is_constant(c) => Some(cx.constant(c)? * beta),
+        Some(c) => {
+            let c_id = cx.value(c)?;
+            let c_id = if beta != 1.0 {
+                let shape = cx.shape(c)?;
+                let beta_id = cx.public(
+                    &format!("{}/beta", node.name),
+                    ArrayD::from_elem(ndarray::IxDyn(&[]), beta),
+                )?;
+                cx.emit_temp(node, Op::Mul, &[c_id, beta_id], "C_scaled", shape)
+            } else {
+                c_id
+            };
+            then.push((Op::Add, c_id));
+            None
+        }
+        None => None,
+    };
+    let output = match &bn {
+        Some((out, scale, shift)) => {
+            // bn(y + c) = y' + (c * scale + shift), with y' from the scaled weights.
+            let c = bias.unwrap_or_else(|| ArrayD::zeros(ndarray::IxDyn(&[scale.len()])));
+            let folded = c * &scale.view().into_dyn() + &shift.view().into_dyn();
+            then.push((
+                Op::Add,
+                cx.weight(&format!("{}/bias", node.name), folded, Visibility::Secret)?,
+            ));
+            out.clone()
+        }
+        None => {
+            if let Some(c) = bias {
+                then.push((
+                    Op::Add,
+                    cx.weight(&format!("{}/C", node.name), c, Visibility::Secret)?,
+                ));
+            }
+            node.output().to_string()
+        }
+    };
+    cx.emit_chain(node, &output, Op::MatMul, &[a, b], then)?;
+    Ok(())
+}
+
+pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let (x_name, w_name) = (required(node, 0, "X")?, required(node, 1, "W")?);
+    let x_shape = cx.shape(x_name)?;
+    let spatial = spatial_dims(&x_shape)?;
+    let groups = usize::try_from(node.int("group", 1)?)
+        .ok()
+        .filter(|&g| g > 0)
+        .context("group must be positive")?;
+    let bn = folded_bn(cx, node)?;
+    let x = cx.value(x_name)?;
+    let (w, kernel, out_channels) = if cx.is_constant(w_name) {
+        let mut data = cx.constant(w_name)?;
+        ensure!(
+            data.ndim() == spatial.len() + 2,
+            "Conv weight of shape {:?} does not match a rank-{} input",
+            data.shape(),
+            x_shape.rank()
+        );
+        let kernel = data.shape()[2..].to_vec();
+        let m = data.shape()[0];
+        if let Some((_, scale, _)) = &bn {
+            ensure!(
+                scale.len() == m,
+                "BatchNormalization over {} channels after a Conv with {m} outputs",
+                scale.len()
+            );
+            data *= &per_channel(scale, data.ndim());
+        }
+        (
+            cx.weight(&format!("{}/W", node.name), data, Visibility::Secret)?,
+            kernel,
+            m,
+        )
+    } else {
+        let shape = cx
+            .shape(w_name)?
+            .fixed()
+            .context("a secret Conv weight needs a fixed shape")?;
+        (cx.value(w_name)?, shape[2..].to_vec(), shape[0])
+    };
+    let kernel = kernel_shape(node, Some(&kernel))?;
+    let window = window(node, &spatial, &kernel, false)?;
+    let bias: Option<Array1<f32>> = match node.input(2) {
+        Some(b) => Some(Array1::from_iter(
+            cx.constant(b)
+                .context("Conv bias must be a constant")?
+                .iter()
+                .copied(),
+        )),
+        None => None,
+    };
+    let (output, bias) = match &bn {
+        Some((out, scale, shift)) => {
+            let b = bias.unwrap_or_else(|| Array1::zeros(out_channels));
+            (out.clone(), Some(b * scale + shift))
+        }
+        None => (node.output().to_string(), bias),
+    };
+    let mut then = vec![];
+    if let Some(b) = bias {
+        ensure!(
+            b.len() == out_channels,
+            "Conv bias has {} values for {out_channels} output channels",
+            b.len()
+        );
+        then.push((
+            Op::Add,
+            cx.weight(
+                &format!("{}/B", node.name),
+                per_channel(&b, x_shape.rank()),
+                Visibility::Secret,
+            )?,
+        ));
+    }
+    cx.emit_chain(node, &output, Op::Conv { window, groups }, &[x, w], then)?;
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! Lowering ONNX nodes to plan steps: one rule per op family, a registry mapping op types to
+//! rules, and the per-node coverage report that `tfe-convert --check` prints.
+
+mod activation;
+mod convert;
+mod coverage;
+mod elementwise;
+mod fuse;
+mod linear;
+mod normalization;
+mod pool;
+mod shape;
+mod window;
+
+pub use convert::{Converted, check, convert};
+pub use coverage::{Coverage, NodeReport, Status};
+
+use crate::import::{Graph, Model, Node, floats, ints};
+use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
+use crate::tensor::FixedPoint;
+use anyhow::{Result, anyhow, bail};
+use fuse::Fusions;
+use ndarray::ArrayD;
+use std::collections::HashMap;
+
+/// A rule lowers one node, emitting steps through the [`Lowering`] context.
+type Rule = fn(&mut Lowering, &Node) -> Result<()>;
+
+/// Every ONNX op type (default domain) with a secure lowering.
+const RULES: &[(&str, Rule)] = &[
+    ("Add", elementwise::add),
+    ("AveragePool", pool::average_pool),
+    ("BatchNormalization", normalization::batch_norm),
+    ("Concat", shape::concat),
+    ("Conv", linear::conv),
+    ("Dropout", shape::identity),
+    ("Flatten", shape::reshape),
+    ("Gemm", linear::gemm),
+    ("GlobalAveragePool", pool::global_average_pool),
+    ("GlobalMaxPool", pool::global_max_pool),
+    ("Identity", shape::identity),
+    ("MatMul", linear::matmul),
+    ("MaxPool", pool::max_pool),
+    ("Mul", elementwise::mul),
+    ("Relu", activation::relu),
+    ("Reshape", shape::reshape),
+    ("Squeeze", shape::reshape),
+    ("Sub", elementwise::sub),
+    ("Transpose", shape::transpose),
+    ("Unsqueeze", shape::reshape),
+];
+
+fn rule_for(node: &Node) -> Option<Rule> {
+    let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
+    default_domain
+        .then(|| {
+            RULES
+                .iter()
+                .find(|(op, _)| *op == node.op_type)
+                .map(|(_, r)| *r)
+        })
+        .flatten()
+}
+
+/// The ONNX op types with a secure lowering, for documentation and `--help`.
+pub fn supported_ops() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|(op, _)| *op)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub fixed_point: FixedPoint,
+}
+
+/// The state rules lower into: the plan under construction and the plan value of every
+/// ONNX tensor lowered so far.
+pub struct Lowering<'g> {
+    pub graph: &'g Graph,
+    builder: PlanBuilder,
+    values: HashMap<String, ValueId>,
+    fusions: Fusions,
+    fixed_point: FixedPoint,
+}
+
+impl<'g> Lowering<'g> {
+    /// The plan value of a tensor: computed by an earlier step, or a convert-time constant
+    /// (a model parameter) that becomes a secret weight.
+    pub fn value(&mut self, tensor: &str) -> Result<ValueId> {
+        if let Some(&id) = self.values.get(tensor) {
+            return Ok(id);
+        }
+        let data = self.constant(tensor)?;
+        let id = self.weight(tensor, data, Visibility::Secret)?;
+        self.values.insert(tensor.to_string(), id);
+        Ok(id)
+    }
+
+    /// A tensor's value at convert time, or an error saying it must be constant.
+    pub fn constant(&self, tensor: &str) -> Result<ArrayD<f32>> {
+        floats(self.known(tensor)?)
+    }
+
+    /// A convert-time integer tensor (axes, shapes, indices).
+    pub fn constant_ints(&self, tensor: &str) -> Result<Vec<i64>> {
+        ints(self.known(tensor)?)
+    }
+
+    fn known(&self, tensor: &str) -> Result<&std::sync::Arc<tract_onnx::prelude::Tensor>> {
+        if self.graph.is_secret(tensor) {
+            bail!(
+                "tensor {tensor} depends on the secret input, but this operator needs it to be a constant"
+            );
+        }
+        self.graph
+            .constant(tensor)
+            .ok_or_else(|| anyhow!("tensor {tensor} is not a constant at convert time (it may depend on the batch size)"))
+    }
+
+    pub fn is_constant(&self, tensor: &str) -> bool {
+        !self.graph.is_secret(tensor) && self.graph.constant(tensor).is_some()
+    }
+
+    /// Adds a weight, checking it fits the fixed-point range.
+    pub fn weight(
+        &mut self,
+        name: &str,
+        data: ArrayD<f32>,
+        visibility: Visibility,
+    ) -> Result<ValueId> {
+        self.fixed_point.encode_array(data.view()).map_err(|e| {
+            anyhow!("weight {name}: {e}; the model cannot be computed in fixed point with {} fractional bits", self.fixed_point.frac_bits)
+        })?;
+        Ok(self.builder.weight(name, data, visibility))
+    }
+
+    /// A structural constant every party may know (divisors, unit scales).
+    pub fn public(&mut self, name: &str, data: ArrayD<f32>) -> Result<ValueId> {
+        self.weight(name, data, Visibility::Public)
+    }
+
+    pub fn shape(&self, tensor: &str) -> Result<Shape> {
+        Ok(self.graph.shape(tensor)?.clone())
+    }
+
+    pub fn shape_of(&self, id: ValueId) -> &Shape {
+        self.builder.shape(id)
+    }
+
+    /// Emits a step computing the node's output tensor `output`, with the inferred shape.
+    pub fn emit(
+        &mut self,
+        node: &Node,
+        op: Op,
+        inputs: &[ValueId],
+        output: &str,
+    ) -> Result<ValueId> {
+        let shape = self.shape(output)?;
+        let id = self.builder.step(&node.name, op, inputs, output, shape);
+        self.values.insert(output.to_string(), id);
+        Ok(id)
+    }
+
+    /// Emits a step computing an intermediate value of a multi-step lowering.
+    pub fn emit_temp(
+        &mut self,
+        node: &Node,
+        op: Op,
+        inputs: &[ValueId],
+        suffix: &str,
+        shape: Shape,
+    ) -> ValueId {
+        let name = format!("{}/{suffix}", node.name);
+        self.builder.step(&node.name, op, inputs, &name, shape)
+    }
+
+    /// Makes `output` another name for an existing value (Identity, folded BatchNorm).
+    pub fn alias(&mut self, output: &str, value: ValueId) {
+        self.values.insert(output.to_string(), value);
+    }
+
+    pub fn fusions(&self) -> &Fusions {
+        &self.fusions
+    }
+}
+
+/// Lowers every node. With `keep_going`, a failing node is recorded and its outputs stand in
+/// as placeholders so that the rest of the graph is still checked; the plan is then `None`.
+pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option<Plan>, Coverage) {
+    let model = &graph.model;
+    let source = Source {
+        file_name: model.file_name(),
+        sha256: model.sha256.clone(),
+    };
+    let mut cx = Lowering {
+        graph,
+        builder: PlanBuilder::new(options.fixed_point, source),
+        values: HashMap::new(),
+        fusions: Fusions::find(graph),
+        fixed_point: options.fixed_point,
+    };
+    let mut coverage = Coverage::new(model);
+    let mut failed = false;
+    let mut setup = || -> Result<()> {
+        for name in &model.inputs {
+            let shape = cx.shape(name)?;
+            let id = cx.builder.input(name, shape);
+            cx.values.insert(name.clone(), id);
+        }
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        coverage.graph_error = Some(format!("{e:#}"));
+        return (None, coverage);
+    }
+    for node in &model.nodes {
+        let status = if !node.outputs.iter().any(|o| graph.is_secret(o)) {
+            Status::Folded("computed at convert time".into())
+        } else if let Some(into) = cx.fusions.absorbed_by(&node.name) {
+            Status::Folded(format!("into {into}"))
+        } else {
+            match rule_for(node) {
+                None => Status::Unsupported(format!(
+                    "no secure lowering for {} (domain {:?})",
+                    node.op_type, node.domain
+                )),
+                Some(rule) => match rule(&mut cx, node) {
+                    Ok(()) => Status::Lowered,
+                    Err(e) => Status::Unsupported(format!("{e:#}")),
+                },
+            }
+        };
+        if let Status::Unsupported(_) = status {
+            failed = true;
+            if !keep_going {
+                coverage.record(node, status);
+                break;
+            }
+            let missing: Vec<&String> = node
+                .outputs
+                .iter()
+                .filter(|o| !o.is_empty() && !cx.values.contains_key(*o))
+                .collect();
+            for out in missing {
+                let shape = cx.shape(out).unwrap_or(Shape(vec![]));
+                let id = cx.builder.input(out, shape);
+                cx.values.insert(out.clone(), id);
+            }
+        }
+        coverage.record(node, status);
+    }
+    if failed {
+        return (None, coverage);
+    }
+    for out in &model.outputs {
+        match cx.values.get(out) {
+            Some(&id) => cx.builder.output(id),
+            None => {
+                coverage.graph_error = Some(format!(
+                    "graph output {out} does not depend on the input; tfe only computes outputs derived from the secret input"
+                ));
+                return (None, coverage);
+            }
+        }
+    }
+    match cx.builder.build() {
+        Ok(plan) => (Some(plan), coverage),
+        Err(e) => {
+            coverage.graph_error = Some(format!("internal error building the plan: {e:#}"));
+            (None, coverage)
+        }
+    }
+}
+
+/// Coverage from the op registry alone, for models that shape inference cannot handle.
+pub fn registry_coverage(model: &Model) -> Coverage {
+    let secret = model.secret_tensors();
+    let mut coverage = Coverage::new(model);
+    for node in &model.nodes {
+        let status = if !node.outputs.iter().any(|o| secret.contains(o)) {
+            Status::Folded("computed at convert time".into())
+        } else if rule_for(node).is_some() {
+            Status::Lowered
+        } else {
+            Status::Unsupported(format!(
+                "no secure lowering for {} (domain {:?})",
+                node.op_type, node.domain
+            ))
+        };
+        coverage.record(node, status);
+    }
+    coverage
+}
+
+impl Lowering<'_> {
+    /// Emits `first`, then each `(op, operand)` applied to the previous result, the last step
+    /// computing `output`. Used for multi-step lowerings whose steps all have the output's
+    /// shape (a product then its bias, a sum then its divisor).
+    pub fn emit_chain(
+        &mut self,
+        node: &Node,
+        output: &str,
+        first: Op,
+        inputs: &[ValueId],
+        then: Vec<(Op, ValueId)>,
+    ) -> Result<ValueId> {
+        if then.is_empty() {
+            return self.emit(node, first, inputs, output);
+        }
+        let shape = self.shape(output)?;
+        let mut current = self.emit_temp(
+            node,
+            first,
+            inputs,
+            &format!("{}_0", node.op_type),
+            shape.clone(),
+        );
+        let last = then.len() - 1;
+        for (i, (op, operand)) in then.into_iter().enumerate() {
+            current = if i == last {
+                self.emit(node, op, &[current, operand], output)?
+            } else {
+                self.emit_temp(
+                    node,
+                    op,
+                    &[current, operand],
+                    &format!("{}_{}", node.op_type, i + 1),
+                    shape.clone(),
+                )
+            };
+        }
+        Ok(current)
+    }
+}

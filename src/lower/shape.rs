@@ -1,0 +1,79 @@
+//! Data movement: reshapes (Reshape, Flatten, Squeeze, Unsqueeze all take the inferred
+//! output shape), Transpose, Concat, and the no-ops Identity and inference-mode Dropout.
+
+use super::{Lowering, Op};
+use crate::import::Node;
+use anyhow::{Result, anyhow, bail};
+
+fn data_input<'n>(node: &'n Node) -> Result<&'n str> {
+    node.input(0)
+        .ok_or_else(|| anyhow!("{} without input", node.op_type))
+}
+
+pub fn reshape(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.value(data_input(node)?)?;
+    let shape = cx.shape(node.output())?;
+    cx.emit(node, Op::Reshape { shape }, &[x], node.output())?;
+    Ok(())
+}
+
+pub fn transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = data_input(node)?;
+    let rank = cx.shape(x_name)?.rank();
+    let perm: Vec<usize> = match node.ints("perm")? {
+        Some(p) => p
+            .iter()
+            .map(|&v| usize::try_from(v).map_err(|_| anyhow!("perm {p:?} has a negative axis")))
+            .collect::<Result<_>>()?,
+        None => (0..rank).rev().collect(),
+    };
+    let x = cx.value(x_name)?;
+    cx.emit(node, Op::Transpose { perm }, &[x], node.output())?;
+    Ok(())
+}
+
+pub fn concat(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let rank = cx.shape(node.output())?.rank() as i64;
+    let axis = node.int("axis", i64::MIN)?;
+    if axis == i64::MIN {
+        bail!("Concat needs the axis attribute");
+    }
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        bail!("Concat axis {axis} is out of range for rank {rank}");
+    }
+    let inputs = node
+        .inputs
+        .iter()
+        .filter(|i| !i.is_empty())
+        .map(|i| cx.value(i))
+        .collect::<Result<Vec<_>>>()?;
+    cx.emit(
+        node,
+        Op::Concat {
+            axis: axis as usize,
+        },
+        &inputs,
+        node.output(),
+    )?;
+    Ok(())
+}
+
+/// Identity, and Dropout at inference (its optional mask output must be unused).
+pub fn identity(cx: &mut Lowering, node: &Node) -> Result<()> {
+    if node.op_type == "Dropout" {
+        if node.outputs.get(1).is_some_and(|o| !o.is_empty()) {
+            bail!(
+                "Dropout with a mask output is training-time only; export the model in eval mode"
+            );
+        }
+        if let Some(mode) = node.input(2) {
+            if cx.constant_ints(mode).ok().as_deref() != Some(&[0]) {
+                bail!("Dropout in training mode; export the model in eval mode");
+            }
+        }
+    }
+    let x = cx.value(data_input(node)?)?;
+    cx.alias(node.output(), x);
+    Ok(())
+}
