@@ -1,0 +1,194 @@
+//! Test helpers: ONNX models built in Rust (so per-op tests need no Python), the tract
+//! plaintext reference, and comparisons.
+#![allow(dead_code)]
+
+use ndarray::{ArrayD, IxDyn};
+use prost::Message;
+use std::path::{Path, PathBuf};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+pub enum Attr {
+    Int(&'static str, i64),
+    Ints(&'static str, Vec<i64>),
+    Float(&'static str, f32),
+    Str(&'static str, &'static str),
+}
+
+pub struct OnnxBuilder {
+    opset: i64,
+    nodes: Vec<pb::NodeProto>,
+    initializers: Vec<pb::TensorProto>,
+    inputs: Vec<pb::ValueInfoProto>,
+    outputs: Vec<pb::ValueInfoProto>,
+}
+
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+
+fn value_info(name: &str, elem_type: i32, dims: Option<&[Option<i64>]>) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{Dimension, dimension::Value};
+    let shape = dims.map(|dims| pb::TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|d| Dimension {
+                value: Some(match d {
+                    Some(n) => Value::DimValue(*n),
+                    None => Value::DimParam("N".into()),
+                }),
+                ..Default::default()
+            })
+            .collect(),
+    });
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor { elem_type, shape })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl OnnxBuilder {
+    pub fn new(opset: i64) -> Self {
+        OnnxBuilder { opset, nodes: vec![], initializers: vec![], inputs: vec![], outputs: vec![] }
+    }
+
+    /// A float32 graph input; `None` dims are symbolic (the batch).
+    pub fn input(&mut self, name: &str, dims: &[Option<i64>]) -> &mut Self {
+        self.inputs.push(value_info(name, FLOAT, Some(dims)));
+        self
+    }
+
+    /// A graph input of any element type (for error tests).
+    pub fn input_typed(&mut self, name: &str, elem_type: i32, dims: &[Option<i64>]) -> &mut Self {
+        self.inputs.push(value_info(name, elem_type, Some(dims)));
+        self
+    }
+
+    pub fn output(&mut self, name: &str) -> &mut Self {
+        self.outputs.push(value_info(name, FLOAT, None));
+        self
+    }
+
+    pub fn init(&mut self, name: &str, data: &ArrayD<f32>) -> &mut Self {
+        self.initializers.push(pb::TensorProto {
+            name: name.into(),
+            dims: data.shape().iter().map(|&d| d as i64).collect(),
+            data_type: FLOAT,
+            float_data: data.iter().copied().collect(),
+            ..Default::default()
+        });
+        self
+    }
+
+    pub fn init_i64(&mut self, name: &str, data: &[i64]) -> &mut Self {
+        self.initializers.push(pb::TensorProto {
+            name: name.into(),
+            dims: vec![data.len() as i64],
+            data_type: INT64,
+            int64_data: data.to_vec(),
+            ..Default::default()
+        });
+        self
+    }
+
+    pub fn node(&mut self, op_type: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) -> &mut Self {
+        use pb::attribute_proto::AttributeType as T;
+        let attribute = attrs
+            .into_iter()
+            .map(|a| {
+                let mut p = pb::AttributeProto::default();
+                match a {
+                    Attr::Int(n, v) => (p.name, p.r#type, p.i) = (n.into(), T::Int as i32, v),
+                    Attr::Ints(n, v) => (p.name, p.r#type, p.ints) = (n.into(), T::Ints as i32, v),
+                    Attr::Float(n, v) => (p.name, p.r#type, p.f) = (n.into(), T::Float as i32, v),
+                    Attr::Str(n, v) => (p.name, p.r#type, p.s) = (n.into(), T::String as i32, v.as_bytes().to_vec()),
+                }
+                p
+            })
+            .collect();
+        let name = format!("{}_{}", op_type.to_lowercase(), self.nodes.len());
+        self.nodes.push(pb::NodeProto {
+            name,
+            op_type: op_type.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            attribute,
+            ..Default::default()
+        });
+        self
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let model = pb::ModelProto {
+            ir_version: 8,
+            producer_name: "tfe-tests".into(),
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            graph: Some(pb::GraphProto {
+                name: "test".into(),
+                node: self.nodes.clone(),
+                initializer: self.initializers.clone(),
+                input: self.inputs.clone(),
+                output: self.outputs.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        model.encode_to_vec()
+    }
+
+    /// Writes the model to a fresh temporary directory and returns its path.
+    pub fn save(&self, name: &str) -> PathBuf {
+        let dir = temp_dir(name);
+        let path = dir.join("model.onnx");
+        std::fs::write(&path, self.to_bytes()).unwrap();
+        path
+    }
+}
+
+/// A fresh, empty directory under the target dir for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The model's outputs computed by tract, the plaintext reference.
+pub fn tract_reference(model: &Path, inputs: &[ArrayD<f32>]) -> Vec<ArrayD<f32>> {
+    let mut m = tract_onnx::onnx().model_for_path(model).unwrap();
+    for (i, x) in inputs.iter().enumerate() {
+        m.set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), x.shape())).unwrap();
+    }
+    let runnable = m.into_optimized().unwrap().into_runnable().unwrap();
+    let tvalues: TVec<TValue> = inputs.iter().map(|x| Tensor::from(x.clone()).into()).collect();
+    runnable
+        .run(tvalues)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_plain_array_view::<f32>().unwrap().to_owned())
+        .collect()
+}
+
+/// Deterministic pseudo-random values in [-scale, scale].
+pub fn random(shape: &[usize], seed: u64, scale: f32) -> ArrayD<f32> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+    })
+}
+
+pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+pub fn read_npy(path: &Path) -> ArrayD<f32> {
+    use ndarray_npy::ReadNpyExt;
+    ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+}
