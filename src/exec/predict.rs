@@ -3,7 +3,8 @@
 use super::{Domain, FixedDomain, FloatDomain, MpcDomain, MpcValue, Profile, run};
 use crate::mpc::prf::Prg;
 use crate::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
-use crate::mpc::{ArithShare, Party, run_local};
+use crate::mpc::{ArithShare, Party, run_local_wrapped};
+use crate::net::local::LocalTransport;
 use crate::net::{Role, Stats, Transport};
 use crate::plan::{Plan, Visibility};
 use crate::tensor::fixed::EncodeError;
@@ -185,7 +186,8 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
             )
         }
         Mode::Mpc => {
-            let (outs, parts, traffic, setup) = predict_mpc(plan, encoded, batch)?;
+            let (outs, parts, traffic, setup) =
+                predict_mpc(plan, encoded, batch, &|end| Box::new(end))?;
             profile = parts;
             (outs, traffic, setup)
         }
@@ -203,10 +205,25 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
 /// What each party reports back: its profile, its traffic and its setup time.
 type PartyReport = (Profile, Stats, Duration);
 
+/// Each party's endpoint passes through this before use (to observe a party's view).
+pub type WrapTransport = dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync;
+
+/// Runs `plan` under mpc with every party endpoint wrapped by `wrap`, returning the outputs.
+pub fn predict_mpc_wrapped(
+    plan: &Plan,
+    inputs: &[ArrayD<f32>],
+    wrap: &WrapTransport,
+) -> Result<Vec<ArrayD<f32>>> {
+    let batch = check_inputs(plan, inputs)?;
+    let encoded = encode_inputs(plan, inputs)?;
+    Ok(predict_mpc(plan, encoded, batch, wrap)?.0)
+}
+
 fn predict_mpc(
     plan: &Plan,
     inputs: Vec<ArrayD<u64>>,
     batch: usize,
+    wrap: &WrapTransport,
 ) -> Result<(Vec<ArrayD<f32>>, Profile, Stats, Duration)> {
     let secret_weights: Vec<ArrayD<u64>> = plan
         .weights
@@ -215,7 +232,8 @@ fn predict_mpc(
         .filter(|(_, w)| w.visibility == Visibility::Secret)
         .map(|(i, _)| encode_weight(plan, i))
         .collect::<Result<_>>()?;
-    let (reports, (outputs, outside_stats)) = run_local(
+    let (reports, (outputs, outside_stats)) = run_local_wrapped(
+        wrap,
         |party| run_party(plan, party),
         |client, owner| {
             // The model owner shares its weights; the client shares its input and alone

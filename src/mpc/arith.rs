@@ -130,11 +130,23 @@ impl Party {
                 )
             };
             let out_mask = self.stream(to_dealer, nonce, Label::TruncOut, n);
+            let c: Vec<u64> = (0..n)
+                .map(|i| {
+                    mine[i]
+                        .wrapping_add(from_other[i])
+                        .wrapping_add(from_dealer[i])
+                })
+                .collect();
+            // What this party learns: c without the half of the mask it knows itself.
+            self.opened(
+                &c.iter()
+                    .zip(&r_mine)
+                    .map(|(c, r)| c.wrapping_sub(*r))
+                    .collect::<Vec<_>>(),
+            );
             let mut y: Vec<u64> = (0..n)
                 .map(|i| {
-                    let c = mine[i]
-                        .wrapping_add(from_other[i])
-                        .wrapping_add(from_dealer[i]);
+                    let c = c[i];
                     let c_msb = c >> 63;
                     // b = c_msb xor r_msb = c_msb + (1 - 2 c_msb) r_msb, shared additively.
                     let sign = 1u64.wrapping_sub(2 * c_msb);

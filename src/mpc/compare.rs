@@ -245,6 +245,8 @@ impl Party {
         let packed_next = pack_bits(&d_next, 0);
         self.send_to(self.peer(2), &packed_next)?;
         let third = unpack_bits(&self.recv_from(self.peer(1), packed_next.len())?, n);
+        let opened: Vec<u64> = (0..n).map(|k| d_cur[k] ^ d_next[k] ^ third[k]).collect();
+        self.opened(&pack_bits(&opened, 0));
         let select = |x: &[u64], xr: &[u64]| -> Vec<u64> {
             (0..n)
                 .map(|k| {

@@ -21,6 +21,15 @@ pub fn run_local<T: Send, U>(
     party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
     outside: impl FnOnce(&mut LocalTransport, &mut LocalTransport) -> Result<U>,
 ) -> Result<([T; 3], U)> {
+    run_local_wrapped(&|end| Box::new(end), party_fn, outside)
+}
+
+/// [`run_local`] with each party's endpoint passed through `wrap` first (to observe it).
+pub fn run_local_wrapped<T: Send, U>(
+    wrap: &(dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync),
+    party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
+    outside: impl FnOnce(&mut LocalTransport, &mut LocalTransport) -> Result<U>,
+) -> Result<([T; 3], U)> {
     let mut ends = network(&Role::ALL);
     let mut owner = ends.pop().expect("model owner endpoint");
     let mut client = ends.pop().expect("client endpoint");
@@ -32,7 +41,7 @@ pub fn run_local<T: Send, U>(
                 std::thread::Builder::new()
                     .name(format!("party-{}", end.me().index()))
                     .spawn_scoped(scope, move || {
-                        Party::setup(Box::new(end)).and_then(|mut p| party_fn(&mut p))
+                        Party::setup(wrap(end)).and_then(|mut p| party_fn(&mut p))
                     })
                     .expect("spawn party thread")
             })

@@ -132,6 +132,11 @@ impl Party {
         self.recv_from(self.peer(1), words.len())
     }
 
+    /// Reports a value reconstructed in the clear (see [`Transport::observe_opened`]).
+    pub fn opened(&mut self, words: &[u64]) {
+        self.net.observe_opened(words);
+    }
+
     pub fn send_role(&mut self, role: Role, words: &[u64]) -> Result<()> {
         self.net.send(role, words)
     }

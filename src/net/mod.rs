@@ -3,6 +3,7 @@
 //! interchangeable without touching `mpc`.
 
 pub mod local;
+pub mod tap;
 
 use anyhow::Result;
 use std::fmt;
@@ -73,6 +74,9 @@ pub trait Transport: Send {
     fn send(&mut self, to: Role, words: &[u64]) -> Result<()>;
     fn recv(&mut self, from: Role) -> Result<Vec<u64>>;
     fn stats(&self) -> Stats;
+    /// Called by the protocol with every value this endpoint reconstructs in the clear (masked
+    /// openings). Part of a party's view for auditing; transports ignore it.
+    fn observe_opened(&mut self, _words: &[u64]) {}
 }
 
 /// Byte and round accounting shared by every transport implementation.
