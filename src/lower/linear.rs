@@ -15,7 +15,10 @@ fn required<'n>(node: &'n Node, i: usize, what: &str) -> Result<&'n str> {
 }
 
 /// The BatchNormalization folded into this node, as (its output tensor, scale, shift).
-fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<(String, Array1<f32>, Array1<f32>)>> {
+/// A BatchNormalization folded into its producer: its output tensor, scale and shift.
+type FoldedBn = (String, Array1<f32>, Array1<f32>);
+
+fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<FoldedBn>> {
     let Some(bn) = cx.fusions().bn_after(&node.name).cloned() else {
         return Ok(None);
     };

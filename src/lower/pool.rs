@@ -7,7 +7,7 @@ use crate::tensor::Window;
 use anyhow::{Result, anyhow, bail};
 use ndarray::{ArrayD, IxDyn};
 
-fn input<'n>(node: &'n Node) -> Result<&'n str> {
+fn input(node: &Node) -> Result<&str> {
     node.input(0)
         .ok_or_else(|| anyhow!("{} without input", node.op_type))
 }

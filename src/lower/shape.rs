@@ -5,7 +5,7 @@ use super::{Lowering, Op};
 use crate::import::Node;
 use anyhow::{Result, anyhow, bail};
 
-fn data_input<'n>(node: &'n Node) -> Result<&'n str> {
+fn data_input(node: &Node) -> Result<&str> {
     node.input(0)
         .ok_or_else(|| anyhow!("{} without input", node.op_type))
 }
@@ -67,10 +67,10 @@ pub fn identity(cx: &mut Lowering, node: &Node) -> Result<()> {
                 "Dropout with a mask output is training-time only; export the model in eval mode"
             );
         }
-        if let Some(mode) = node.input(2) {
-            if cx.constant_ints(mode).ok().as_deref() != Some(&[0]) {
-                bail!("Dropout in training mode; export the model in eval mode");
-            }
+        if let Some(mode) = node.input(2)
+            && cx.constant_ints(mode).ok().as_deref() != Some(&[0])
+        {
+            bail!("Dropout in training mode; export the model in eval mode");
         }
     }
     let x = cx.value(data_input(node)?)?;

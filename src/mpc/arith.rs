@@ -62,10 +62,10 @@ impl Party {
     /// The probabilistic truncation of Escudero et al. (CRYPTO 2020) with a known top bit, run
     /// with one party as dealer (rotating per call): the dealer D makes r = r_A + r_B from the
     /// streams it shares with A and B, and hands A and B additive shares of r' = (r mod 2^63)
-    /// >> f and of msb(r). Round 1: A and B learn c = z + 2^62 + r (perfectly masked by r,
+    /// `>> f` and of msb(r). Round 1: A and B learn c = z + 2^62 + r (perfectly masked by r,
     /// which is uniform in the whole ring and unknown to both). With b = msb(c) xor msb(r),
     /// z + 2^62 = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
-    /// (c mod 2^63) >> f - r' + b 2^(63-f) is z/2^f + 2^(62-f) up to the carry out of the low
+    /// `(c mod 2^63) >> f - r' + b 2^(63-f)` is z/2^f + 2^(62-f) up to the carry out of the low
     /// f bits. Round 2: A and B re-randomise their additive shares of that into a replicated
     /// sharing whose other two components come from the streams D shares with them.
     pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {

@@ -24,7 +24,7 @@ pub fn conv<E: Elem>(
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let m = w.shape()[0];
     ensure!(
-        groups > 0 && c % groups == 0 && m % groups == 0,
+        groups > 0 && c.is_multiple_of(groups) && m.is_multiple_of(groups),
         "{c} input and {m} output channels do not split into {groups} groups"
     );
     let (cg, mg) = (c / groups, m / groups);
