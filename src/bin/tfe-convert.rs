@@ -1,7 +1,7 @@
 //! tfe-convert: lowers an ONNX model to a plan for private inference, or reports operator
 //! coverage (--check).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
@@ -71,10 +71,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| args.model.with_extension("plan"));
-    converted
-        .plan
-        .write(&out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    converted.plan.write(&out)?;
     let plan = &converted.plan;
     let parameters: usize = plan.weights.iter().map(|w| w.data.len()).sum();
     let batch = match converted.batch {

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use tfe::cli::{self, human_bytes};
-use tfe::exec::{Mode, predict};
+use tfe::exec::{InputError, Mode, predict};
 use tfe::plan::Plan;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -81,7 +81,15 @@ fn run(args: &Args) -> Result<()> {
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    let prediction = prediction?;
+    let prediction = prediction.map_err(|e| {
+        match e
+            .downcast_ref::<InputError>()
+            .and_then(InputError::input_index)
+        {
+            Some(i) => anyhow::anyhow!("{}: {e}", args.inputs[i].display()),
+            None => e,
+        }
+    })?;
     if args.outputs.is_empty() {
         for (&id, out) in plan.outputs.iter().zip(&prediction.outputs) {
             println!(
@@ -104,11 +112,13 @@ fn run(args: &Args) -> Result<()> {
         Mode::Float => "float",
     };
     let traffic = if mode == Mode::Mpc {
+        let t = &prediction.traffic;
         format!(
-            ", {} sent in {} rounds (setup {:.1} ms)",
-            human_bytes(prediction.traffic.bytes_sent),
-            prediction.traffic.rounds,
-            prediction.setup_time.as_secs_f64() * 1e3
+            ", {} sent in {} rounds (one-time setup: {:.1} ms, {} sharing keys and weights)",
+            human_bytes(t.online.bytes_sent),
+            t.online.rounds,
+            prediction.setup_time.as_secs_f64() * 1e3,
+            human_bytes(t.setup.bytes_sent),
         )
     } else {
         String::new()

@@ -19,14 +19,14 @@ pub struct MpcDomain<'p> {
     pub fixed: FixedPoint,
 }
 
-impl MpcDomain<'_> {
-    /// A public value as the sharing (v, 0, 0): linear maps then treat both kinds alike.
-    fn as_share(&self, v: &MpcValue) -> ArithShare {
-        match v {
+impl MpcValue {
+    /// Party `id`'s share of this value; a public value is the sharing (v, 0, 0), so that
+    /// linear maps and reveals treat both kinds alike.
+    pub fn to_share(&self, id: usize) -> ArithShare {
+        match self {
             MpcValue::Secret(s) => s.clone(),
             MpcValue::Public(p) => {
                 let zeros = ArrayD::zeros(p.raw_dim());
-                let id = self.party.id();
                 ArithShare {
                     cur: if id == 0 { p.clone() } else { zeros.clone() },
                     next: if id == 2 { p.clone() } else { zeros },
@@ -61,7 +61,8 @@ impl Domain for MpcDomain<'_> {
                 .collect();
             return Ok(MpcValue::Public(map.apply(&views)?));
         }
-        let shares: Vec<ArithShare> = xs.iter().map(|x| self.as_share(x)).collect();
+        let id = self.party.id();
+        let shares: Vec<ArithShare> = xs.iter().map(|x| x.to_share(id)).collect();
         let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
         let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
         Ok(MpcValue::Secret(ArithShare {

@@ -14,7 +14,9 @@ mod profile;
 pub use domain_fixed::FixedDomain;
 pub use domain_float::FloatDomain;
 pub use domain_mpc::{MpcDomain, MpcValue};
-pub use predict::{InputError, Mode, Prediction, WrapTransport, predict, predict_mpc_wrapped};
+pub use predict::{
+    InputError, Mode, Prediction, Traffic, WrapTransport, predict, predict_mpc_wrapped,
+};
 pub use profile::{Profile, StepCost};
 
 use crate::net::Stats;

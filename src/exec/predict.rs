@@ -3,7 +3,7 @@
 use super::{Domain, FixedDomain, FloatDomain, MpcDomain, MpcValue, Profile, run};
 use crate::mpc::prf::Prg;
 use crate::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
-use crate::mpc::{ArithShare, Party, run_local_wrapped};
+use crate::mpc::{Party, run_local_wrapped};
 use crate::net::local::LocalTransport;
 use crate::net::{Role, Stats, Transport};
 use crate::plan::{Plan, Visibility};
@@ -36,6 +36,7 @@ pub enum InputError {
         "input {name} must have rank {expected_rank} (shape {expected}), but the given array has shape {got:?}"
     )]
     Rank {
+        index: usize,
         name: String,
         expected: String,
         expected_rank: usize,
@@ -45,6 +46,7 @@ pub enum InputError {
         "input {name} must have shape {expected} (N = any batch size), but the given array has shape {got:?}"
     )]
     Shape {
+        index: usize,
         name: String,
         expected: String,
         got: Vec<usize>,
@@ -56,10 +58,41 @@ pub enum InputError {
         second: String,
         b: usize,
     },
-    #[error("input {name}: {source}; inputs must be finite numbers")]
-    NotFinite { name: String, source: EncodeError },
-    #[error("input {name}: {source}; scale the input down (or convert with fewer --frac-bits)")]
-    OutOfRange { name: String, source: EncodeError },
+    #[error("input {name}: {reason}; inputs must be finite numbers")]
+    NotFinite {
+        index: usize,
+        name: String,
+        reason: EncodeError,
+    },
+    #[error("input {name}: {reason}; scale the input down (or convert with fewer --frac-bits)")]
+    OutOfRange {
+        index: usize,
+        name: String,
+        reason: EncodeError,
+    },
+}
+
+/// Traffic of a run: `setup` (key agreement, weight sharing) happens once per deployment;
+/// `online` is per inference (input sharing, the computation, the reveal). Online rounds
+/// are the protocol's rounds on the critical path: per step, those of the party that waited
+/// most (sharing the input and revealing the output add one message latency each).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    pub setup: Stats,
+    pub online: Stats,
+}
+
+impl InputError {
+    /// Which of the given inputs the error is about, if one.
+    pub fn input_index(&self) -> Option<usize> {
+        match self {
+            InputError::Rank { index, .. }
+            | InputError::Shape { index, .. }
+            | InputError::NotFinite { index, .. }
+            | InputError::OutOfRange { index, .. } => Some(*index),
+            InputError::Count { .. } | InputError::Batch { .. } => None,
+        }
+    }
 }
 
 pub struct Prediction {
@@ -67,8 +100,8 @@ pub struct Prediction {
     pub batch: usize,
     /// Per step, merged over the three parties (empty outside mpc beyond timing).
     pub profile: Profile,
-    /// Everything sent by every role, including sharing inputs and weights.
-    pub traffic: Stats,
+    /// Bytes sent by every role and the parties' rounds, setup and online apart.
+    pub traffic: Traffic,
     /// Time spent on the setup that a long-running deployment does once (keys, weights).
     pub setup_time: Duration,
     pub total_time: Duration,
@@ -91,11 +124,12 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
         });
     }
     let mut batch: Option<(String, usize)> = None;
-    for (&id, x) in plan.inputs.iter().zip(inputs) {
+    for (index, (&id, x)) in plan.inputs.iter().zip(inputs).enumerate() {
         let info = plan.value(id);
         let expected = info.shape.to_string();
         if x.ndim() != info.shape.rank() {
             return Err(InputError::Rank {
+                index,
                 name: info.name.clone(),
                 expected,
                 expected_rank: info.shape.rank(),
@@ -107,6 +141,7 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
             .batch_for(x.shape())
             .filter(|&b| b > 0)
             .ok_or_else(|| InputError::Shape {
+                index,
                 name: info.name.clone(),
                 expected: expected.clone(),
                 got: x.shape().to_vec(),
@@ -131,13 +166,22 @@ fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>
     plan.inputs
         .iter()
         .zip(inputs)
-        .map(|(&id, x)| {
+        .enumerate()
+        .map(|(index, (&id, x))| {
             let name = plan.value(id).name.clone();
             plan.fixed_point
                 .encode_array(x.view())
-                .map_err(|source| match source {
-                    EncodeError::NotFinite { .. } => InputError::NotFinite { name, source },
-                    EncodeError::OutOfRange { .. } => InputError::OutOfRange { name, source },
+                .map_err(|reason| match reason {
+                    EncodeError::NotFinite { .. } => InputError::NotFinite {
+                        index,
+                        name,
+                        reason,
+                    },
+                    EncodeError::OutOfRange { .. } => InputError::OutOfRange {
+                        index,
+                        name,
+                        reason,
+                    },
                 })
         })
         .collect()
@@ -167,7 +211,7 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
                 batch,
                 Some(&mut profile),
             )?;
-            (outs, Stats::default(), Duration::ZERO)
+            (outs, Traffic::default(), Duration::ZERO)
         }
         Mode::Fixed => {
             let mut dom = FixedDomain {
@@ -181,7 +225,7 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
                 outs.iter()
                     .map(|o| plan.fixed_point.decode_array(o.view()))
                     .collect(),
-                Stats::default(),
+                Traffic::default(),
                 Duration::ZERO,
             )
         }
@@ -202,8 +246,14 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
     })
 }
 
-/// What each party reports back: its profile, its traffic and its setup time.
-type PartyReport = (Profile, Stats, Duration);
+/// What each party reports back.
+struct PartyReport {
+    profile: Profile,
+    /// Traffic at the end of setup, and at the end of the run.
+    after_setup: Stats,
+    total: Stats,
+    setup_time: Duration,
+}
 
 /// Each party's endpoint passes through this before use (to observe a party's view).
 pub type WrapTransport = dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync;
@@ -224,7 +274,7 @@ fn predict_mpc(
     inputs: Vec<ArrayD<u64>>,
     batch: usize,
     wrap: &WrapTransport,
-) -> Result<(Vec<ArrayD<f32>>, Profile, Stats, Duration)> {
+) -> Result<(Vec<ArrayD<f32>>, Profile, Traffic, Duration)> {
     let secret_weights: Vec<ArrayD<u64>> = plan
         .weights
         .iter()
@@ -232,7 +282,7 @@ fn predict_mpc(
         .filter(|(_, w)| w.visibility == Visibility::Secret)
         .map(|(i, _)| encode_weight(plan, i))
         .collect::<Result<_>>()?;
-    let (reports, (outputs, outside_stats)) = run_local_wrapped(
+    let (reports, (outputs, (owner, client))) = run_local_wrapped(
         wrap,
         |party| run_party(plan, party),
         |client, owner| {
@@ -258,21 +308,33 @@ fn predict_mpc(
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut stats = client.stats();
-            stats.bytes_sent += owner.stats().bytes_sent;
-            stats.messages_sent += owner.stats().messages_sent;
-            Ok((outputs, stats))
+            Ok((outputs, (owner.stats(), client.stats())))
         },
     )?;
-    let profiles: Vec<Profile> = reports.iter().map(|r| r.0.clone()).collect();
-    let mut traffic = outside_stats;
-    for (_, s, _) in &reports {
-        traffic.bytes_sent += s.bytes_sent;
-        traffic.messages_sent += s.messages_sent;
-        traffic.rounds = traffic.rounds.max(s.rounds);
+    let mut traffic = Traffic {
+        setup: owner,
+        online: client,
+    };
+    traffic.online.rounds = 0;
+    for r in &reports {
+        let online = r.total - r.after_setup;
+        traffic.setup.bytes_sent += r.after_setup.bytes_sent;
+        traffic.setup.messages_sent += r.after_setup.messages_sent;
+        traffic.setup.rounds = traffic.setup.rounds.max(r.after_setup.rounds);
+        traffic.online.bytes_sent += online.bytes_sent;
+        traffic.online.messages_sent += online.messages_sent;
+        traffic.online.rounds = traffic.online.rounds.max(online.rounds);
     }
-    let setup = reports.iter().map(|r| r.2).max().unwrap_or_default();
-    Ok((outputs, Profile::merge_parties(&profiles), traffic, setup))
+    let setup_time = reports
+        .iter()
+        .map(|r| r.setup_time)
+        .max()
+        .unwrap_or_default();
+    let profiles: Vec<Profile> = reports.into_iter().map(|r| r.profile).collect();
+    let profile = Profile::merge_parties(&profiles);
+    // Rounds on the critical path: per step, the party that waited most.
+    traffic.online.rounds = profile.total().stats.rounds;
+    Ok((outputs, profile, traffic, setup_time))
 }
 
 /// One compute party's whole run: weights from the model owner, the batch size and inputs
@@ -290,6 +352,7 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
         });
     }
     let setup_time = started.elapsed();
+    let after_setup = party.stats();
     let header = party.recv_role(Role::Client)?;
     let batch = *header.first().context("empty request from the client")? as usize;
     let inputs = plan
@@ -308,23 +371,9 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
     let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut profile))?;
     let reveal_start = Instant::now();
     let before_reveal = dom.stats();
+    let id = dom.party.id();
     for out in &outputs {
-        let share = match out {
-            MpcValue::Secret(s) => s.clone(),
-            MpcValue::Public(p) => {
-                // A public output (no secret reached it) is revealed as the sharing (p, 0, 0).
-                let zero = ArrayD::zeros(p.raw_dim());
-                ArithShare {
-                    cur: if dom.party.id() == 0 {
-                        p.clone()
-                    } else {
-                        zero.clone()
-                    },
-                    next: zero,
-                }
-            }
-        };
-        reveal_to(dom.party, Role::Client, &share)?;
+        reveal_to(dom.party, Role::Client, &out.to_share(id))?;
     }
     profile.record(
         "(reveal)",
@@ -332,7 +381,12 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
         reveal_start.elapsed(),
         dom.stats() - before_reveal,
     );
-    Ok((profile, dom.party.stats(), setup_time))
+    Ok(PartyReport {
+        profile,
+        after_setup,
+        total: dom.party.stats(),
+        setup_time,
+    })
 }
 
 #[cfg(test)]

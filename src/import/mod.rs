@@ -94,6 +94,41 @@ impl Model {
         secret
     }
 
+    /// Every node reads only tensors defined before it (ONNX requires topological order).
+    fn check_wiring(&self) -> Result<()> {
+        let mut defined: HashSet<&str> = self.initializers.iter().map(String::as_str).collect();
+        defined.extend(self.inputs.iter().map(String::as_str));
+        for node in &self.nodes {
+            if let Some(missing) = node
+                .inputs
+                .iter()
+                .find(|i| !i.is_empty() && !defined.contains(i.as_str()))
+            {
+                let later = self.nodes.iter().any(|n| n.outputs.contains(missing));
+                bail!(
+                    "node {} ({}) reads tensor {missing}, which {}; the model file is malformed, export it again",
+                    node.name,
+                    node.op_type,
+                    if later {
+                        "is only computed by a later node (the graph is not in topological order)"
+                    } else {
+                        "no graph input, initializer or node defines"
+                    }
+                );
+            }
+            defined.extend(
+                node.outputs
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(String::as_str),
+            );
+        }
+        if self.outputs.is_empty() {
+            bail!("the model declares no graph outputs; there is nothing to predict");
+        }
+        Ok(())
+    }
+
     /// The declared shape of a graph input: `Some(n)` for a fixed dimension.
     fn declared_input(&self, name: &str) -> Result<(i32, Vec<Option<usize>>)> {
         let graph = self.proto.graph.as_ref().expect("checked on read");
@@ -182,6 +217,7 @@ impl Graph {
 /// Runs shape inference with a symbolic batch; see [`batch`] for models exported with a
 /// fixed batch size.
 pub fn analyse(model: Model) -> Result<Graph> {
+    model.check_wiring()?;
     for name in &model.inputs {
         let (elem_type, dims) = model.declared_input(name)?;
         if elem_type != ONNX_FLOAT {

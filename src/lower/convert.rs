@@ -49,7 +49,7 @@ pub fn check(path: &Path, options: Options) -> Result<Coverage> {
         Ok(graph) => Ok(lower_graph(&graph, options, true).1),
         Err(e) => {
             let mut coverage = registry_coverage(&read_model(path)?);
-            coverage.graph_error = Some(format!("shape inference failed: {e:#}"));
+            coverage.graph_error = Some(format!("{e:#}"));
             Ok(coverage)
         }
     }

@@ -20,10 +20,15 @@ const DIGEST_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
-    #[error("cannot read plan file {path}: {source}")]
-    Io {
+    #[error("cannot read plan file {path}: {reason}")]
+    Read {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
+    },
+    #[error("cannot write plan file {path}: {reason}")]
+    Write {
+        path: String,
+        reason: std::io::Error,
     },
     #[error(
         "{path} is not a tfe plan (it does not start with the plan magic bytes); give the .plan file written by tfe-convert"
@@ -61,17 +66,17 @@ impl Plan {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
-        std::fs::write(path, self.to_bytes()).map_err(|source| PlanFileError::Io {
+        std::fs::write(path, self.to_bytes()).map_err(|reason| PlanFileError::Write {
             path: path.display().to_string(),
-            source,
+            reason,
         })
     }
 
     pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Io {
+        let bytes = std::fs::read(path).map_err(|reason| PlanFileError::Read {
             path: name.clone(),
-            source,
+            reason,
         })?;
         Plan::from_bytes(&bytes, &name)
     }

@@ -161,6 +161,7 @@ impl Plan {
     /// Checks the invariants every interpreter relies on, so that a hand-edited or damaged
     /// plan is rejected up front instead of failing half way through a run.
     pub fn validate(&self) -> Result<()> {
+        FixedPoint::new(self.fixed_point.frac_bits).map_err(anyhow::Error::msg)?;
         let n = self.values.len();
         let mut defined = vec![false; n];
         let define = |defined: &mut [bool], id: ValueId, what: &str| -> Result<()> {

@@ -43,7 +43,10 @@ fn value_info(name: &str, elem_type: i32, dims: Option<&[Option<i64>]>) -> pb::V
     pb::ValueInfoProto {
         name: name.into(),
         r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor { elem_type, shape })),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type,
+                shape,
+            })),
             ..Default::default()
         }),
         ..Default::default()
@@ -52,7 +55,13 @@ fn value_info(name: &str, elem_type: i32, dims: Option<&[Option<i64>]>) -> pb::V
 
 impl OnnxBuilder {
     pub fn new(opset: i64) -> Self {
-        OnnxBuilder { opset, nodes: vec![], initializers: vec![], inputs: vec![], outputs: vec![] }
+        OnnxBuilder {
+            opset,
+            nodes: vec![],
+            initializers: vec![],
+            inputs: vec![],
+            outputs: vec![],
+        }
     }
 
     /// A float32 graph input; `None` dims are symbolic (the batch).
@@ -94,7 +103,13 @@ impl OnnxBuilder {
         self
     }
 
-    pub fn node(&mut self, op_type: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<Attr>,
+    ) -> &mut Self {
         use pb::attribute_proto::AttributeType as T;
         let attribute = attrs
             .into_iter()
@@ -104,7 +119,10 @@ impl OnnxBuilder {
                     Attr::Int(n, v) => (p.name, p.r#type, p.i) = (n.into(), T::Int as i32, v),
                     Attr::Ints(n, v) => (p.name, p.r#type, p.ints) = (n.into(), T::Ints as i32, v),
                     Attr::Float(n, v) => (p.name, p.r#type, p.f) = (n.into(), T::Float as i32, v),
-                    Attr::Str(n, v) => (p.name, p.r#type, p.s) = (n.into(), T::String as i32, v.as_bytes().to_vec()),
+                    Attr::Str(n, v) => {
+                        (p.name, p.r#type, p.s) =
+                            (n.into(), T::String as i32, v.as_bytes().to_vec())
+                    }
                 }
                 p
             })
@@ -125,7 +143,10 @@ impl OnnxBuilder {
         let model = pb::ModelProto {
             ir_version: 8,
             producer_name: "tfe-tests".into(),
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: self.opset,
+            }],
             graph: Some(pb::GraphProto {
                 name: "test".into(),
                 node: self.nodes.clone(),
@@ -160,10 +181,14 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn tract_reference(model: &Path, inputs: &[ArrayD<f32>]) -> Vec<ArrayD<f32>> {
     let mut m = tract_onnx::onnx().model_for_path(model).unwrap();
     for (i, x) in inputs.iter().enumerate() {
-        m.set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), x.shape())).unwrap();
+        m.set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), x.shape()))
+            .unwrap();
     }
     let runnable = m.into_optimized().unwrap().into_runnable().unwrap();
-    let tvalues: TVec<TValue> = inputs.iter().map(|x| Tensor::from(x.clone()).into()).collect();
+    let tvalues: TVec<TValue> = inputs
+        .iter()
+        .map(|x| Tensor::from(x.clone()).into())
+        .collect();
     runnable
         .run(tvalues)
         .unwrap()
@@ -185,10 +210,59 @@ pub fn random(shape: &[usize], seed: u64, scale: f32) -> ArrayD<f32> {
 
 pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
     assert_eq!(a.shape(), b.shape(), "shapes differ");
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn read_npy(path: &Path) -> ArrayD<f32> {
     use ndarray_npy::ReadNpyExt;
     ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+impl OnnxBuilder {
+    /// A scalar boolean initializer (Dropout's `training_mode`), stored in int32_data as ONNX does.
+    pub fn init_bool_scalar(&mut self, name: &str, value: bool) -> &mut Self {
+        const BOOL: i32 = 9;
+        self.initializers.push(pb::TensorProto {
+            name: name.into(),
+            dims: vec![],
+            data_type: BOOL,
+            int32_data: vec![value as i32],
+            ..Default::default()
+        });
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers for tests/cli.rs (the command-line tests): nodes in a custom ONNX domain.
+// ---------------------------------------------------------------------------------------
+
+impl OnnxBuilder {
+    /// Moves the most recently added node into `domain` (a custom operator set).
+    pub fn in_domain(&mut self, domain: &str) -> &mut Self {
+        self.nodes
+            .last_mut()
+            .expect("add a node before setting its domain")
+            .domain = domain.into();
+        self
+    }
+
+    /// Like [`OnnxBuilder::save`], also importing the given custom operator sets.
+    pub fn save_with_opsets(&self, name: &str, opsets: &[(&str, i64)]) -> PathBuf {
+        let mut model = pb::ModelProto::decode(self.to_bytes().as_slice()).unwrap();
+        model.opset_import.extend(
+            opsets
+                .iter()
+                .map(|&(domain, version)| pb::OperatorSetIdProto {
+                    domain: domain.into(),
+                    version,
+                }),
+        );
+        let path = temp_dir(name).join("model.onnx");
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        path
+    }
 }
