@@ -17,22 +17,48 @@ const FLOAT_TOLERANCE: f32 = 1e-4;
 fn top1(a: &ndarray::ArrayD<f32>) -> Vec<usize> {
     a.rows()
         .into_iter()
-        .map(|r| r.iter().enumerate().fold(0, |best, (i, v)| if *v > r[best] { i } else { best }))
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(0, |best, (i, v)| if *v > r[best] { i } else { best })
+        })
         .collect()
 }
 
 fn check_fixture(name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
-    let converted = convert(&dir.join("model.onnx"), Options { fixed_point: Default::default() }).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let converted = convert(
+        &dir.join("model.onnx"),
+        Options {
+            fixed_point: Default::default(),
+        },
+    )
+    .unwrap();
     let plan = tfe::plan::Plan::from_bytes(&converted.plan.to_bytes(), name).unwrap();
     for batch in [1, 32] {
         let input = read_npy(&dir.join(format!("input_b{batch}.npy")));
         let expected = read_npy(&dir.join(format!("expected_b{batch}.npy")));
-        for (mode, tolerance) in [(Mode::Float, FLOAT_TOLERANCE), (Mode::Fixed, LOGIT_TOLERANCE), (Mode::Mpc, LOGIT_TOLERANCE)] {
-            let got = predict(&plan, std::slice::from_ref(&input), mode).unwrap().outputs.remove(0);
+        for (mode, tolerance) in [
+            (Mode::Float, FLOAT_TOLERANCE),
+            (Mode::Fixed, LOGIT_TOLERANCE),
+            (Mode::Mpc, LOGIT_TOLERANCE),
+        ] {
+            let got = predict(&plan, std::slice::from_ref(&input), mode)
+                .unwrap()
+                .outputs
+                .remove(0);
             let err = max_abs_diff(&got, &expected);
-            assert!(err <= tolerance, "{name} batch {batch} {mode:?}: max |error| {err} > {tolerance}");
-            assert_eq!(top1(&got), top1(&expected), "{name} batch {batch} {mode:?}: top-1 differs");
+            assert!(
+                err <= tolerance,
+                "{name} batch {batch} {mode:?}: max |error| {err} > {tolerance}"
+            );
+            assert_eq!(
+                top1(&got),
+                top1(&expected),
+                "{name} batch {batch} {mode:?}: top-1 differs"
+            );
         }
     }
 }
