@@ -6,14 +6,21 @@ use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 use std::io::BufWriter;
 use std::path::Path;
 
-/// Runs a tool's body: on error prints one paragraph to stderr and exits with 1.
+/// Runs a tool's body: on error prints one paragraph to stderr and exits with 1. A panic is
+/// a bug; it is reported the same way rather than as a crash with exit code 101.
 pub fn run(body: impl FnOnce() -> Result<()>) -> ! {
-    match body() {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "error: internal error in tfe ({info}); this is a bug, please report it together with the model or plan that triggered it"
+        );
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => std::process::exit(0),
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             std::process::exit(1)
         }
+        Err(_) => std::process::exit(1),
     }
 }
 

@@ -92,3 +92,8 @@ fn lenet() {
 fn network_a_mlp() {
     check_fixture("mlp_a");
 }
+
+#[test]
+fn cnn_with_batchnorm_left_for_the_converter_to_fold() {
+    check_fixture("cnn_bn");
+}

@@ -169,7 +169,10 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
                 "BatchNormalization over {} channels after a Conv with {m} outputs",
                 scale.len()
             );
-            data *= &per_channel(scale, data.ndim());
+            // Output channels are the weight's axis 0.
+            for (mut filter, &s) in data.axis_iter_mut(Axis(0)).zip(scale) {
+                filter *= s;
+            }
         }
         (
             cx.weight(&format!("{}/W", node.name), data, Visibility::Secret)?,
