@@ -22,7 +22,7 @@ impl Domain for FixedDomain {
     }
 
     fn linear<L: Linear>(&mut self, map: &L, xs: &[&Self::Value]) -> Result<Self::Value> {
-        map.apply(&xs.iter().map(|x| x.view()).collect::<Vec<_>>())
+        map.apply_to(xs)
     }
 
     fn bilinear<B: Bilinear>(

@@ -31,6 +31,11 @@ use std::time::Instant;
 /// component separately: data movement, sums, additions.
 pub trait Linear: Sync {
     fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>>;
+
+    /// [`Linear::apply`] to owned arrays, as the plaintext domains hold them.
+    fn apply_to<E: Elem>(&self, xs: &[&ArrayD<E>]) -> Result<ArrayD<E>> {
+        self.apply(&xs.iter().map(|x| x.view()).collect::<Vec<_>>())
+    }
 }
 
 /// A map that is linear in each argument separately: matrix product, convolution,

@@ -68,11 +68,7 @@ pub fn conv<E: Elem>(
                 );
             }
         });
-    let shape: Vec<usize> = [n, m]
-        .into_iter()
-        .chain(taps.output.iter().copied())
-        .collect();
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)?)
+    taps.shaped(&[n, m], out)
 }
 
 #[cfg(test)]

@@ -171,6 +171,12 @@ fn split_nc(shape: &[usize], rank: usize) -> Result<(usize, usize, &[usize])> {
 }
 
 impl Taps {
+    /// `data` as an array of shape `[leading..., output...]`.
+    pub fn shaped<E: Elem>(&self, leading: &[usize], data: Vec<E>) -> Result<ArrayD<E>> {
+        let shape: Vec<usize> = leading.iter().chain(&self.output).copied().collect();
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), data)?)
+    }
+
     pub fn positions(&self) -> usize {
         self.index.len() / self.kernel_size
     }
@@ -223,11 +229,7 @@ pub fn window_planes<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<Arra
             out.extend((0..positions).map(|op| src[taps.tap(op, kk).unwrap_or(fallback[op])]));
         }
     }
-    let shape: Vec<usize> = [taps.kernel_size, n, c]
-        .into_iter()
-        .chain(taps.output.iter().copied())
-        .collect();
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)?)
+    taps.shaped(&[taps.kernel_size, n, c], out)
 }
 
 /// Sum of every window's in-bounds elements: `[N, C, output...]`.
@@ -247,11 +249,7 @@ pub fn sum_pool<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<ArrayD<E>
                 .fold(E::ZERO, |acc, i| acc.add(src[i]))
         }));
     }
-    let shape: Vec<usize> = [n, c]
-        .into_iter()
-        .chain(taps.output.iter().copied())
-        .collect();
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)?)
+    taps.shaped(&[n, c], out)
 }
 
 #[cfg(test)]
