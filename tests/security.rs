@@ -87,8 +87,7 @@ fn view_of_party_0(plan: &Plan, input: &ArrayD<f32>) -> Vec<u64> {
         }
     };
     predict_mpc_wrapped(plan, std::slice::from_ref(input), &wrap).unwrap();
-    let view = seen.lock().unwrap().clone();
-    view
+    seen.lock().unwrap().clone()
 }
 
 /// How often each (position, bit) is set across runs.

@@ -3,7 +3,7 @@
 
 use super::{Elem, window::Window};
 use anyhow::{Result, ensure};
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 use rayon::prelude::*;
 
 /// `x: [N, C, spatial...]`, `w: [M, C/groups, kernel...]` -> `[N, M, output...]`.
@@ -74,6 +74,7 @@ pub fn conv<E: Elem>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::IxDyn;
 
     /// Direct-loop 2-D reference, written independently of the tap table.
     fn direct(
