@@ -9,11 +9,15 @@ mod fuse;
 mod linear;
 mod normalization;
 mod pool;
+mod registry;
 mod shape;
 mod window;
 
 pub use convert::{Converted, check, convert};
 pub use coverage::{Coverage, NodeReport, Status};
+pub use registry::{OpRule, operators_markdown, rules};
+
+use registry::rule_for;
 
 use crate::import::{Graph, Model, Node, floats, ints};
 use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
@@ -22,50 +26,6 @@ use anyhow::{Result, anyhow, bail};
 use fuse::Fusions;
 use ndarray::ArrayD;
 use std::collections::HashMap;
-
-/// A rule lowers one node, emitting steps through the [`Lowering`] context.
-type Rule = fn(&mut Lowering, &Node) -> Result<()>;
-
-/// Every ONNX op type (default domain) with a secure lowering.
-const RULES: &[(&str, Rule)] = &[
-    ("Add", elementwise::add),
-    ("AveragePool", pool::average_pool),
-    ("BatchNormalization", normalization::batch_norm),
-    ("Concat", shape::concat),
-    ("Conv", linear::conv),
-    ("Dropout", shape::identity),
-    ("Flatten", shape::reshape),
-    ("Gemm", linear::gemm),
-    ("GlobalAveragePool", pool::global_average_pool),
-    ("GlobalMaxPool", pool::global_max_pool),
-    ("Identity", shape::identity),
-    ("MatMul", linear::matmul),
-    ("MaxPool", pool::max_pool),
-    ("Mul", elementwise::mul),
-    ("Relu", activation::relu),
-    ("Reshape", shape::reshape),
-    ("Squeeze", shape::reshape),
-    ("Sub", elementwise::sub),
-    ("Transpose", shape::transpose),
-    ("Unsqueeze", shape::reshape),
-];
-
-fn rule_for(node: &Node) -> Option<Rule> {
-    let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
-    default_domain
-        .then(|| {
-            RULES
-                .iter()
-                .find(|(op, _)| *op == node.op_type)
-                .map(|(_, r)| *r)
-        })
-        .flatten()
-}
-
-/// The ONNX op types with a secure lowering, for documentation and `--help`.
-pub fn supported_ops() -> impl Iterator<Item = &'static str> {
-    RULES.iter().map(|(op, _)| *op)
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {

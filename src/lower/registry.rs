@@ -1,0 +1,181 @@
+//! The registry of ONNX operators with a secure lowering. Each entry names the rule that lowers
+//! the op and documents what it covers; docs/OPERATORS.md is generated from this table (and a
+//! test checks that the committed file is current).
+
+use super::{Lowering, activation, elementwise, linear, normalization, pool, shape};
+use crate::import::Node;
+use anyhow::Result;
+use std::fmt::Write;
+
+/// Lowers one node, emitting steps through the [`Lowering`] context.
+pub type Lower = fn(&mut Lowering, &Node) -> Result<()>;
+
+pub struct OpRule {
+    pub op_type: &'static str,
+    /// ONNX domain: "" for the default `ai.onnx`, or e.g. "ai.onnx.ml".
+    pub domain: &'static str,
+    pub lower: Lower,
+    /// First opset version of the op this rule handles (it handles every later one).
+    pub since: i64,
+    /// How it is computed and what is left out.
+    pub notes: &'static str,
+}
+
+const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
+    OpRule {
+        op_type,
+        domain: "",
+        lower,
+        since,
+        notes,
+    }
+}
+
+const RULES: &[OpRule] = &[
+    rule(
+        "Add",
+        elementwise::add,
+        7,
+        "numpy broadcasting; either operand may be a constant",
+    ),
+    rule(
+        "AveragePool",
+        pool::average_pool,
+        7,
+        "window sum times public divisors; pads, auto_pad, strides, dilations, ceil_mode, count_include_pad; 1-D to 3-D",
+    ),
+    rule(
+        "BatchNormalization",
+        normalization::batch_norm,
+        7,
+        "inference mode; folded into a preceding Conv or Gemm at convert time, else a per-channel affine map with secret parameters",
+    ),
+    rule(
+        "Concat",
+        shape::concat,
+        4,
+        "any axis, negative axes; constant operands become secret weights",
+    ),
+    rule(
+        "Conv",
+        linear::conv,
+        1,
+        "1-D to 3-D; strides, pads, auto_pad, dilations, group (including depthwise); the kernel may be secret-computed",
+    ),
+    rule(
+        "Dropout",
+        shape::identity,
+        7,
+        "inference only (removed); a mask output or training_mode=true is refused",
+    ),
+    rule("Flatten", shape::reshape, 1, "any axis"),
+    rule(
+        "Gemm",
+        linear::gemm,
+        7,
+        "transA, transB, alpha, beta; C of any broadcastable shape; a following BatchNormalization is folded in",
+    ),
+    rule(
+        "GlobalAveragePool",
+        pool::global_average_pool,
+        1,
+        "sum times a public 1/count",
+    ),
+    rule(
+        "GlobalMaxPool",
+        pool::global_max_pool,
+        1,
+        "tree of exact comparisons",
+    ),
+    rule("Identity", shape::identity, 1, "removed"),
+    rule(
+        "MatMul",
+        linear::matmul,
+        1,
+        "numpy semantics incl. batched and broadcast; both operands may be secret (attention)",
+    ),
+    rule(
+        "MaxPool",
+        pool::max_pool,
+        1,
+        "tree of exact comparisons; pads, auto_pad, strides, dilations, ceil_mode; 1-D to 3-D; the Indices output is refused",
+    ),
+    rule(
+        "Mul",
+        elementwise::mul,
+        7,
+        "secret by secret or by constant, numpy broadcasting; rescaled once",
+    ),
+    rule("Relu", activation::relu, 6, "exact (secure comparison)"),
+    rule(
+        "Reshape",
+        shape::reshape,
+        5,
+        "shape from inference, so 0, -1 and allowzero all work",
+    ),
+    rule(
+        "Squeeze",
+        shape::reshape,
+        1,
+        "axes as attribute (< 13) or input (>= 13)",
+    ),
+    rule(
+        "Sub",
+        elementwise::sub,
+        7,
+        "numpy broadcasting; either operand may be a constant",
+    ),
+    rule(
+        "Transpose",
+        shape::transpose,
+        1,
+        "any permutation; default reverses the axes",
+    ),
+    rule(
+        "Unsqueeze",
+        shape::reshape,
+        1,
+        "axes as attribute (< 13) or input (>= 13)",
+    ),
+];
+
+pub fn rules() -> &'static [OpRule] {
+    RULES
+}
+
+pub(super) fn rule_for(node: &Node) -> Option<Lower> {
+    let domain = if node.domain == "ai.onnx" {
+        ""
+    } else {
+        node.domain.as_str()
+    };
+    RULES
+        .iter()
+        .find(|r| r.op_type == node.op_type && r.domain == domain)
+        .map(|r| r.lower)
+}
+
+/// The operator table of docs/OPERATORS.md.
+pub fn operators_markdown() -> String {
+    let mut out = String::from(
+        "# Supported operators\n\nGenerated from `src/lower/registry.rs` by `TFE_BLESS=1 cargo test --test docs`; do not edit by hand.\n\n\
+         Nodes whose outputs do not depend on the secret input (shape subgraphs, Constant, \
+         Shape, Gather on constants, Range, ConstantOfShape, Cast of constants...) are folded at \
+         convert time whatever their type.\n\n| op | domain | opsets | how, and what is left out |\n|---|---|---|---|\n",
+    );
+    for r in RULES {
+        let domain = if r.domain.is_empty() {
+            "ai.onnx"
+        } else {
+            r.domain
+        };
+        writeln!(
+            out,
+            "| {} | {domain} | {}+ | {} |",
+            r.op_type, r.since, r.notes
+        )
+        .unwrap();
+    }
+    writeln!(out, "\n{} operators.", RULES.len()).unwrap();
+    out
+}
