@@ -77,14 +77,7 @@ fn main() {
     for name in &args.models {
         let dir = root.join(name);
         let model = dir.join("model.onnx");
-        let plan = convert(
-            &model,
-            Options {
-                fixed_point: Default::default(),
-            },
-        )
-        .unwrap()
-        .plan;
+        let plan = convert(&model, Options::default()).unwrap().plan;
         for &batch in &args.batches {
             let x = input(&dir, batch);
             let reference = tract_runner(&model, x.shape());

@@ -29,13 +29,7 @@ fn check_fixture(name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name);
-    let converted = convert(
-        &dir.join("model.onnx"),
-        Options {
-            fixed_point: Default::default(),
-        },
-    )
-    .unwrap();
+    let converted = convert(&dir.join("model.onnx"), Options::default()).unwrap();
     let plan = tfe::plan::Plan::from_bytes(&converted.plan.to_bytes(), name).unwrap();
     for batch in [1, 32] {
         let input = read_npy(&dir.join(format!("input_b{batch}.npy")));

@@ -157,9 +157,7 @@ impl Case {
     /// Converts once, then checks every mode at every batch size against tract.
     fn check(&self) -> Result<(), String> {
         let path = self.onnx.save(&self.name);
-        let options = Options {
-            fixed_point: Default::default(),
-        };
+        let options = Options::default();
         let converted = convert(&path, options).map_err(|e| format!("convert: {e:#}"))?;
         let plan = Plan::from_bytes(&converted.plan.to_bytes(), &self.name)
             .map_err(|e| format!("plan round trip: {e:#}"))?;

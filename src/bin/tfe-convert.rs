@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
-use tfe::import::BatchMode;
+use tfe::import::{BatchMode, BatchPolicy};
 use tfe::lower::{Options, check, convert};
 use tfe::tensor::FixedPoint;
 
@@ -36,6 +36,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = FixedPoint::DEFAULT_FRAC_BITS,
           value_parser = clap::value_parser!(u32).range(1..=FixedPoint::MAX_FRAC_BITS as i64))]
     frac_bits: u32,
+    /// Keep every input dimension as the model declares it, instead of making axis 0 a
+    /// symbolic batch; the plan then accepts exactly those shapes.
+    #[arg(long)]
+    fixed_shapes: bool,
 }
 
 fn main() {
@@ -43,6 +47,11 @@ fn main() {
     cli::run(|| {
         let options = Options {
             fixed_point: FixedPoint::new(args.frac_bits).map_err(anyhow::Error::msg)?,
+            batch: if args.fixed_shapes {
+                BatchPolicy::AsDeclared
+            } else {
+                BatchPolicy::Symbolic
+            },
         };
         if args.check {
             run_check(&args, options)
@@ -76,6 +85,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
     let parameters: usize = plan.weights.iter().map(|w| w.data.len()).sum();
     let batch = match converted.batch {
         BatchMode::Symbolic => "any batch size".to_string(),
+        BatchMode::AsDeclared => "the declared input shapes only".to_string(),
         BatchMode::Fixed(b) => format!(
             "batch size {b} only (the model hard-codes it; re-export with a dynamic batch axis to serve any batch)"
         ),
@@ -87,7 +97,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             "weights": plan.weights.len(),
             "parameters": parameters,
             "frac_bits": plan.fixed_point.frac_bits,
-            "batch": match converted.batch { BatchMode::Symbolic => serde_json::Value::Null, BatchMode::Fixed(b) => b.into() },
+            "batch": match converted.batch { BatchMode::Symbolic => serde_json::Value::Null, BatchMode::Fixed(b) => b.into(), BatchMode::AsDeclared => "as declared".into() },
             "coverage": converted.coverage.json(),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);

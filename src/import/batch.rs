@@ -26,13 +26,13 @@ pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
         _ => None,
     };
     let Some(b0) = fixed_batch else {
-        let facts = tract_facts(model, &model.proto, None)
+        let facts = tract_facts(model, &model.proto, true)
             .context("shape inference with a symbolic batch size failed")?;
         return Ok((BatchMode::Symbolic, facts));
     };
-    let fixed = tract_facts(model, &model.proto, Some(b0)).context("shape inference failed")?;
+    let fixed = tract_facts(model, &model.proto, false).context("shape inference failed")?;
     let proto = with_batch_reshapes(model, &fixed, b0);
-    match tract_facts(model, &proto, None) {
+    match tract_facts(model, &proto, true) {
         Ok(symbolic) if agrees(&symbolic, &fixed, b0) && outputs_scale(model, &symbolic) => {
             Ok((BatchMode::Symbolic, symbolic))
         }

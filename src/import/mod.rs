@@ -172,6 +172,8 @@ pub enum BatchMode {
     Symbolic,
     /// The model only works at this batch size (it hard-codes it somewhere).
     Fixed(usize),
+    /// Every input dimension as declared, on request.
+    AsDeclared,
 }
 
 /// What shape inference knows about one tensor.
@@ -214,10 +216,43 @@ impl Graph {
     }
 }
 
-/// Runs shape inference with a symbolic batch; see [`batch`] for models exported with a
-/// fixed batch size.
-pub fn analyse(model: Model) -> Result<Graph> {
+/// Which input dimensions a plan leaves free.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchPolicy {
+    /// Axis 0 of every input is the batch, so one plan serves every batch size.
+    #[default]
+    Symbolic,
+    /// Every dimension stays as the model declares it.
+    AsDeclared,
+}
+
+/// Runs shape inference, with a symbolic batch unless `policy` says otherwise; see [`batch`]
+/// for models exported with a fixed batch size.
+pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     model.check_wiring()?;
+    if policy == BatchPolicy::AsDeclared {
+        for name in &model.inputs {
+            let (elem_type, dims) = model.declared_input(name)?;
+            if elem_type != ONNX_FLOAT {
+                bail!(
+                    "graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input"
+                );
+            }
+            if let Some(axis) = dims.iter().position(Option::is_none) {
+                bail!(
+                    "graph input {name} has a symbolic size on axis {axis}; with --fixed-shapes every dimension must be declared"
+                );
+            }
+        }
+        let facts = tract_facts(&model, &model.proto, false).context("shape inference failed")?;
+        let secret = model.secret_tensors();
+        return Ok(Graph {
+            model,
+            batch: BatchMode::AsDeclared,
+            facts,
+            secret,
+        });
+    }
     for name in &model.inputs {
         let (elem_type, dims) = model.declared_input(name)?;
         if elem_type != ONNX_FLOAT {
@@ -245,12 +280,12 @@ pub fn analyse(model: Model) -> Result<Graph> {
     })
 }
 
-/// The tract model and tensor-name map for a proto; `input_dims` gives each graph input's
-/// shape, with `None` for the symbolic batch.
+/// What tract infers for every tensor of `proto`, with axis 0 of each input symbolic or as
+/// declared.
 fn tract_facts(
     model: &Model,
     proto: &pb::ModelProto,
-    batch: Option<usize>,
+    symbolic_batch: bool,
 ) -> Result<HashMap<String, Fact>> {
     let dir = model
         .path
@@ -269,10 +304,9 @@ fn tract_facts(
             .iter()
             .map(|d| TDim::from(d.unwrap_or(1) as i64))
             .collect();
-        shape[0] = match batch {
-            Some(b) => TDim::from(b as i64),
-            None => TDim::from(n.clone()),
-        };
+        if symbolic_batch && !shape.is_empty() {
+            shape[0] = TDim::from(n.clone());
+        }
         tract_model.set_input_fact(ix, InferenceFact::dt_shape(f32::datum_type(), shape))?;
     }
     tract_model.analyse(false).map_err(|e| anyhow!("{e:#}"))?;

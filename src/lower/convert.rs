@@ -22,7 +22,8 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
             registry.problems()
         );
     }
-    let graph = analyse(model).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let graph =
+        analyse(model, options.batch).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let (plan, coverage) = lower_graph(&graph, options, true);
     match plan {
         Some(plan) => Ok(Converted {
@@ -45,7 +46,7 @@ pub fn check(path: &Path, options: Options) -> Result<Coverage> {
     if !registry.is_supported() {
         return Ok(registry);
     }
-    match analyse(model) {
+    match analyse(model, options.batch) {
         Ok(graph) => Ok(lower_graph(&graph, options, true).1),
         Err(e) => {
             let mut coverage = registry_coverage(&read_model(path)?);

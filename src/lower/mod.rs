@@ -19,7 +19,7 @@ pub use registry::{OpRule, operators_markdown, rules};
 
 use registry::rule_for;
 
-use crate::import::{Graph, Model, Node, floats, ints};
+use crate::import::{BatchPolicy, Graph, Model, Node, floats, ints};
 use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
@@ -27,9 +27,10 @@ use fuse::Fusions;
 use ndarray::ArrayD;
 use std::collections::HashMap;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     pub fixed_point: FixedPoint,
+    pub batch: BatchPolicy,
 }
 
 /// The state rules lower into: the plan under construction and the plan value of every
