@@ -128,3 +128,68 @@ fn relu_is_exact_at_the_edges() {
         assert_eq!(*g as i64, (*v).max(0), "relu({v})");
     }
 }
+
+#[test]
+fn gate_applies_one_comparison_to_several_values() {
+    let xs: Vec<i64> = (0..150).map(|i| (i as i64 - 75) * 1_000_003).collect();
+    let x = vector(xs.iter().map(|&v| v as u64).collect());
+    let y = vector((0..150u64).map(|i| i * 7 + 1).collect());
+    let got = run(vec![x, y.clone()], |p, s| {
+        Ok(p.gate(&s[0], &[s[1].clone(), s[0].clone()])?.remove(0))
+    });
+    for (i, (&v, g)) in xs.iter().zip(got.iter()).enumerate() {
+        assert_eq!(*g, if v >= 0 { y[i] } else { 0 }, "gate at {v}");
+    }
+    let got = run(
+        vec![vector(xs.iter().map(|&v| v as u64).collect())],
+        |p, s| Ok(p.gate(&s[0], &[s[0].clone(), s[0].clone()])?.remove(1)),
+    );
+    for (&v, g) in xs.iter().zip(got.iter()) {
+        assert_eq!(*g as i64, v.max(0), "second gated value at {v}");
+    }
+}
+
+#[test]
+fn msb_onehot_marks_the_top_bit() {
+    let values: Vec<u64> = vec![
+        1,
+        2,
+        3,
+        4,
+        5,
+        255,
+        256,
+        65535,
+        65536,
+        1 << 40,
+        (1 << 45) + 12345,
+        7,
+        0,
+    ];
+    let width = 46u32;
+    let got = run(vec![vector(values.clone())], |p, s| {
+        let onehot = p.msb_onehot(&s[0], width)?;
+        // Reveal sum_i h_i * (i + 1): the top bit's position plus one (0 for x = 0).
+        let weights: Vec<u64> = (1..=width as u64).collect();
+        let reduce = |a: &ndarray::ArrayD<u64>| {
+            let n = a.shape()[1];
+            ndarray::ArrayD::from_shape_fn(IxDyn(&[n]), |k| {
+                (0..width as usize).fold(0u64, |acc, i| {
+                    acc.wrapping_add(a[[i, k[0]]].wrapping_mul(weights[i]))
+                })
+            })
+        };
+        Ok(ArithShare {
+            cur: reduce(&onehot.cur),
+            next: reduce(&onehot.next),
+        })
+    });
+    for (&v, g) in values.iter().zip(got.iter()) {
+        let expect = if v == 0 {
+            0
+        } else {
+            64 - v.leading_zeros() as u64
+        };
+        assert_eq!(*g, expect, "msb position of {v}");
+    }
+}

@@ -2,10 +2,14 @@
 //! semi-honest, honest majority), with PRF-derived correlated randomness, one-round
 //! multiplication, exact-to-one-ulp truncation and exact comparison.
 
+mod a2b;
 pub mod arith;
+mod bits;
 pub mod compare;
+mod dabit;
 pub mod party;
 pub mod prf;
+mod round;
 pub mod share;
 
 pub use party::Party;
