@@ -1,10 +1,15 @@
 //! Plaintext fixed point: the MPC arithmetic without the secret sharing. Products are
-//! truncated by flooring, where the protocol may add one unit in the last place.
+//! truncated by flooring, where the protocol may add one unit in the last place, and
+//! non-linear functions use the same approximations as mpc.
 
+use super::maps::MulMap;
 use super::{Bilinear, Domain, Linear};
+use crate::approx::{self, Ring};
+use crate::plan::Function;
 use crate::tensor::FixedPoint;
+use crate::tensor::fixed::{is_nonnegative, shift_right, top_bit_onehot};
 use anyhow::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn, Zip};
 
 pub struct FixedDomain {
     pub fixed: FixedPoint,
@@ -36,7 +41,38 @@ impl Domain for FixedDomain {
             .mapv(|v| self.fixed.truncate(v)))
     }
 
-    fn relu(&mut self, x: &Self::Value) -> Result<Self::Value> {
-        Ok(x.mapv(|v| if (v as i64) < 0 { 0 } else { v }))
+    fn gate(&mut self, x: &Self::Value, ys: &[&Self::Value]) -> Result<Vec<Self::Value>> {
+        Ok(ys
+            .iter()
+            .map(|y| {
+                Zip::from(x)
+                    .and(*y)
+                    .map_collect(|&x, &y| if is_nonnegative(x) { y } else { 0 })
+            })
+            .collect())
+    }
+
+    fn function(&mut self, f: Function, x: &Self::Value) -> Result<Self::Value> {
+        approx::evaluate(self, f, x)
+    }
+}
+
+impl Ring for FixedDomain {
+    fn frac_bits(&self) -> u32 {
+        self.fixed.frac_bits
+    }
+
+    fn ring_scalar(&mut self, v: u64) -> Result<Self::Value> {
+        Ok(ArrayD::from_elem(IxDyn(&[]), v))
+    }
+
+    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value> {
+        Ok(MulMap
+            .apply(&x.view(), &y.view())?
+            .mapv(|v| shift_right(v, shift)))
+    }
+
+    fn msb_onehot(&mut self, x: &Self::Value, width: u32) -> Result<Self::Value> {
+        Ok(top_bit_onehot(x.view(), width))
     }
 }

@@ -1,8 +1,9 @@
-//! The f32 reference: the plan's ops in plain floating point.
+//! The f32 reference: the plan's ops in plain floating point, non-linear functions exact.
 
 use super::{Bilinear, Domain, Linear};
+use crate::plan::Function;
 use anyhow::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Zip};
 
 pub struct FloatDomain;
 
@@ -30,7 +31,18 @@ impl Domain for FloatDomain {
         map.apply(&x.view(), &y.view())
     }
 
-    fn relu(&mut self, x: &Self::Value) -> Result<Self::Value> {
-        Ok(x.mapv(|v| v.max(0.0)))
+    fn gate(&mut self, x: &Self::Value, ys: &[&Self::Value]) -> Result<Vec<Self::Value>> {
+        Ok(ys
+            .iter()
+            .map(|y| {
+                Zip::from(x)
+                    .and(*y)
+                    .map_collect(|&x, &y| if x >= 0.0 { y } else { 0.0 })
+            })
+            .collect())
+    }
+
+    fn function(&mut self, f: Function, x: &Self::Value) -> Result<Self::Value> {
+        Ok(x.mapv(|v| f.exact(v as f64) as f32))
     }
 }

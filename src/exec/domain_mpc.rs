@@ -1,12 +1,16 @@
 //! One compute party's view of a plan run: values are replicated shares, or public tensors
 //! (constants introduced by lowering) that every party holds in the clear.
 
+use super::maps::{MaskMap, MulMap};
 use super::{Bilinear, Domain, Linear};
+use crate::approx::{self, Ring};
 use crate::mpc::{ArithShare, Party, arith::product_term};
 use crate::net::Stats;
+use crate::plan::Function;
 use crate::tensor::FixedPoint;
+use crate::tensor::fixed::{is_nonnegative, shift_right, top_bit_onehot};
 use anyhow::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn};
 
 #[derive(Clone, Debug)]
 pub enum MpcValue {
@@ -33,6 +37,56 @@ impl MpcValue {
                 }
             }
         }
+    }
+}
+
+impl MpcDomain<'_> {
+    /// `map(x, y)` truncated by `shift` bits: local for public operands, otherwise one
+    /// product term per party and the two-round truncation.
+    fn product<B: Bilinear>(
+        &mut self,
+        map: &B,
+        x: &MpcValue,
+        y: &MpcValue,
+        shift: u32,
+    ) -> Result<MpcValue> {
+        let term = match (x, y) {
+            (MpcValue::Public(a), MpcValue::Public(b)) => {
+                return Ok(MpcValue::Public(
+                    map.apply(&a.view(), &b.view())?
+                        .mapv(|v| shift_right(v, shift)),
+                ));
+            }
+            // A public operand scales each component locally; its first component is an
+            // additive term like any other.
+            (MpcValue::Secret(s), MpcValue::Public(p)) => map.apply(&s.cur.view(), &p.view())?,
+            (MpcValue::Public(p), MpcValue::Secret(s)) => map.apply(&p.view(), &s.cur.view())?,
+            (MpcValue::Secret(a), MpcValue::Secret(b)) => {
+                product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?
+            }
+        };
+        Ok(MpcValue::Secret(self.party.truncate(&term, shift)?))
+    }
+}
+
+impl Ring for MpcDomain<'_> {
+    fn frac_bits(&self) -> u32 {
+        self.fixed.frac_bits
+    }
+
+    fn ring_scalar(&mut self, v: u64) -> Result<MpcValue> {
+        Ok(MpcValue::Public(ArrayD::from_elem(IxDyn(&[]), v)))
+    }
+
+    fn mul_shift(&mut self, x: &MpcValue, y: &MpcValue, shift: u32) -> Result<MpcValue> {
+        self.product(&MulMap, x, y, shift)
+    }
+
+    fn msb_onehot(&mut self, x: &MpcValue, width: u32) -> Result<MpcValue> {
+        Ok(match x {
+            MpcValue::Public(p) => MpcValue::Public(top_bit_onehot(p.view(), width)),
+            MpcValue::Secret(s) => MpcValue::Secret(self.party.msb_onehot(s, width)?),
+        })
     }
 }
 
@@ -72,32 +126,33 @@ impl Domain for MpcDomain<'_> {
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &MpcValue, y: &MpcValue) -> Result<MpcValue> {
-        let f = self.fixed.frac_bits;
-        let term = match (x, y) {
-            (MpcValue::Public(a), MpcValue::Public(b)) => {
-                return Ok(MpcValue::Public(
-                    map.apply(&a.view(), &b.view())?
-                        .mapv(|v| self.fixed.truncate(v)),
-                ));
-            }
-            // A public operand scales each component locally; its first component is an
-            // additive term like any other.
-            (MpcValue::Secret(s), MpcValue::Public(p)) => map.apply(&s.cur.view(), &p.view())?,
-            (MpcValue::Public(p), MpcValue::Secret(s)) => map.apply(&p.view(), &s.cur.view())?,
-            (MpcValue::Secret(a), MpcValue::Secret(b)) => {
-                product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?
-            }
-        };
-        Ok(MpcValue::Secret(self.party.truncate(&term, f)?))
+        self.product(map, x, y, self.fixed.frac_bits)
     }
 
-    fn relu(&mut self, x: &MpcValue) -> Result<MpcValue> {
+    fn gate(&mut self, x: &MpcValue, ys: &[&MpcValue]) -> Result<Vec<MpcValue>> {
         match x {
-            MpcValue::Public(p) => Ok(MpcValue::Public(
-                p.mapv(|v| if (v as i64) < 0 { 0 } else { v }),
-            )),
-            MpcValue::Secret(s) => Ok(MpcValue::Secret(self.party.relu(s)?)),
+            // A public condition selects locally.
+            MpcValue::Public(p) => {
+                let keep = p.mapv(|v| u64::from(is_nonnegative(v)));
+                ys.iter()
+                    .map(|y| self.linear(&MaskMap { mask: &keep }, &[y]))
+                    .collect()
+            }
+            MpcValue::Secret(s) => {
+                let id = self.party.id();
+                let shares: Vec<ArithShare> = ys.iter().map(|y| y.to_share(id)).collect();
+                Ok(self
+                    .party
+                    .gate(s, &shares)?
+                    .into_iter()
+                    .map(MpcValue::Secret)
+                    .collect())
+            }
         }
+    }
+
+    fn function(&mut self, f: Function, x: &MpcValue) -> Result<MpcValue> {
+        approx::evaluate(self, f, x)
     }
 
     fn stats(&self) -> Stats {

@@ -111,3 +111,81 @@ impl Linear for SliceAxis0Map {
             .to_owned())
     }
 }
+
+/// Stacks same-shaped inputs along a new axis 0 (so one comparison round serves them all).
+pub struct StackMap;
+impl Linear for StackMap {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        let views: Vec<_> = xs.iter().map(|x| x.clone().insert_axis(Axis(0))).collect();
+        Ok(ndarray::concatenate(Axis(0), &views)?)
+    }
+}
+
+pub struct BroadcastMap<'a> {
+    pub shape: &'a [usize],
+}
+impl Linear for BroadcastMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        xs[0]
+            .broadcast(ndarray::IxDyn(self.shape))
+            .map(|v| v.to_owned())
+            .ok_or_else(|| {
+                anyhow::anyhow!("cannot broadcast {:?} to {:?}", xs[0].shape(), self.shape)
+            })
+    }
+}
+
+/// Multiplication by a public integer: exact, no rescaling.
+pub struct ScaleMap(pub i64);
+impl Linear for ScaleMap {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        let k = E::from_i64(self.0);
+        Ok(xs[0].mapv(|v| v.mul(k)))
+    }
+}
+
+/// Sum over axis 0 with public integer weights, one per index.
+pub struct WeightedSumMap<'a>(pub &'a [i64]);
+impl Linear for WeightedSumMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        anyhow::ensure!(
+            xs[0].shape()[0] == self.0.len(),
+            "weights do not match axis 0"
+        );
+        let mut out = ArrayD::from_elem(ndarray::IxDyn(&xs[0].shape()[1..]), E::ZERO);
+        for (plane, &w) in xs[0].axis_iter(Axis(0)).zip(self.0) {
+            let w = E::from_i64(w);
+            ndarray::Zip::from(&mut out)
+                .and(&plane)
+                .for_each(|o, &v| *o = o.add(v.mul(w)));
+        }
+        Ok(out)
+    }
+}
+
+/// `count` elements of axis 0 from `start` every `step`.
+pub struct StridedAxis0Map {
+    pub start: usize,
+    pub step: usize,
+    pub count: usize,
+}
+impl Linear for StridedAxis0Map {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        let end = self.start + self.step * (self.count.max(1) - 1) + 1;
+        let slice = Slice::new(self.start as isize, Some(end as isize), self.step as isize);
+        Ok(xs[0].slice_axis(Axis(0), slice).to_owned())
+    }
+}
+
+/// Element-wise product with a public 0/1 mask (a selection by a public condition).
+pub struct MaskMap<'a> {
+    pub mask: &'a ArrayD<u64>,
+}
+impl Linear for MaskMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        let mask = self
+            .mask
+            .mapv(|m| if m == 1 { E::from_i64(1) } else { E::ZERO });
+        zip_with(&xs[0], &mask.view(), E::mul)
+    }
+}

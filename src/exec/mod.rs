@@ -7,7 +7,8 @@
 mod domain_fixed;
 mod domain_float;
 mod domain_mpc;
-mod maps;
+pub(crate) mod maps;
+mod nonlinear;
 mod predict;
 mod profile;
 
@@ -20,7 +21,7 @@ pub use predict::{
 pub use profile::{Profile, StepCost};
 
 use crate::net::Stats;
-use crate::plan::{Op, Plan, ValueId};
+use crate::plan::{Function, Op, Plan, ValueId};
 use crate::tensor::Elem;
 use anyhow::{Context, Result, ensure};
 use maps::*;
@@ -58,7 +59,11 @@ pub trait Domain {
         x: &Self::Value,
         y: &Self::Value,
     ) -> Result<Self::Value>;
-    fn relu(&mut self, x: &Self::Value) -> Result<Self::Value>;
+    /// `y * [x >= 0]` for each y (shaped like x), by exact comparison: one comparison serves
+    /// every y.
+    fn gate(&mut self, x: &Self::Value, ys: &[&Self::Value]) -> Result<Vec<Self::Value>>;
+    /// A non-linear function: exact in float, the documented approximation otherwise.
+    fn function(&mut self, f: Function, x: &Self::Value) -> Result<Self::Value>;
     /// Traffic so far (zero outside mpc).
     fn stats(&self) -> Stats {
         Stats::default()
@@ -142,10 +147,10 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
         Op::Mul => dom.bilinear(&MulMap, args[0], args[1]),
         Op::Add => dom.linear(&AddMap, args),
         Op::Sub => dom.linear(&SubMap, args),
-        Op::Relu => dom.relu(args[0]),
+        Op::Relu => nonlinear::relu(dom, args[0]),
         Op::MaxPool { window } => {
             let planes = dom.linear(&WindowPlanesMap { window }, args)?;
-            let max = max_over_leading_axis(dom, planes)?;
+            let max = nonlinear::max_over_leading_axis(dom, planes, false)?;
             let shape = D::shape(&max)[1..].to_vec();
             dom.linear(&ReshapeMap { shape }, &[&max])
         }
@@ -165,46 +170,20 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
         ),
         Op::Transpose { perm } => dom.linear(&TransposeMap { perm }, args),
         Op::Concat { axis } => dom.linear(&ConcatMap { axis: *axis }, args),
-    }
-}
-
-/// Max over axis 0 as a tree of pairwise maxima, max(a, b) = b + relu(a - b): one
-/// comparison layer per halving, each over the whole tensor at once.
-fn max_over_leading_axis<D: Domain>(dom: &mut D, mut planes: D::Value) -> Result<D::Value> {
-    loop {
-        let k = D::shape(&planes)[0];
-        if k == 1 {
-            return Ok(planes);
-        }
-        let half = k / 2;
-        let a = dom.linear(
-            &SliceAxis0Map {
-                start: 0,
-                end: half,
-            },
-            &[&planes],
-        )?;
-        let b = dom.linear(
-            &SliceAxis0Map {
-                start: half,
-                end: 2 * half,
-            },
-            &[&planes],
-        )?;
-        let diff = dom.linear(&SubMap, &[&a, &b])?;
-        let gain = dom.relu(&diff)?;
-        let max = dom.linear(&AddMap, &[&b, &gain])?;
-        planes = if k % 2 == 1 {
-            let rest = dom.linear(
-                &SliceAxis0Map {
-                    start: 2 * half,
-                    end: k,
-                },
-                &[&planes],
-            )?;
-            dom.linear(&ConcatMap { axis: 0 }, &[&max, &rest])?
-        } else {
-            max
-        };
+        Op::Select => nonlinear::select(dom, args[0], args[1], args[2]),
+        Op::Function { function } => dom.function(*function, args[0]),
+        Op::Clip { min, max } => nonlinear::clip(dom, args[0], *min, *max),
+        Op::ReduceMax {
+            axes,
+            keep_dims,
+            min,
+        } => nonlinear::reduce_max(dom, args[0], axes, *keep_dims, *min),
+        Op::ArgMax {
+            axis,
+            keep_dims,
+            min,
+            last_index,
+        } => nonlinear::arg_max(dom, args[0], *axis, *keep_dims, *min, *last_index),
+        Op::Softmax { axis, log } => nonlinear::softmax(dom, args[0], *axis, *log),
     }
 }

@@ -47,7 +47,7 @@ impl<'p> Rider<'p> {
 }
 
 impl Party {
-    pub(crate) fn to_bits(&mut self, x: &Flat, rider: &mut Rider) -> Result<BoolShare> {
+    pub(crate) fn bit_decompose(&mut self, x: &Flat, rider: &mut Rider) -> Result<BoolShare> {
         let sum = as_bool(x.clone());
         let a_xor_c = as_bool(x.only(self, &[0, 2]));
         let b_xor_c = as_bool(x.only(self, &[1, 2]));

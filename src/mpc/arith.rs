@@ -70,6 +70,7 @@ impl Party {
     /// sharing whose other two components come from the streams D shares with them.
     pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
         let nonce = self.begin_call();
+        self.count_rounds(2);
         let n = term.len();
         let mut masked = flat(term);
         add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));

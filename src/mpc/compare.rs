@@ -68,7 +68,7 @@ impl Party {
             ys: ys.iter().map(flat).collect(),
             products: vec![],
         };
-        let bits = self.to_bits(&flat(x), &mut Rider::new(&mut ride))?;
+        let bits = self.bit_decompose(&flat(x), &mut Rider::new(&mut ride))?;
         let nonnegative = bits.bit(63).not(self, 1);
         let delta = self.open_bits(&nonnegative.xor(&ride.dabits.bits))?;
         let one_minus_2delta: Vec<u64> = delta.iter().map(|&d| 1u64.wrapping_sub(2 * d)).collect();
@@ -97,7 +97,7 @@ impl Party {
         let n = x.cur.len();
         let width_n = width as usize * n;
         let mut dabits = DaBits::draw(self, width_n);
-        let mut bits = self.to_bits(&flat(x), &mut Rider::new(&mut dabits))?;
+        let mut bits = self.bit_decompose(&flat(x), &mut Rider::new(&mut dabits))?;
         let mut no_passenger = super::round::NoPassenger;
         let mut rider = Rider::new(&mut no_passenger);
         for level in 0..6u32 {

@@ -40,6 +40,8 @@ pub struct Party {
     with_prev: Prf,
     with_next: Prf,
     calls: u64,
+    /// Synchronous protocol rounds so far (the same at every party).
+    rounds: u64,
 }
 
 impl Party {
@@ -64,6 +66,7 @@ impl Party {
             with_prev,
             with_next,
             calls: 0,
+            rounds: 0,
         })
     }
 
@@ -71,8 +74,19 @@ impl Party {
         self.id
     }
 
+    /// Traffic as metered by the transport, with rounds counted as the protocol's
+    /// synchronous rounds: a party that only sends in a round (a truncation's dealer) still
+    /// waits for that round on the critical path.
     pub fn stats(&self) -> Stats {
-        self.net.stats()
+        Stats {
+            rounds: self.rounds,
+            ..self.net.stats()
+        }
+    }
+
+    /// Records `n` synchronous rounds.
+    pub fn count_rounds(&mut self, n: u64) {
+        self.rounds += n;
     }
 
     /// The party `offset` places after this one (mod 3).
@@ -128,6 +142,7 @@ impl Party {
     /// One resharing round: sends this party's new component to the previous party and
     /// receives the next party's, which is the second component this party holds.
     pub fn exchange(&mut self, words: &[u64]) -> Result<Vec<u64>> {
+        self.count_rounds(1);
         self.send_to(self.peer(2), words)?;
         self.recv_from(self.peer(1), words.len())
     }

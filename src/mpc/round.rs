@@ -141,6 +141,7 @@ impl Party {
     /// sends the component its previous neighbour lacks.
     pub(crate) fn open_bits(&mut self, bits: &BoolShare) -> Result<Vec<u64>> {
         let n = bits.cur.len();
+        self.count_rounds(1);
         let packed = pack_bits(&bits.next);
         self.send_to(self.peer(2), &packed)?;
         let third = unpack_bits(&self.recv_from(self.peer(1), packed.len())?, n);

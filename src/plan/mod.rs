@@ -93,6 +93,91 @@ pub enum Op {
     Concat {
         axis: usize,
     },
+    /// `[x >= 0] ? a : b` element-wise (inputs x, a, b, broadcasting), by exact comparison.
+    Select,
+    /// A non-linear function of one value; fixed point and mpc use the documented
+    /// approximation (see `approx`).
+    Function {
+        function: Function,
+    },
+    /// Element-wise clamp to public bounds.
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+    /// Max (or min) over ascending, distinct axes, by a tree of exact comparisons.
+    ReduceMax {
+        axes: Vec<usize>,
+        keep_dims: bool,
+        min: bool,
+    },
+    /// Index of the max (or min) along an axis, as a real number.
+    ArgMax {
+        axis: usize,
+        keep_dims: bool,
+        min: bool,
+        last_index: bool,
+    },
+    /// Softmax, or LogSoftmax, along an axis.
+    Softmax {
+        axis: usize,
+        log: bool,
+    },
+}
+
+/// Non-linear functions with a documented fixed-point approximation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Function {
+    Exp,
+    Log,
+    Reciprocal,
+    Sqrt,
+    Rsqrt,
+    Sigmoid,
+    Tanh,
+    Erf,
+    Softplus,
+    Elu { alpha: f32 },
+}
+
+impl Function {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Function::Exp => "exp",
+            Function::Log => "log",
+            Function::Reciprocal => "reciprocal",
+            Function::Sqrt => "sqrt",
+            Function::Rsqrt => "rsqrt",
+            Function::Sigmoid => "sigmoid",
+            Function::Tanh => "tanh",
+            Function::Erf => "erf",
+            Function::Softplus => "softplus",
+            Function::Elu { .. } => "elu",
+        }
+    }
+
+    /// The exact function, for the float interpreter and for measuring approximations.
+    pub fn exact(&self, x: f64) -> f64 {
+        match *self {
+            Function::Exp => x.exp(),
+            Function::Log => x.ln(),
+            Function::Reciprocal => 1.0 / x,
+            Function::Sqrt => x.sqrt(),
+            Function::Rsqrt => 1.0 / x.sqrt(),
+            Function::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Function::Tanh => x.tanh(),
+            Function::Erf => libm::erf(x),
+            Function::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Function::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha as f64 * x.exp_m1()
+                }
+            }
+        }
+    }
 }
 
 impl Op {
@@ -101,6 +186,7 @@ impl Op {
         match self {
             Op::MatMul | Op::Conv { .. } | Op::Mul | Op::Add | Op::Sub => Some(2),
             Op::Concat { .. } => None,
+            Op::Select => Some(3),
             _ => Some(1),
         }
     }
@@ -120,6 +206,12 @@ impl Op {
             Op::Reshape { .. } => "Reshape",
             Op::Transpose { .. } => "Transpose",
             Op::Concat { .. } => "Concat",
+            Op::Select => "Select",
+            Op::Function { .. } => "Function",
+            Op::Clip { .. } => "Clip",
+            Op::ReduceMax { .. } => "ReduceMax",
+            Op::ArgMax { .. } => "ArgMax",
+            Op::Softmax { .. } => "Softmax",
         }
     }
 }

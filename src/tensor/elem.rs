@@ -13,6 +13,8 @@ pub trait Elem: Copy + Send + Sync + Default + PartialEq + Debug + 'static {
     fn sub(self, other: Self) -> Self;
     fn mul(self, other: Self) -> Self;
     fn neg(self) -> Self;
+    /// An integer as an element (two's complement in the ring).
+    fn from_i64(v: i64) -> Self;
 
     /// `c += a * b` over rows: the inner loop of every matrix kernel.
     #[inline]
@@ -57,6 +59,9 @@ impl Elem for f32 {
     fn neg(self) -> Self {
         -self
     }
+    fn from_i64(v: i64) -> Self {
+        v as f32
+    }
 
     fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
         // ndarray's sgemm (matrixmultiply) is far faster than the generic loop for floats.
@@ -84,6 +89,9 @@ impl Elem for u64 {
     #[inline]
     fn neg(self) -> Self {
         self.wrapping_neg()
+    }
+    fn from_i64(v: i64) -> Self {
+        v as u64
     }
 
     fn gemm(m: usize, k: usize, n: usize, a: &[u64], b: &[u64], c: &mut [u64]) {

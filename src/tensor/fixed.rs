@@ -115,8 +115,34 @@ impl FixedPoint {
 
     /// Floor division by 2^f of a two's complement value: the plaintext model of truncation.
     pub fn truncate(&self, v: u64) -> u64 {
-        ((v as i64) >> self.frac_bits) as u64
+        shift_right(v, self.frac_bits)
     }
+}
+
+/// Division by 2^bits rounding down, for two's complement ring values.
+pub fn shift_right(v: u64, bits: u32) -> u64 {
+    ((v as i64) >> bits) as u64
+}
+
+pub fn is_nonnegative(v: u64) -> bool {
+    (v as i64) >= 0
+}
+
+/// 0/1 indicators of each value's top set bit among bits 0..width, stacked along a new
+/// axis 0 (all zero for values that are 0, negative, or too wide).
+pub fn top_bit_onehot(x: ArrayViewD<u64>, width: u32) -> ArrayD<u64> {
+    let mut shape = vec![width as usize];
+    shape.extend_from_slice(x.shape());
+    let flat: Vec<u64> = x.iter().copied().collect();
+    let n = flat.len();
+    let mut out = vec![0u64; width as usize * n];
+    for (k, &v) in flat.iter().enumerate() {
+        let top = 63 - v.leading_zeros();
+        if v != 0 && top < width {
+            out[top as usize * n + k] = 1;
+        }
+    }
+    ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out).expect("length matches shape")
 }
 
 impl Default for FixedPoint {

@@ -1,0 +1,265 @@
+//! Ops built on comparisons and non-linear functions, defined once over any domain: in
+//! float they compute the exact result, in fixed point and mpc the secure one.
+
+use super::Domain;
+use super::maps::*;
+use crate::plan::Function;
+use crate::tensor::broadcast::broadcast_shape;
+use anyhow::Result;
+use ndarray::{ArrayD, IxDyn};
+
+fn scalar<D: Domain>(dom: &mut D, v: f32) -> Result<D::Value> {
+    dom.constant(&ArrayD::from_elem(IxDyn(&[]), v))
+}
+
+fn broadcast<D: Domain>(dom: &mut D, v: &D::Value, shape: &[usize]) -> Result<D::Value> {
+    if D::shape(v) == shape {
+        Ok(v.clone())
+    } else {
+        dom.linear(&BroadcastMap { shape }, &[v])
+    }
+}
+
+fn add<D: Domain>(dom: &mut D, a: &D::Value, b: &D::Value) -> Result<D::Value> {
+    dom.linear(&AddMap, &[a, b])
+}
+
+fn sub<D: Domain>(dom: &mut D, a: &D::Value, b: &D::Value) -> Result<D::Value> {
+    dom.linear(&SubMap, &[a, b])
+}
+
+fn reshape<D: Domain>(dom: &mut D, v: &D::Value, shape: Vec<usize>) -> Result<D::Value> {
+    dom.linear(&ReshapeMap { shape }, &[v])
+}
+
+pub fn relu<D: Domain>(dom: &mut D, x: &D::Value) -> Result<D::Value> {
+    Ok(dom.gate(x, &[x])?.remove(0))
+}
+
+/// `[x >= 0] ? a : b` = b + [x >= 0] (a - b).
+pub fn select<D: Domain>(
+    dom: &mut D,
+    x: &D::Value,
+    a: &D::Value,
+    b: &D::Value,
+) -> Result<D::Value> {
+    let shape = broadcast_shape(&broadcast_shape(&D::shape(x), &D::shape(a))?, &D::shape(b))?;
+    let x = broadcast(dom, x, &shape)?;
+    let b = broadcast(dom, b, &shape)?;
+    let a = broadcast(dom, a, &shape)?;
+    let diff = sub(dom, &a, &b)?;
+    let gained = dom.gate(&x, &[&diff])?.remove(0);
+    add(dom, &b, &gained)
+}
+
+/// clamp(x, lo, hi) = x + relu(lo - x) - relu(x - hi), both comparisons in one round set.
+pub fn clip<D: Domain>(
+    dom: &mut D,
+    x: &D::Value,
+    min: Option<f32>,
+    max: Option<f32>,
+) -> Result<D::Value> {
+    let shape = D::shape(x);
+    let mut gaps = vec![];
+    if let Some(lo) = min {
+        let lo = scalar(dom, lo)?;
+        gaps.push(sub(dom, &lo, x)?);
+    }
+    if let Some(hi) = max {
+        let hi = scalar(dom, hi)?;
+        gaps.push(sub(dom, x, &hi)?);
+    }
+    if gaps.is_empty() {
+        return Ok(x.clone());
+    }
+    let stacked = dom.linear(&StackMap, &gaps.iter().collect::<Vec<_>>())?;
+    let clipped = relu(dom, &stacked)?;
+    let lane = |dom: &mut D, i: usize| -> Result<D::Value> {
+        let slice = dom.linear(
+            &SliceAxis0Map {
+                start: i,
+                end: i + 1,
+            },
+            &[&clipped],
+        )?;
+        reshape(dom, &slice, shape.clone())
+    };
+    let mut out = x.clone();
+    if min.is_some() {
+        let raise = lane(dom, 0)?;
+        out = add(dom, &out, &raise)?;
+    }
+    if max.is_some() {
+        let lower = lane(dom, gaps.len() - 1)?;
+        out = sub(dom, &out, &lower)?;
+    }
+    Ok(out)
+}
+
+/// Elements 0, 2, 4... (`odd` false) or 1, 3, 5... of axis 0, `pairs` of them.
+fn alternate<D: Domain>(dom: &mut D, v: &D::Value, odd: bool, pairs: usize) -> Result<D::Value> {
+    dom.linear(
+        &StridedAxis0Map {
+            start: odd as usize,
+            step: 2,
+            count: pairs,
+        },
+        &[v],
+    )
+}
+
+/// Max (or min) over axis 0 by a tree of adjacent pairs: one comparison round per halving,
+/// each over the whole tensor at once.
+pub fn max_over_leading_axis<D: Domain>(
+    dom: &mut D,
+    planes: D::Value,
+    min: bool,
+) -> Result<D::Value> {
+    Ok(arg_tree(dom, planes, None, min, false)?.0)
+}
+
+/// The tree behind max, min and their arguments: pairs (2i, 2i+1) stay in order, so ties go
+/// to the first (or, with `last`, the last) index as ONNX specifies.
+fn arg_tree<D: Domain>(
+    dom: &mut D,
+    mut planes: D::Value,
+    mut indices: Option<D::Value>,
+    min: bool,
+    last: bool,
+) -> Result<(D::Value, Option<D::Value>)> {
+    loop {
+        let k = D::shape(&planes)[0];
+        if k == 1 {
+            return Ok((planes, indices));
+        }
+        let pairs = k / 2;
+        let a = alternate(dom, &planes, false, pairs)?;
+        let b = alternate(dom, &planes, true, pairs)?;
+        // Keep `first` when `condition >= 0`, else `second`.
+        let (first, second) = if last { (b, a) } else { (a, b) };
+        let condition = if min {
+            sub(dom, &second, &first)?
+        } else {
+            sub(dom, &first, &second)?
+        };
+        let value_step = sub(dom, &first, &second)?;
+        let mut steps = vec![value_step];
+        let index_pair = match &indices {
+            Some(idx) => {
+                let ia = alternate(dom, idx, false, pairs)?;
+                let ib = alternate(dom, idx, true, pairs)?;
+                let (fi, si) = if last { (ib, ia) } else { (ia, ib) };
+                steps.push(sub(dom, &fi, &si)?);
+                Some(si)
+            }
+            None => None,
+        };
+        let gained = dom.gate(&condition, &steps.iter().collect::<Vec<_>>())?;
+        let mut winners = add(dom, &second, &gained[0])?;
+        let mut winner_indices = match index_pair {
+            Some(si) => Some(add(dom, &si, &gained[1])?),
+            None => None,
+        };
+        if k % 2 == 1 {
+            let rest = dom.linear(
+                &SliceAxis0Map {
+                    start: k - 1,
+                    end: k,
+                },
+                &[&planes],
+            )?;
+            winners = dom.linear(&ConcatMap { axis: 0 }, &[&winners, &rest])?;
+            if let (Some(w), Some(idx)) = (&winner_indices, &indices) {
+                let rest = dom.linear(
+                    &SliceAxis0Map {
+                        start: k - 1,
+                        end: k,
+                    },
+                    &[idx],
+                )?;
+                winner_indices = Some(dom.linear(&ConcatMap { axis: 0 }, &[w, &rest])?);
+            }
+        }
+        planes = winners;
+        indices = winner_indices;
+    }
+}
+
+/// Moves `axes` to the front and flattens them: `[product of axes, product of the rest]`.
+fn axes_first<D: Domain>(dom: &mut D, x: &D::Value, axes: &[usize]) -> Result<D::Value> {
+    let shape = D::shape(x);
+    let rest: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let perm: Vec<usize> = axes.iter().chain(&rest).copied().collect();
+    let moved = dom.linear(&TransposeMap { perm: &perm }, &[x])?;
+    let k: usize = axes.iter().map(|&a| shape[a]).product();
+    let r: usize = rest.iter().map(|&a| shape[a]).product();
+    reshape(dom, &moved, vec![k, r])
+}
+
+/// The shape of a reduction over `axes`.
+fn reduced_shape(shape: &[usize], axes: &[usize], keep_dims: bool) -> Vec<usize> {
+    (0..shape.len())
+        .filter_map(|a| {
+            if axes.contains(&a) {
+                keep_dims.then_some(1)
+            } else {
+                Some(shape[a])
+            }
+        })
+        .collect()
+}
+
+pub fn reduce_max<D: Domain>(
+    dom: &mut D,
+    x: &D::Value,
+    axes: &[usize],
+    keep_dims: bool,
+    min: bool,
+) -> Result<D::Value> {
+    let shape = D::shape(x);
+    let planes = axes_first(dom, x, axes)?;
+    let max = max_over_leading_axis(dom, planes, min)?;
+    reshape(dom, &max, reduced_shape(&shape, axes, keep_dims))
+}
+
+pub fn arg_max<D: Domain>(
+    dom: &mut D,
+    x: &D::Value,
+    axis: usize,
+    keep_dims: bool,
+    min: bool,
+    last: bool,
+) -> Result<D::Value> {
+    let shape = D::shape(x);
+    let planes = axes_first(dom, x, &[axis])?;
+    let (k, r) = (shape[axis], D::shape(&planes)[1]);
+    let positions = ArrayD::from_shape_fn(IxDyn(&[k, r]), |ix| ix[0] as f32);
+    let indices = dom.constant(&positions)?;
+    let (_, index) = arg_tree(dom, planes, Some(indices), min, last)?;
+    reshape(
+        dom,
+        &index.expect("indices are tracked"),
+        reduced_shape(&shape, &[axis], keep_dims),
+    )
+}
+
+/// softmax = e^(x - max) / sum e^(x - max); log-softmax = (x - max) - ln(sum e^(x - max)).
+pub fn softmax<D: Domain>(dom: &mut D, x: &D::Value, axis: usize, log: bool) -> Result<D::Value> {
+    let max = reduce_max(dom, x, &[axis], true, false)?;
+    let shifted = sub(dom, x, &max)?;
+    let e = dom.function(Function::Exp, &shifted)?;
+    let total = dom.linear(
+        &ReduceSumMap {
+            axes: &[axis],
+            keep_dims: true,
+        },
+        &[&e],
+    )?;
+    if log {
+        let ln_total = dom.function(Function::Log, &total)?;
+        sub(dom, &shifted, &ln_total)
+    } else {
+        let inverse = dom.function(Function::Reciprocal, &total)?;
+        dom.bilinear(&MulMap, &e, &inverse)
+    }
+}
