@@ -1,11 +1,212 @@
-//! Activations computed exactly with secure comparison.
+//! Activations: exact ones by secure comparison (Relu, LeakyRelu, PRelu, Clip, Abs, the
+//! hard variants), the rest through the documented approximations of `approx`.
 
 use super::{Lowering, Op};
 use crate::import::Node;
-use anyhow::{Result, anyhow};
+use crate::plan::{Function, ValueId};
+use anyhow::{Result, bail};
 
 pub fn relu(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let x = cx.value(node.input(0).ok_or_else(|| anyhow!("Relu without input"))?)?;
-    cx.emit(node, Op::Relu, &[x], node.output())?;
-    Ok(())
+    let x = cx.input_value(node, 0)?;
+    cx.finish(node, Op::Relu, &[x])
+}
+
+/// The op types that are one approximated function of their input.
+fn function_of(node: &Node) -> Result<Function> {
+    Ok(match node.op_type.as_str() {
+        "Exp" => Function::Exp,
+        "Log" => Function::Log,
+        "Reciprocal" => Function::Reciprocal,
+        "Sqrt" => Function::Sqrt,
+        "Sigmoid" => Function::Sigmoid,
+        "Tanh" => Function::Tanh,
+        "Erf" => Function::Erf,
+        "Softplus" => Function::Softplus,
+        "Elu" => Function::Elu {
+            alpha: node.float("alpha", 1.0)?,
+        },
+        other => bail!("{other} is not a single function"),
+    })
+}
+
+pub fn function(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    cx.finish(
+        node,
+        Op::Function {
+            function: function_of(node)?,
+        },
+        &[x],
+    )
+}
+
+/// `[x >= 0] ? x : slope * x`, for LeakyRelu (public alpha) and PRelu (secret slope).
+fn leaky(cx: &mut Lowering, node: &Node, slope: ValueId) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    let scaled = cx.step(node, Op::Mul, &[x, slope], "scaled")?;
+    cx.finish(node, Op::Select, &[x, x, scaled])
+}
+
+pub fn leaky_relu(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let alpha = node.float("alpha", 0.01)?;
+    let slope = cx.scalar(node, "alpha", alpha)?;
+    leaky(cx, node, slope)
+}
+
+pub fn prelu(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let slope = cx.input_value(node, 1)?;
+    leaky(cx, node, slope)
+}
+
+/// Bounds from attributes (opset < 11) or constant inputs (opset >= 11).
+pub fn clip(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let bound = |cx: &Lowering, input: usize, attr: &str| -> Result<Option<f32>> {
+        let value = match node.input(input) {
+            Some(t) => Some(
+                *cx.constant(t)?
+                    .iter()
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("empty Clip bound"))?,
+            ),
+            None if node.has_attr(attr) => Some(node.float(attr, 0.0)?),
+            None => None,
+        };
+        Ok(value.filter(|v| v.is_finite()))
+    };
+    let (min, max) = (bound(cx, 1, "min")?, bound(cx, 2, "max")?);
+    let x = cx.input_value(node, 0)?;
+    cx.finish(node, Op::Clip { min, max }, &[x])
+}
+
+/// clip(alpha x + beta, 0, 1).
+fn hard_sigmoid_of(
+    cx: &mut Lowering,
+    node: &Node,
+    x: ValueId,
+    alpha: f32,
+    beta: f32,
+    last: bool,
+) -> Result<ValueId> {
+    let a = cx.scalar(node, "alpha", alpha)?;
+    let b = cx.scalar(node, "beta", beta)?;
+    let scaled = cx.step(node, Op::Mul, &[x, a], "scaled")?;
+    let shifted = cx.step(node, Op::Add, &[scaled, b], "shifted")?;
+    cx.step_or_finish(
+        node,
+        Op::Clip {
+            min: Some(0.0),
+            max: Some(1.0),
+        },
+        &[shifted],
+        "hard_sigmoid",
+        last,
+    )
+}
+
+pub fn hard_sigmoid(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    hard_sigmoid_of(
+        cx,
+        node,
+        x,
+        node.float("alpha", 0.2)?,
+        node.float("beta", 0.5)?,
+        true,
+    )
+    .map(|_| ())
+}
+
+pub fn hard_swish(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    let gate = hard_sigmoid_of(cx, node, x, 1.0 / 6.0, 0.5, false)?;
+    cx.finish(node, Op::Mul, &[x, gate])
+}
+
+/// `[x >= 0] ? x : -x`.
+fn abs_of(cx: &mut Lowering, node: &Node, x: ValueId, last: bool) -> Result<ValueId> {
+    let zero = cx.scalar(node, "zero", 0.0)?;
+    let negated = cx.step(node, Op::Sub, &[zero, x], "negated")?;
+    cx.step_or_finish(node, Op::Select, &[x, x, negated], "abs", last)
+}
+
+pub fn abs(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    abs_of(cx, node, x, true).map(|_| ())
+}
+
+/// x / (1 + |x|).
+pub fn softsign(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    let magnitude = abs_of(cx, node, x, false)?;
+    let one = cx.scalar(node, "one", 1.0)?;
+    let denominator = cx.step(node, Op::Add, &[magnitude, one], "denominator")?;
+    let inverse = cx.step(
+        node,
+        Op::Function {
+            function: Function::Reciprocal,
+        },
+        &[denominator],
+        "inverse",
+    )?;
+    cx.finish(node, Op::Mul, &[x, inverse])
+}
+
+/// gamma * elu_alpha(x).
+pub fn selu(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let alpha = node.float("alpha", 1.673_263_2)?;
+    let gamma = node.float("gamma", 1.050_701)?;
+    let x = cx.input_value(node, 0)?;
+    let elu = cx.step(
+        node,
+        Op::Function {
+            function: Function::Elu { alpha },
+        },
+        &[x],
+        "elu",
+    )?;
+    let g = cx.scalar(node, "gamma", gamma)?;
+    cx.finish(node, Op::Mul, &[elu, g])
+}
+
+/// 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh",
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+pub fn gelu(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    let inner = match node.string("approximate")?.as_deref().unwrap_or("none") {
+        "none" => {
+            let c = cx.scalar(node, "inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2)?;
+            let scaled = cx.step(node, Op::Mul, &[x, c], "scaled")?;
+            cx.step(
+                node,
+                Op::Function {
+                    function: Function::Erf,
+                },
+                &[scaled],
+                "erf",
+            )?
+        }
+        "tanh" => {
+            let square = cx.step(node, Op::Mul, &[x, x], "square")?;
+            let cube = cx.step(node, Op::Mul, &[square, x], "cube")?;
+            let k = cx.scalar(node, "cubic", 0.044715)?;
+            let cubic = cx.step(node, Op::Mul, &[cube, k], "cubic_term")?;
+            let sum = cx.step(node, Op::Add, &[x, cubic], "sum")?;
+            let c = cx.scalar(node, "sqrt_2_over_pi", (2.0 / std::f32::consts::PI).sqrt())?;
+            let scaled = cx.step(node, Op::Mul, &[sum, c], "scaled")?;
+            cx.step(
+                node,
+                Op::Function {
+                    function: Function::Tanh,
+                },
+                &[scaled],
+                "tanh",
+            )?
+        }
+        other => bail!("Gelu approximate={other:?} is not an ONNX mode"),
+    };
+    let one = cx.scalar(node, "one", 1.0)?;
+    let plus_one = cx.step(node, Op::Add, &[inner, one], "plus_one")?;
+    let half = cx.scalar(node, "half", 0.5)?;
+    let half_x = cx.step(node, Op::Mul, &[x, half], "half_x")?;
+    cx.finish(node, Op::Mul, &[half_x, plus_one])
 }

@@ -2,6 +2,7 @@
 //! rules, and the per-node coverage report that `tfe-convert --check` prints.
 
 mod activation;
+mod compare;
 mod convert;
 mod coverage;
 mod elementwise;
@@ -9,8 +10,10 @@ mod fuse;
 mod linear;
 mod normalization;
 mod pool;
+mod power;
 mod registry;
 mod shape;
+mod softmax;
 mod window;
 
 pub use convert::{Converted, check, convert};
@@ -290,5 +293,63 @@ impl Lowering<'_> {
             };
         }
         Ok(current)
+    }
+}
+
+/// Helpers for rules that lower one node to several element-wise steps.
+impl Lowering<'_> {
+    /// The node's `i`th input as a plan value.
+    pub fn input_value(&mut self, node: &Node, i: usize) -> Result<ValueId> {
+        let name = node
+            .input(i)
+            .ok_or_else(|| anyhow!("{} needs input {i}", node.op_type))?
+            .to_string();
+        self.value(&name)
+    }
+
+    /// A public scalar named after the node.
+    pub fn scalar(&mut self, node: &Node, tag: &str, v: f32) -> Result<ValueId> {
+        self.public(
+            &format!("{}/{tag}", node.name),
+            ArrayD::from_elem(ndarray::IxDyn(&[]), v),
+        )
+    }
+
+    /// An intermediate step whose result has the node's output shape.
+    pub fn step(&mut self, node: &Node, op: Op, inputs: &[ValueId], tag: &str) -> Result<ValueId> {
+        let shape = self.shape(node.output())?;
+        Ok(self.emit_temp(node, op, inputs, tag, shape))
+    }
+
+    /// The step computing the node's output.
+    pub fn finish(&mut self, node: &Node, op: Op, inputs: &[ValueId]) -> Result<()> {
+        self.emit(node, op, inputs, node.output()).map(|_| ())
+    }
+
+    /// The node's output when `last`, else an intermediate step: for helpers that end a
+    /// lowering in one rule and feed further steps in another.
+    pub fn step_or_finish(
+        &mut self,
+        node: &Node,
+        op: Op,
+        inputs: &[ValueId],
+        tag: &str,
+        last: bool,
+    ) -> Result<ValueId> {
+        if last {
+            self.emit(node, op, inputs, node.output())
+        } else {
+            self.step(node, op, inputs, tag)
+        }
+    }
+}
+
+/// A possibly negative ONNX axis as an index into `rank` axes.
+pub fn axis_index(axis: i64, rank: usize) -> Result<usize> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    if (0..rank as i64).contains(&a) {
+        Ok(a as usize)
+    } else {
+        bail!("axis {axis} is out of range for rank {rank}")
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Lowering;
 use crate::import::Node;
-use crate::plan::{Op, Visibility};
+use crate::plan::{Dim, Function, Op, Shape, ValueId, Visibility};
 use anyhow::{Result, bail, ensure};
 use ndarray::{Array1, ArrayD, IxDyn};
 
@@ -69,4 +69,147 @@ pub fn batch_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
     let scaled = cx.emit_temp(node, Op::Mul, &[x, scale], "scaled", shape);
     cx.emit(node, Op::Add, &[scaled, shift], node.output())?;
     Ok(())
+}
+
+/// (x - mean) / sqrt(var + eps) over `axes`: the core LayerNormalization and
+/// InstanceNormalization share.
+fn standardize(
+    cx: &mut Lowering,
+    node: &Node,
+    x: ValueId,
+    shape: &Shape,
+    axes: Vec<usize>,
+    eps: f32,
+) -> Result<ValueId> {
+    let count: usize = axes
+        .iter()
+        .map(|&a| match shape.0[a] {
+            Dim::Fixed(n) => Ok(n),
+            Dim::Batch(_) => bail!(
+                "{} normalises over the batch axis; convert with --fixed-shapes",
+                node.op_type
+            ),
+        })
+        .product::<Result<usize>>()?;
+    let reduced = shape.reduced(&axes, true);
+    let inv_count = cx.scalar(node, "inv_count", 1.0 / count as f32)?;
+    let mean_of = |cx: &mut Lowering, v: ValueId, tag: &str| {
+        let sum = cx.emit_temp(
+            node,
+            Op::ReduceSum {
+                axes: axes.clone(),
+                keep_dims: true,
+            },
+            &[v],
+            &format!("{tag}_sum"),
+            reduced.clone(),
+        );
+        cx.emit_temp(node, Op::Mul, &[sum, inv_count], tag, reduced.clone())
+    };
+    let mean = mean_of(cx, x, "mean");
+    let centered = cx.emit_temp(node, Op::Sub, &[x, mean], "centered", shape.clone());
+    let squared = cx.emit_temp(
+        node,
+        Op::Mul,
+        &[centered, centered],
+        "squared",
+        shape.clone(),
+    );
+    let variance = mean_of(cx, squared, "variance");
+    let epsilon = cx.scalar(node, "epsilon", eps)?;
+    let shifted = cx.emit_temp(
+        node,
+        Op::Add,
+        &[variance, epsilon],
+        "shifted",
+        reduced.clone(),
+    );
+    let inv_std = cx.emit_temp(
+        node,
+        Op::Function {
+            function: Function::Rsqrt,
+        },
+        &[shifted],
+        "inv_std",
+        reduced,
+    );
+    Ok(cx.emit_temp(
+        node,
+        Op::Mul,
+        &[centered, inv_std],
+        "standardized",
+        shape.clone(),
+    ))
+}
+
+fn refuse_statistics_outputs(node: &Node) -> Result<()> {
+    if node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        bail!(
+            "{} with mean or inverse-std outputs is training-time only; only the normalised output is supported",
+            node.op_type
+        );
+    }
+    Ok(())
+}
+
+pub fn layer_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
+    refuse_statistics_outputs(node)?;
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow::anyhow!("LayerNormalization without input"))?;
+    let shape = cx.shape(x_name)?;
+    let axis = super::axis_index(node.int("axis", -1)?, shape.rank())?;
+    let x = cx.value(x_name)?;
+    let standardized = standardize(
+        cx,
+        node,
+        x,
+        &shape,
+        (axis..shape.rank()).collect(),
+        node.float("epsilon", 1e-5)?,
+    )?;
+    let scale = cx.input_value(node, 1)?;
+    match node.input(2) {
+        Some(bias) => {
+            let bias = cx.value(bias)?;
+            let scaled = cx.step(node, Op::Mul, &[standardized, scale], "scaled")?;
+            cx.finish(node, Op::Add, &[scaled, bias])
+        }
+        None => cx.finish(node, Op::Mul, &[standardized, scale]),
+    }
+}
+
+pub fn instance_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow::anyhow!("InstanceNormalization without input"))?;
+    let shape = cx.shape(x_name)?;
+    ensure!(
+        shape.rank() >= 3,
+        "InstanceNormalization needs an [N, C, spatial...] input, got {shape}"
+    );
+    let x = cx.value(x_name)?;
+    let standardized = standardize(
+        cx,
+        node,
+        x,
+        &shape,
+        (2..shape.rank()).collect(),
+        node.float("epsilon", 1e-5)?,
+    )?;
+    let per_channel_weight = |cx: &mut Lowering, i: usize, tag: &str| -> Result<ValueId> {
+        let name = node
+            .input(i)
+            .ok_or_else(|| anyhow::anyhow!("InstanceNormalization needs its {tag} input"))?;
+        let data = Array1::from_iter(cx.constant(name)?.iter().copied());
+        cx.weight(
+            &format!("{}/{tag}", node.name),
+            per_channel(&data, shape.rank()),
+            Visibility::Secret,
+        )
+    };
+    let scale = per_channel_weight(cx, 1, "scale")?;
+    let bias = per_channel_weight(cx, 2, "bias")?;
+    let scaled = cx.step(node, Op::Mul, &[standardized, scale], "scaled")?;
+    cx.finish(node, Op::Add, &[scaled, bias])
 }

@@ -2,7 +2,9 @@
 //! the op and documents what it covers; docs/OPERATORS.md is generated from this table (and a
 //! test checks that the committed file is current).
 
-use super::{Lowering, activation, elementwise, linear, normalization, pool, shape};
+use super::{
+    Lowering, activation, compare, elementwise, linear, normalization, pool, power, shape, softmax,
+};
 use crate::import::Node;
 use anyhow::Result;
 use std::fmt::Write;
@@ -32,12 +34,20 @@ const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static s
 }
 
 const RULES: &[OpRule] = &[
+    rule("Abs", activation::abs, 6, "exact (secure comparison)"),
     rule(
         "Add",
         elementwise::add,
         7,
         "numpy broadcasting; either operand may be a constant",
     ),
+    rule(
+        "ArgMax",
+        compare::arg_max,
+        11,
+        "tree of exact comparisons tracking indices; keepdims, select_last_index; the index is output as a real number",
+    ),
+    rule("ArgMin", compare::arg_max, 11, "as ArgMax"),
     rule(
         "AveragePool",
         pool::average_pool,
@@ -49,6 +59,12 @@ const RULES: &[OpRule] = &[
         normalization::batch_norm,
         7,
         "inference mode; folded into a preceding Conv or Gemm at convert time, else a per-channel affine map with secret parameters",
+    ),
+    rule(
+        "Clip",
+        activation::clip,
+        6,
+        "exact; bounds as attributes (< 11) or constant inputs (>= 11), either may be absent (ReLU6 and the like)",
     ),
     rule(
         "Concat",
@@ -63,12 +79,42 @@ const RULES: &[OpRule] = &[
         "1-D to 3-D; strides, pads, auto_pad, dilations, group (including depthwise); the kernel may be secret-computed",
     ),
     rule(
+        "Div",
+        power::div,
+        7,
+        "by a constant: times its reciprocal, computed at convert time; by a secret value: times the reciprocal approximation",
+    ),
+    rule(
         "Dropout",
         shape::identity,
         7,
         "inference only (removed); a mask output or training_mode=true is refused",
     ),
+    rule(
+        "Elu",
+        activation::function,
+        6,
+        "exact for x >= 0; exp approximation below",
+    ),
+    rule(
+        "Erf",
+        activation::function,
+        9,
+        "approximation (Abramowitz-Stegun 7.1.26)",
+    ),
+    rule(
+        "Exp",
+        activation::function,
+        6,
+        "approximation; inputs clamped to [-24, 20]",
+    ),
     rule("Flatten", shape::reshape, 1, "any axis"),
+    rule(
+        "Gelu",
+        activation::gelu,
+        20,
+        "0.5 x (1 + erf(x/sqrt 2)), or the tanh form for approximate=tanh",
+    ),
     rule(
         "Gemm",
         linear::gemm,
@@ -87,12 +133,60 @@ const RULES: &[OpRule] = &[
         1,
         "tree of exact comparisons",
     ),
+    rule(
+        "HardSigmoid",
+        activation::hard_sigmoid,
+        6,
+        "exact: clip(alpha x + beta, 0, 1)",
+    ),
+    rule(
+        "HardSwish",
+        activation::hard_swish,
+        14,
+        "exact: x hardsigmoid(x)",
+    ),
     rule("Identity", shape::identity, 1, "removed"),
+    rule(
+        "InstanceNormalization",
+        normalization::instance_norm,
+        6,
+        "mean and variance over the spatial axes, rsqrt approximation, secret per-channel scale and bias",
+    ),
+    rule(
+        "LayerNormalization",
+        normalization::layer_norm,
+        17,
+        "mean and variance over axis.., rsqrt approximation, secret scale and bias; Mean/InvStdDev outputs refused",
+    ),
+    rule(
+        "LeakyRelu",
+        activation::leaky_relu,
+        6,
+        "exact (secure comparison)",
+    ),
+    rule(
+        "Log",
+        activation::function,
+        6,
+        "approximation by top-bit normalisation; inputs must be positive",
+    ),
+    rule(
+        "LogSoftmax",
+        softmax::softmax,
+        1,
+        "x - max - ln(sum exp(x - max)); any axis, both opset semantics",
+    ),
     rule(
         "MatMul",
         linear::matmul,
         1,
         "numpy semantics incl. batched and broadcast; both operands may be secret (attention)",
+    ),
+    rule(
+        "Max",
+        compare::max_min,
+        6,
+        "variadic with broadcasting; exact comparisons",
     ),
     rule(
         "MaxPool",
@@ -101,17 +195,79 @@ const RULES: &[OpRule] = &[
         "tree of exact comparisons; pads, auto_pad, strides, dilations, ceil_mode; 1-D to 3-D; the Indices output is refused",
     ),
     rule(
+        "Min",
+        compare::max_min,
+        6,
+        "variadic with broadcasting; exact comparisons",
+    ),
+    rule(
         "Mul",
         elementwise::mul,
         7,
         "secret by secret or by constant, numpy broadcasting; rescaled once",
     ),
+    rule(
+        "PRelu",
+        activation::prelu,
+        7,
+        "exact comparison; secret slope, broadcast as ONNX specifies",
+    ),
+    rule(
+        "Pow",
+        power::pow,
+        7,
+        "constant exponent: integers by products (negative through the reciprocal), 0.5 and -0.5 by sqrt and rsqrt, others as exp(p ln x) for x > 0",
+    ),
+    rule(
+        "Reciprocal",
+        activation::function,
+        6,
+        "approximation by top-bit normalisation and Newton steps",
+    ),
+    rule(
+        "ReduceMax",
+        compare::reduce_max,
+        1,
+        "tree of exact comparisons; axes as attribute or input (>= 18), keepdims, noop_with_empty_axes",
+    ),
+    rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax"),
     rule("Relu", activation::relu, 6, "exact (secure comparison)"),
     rule(
         "Reshape",
         shape::reshape,
         5,
         "shape from inference, so 0, -1 and allowzero all work",
+    ),
+    rule("Selu", activation::selu, 6, "gamma elu_alpha(x)"),
+    rule(
+        "Sigmoid",
+        activation::function,
+        6,
+        "approximation: 1/(1 + exp(-|x|)) reflected; saturates beyond |x| = 16",
+    ),
+    rule(
+        "Softmax",
+        softmax::softmax,
+        1,
+        "exp(x - max) / sum; any axis, both opset semantics; exp and reciprocal approximations",
+    ),
+    rule(
+        "Softplus",
+        activation::function,
+        1,
+        "approximation: relu(x) + ln(1 + exp(-|x|))",
+    ),
+    rule(
+        "Softsign",
+        activation::softsign,
+        1,
+        "x / (1 + |x|) with the reciprocal approximation",
+    ),
+    rule(
+        "Sqrt",
+        activation::function,
+        6,
+        "approximation by top-bit normalisation; inputs must be non-negative",
     ),
     rule(
         "Squeeze",
@@ -124,6 +280,12 @@ const RULES: &[OpRule] = &[
         elementwise::sub,
         7,
         "numpy broadcasting; either operand may be a constant",
+    ),
+    rule(
+        "Tanh",
+        activation::function,
+        6,
+        "approximation: 2 sigmoid(2x) - 1",
     ),
     rule(
         "Transpose",

@@ -107,6 +107,46 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// Numpy broadcasting of two shapes (a batch dimension only meets itself or 1).
+    pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
+        let rank = self.rank().max(other.rank());
+        let dim = |s: &Shape, i: usize| {
+            if i + s.rank() >= rank {
+                s.0[i + s.rank() - rank]
+            } else {
+                Dim::Fixed(1)
+            }
+        };
+        (0..rank)
+            .map(|i| match (dim(self, i), dim(other, i)) {
+                (a, b) if a == b => Some(a),
+                (Dim::Fixed(1), b) => Some(b),
+                (a, Dim::Fixed(1)) => Some(a),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Shape)
+    }
+
+    /// The shape after reducing `axes`, kept as size 1 or dropped.
+    pub fn reduced(&self, axes: &[usize], keep_dims: bool) -> Shape {
+        Shape(
+            self.0
+                .iter()
+                .enumerate()
+                .filter_map(|(a, &d)| {
+                    if axes.contains(&a) {
+                        keep_dims.then_some(Dim::Fixed(1))
+                    } else {
+                        Some(d)
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[")?;

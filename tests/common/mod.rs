@@ -2,6 +2,8 @@
 //! plaintext reference, and comparisons.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use ndarray::{ArrayD, IxDyn};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -193,7 +195,13 @@ pub fn tract_reference(model: &Path, inputs: &[ArrayD<f32>]) -> Vec<ArrayD<f32>>
         .run(tvalues)
         .unwrap()
         .iter()
-        .map(|t| t.to_plain_array_view::<f32>().unwrap().to_owned())
+        .map(|t| {
+            t.cast_to::<f32>()
+                .unwrap()
+                .to_plain_array_view::<f32>()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 

@@ -1,0 +1,93 @@
+//! Max, Min, ReduceMax, ReduceMin, ArgMax and ArgMin: trees of exact comparisons.
+
+use super::{Lowering, Op, axis_index};
+use crate::import::Node;
+use anyhow::{Result, anyhow};
+
+/// Variadic Max or Min with broadcasting: a chain of `[a - b >= 0] ? a : b`.
+pub fn max_min(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let min = node.op_type == "Min";
+    let inputs: Vec<&String> = node.inputs.iter().filter(|i| !i.is_empty()).collect();
+    let mut acc = cx.value(inputs[0])?;
+    for (k, name) in inputs.iter().enumerate().skip(1) {
+        let next = cx.value(name)?;
+        let shape = cx
+            .shape_of(acc)
+            .broadcast(cx.shape_of(next))
+            .ok_or_else(|| anyhow!("inputs of {} do not broadcast", node.name))?;
+        let diff = cx.emit_temp(node, Op::Sub, &[acc, next], &format!("diff{k}"), shape);
+        let (x, a, b) = if min {
+            (diff, next, acc)
+        } else {
+            (diff, acc, next)
+        };
+        acc = cx.step_or_finish(
+            node,
+            Op::Select,
+            &[x, a, b],
+            &format!("pick{k}"),
+            k == inputs.len() - 1,
+        )?;
+    }
+    if inputs.len() == 1 {
+        cx.alias(node.output(), acc);
+    }
+    Ok(())
+}
+
+/// Reduction axes from the attribute (opset < 18) or the input (opset >= 18); none means all
+/// unless `noop_with_empty_axes`.
+pub fn reduce_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Option<Vec<usize>>> {
+    let listed = match node.input(1) {
+        Some(t) => Some(cx.constant_ints(t)?),
+        None => node.ints("axes")?,
+    };
+    let mut axes = match listed {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&a| axis_index(a, rank))
+            .collect::<Result<Vec<_>>>()?,
+        _ if node.int("noop_with_empty_axes", 0)? != 0 => return Ok(None),
+        _ => (0..rank).collect(),
+    };
+    axes.sort_unstable();
+    axes.dedup();
+    Ok(Some(axes))
+}
+
+pub fn reduce_max(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow!("{} without input", node.op_type))?;
+    let rank = cx.shape(x_name)?.rank();
+    let x = cx.value(x_name)?;
+    match reduce_axes(cx, node, rank)? {
+        None => {
+            cx.alias(node.output(), x);
+            Ok(())
+        }
+        Some(axes) => {
+            let op = Op::ReduceMax {
+                axes,
+                keep_dims: node.int("keepdims", 1)? != 0,
+                min: node.op_type == "ReduceMin",
+            };
+            cx.finish(node, op, &[x])
+        }
+    }
+}
+
+pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow!("{} without input", node.op_type))?;
+    let rank = cx.shape(x_name)?.rank();
+    let op = Op::ArgMax {
+        axis: axis_index(node.int("axis", 0)?, rank)?,
+        keep_dims: node.int("keepdims", 1)? != 0,
+        min: node.op_type == "ArgMin",
+        last_index: node.int("select_last_index", 0)? != 0,
+    };
+    let x = cx.value(x_name)?;
+    cx.finish(node, op, &[x])
+}

@@ -1,0 +1,62 @@
+//! Softmax and LogSoftmax: subtract the max (exact comparisons), exp, sum, then the
+//! reciprocal or the log of the sum.
+
+use super::{Lowering, Op, axis_index};
+use crate::import::Node;
+use crate::plan::{Dim, Shape};
+use anyhow::{Result, anyhow, bail};
+
+pub fn softmax(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let log = node.op_type == "LogSoftmax";
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow!("{} without input", node.op_type))?;
+    let shape = cx.shape(x_name)?;
+    let rank = shape.rank();
+    let x = cx.value(x_name)?;
+    let opset = cx.graph.model.opset;
+    let axis = axis_index(node.int("axis", if opset >= 13 { -1 } else { 1 })?, rank)?;
+    if opset >= 13 || axis == rank - 1 {
+        return cx.finish(node, Op::Softmax { axis, log }, &[x]);
+    }
+    // Before opset 13 the input is read as a matrix [d0 .. d(axis-1), d(axis) .. d(n-1)].
+    let product = |dims: &[Dim]| -> Result<Dim> {
+        let fixed: usize = dims
+            .iter()
+            .map(|d| if let Dim::Fixed(n) = d { *n } else { 1 })
+            .product();
+        match dims
+            .iter()
+            .filter(|d| matches!(d, Dim::Batch(_)))
+            .collect::<Vec<_>>()[..]
+        {
+            [] => Ok(Dim::Fixed(fixed)),
+            [Dim::Batch(k)] => Ok(Dim::Batch(k * fixed)),
+            _ => bail!("cannot flatten {shape} for {}", node.op_type),
+        }
+    };
+    let matrix = Shape(vec![product(&shape.0[..axis])?, product(&shape.0[axis..])?]);
+    if matches!(matrix.0[1], Dim::Batch(_)) {
+        bail!(
+            "{} over the batch axis is not supported; convert with --fixed-shapes",
+            node.op_type
+        );
+    }
+    let flat = cx.emit_temp(
+        node,
+        Op::Reshape {
+            shape: matrix.clone(),
+        },
+        &[x],
+        "matrix",
+        matrix.clone(),
+    );
+    let soft = cx.emit_temp(
+        node,
+        Op::Softmax { axis: 1, log },
+        &[flat],
+        "softmax",
+        matrix,
+    );
+    cx.finish(node, Op::Reshape { shape }, &[soft])
+}

@@ -1,0 +1,234 @@
+//! Per-op test cases: a small ONNX model, converted once and run in every mode at several
+//! batch sizes against tract as the plaintext reference.
+#![allow(dead_code)]
+
+use super::{Attr, OnnxBuilder, random, tract_reference};
+use ndarray::{ArrayD, IxDyn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use tfe::exec::{Mode, predict};
+use tfe::lower::{Options, convert};
+use tfe::plan::Plan;
+
+/// The float interpreter only reorders f32 operations, so it must match tract to f32
+/// round-off: 1e-4, relative to the output's magnitude when that exceeds 1.
+pub const FLOAT_TOLERANCE: f32 = 1e-4;
+
+/// Fixed point with 16 fractional bits quantises every input and weight to 2^-16 and truncates
+/// every product back to 2^-16 (≈ 1.5e-5; the MPC truncation may be off by one more unit).
+/// With inputs and weights in [-1, 1] and fan-in up to ~64 (folded BatchNorm scales up to ~3),
+/// the worst accumulated error is a few 1e-4, so 2e-3 absolute leaves headroom while staying
+/// two orders of magnitude below what a real bug gives (an off-by-one pad, a wrong stride or a
+/// swapped operand moves outputs by 0.1-1).
+pub const FIXED_TOLERANCE: f32 = 2e-3;
+
+/// Every plan is run at both batch sizes; 3 checks that nothing hard-codes batch 1.
+pub const BATCHES: [usize; 2] = [1, 3];
+
+pub const N: Option<i64> = None;
+
+pub fn int(name: &'static str, v: i64) -> Attr {
+    Attr::Int(name, v)
+}
+
+pub fn ints(name: &'static str, v: &[i64]) -> Attr {
+    Attr::Ints(name, v.to_vec())
+}
+
+pub fn float(name: &'static str, v: f32) -> Attr {
+    Attr::Float(name, v)
+}
+
+pub fn auto_pad(mode: &'static str) -> Attr {
+    Attr::Str("auto_pad", mode)
+}
+
+/// One model under test: an ONNX graph plus the shapes of its inputs (`None` = the batch).
+pub struct Case {
+    pub name: String,
+    pub onnx: OnnxBuilder,
+    inputs: Vec<Vec<Option<i64>>>,
+    input_scale: f32,
+    seed: u64,
+    /// Extra error allowed in fixed point and mpc, relative to the output's magnitude, for
+    /// ops whose approximations have a relative error (exp and its kin).
+    relative_tolerance: f32,
+}
+
+pub fn case(name: &str, opset: i64) -> Case {
+    // FNV-1a of the name: every case gets its own deterministic data.
+    let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    Case {
+        name: format!("ops-{name}"),
+        onnx: OnnxBuilder::new(opset),
+        inputs: vec![],
+        input_scale: 1.0,
+        seed,
+        relative_tolerance: 0.0,
+    }
+}
+
+impl Case {
+    pub fn input(mut self, name: &str, dims: &[Option<i64>]) -> Self {
+        self.onnx.input(name, dims);
+        self.inputs.push(dims.to_vec());
+        self
+    }
+
+    /// A random initializer in [-1, 1].
+    pub fn weight(self, name: &str, shape: &[usize]) -> Self {
+        self.weight_scaled(name, shape, 1.0)
+    }
+
+    pub fn weight_scaled(mut self, name: &str, shape: &[usize], scale: f32) -> Self {
+        self.seed = self.seed.wrapping_add(0x9e37);
+        let data = random(shape, self.seed, scale);
+        self.init(name, &data)
+    }
+
+    pub fn init(mut self, name: &str, data: &ArrayD<f32>) -> Self {
+        self.onnx.init(name, data);
+        self
+    }
+
+    pub fn scalar(self, name: &str, v: f32) -> Self {
+        self.init(name, &ArrayD::from_elem(IxDyn(&[]), v))
+    }
+
+    pub fn init_i64(mut self, name: &str, data: &[i64]) -> Self {
+        self.onnx.init_i64(name, data);
+        self
+    }
+
+    pub fn node(mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) -> Self {
+        self.onnx.node(op, inputs, outputs, attrs);
+        self
+    }
+
+    pub fn output(mut self, name: &str) -> Self {
+        self.onnx.output(name);
+        self
+    }
+
+    /// Direct access to the builder for the rare initializer kinds.
+    pub fn with_onnx(mut self, f: impl FnOnce(&mut OnnxBuilder)) -> Self {
+        f(&mut self.onnx);
+        self
+    }
+
+    pub fn relative_tolerance(mut self, rel: f32) -> Self {
+        self.relative_tolerance = rel;
+        self
+    }
+
+    pub fn input_scale(mut self, scale: f32) -> Self {
+        self.input_scale = scale;
+        self
+    }
+
+    /// BatchNormalization's four parameters `{prefix}_{scale,bias,mean,var}` over `c` channels,
+    /// variances drawn from `var_range`.
+    pub fn bn_params(self, prefix: &str, c: usize, var_range: (f32, f32)) -> Self {
+        let var = random(&[c], self.seed ^ 0x5eed, 1.0)
+            .mapv(|v| var_range.0 + (v.abs() * (var_range.1 - var_range.0)));
+        self.weight(&format!("{prefix}_scale"), &[c])
+            .weight_scaled(&format!("{prefix}_bias"), &[c], 0.5)
+            .weight_scaled(&format!("{prefix}_mean"), &[c], 0.5)
+            .init(&format!("{prefix}_var"), &var)
+    }
+
+    pub fn inputs_for(&self, batch: usize) -> Vec<ArrayD<f32>> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, dims)| {
+                let shape: Vec<usize> = dims
+                    .iter()
+                    .map(|d| d.map_or(batch, |n| n as usize))
+                    .collect();
+                random(
+                    &shape,
+                    self.seed ^ ((batch as u64) << 8) ^ i as u64,
+                    self.input_scale,
+                )
+            })
+            .collect()
+    }
+
+    /// Converts once, then checks every mode at every batch size against tract.
+    pub fn check(&self) -> Result<(), String> {
+        let path = self.onnx.save(&self.name);
+        let options = Options::default();
+        let converted = convert(&path, options).map_err(|e| format!("convert: {e:#}"))?;
+        let plan = Plan::from_bytes(&converted.plan.to_bytes(), &self.name)
+            .map_err(|e| format!("plan round trip: {e:#}"))?;
+        for batch in BATCHES {
+            let inputs = self.inputs_for(batch);
+            let expected = catch_unwind(AssertUnwindSafe(|| tract_reference(&path, &inputs)))
+                .map_err(|_| format!("batch {batch}: tract failed on the model"))?;
+            for (mode, tolerance) in [
+                (Mode::Float, FLOAT_TOLERANCE),
+                (Mode::Fixed, FIXED_TOLERANCE),
+                (Mode::Mpc, FIXED_TOLERANCE),
+            ] {
+                let got = predict(&plan, &inputs, mode)
+                    .map_err(|e| format!("batch {batch} {mode:?}: {e:#}"))?
+                    .outputs;
+                if got.len() != expected.len() {
+                    return Err(format!(
+                        "batch {batch} {mode:?}: {} outputs, tract gives {}",
+                        got.len(),
+                        expected.len()
+                    ));
+                }
+                for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                    if g.shape() != e.shape() {
+                        return Err(format!(
+                            "batch {batch} {mode:?} output {i}: shape {:?}, tract gives {:?}",
+                            g.shape(),
+                            e.shape()
+                        ));
+                    }
+                    let magnitude = e.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                    let bound = if mode == Mode::Float {
+                        tolerance * magnitude
+                    } else {
+                        tolerance + self.relative_tolerance * magnitude
+                    };
+                    let err = super::max_abs_diff(g, e);
+                    if err.is_nan() || err > bound {
+                        return Err(format!(
+                            "batch {batch} {mode:?} output {i}: max |error| {err} > {bound} (max |value| {magnitude})"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every case (all of them, even after a failure) and fails listing each that failed.
+pub fn run_all(cases: Vec<Case>) {
+    assert!(!cases.is_empty());
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| c.check())).unwrap_or_else(|panic| {
+                let message = (panic.downcast_ref::<String>().map(String::as_str))
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("?");
+                Err(format!("panicked: {message}"))
+            });
+            outcome.err().map(|e| format!("{}: {e}", c.name))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

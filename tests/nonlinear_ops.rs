@@ -1,0 +1,278 @@
+//! Per-op tests for the comparison-based and approximated operators, against tract in float,
+//! fixed and mpc at batch 1 and 3 (see tests/common/cases.rs). Inputs that must be positive
+//! (log, sqrt, reciprocal, divisors) are made so inside the model: x*x + c.
+
+mod common;
+
+use common::Attr;
+use common::cases::*;
+
+/// x [N, 3, 4] and a positive p = x*x + c computed from it.
+fn with_positive(name: &str, opset: i64, c: f32) -> Case {
+    case(name, opset)
+        .input("x", &[N, Some(3), Some(4)])
+        .scalar("c", c)
+        .node("Mul", &["x", "x"], &["xx"], vec![])
+        .node("Add", &["xx", "c"], &["p"], vec![])
+}
+
+fn unary(op: &str, opset: i64, scale: f32, attrs: Vec<Attr>) -> Case {
+    case(&format!("{op}-{opset}-{scale}"), opset)
+        .input("x", &[N, Some(3), Some(5)])
+        .input_scale(scale)
+        .node(op, &["x"], &["y"], attrs)
+        .output("y")
+}
+
+#[test]
+fn smooth_activations() {
+    run_all(vec![
+        unary("Sigmoid", 13, 1.0, vec![]),
+        unary("Sigmoid", 13, 12.0, vec![]),
+        unary("Tanh", 13, 1.0, vec![]),
+        unary("Tanh", 13, 6.0, vec![]),
+        unary("Erf", 13, 3.0, vec![]),
+        unary("Softplus", 13, 10.0, vec![]),
+        unary("Elu", 13, 4.0, vec![float("alpha", 0.7)]),
+        unary("Selu", 13, 3.0, vec![]),
+        unary("Exp", 13, 3.0, vec![]).relative_tolerance(2e-4),
+        unary("Gelu", 20, 3.0, vec![]),
+        unary("Gelu", 20, 3.0, vec![Attr::Str("approximate", "tanh")]),
+        unary("Softsign", 13, 4.0, vec![]),
+    ]);
+}
+
+#[test]
+fn exact_activations() {
+    run_all(vec![
+        unary("Relu", 14, 2.0, vec![]),
+        unary("LeakyRelu", 13, 2.0, vec![]),
+        unary("LeakyRelu", 16, 2.0, vec![float("alpha", 0.3)]),
+        unary("Abs", 13, 2.0, vec![]),
+        unary("HardSigmoid", 13, 5.0, vec![]),
+        unary(
+            "HardSigmoid",
+            13,
+            5.0,
+            vec![float("alpha", 0.3), float("beta", 0.4)],
+        ),
+        unary("HardSwish", 14, 5.0, vec![]),
+        unary("Clip", 6, 2.0, vec![float("min", -0.5), float("max", 0.8)]),
+        case("clip-relu6", 13)
+            .input("x", &[N, Some(6)])
+            .input_scale(10.0)
+            .scalar("lo", 0.0)
+            .scalar("hi", 6.0)
+            .node("Clip", &["x", "lo", "hi"], &["y"], vec![])
+            .output("y"),
+        case("clip-min-only", 13)
+            .input("x", &[N, Some(6)])
+            .scalar("lo", -0.25)
+            .node("Clip", &["x", "lo"], &["y"], vec![])
+            .output("y"),
+        case("clip-max-only", 13)
+            .input("x", &[N, Some(6)])
+            .scalar("hi", 0.25)
+            .node("Clip", &["x", "", "hi"], &["y"], vec![])
+            .output("y"),
+        case("prelu-per-channel", 9)
+            .input("x", &[N, Some(3), Some(2), Some(2)])
+            .weight("slope", &[3, 1, 1])
+            .node("PRelu", &["x", "slope"], &["y"], vec![])
+            .output("y"),
+    ]);
+}
+
+#[test]
+fn positive_domain_functions() {
+    let of_positive = |op: &str, c: f32| {
+        with_positive(&format!("{op}-{c}"), 13, c)
+            .node(op, &["p"], &["y"], vec![])
+            .output("y")
+    };
+    run_all(vec![
+        of_positive("Log", 0.05),
+        of_positive("Log", 3.0),
+        of_positive("Sqrt", 0.01),
+        of_positive("Reciprocal", 0.2),
+        of_positive("Reciprocal", 5.0),
+        case("reciprocal-signed", 13)
+            .input("x", &[N, Some(8)])
+            .input_scale(4.0)
+            .node("Reciprocal", &["x"], &["y"], vec![])
+            .output("y")
+            .relative_tolerance(1e-3),
+    ]);
+}
+
+#[test]
+fn division_and_powers() {
+    let pow = |p: f32| {
+        with_positive(&format!("pow{p}"), 13, 0.5)
+            .scalar("e", p)
+            .node("Pow", &["p", "e"], &["y"], vec![])
+            .output("y")
+            .relative_tolerance(2e-4)
+    };
+    run_all(vec![
+        with_positive("div-secret", 13, 0.5)
+            .node("Div", &["x", "p"], &["y"], vec![])
+            .output("y"),
+        case("div-constant", 13)
+            .input("x", &[N, Some(4)])
+            .init("d", &ndarray::arr1(&[2.0f32, -4.0, 0.5, 8.0]).into_dyn())
+            .node("Div", &["x", "d"], &["y"], vec![])
+            .output("y"),
+        pow(1.0),
+        pow(2.0),
+        pow(3.0),
+        pow(5.0),
+        pow(-1.0),
+        pow(-2.0),
+        pow(0.5),
+        pow(-0.5),
+        pow(1.7),
+    ]);
+}
+
+#[test]
+fn max_min_and_reductions() {
+    let reduce = |op: &str, opset: i64, axes: Option<&[i64]>, keep: i64| {
+        let name = format!("{op}-{opset}-{axes:?}-{keep}");
+        let c = case(&name, opset).input("x", &[N, Some(3), Some(4), Some(5)]);
+        let c = match (axes, opset >= 18) {
+            (Some(a), true) => {
+                c.init_i64("axes", a)
+                    .node(op, &["x", "axes"], &["y"], vec![int("keepdims", keep)])
+            }
+            (Some(a), false) => c.node(
+                op,
+                &["x"],
+                &["y"],
+                vec![ints("axes", a), int("keepdims", keep)],
+            ),
+            (None, _) => c.node(op, &["x"], &["y"], vec![int("keepdims", keep)]),
+        };
+        c.output("y")
+    };
+    run_all(vec![
+        case("max3", 13)
+            .input("a", &[N, Some(3), Some(4)])
+            .input("b", &[N, Some(3), Some(4)])
+            .weight("c", &[4])
+            .node("Max", &["a", "b", "c"], &["y"], vec![])
+            .output("y"),
+        case("min2", 13)
+            .input("a", &[N, Some(3), Some(4)])
+            .weight("c", &[3, 1])
+            .node("Min", &["a", "c"], &["y"], vec![])
+            .output("y"),
+        reduce("ReduceMax", 13, Some(&[-1]), 1),
+        reduce("ReduceMax", 13, Some(&[1, 3]), 0),
+        reduce("ReduceMin", 13, Some(&[2]), 0),
+        reduce("ReduceMax", 13, None, 1),
+        reduce("ReduceMax", 18, Some(&[1, -1]), 1),
+        reduce("ReduceMin", 18, Some(&[0]), 0),
+    ]);
+}
+
+#[test]
+fn arg_max_and_arg_min() {
+    let arg = |op: &str, axis: i64, keep: i64, last: i64| {
+        // Relu makes ties (zeros), so select_last_index matters.
+        case(&format!("{op}-{axis}-{keep}-{last}"), 13)
+            .input("x", &[N, Some(6), Some(5)])
+            .node("Relu", &["x"], &["r"], vec![])
+            .node(
+                op,
+                &["r"],
+                &["y"],
+                vec![
+                    int("axis", axis),
+                    int("keepdims", keep),
+                    int("select_last_index", last),
+                ],
+            )
+            .output("y")
+    };
+    run_all(vec![
+        arg("ArgMax", 1, 1, 0),
+        arg("ArgMax", -1, 0, 0),
+        arg("ArgMax", 1, 1, 1),
+        arg("ArgMin", 2, 0, 0),
+        arg("ArgMin", 1, 1, 1),
+        arg("ArgMax", 0, 1, 0),
+    ]);
+}
+
+#[test]
+fn softmax_and_log_softmax() {
+    let soft = |op: &str, opset: i64, axis: Option<i64>| {
+        let attrs = axis.map(|a| vec![int("axis", a)]).unwrap_or_default();
+        case(&format!("{op}-{opset}-{axis:?}"), opset)
+            .input("x", &[N, Some(3), Some(6)])
+            .input_scale(4.0)
+            .node(op, &["x"], &["y"], attrs)
+            .output("y")
+    };
+    run_all(vec![
+        soft("Softmax", 13, None),
+        soft("Softmax", 13, Some(1)),
+        soft("Softmax", 11, None),
+        soft("Softmax", 11, Some(2)),
+        soft("LogSoftmax", 13, None),
+        soft("LogSoftmax", 13, Some(-2)),
+        soft("LogSoftmax", 11, Some(1)),
+    ]);
+}
+
+#[test]
+fn normalizations() {
+    run_all(vec![
+        case("layernorm-last", 17)
+            .input("x", &[N, Some(4), Some(8)])
+            .weight("g", &[8])
+            .weight("b", &[8])
+            .node("LayerNormalization", &["x", "g", "b"], &["y"], vec![])
+            .output("y"),
+        case("layernorm-two-axes-no-bias", 17)
+            .input("x", &[N, Some(4), Some(8)])
+            .input_scale(3.0)
+            .weight("g", &[4, 8])
+            .node(
+                "LayerNormalization",
+                &["x", "g"],
+                &["y"],
+                vec![int("axis", -2), float("epsilon", 1e-3)],
+            )
+            .output("y"),
+        case("instancenorm", 13)
+            .input("x", &[N, Some(3), Some(4), Some(4)])
+            .weight("s", &[3])
+            .weight("b", &[3])
+            .node("InstanceNormalization", &["x", "s", "b"], &["y"], vec![])
+            .output("y"),
+    ]);
+}
+
+/// Scaled dot-product attention on one head: softmax(Q K^T / sqrt d) V, with secret Q, K, V.
+#[test]
+fn attention() {
+    run_all(vec![
+        case("attention", 13)
+            .input("x", &[N, Some(5), Some(8)])
+            .weight("wq", &[8, 8])
+            .weight("wk", &[8, 8])
+            .weight("wv", &[8, 8])
+            .scalar("scale", 1.0 / 8f32.sqrt())
+            .node("MatMul", &["x", "wq"], &["q"], vec![])
+            .node("MatMul", &["x", "wk"], &["k"], vec![])
+            .node("MatMul", &["x", "wv"], &["v"], vec![])
+            .node("Transpose", &["k"], &["kt"], vec![ints("perm", &[0, 2, 1])])
+            .node("MatMul", &["q", "kt"], &["s"], vec![])
+            .node("Mul", &["s", "scale"], &["ss"], vec![])
+            .node("Softmax", &["ss"], &["p"], vec![int("axis", -1)])
+            .node("MatMul", &["p", "v"], &["y"], vec![])
+            .output("y"),
+    ]);
+}
