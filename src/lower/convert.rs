@@ -40,18 +40,18 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
 }
 
 /// Per-node coverage; never fails on an unsupported model, only on an unreadable file.
+/// Shape inference is tried even when some ops have no lowering, so that every node gets its
+/// most precise status; when it fails, the registry alone decides.
 pub fn check(path: &Path, options: Options) -> Result<Coverage> {
     let model = read_model(path)?;
     let registry = registry_coverage(&model);
-    if !registry.is_supported() {
-        return Ok(registry);
-    }
     match analyse(model, options.batch) {
         Ok(graph) => Ok(lower_graph(&graph, options, true).1),
-        Err(e) => {
-            let mut coverage = registry_coverage(&read_model(path)?);
+        Err(e) if registry.is_supported() => {
+            let mut coverage = registry;
             coverage.graph_error = Some(format!("{e:#}"));
             Ok(coverage)
         }
+        Err(_) => Ok(registry),
     }
 }

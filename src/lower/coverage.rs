@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
-    /// Became plan steps.
-    Lowered,
+    /// Became plan steps, using these approximated functions (empty when exact).
+    Lowered(Vec<String>),
     /// Needs no step: computed at convert time, or merged into another node.
     Folded(String),
     /// Stands in the way of conversion, with the reason.
@@ -107,7 +107,11 @@ impl Coverage {
         writeln!(out, "{:<name_w$}  {:<op_w$}  status", "node", "op_type").unwrap();
         for n in &self.nodes {
             let status = match &n.status {
-                Status::Lowered => "lowered".to_string(),
+                Status::Lowered(approx) if approx.is_empty() => "lowered".to_string(),
+                Status::Lowered(approx) => format!(
+                    "lowered (approximates {}; see docs/APPROXIMATIONS.md)",
+                    approx.join(", ")
+                ),
                 Status::Folded(why) => format!("folded ({why})"),
                 Status::Unsupported(why) => format!("UNSUPPORTED: {why}"),
             };
@@ -118,7 +122,7 @@ impl Coverage {
             out,
             "\n{} nodes: {} lowered, {} folded, {} unsupported",
             self.nodes.len(),
-            count(|s| matches!(s, Status::Lowered)),
+            count(|s| matches!(s, Status::Lowered(_))),
             count(|s| matches!(s, Status::Folded(_))),
             count(|s| matches!(s, Status::Unsupported(_)))
         )
@@ -142,12 +146,12 @@ impl Coverage {
             .nodes
             .iter()
             .map(|n| {
-                let (status, detail) = match &n.status {
-                    Status::Lowered => ("lowered", None),
-                    Status::Folded(d) => ("folded", Some(d)),
-                    Status::Unsupported(d) => ("unsupported", Some(d)),
+                let (status, detail, approximations) = match &n.status {
+                    Status::Lowered(a) => ("lowered", None, a.clone()),
+                    Status::Folded(d) => ("folded", Some(d), vec![]),
+                    Status::Unsupported(d) => ("unsupported", Some(d), vec![]),
                 };
-                json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail})
+                json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail, "approximations": approximations})
             })
             .collect();
         json!({

@@ -20,7 +20,7 @@ pub use convert::{Converted, check, convert};
 pub use coverage::{Coverage, NodeReport, Status};
 pub use registry::{OpRule, operators_markdown, rules};
 
-use registry::rule_for;
+use registry::{hint_for, rule_for};
 
 use crate::import::{BatchPolicy, Graph, Model, Node, floats, ints};
 use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
@@ -177,18 +177,16 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         return (None, coverage);
     }
     for node in &model.nodes {
+        let steps_before = cx.builder.steps().len();
         let status = if !node.outputs.iter().any(|o| graph.is_secret(o)) {
             Status::Folded("computed at convert time".into())
         } else if let Some(into) = cx.fusions.absorbed_by(&node.name) {
             Status::Folded(format!("into {into}"))
         } else {
             match rule_for(node) {
-                None => Status::Unsupported(format!(
-                    "no secure lowering for {} (domain {:?})",
-                    node.op_type, node.domain
-                )),
+                None => no_rule(node),
                 Some(rule) => match rule(&mut cx, node) {
-                    Ok(()) => Status::Lowered,
+                    Ok(()) => Status::Lowered(approximations(&cx.builder.steps()[steps_before..])),
                     Err(e) => Status::Unsupported(format!("{e:#}")),
                 },
             }
@@ -235,6 +233,43 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
     }
 }
 
+/// Why a node has no lowering, with a hint where a rewrite exists.
+fn no_rule(node: &Node) -> Status {
+    let mut reason = format!(
+        "no secure lowering for {} (domain {:?})",
+        node.op_type,
+        if node.domain.is_empty() {
+            "ai.onnx"
+        } else {
+            &node.domain
+        }
+    );
+    if let Some(hint) = hint_for(&node.op_type) {
+        reason.push_str("; hint: ");
+        reason.push_str(hint);
+    }
+    Status::Unsupported(reason)
+}
+
+/// The approximated functions a node's steps use, for the coverage report.
+fn approximations(steps: &[crate::plan::Step]) -> Vec<String> {
+    let mut names: Vec<String> = vec![];
+    for step in steps {
+        let used: &[&str] = match &step.op {
+            Op::Function { function } => &[function.name()],
+            Op::Softmax { log: false, .. } => &["exp", "reciprocal"],
+            Op::Softmax { log: true, .. } => &["exp", "log"],
+            _ => &[],
+        };
+        for name in used {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Coverage from the op registry alone, for models that shape inference cannot handle.
 pub fn registry_coverage(model: &Model) -> Coverage {
     let secret = model.secret_tensors();
@@ -243,12 +278,9 @@ pub fn registry_coverage(model: &Model) -> Coverage {
         let status = if !node.outputs.iter().any(|o| secret.contains(o)) {
             Status::Folded("computed at convert time".into())
         } else if rule_for(node).is_some() {
-            Status::Lowered
+            Status::Lowered(vec![])
         } else {
-            Status::Unsupported(format!(
-                "no secure lowering for {} (domain {:?})",
-                node.op_type, node.domain
-            ))
+            no_rule(node)
         };
         coverage.record(node, status);
     }

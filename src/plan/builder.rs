@@ -72,6 +72,11 @@ impl PlanBuilder {
         self.plan.outputs.push(id);
     }
 
+    /// The steps added so far.
+    pub fn steps(&self) -> &[super::Step] {
+        &self.plan.steps
+    }
+
     pub fn shape(&self, id: ValueId) -> &Shape {
         &self.plan.values[id.index()].shape
     }
