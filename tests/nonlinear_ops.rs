@@ -276,3 +276,96 @@ fn attention() {
             .output("y"),
     ]);
 }
+
+#[test]
+fn conv_transpose() {
+    let ct = |name: &str,
+              c: i64,
+              m: i64,
+              group: i64,
+              spatial: &[i64],
+              kernel: &[i64],
+              attrs: Vec<Attr>,
+              bias: bool| {
+        let mut dims = vec![N, Some(c)];
+        dims.extend(spatial.iter().map(|&s| Some(s)));
+        let mut w_shape = vec![c as usize, (m / group) as usize];
+        w_shape.extend(kernel.iter().map(|&k| k as usize));
+        let mut inputs = vec!["x", "w"];
+        let mut attrs = attrs;
+        attrs.push(int("group", group));
+        let mut case = case(&format!("convtranspose-{name}"), 13)
+            .input("x", &dims)
+            .weight("w", &w_shape);
+        if bias {
+            case = case.weight("b", &[m as usize]);
+            inputs.push("b");
+        }
+        case.node("ConvTranspose", &inputs, &["y"], attrs)
+            .output("y")
+    };
+    run_all(vec![
+        ct("basic", 2, 3, 1, &[4, 4], &[3, 3], vec![], true),
+        ct(
+            "stride2",
+            2,
+            3,
+            1,
+            &[3, 4],
+            &[3, 3],
+            vec![ints("strides", &[2, 2])],
+            false,
+        ),
+        ct(
+            "pads",
+            2,
+            2,
+            1,
+            &[4, 4],
+            &[3, 3],
+            vec![ints("strides", &[2, 2]), ints("pads", &[1, 0, 1, 2])],
+            true,
+        ),
+        ct(
+            "output-padding",
+            2,
+            2,
+            1,
+            &[3, 3],
+            &[3, 3],
+            vec![ints("strides", &[2, 2]), ints("output_padding", &[1, 0])],
+            false,
+        ),
+        ct(
+            "dilation",
+            2,
+            2,
+            1,
+            &[4, 4],
+            &[2, 2],
+            vec![ints("dilations", &[2, 2])],
+            false,
+        ),
+        ct(
+            "groups",
+            4,
+            4,
+            2,
+            &[3, 3],
+            &[2, 2],
+            vec![ints("strides", &[2, 1])],
+            true,
+        ),
+        // output_shape and auto_pad variants: tract cannot run them, see tests/ort_cases.rs.
+        ct(
+            "1d",
+            3,
+            2,
+            1,
+            &[5],
+            &[3],
+            vec![ints("strides", &[2]), ints("pads", &[1, 1])],
+            true,
+        ),
+    ]);
+}

@@ -24,6 +24,17 @@ impl Bilinear for ConvMap<'_> {
     }
 }
 
+pub struct ConvTransposeMap<'a> {
+    pub window: &'a Window,
+    pub groups: usize,
+    pub output: &'a [usize],
+}
+impl Bilinear for ConvTransposeMap<'_> {
+    fn apply<E: Elem>(&self, a: &ArrayViewD<E>, b: &ArrayViewD<E>) -> Result<ArrayD<E>> {
+        crate::tensor::conv::conv_transpose(a, b, self.window, self.output, self.groups)
+    }
+}
+
 pub struct MulMap;
 impl Bilinear for MulMap {
     fn apply<E: Elem>(&self, a: &ArrayViewD<E>, b: &ArrayViewD<E>) -> Result<ArrayD<E>> {

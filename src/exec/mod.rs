@@ -185,5 +185,18 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
             last_index,
         } => nonlinear::arg_max(dom, args[0], *axis, *keep_dims, *min, *last_index),
         Op::Softmax { axis, log } => nonlinear::softmax(dom, args[0], *axis, *log),
+        Op::ConvTranspose {
+            window,
+            groups,
+            output_size,
+        } => dom.bilinear(
+            &ConvTransposeMap {
+                window,
+                groups: *groups,
+                output: output_size,
+            },
+            args[0],
+            args[1],
+        ),
     }
 }

@@ -1,14 +1,15 @@
 //! Making the batch size symbolic.
 //!
-//! Exporters often bake the example batch into the graph: `torch.onnx.export` without
+//! Shapes are inferred at two batch sizes and compared (see `batch_facts`), which needs no
+//! symbolic support from any op's shape rules. Exporters often bake the example batch into the graph: `torch.onnx.export` without
 //! `dynamic_axes` declares the input as [1, ...] and constant-folds `x.view(x.size(0), -1)`
 //! into a Reshape to [1, -1]. For such models the static shapes are inferred first; every
 //! Reshape of secret data whose constant target starts with that batch, on a tensor whose
-//! axis 0 has that size, gets 0 there instead (ONNX: copy the input's size). The symbolic
+//! axis 0 has that size, gets 0 there instead (ONNX: copy the input's size). The batch-free
 //! result must then agree with the static one at the declared batch, or the plan keeps the
 //! fixed batch.
 
-use super::{BatchMode, Fact, Model, tract_facts};
+use super::{BatchMode, Fact, Model, batch_facts, tract_facts};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tract_onnx::pb;
@@ -26,18 +27,31 @@ pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
         _ => None,
     };
     let Some(b0) = fixed_batch else {
-        let facts = tract_facts(model, &model.proto, true)
-            .context("shape inference with a symbolic batch size failed")?;
-        return Ok((BatchMode::Symbolic, facts));
+        return free_batch(model, &model.proto)
+            .context("shape inference with a free batch size failed")
+            .map(|facts| (BatchMode::Symbolic, facts));
     };
-    let fixed = tract_facts(model, &model.proto, false).context("shape inference failed")?;
+    let fixed = tract_facts(model, &model.proto, None).context("shape inference failed")?;
     let proto = with_batch_reshapes(model, &fixed, b0);
-    match tract_facts(model, &proto, true) {
-        Ok(symbolic) if agrees(&symbolic, &fixed, b0) && outputs_scale(model, &symbolic) => {
-            Ok((BatchMode::Symbolic, symbolic))
+    match free_batch(model, &proto) {
+        Ok(free) if agrees(&free, &fixed, b0) && outputs_scale(model, &free) => {
+            Ok((BatchMode::Symbolic, free))
         }
         _ => Ok((BatchMode::Fixed(b0), fixed)),
     }
+}
+
+/// Batch sizes the shapes are inferred at: not 1, whose dimensions broadcast specially.
+const PROBES: (usize, usize) = (2, 3);
+
+fn free_batch(model: &Model, proto: &pb::ModelProto) -> Result<HashMap<String, Fact>> {
+    let at_a = tract_facts(model, proto, Some(PROBES.0))?;
+    let at_b = tract_facts(model, proto, Some(PROBES.1))?;
+    batch_facts(&at_a, &at_b, PROBES).ok_or_else(|| {
+        anyhow::anyhow!(
+            "some tensor's shape does not follow the batch size; convert with --fixed-shapes"
+        )
+    })
 }
 
 /// A copy of the model whose batch-carrying Reshape targets copy axis 0 from their input.

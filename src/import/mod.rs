@@ -226,8 +226,7 @@ pub enum BatchPolicy {
     AsDeclared,
 }
 
-/// Runs shape inference, with a symbolic batch unless `policy` says otherwise; see [`batch`]
-/// for models exported with a fixed batch size.
+/// Runs shape inference, with a symbolic batch unless `policy` says otherwise; see [`batch`].
 pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     model.check_wiring()?;
     if policy == BatchPolicy::AsDeclared {
@@ -244,7 +243,7 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
                 );
             }
         }
-        let facts = tract_facts(&model, &model.proto, false).context("shape inference failed")?;
+        let facts = tract_facts(&model, &model.proto, None).context("shape inference failed")?;
         let secret = model.secret_tensors();
         return Ok(Graph {
             model,
@@ -280,12 +279,12 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     })
 }
 
-/// What tract infers for every tensor of `proto`, with axis 0 of each input symbolic or as
-/// declared.
+/// What tract infers for every tensor of `proto`, with axis 0 of every graph input set to
+/// `batch` (or every dimension as declared). Shapes are concrete.
 fn tract_facts(
     model: &Model,
     proto: &pb::ModelProto,
-    symbolic_batch: bool,
+    batch: Option<usize>,
 ) -> Result<HashMap<String, Fact>> {
     let dir = model
         .path
@@ -295,23 +294,17 @@ fn tract_facts(
         .parse(proto, dir.as_deref())
         .map_err(|e| anyhow!("tract cannot parse {}: {e:#}", model.path.display()))?;
     let mut tract_model = parsed.model;
-    let n = tract_model.symbols.sym("N");
     let input_outlets = tract_model.input_outlets()?.to_vec();
     for (ix, outlet) in input_outlets.iter().enumerate() {
         let name = &tract_model.node(outlet.node).name;
         let (_, dims) = model.declared_input(name)?;
-        let mut shape: TVec<TDim> = dims
-            .iter()
-            .map(|d| TDim::from(d.unwrap_or(1) as i64))
-            .collect();
-        if symbolic_batch && !shape.is_empty() {
-            shape[0] = TDim::from(n.clone());
+        let mut shape: TVec<usize> = dims.iter().map(|d| d.unwrap_or(1)).collect();
+        if let (Some(b), Some(first)) = (batch, shape.first_mut()) {
+            *first = b;
         }
         tract_model.set_input_fact(ix, InferenceFact::dt_shape(f32::datum_type(), shape))?;
     }
     tract_model.analyse(false).map_err(|e| anyhow!("{e:#}"))?;
-    let values_1 = SymbolValues::default().with(&n, 1);
-    let values_2 = SymbolValues::default().with(&n, 2);
     let mut facts = HashMap::new();
     for (name, outlet) in &parsed.outlets_by_name {
         let fact = tract_model.outlet_fact(*outlet)?;
@@ -320,29 +313,7 @@ fn tract_facts(
             .as_concrete_finite()
             .ok()
             .flatten()
-            .map(|s| Shape::fixed_dims(&s))
-            .or_else(|| {
-                if fact.shape.is_open() {
-                    return None;
-                }
-                let dims: Option<Vec<Dim>> = fact
-                    .shape
-                    .dims()
-                    .map(|d| {
-                        let d = d.concretize()?;
-                        let (a, b) = (
-                            d.eval(&values_1).to_i64().ok()?,
-                            d.eval(&values_2).to_i64().ok()?,
-                        );
-                        match (a, b) {
-                            (a, b) if a == b && a >= 0 => Some(Dim::Fixed(a as usize)),
-                            (a, b) if b == 2 * a && a > 0 => Some(Dim::Batch(a as usize)),
-                            _ => None,
-                        }
-                    })
-                    .collect();
-                dims.map(Shape)
-            });
+            .map(|s| Shape::fixed_dims(&s));
         facts.insert(
             name.clone(),
             Fact {
@@ -353,6 +324,52 @@ fn tract_facts(
         );
     }
     Ok(facts)
+}
+
+/// Facts for a symbolic batch from facts at two batch sizes: a dimension that is the same at
+/// both is fixed, one that grows in proportion is `k * N`, anything else means the model does
+/// not take a free batch. Constants keep only values that do not depend on the batch.
+fn batch_facts(
+    at_a: &HashMap<String, Fact>,
+    at_b: &HashMap<String, Fact>,
+    (a, b): (usize, usize),
+) -> Option<HashMap<String, Fact>> {
+    at_a.iter()
+        .map(|(name, fa)| {
+            let fb = at_b.get(name)?;
+            let shape = match (&fa.shape, &fb.shape) {
+                (Some(sa), Some(sb)) if sa.rank() == sb.rank() => Some(Shape(
+                    sa.0.iter()
+                        .zip(&sb.0)
+                        .map(|(da, db)| {
+                            let (da, db) = (da.resolve(0), db.resolve(0));
+                            if da == db {
+                                Some(Dim::Fixed(da))
+                            } else if da % a == 0 && da / a * b == db {
+                                Some(Dim::Batch(da / a))
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                )),
+                (None, None) => None,
+                _ => return None,
+            };
+            let konst = match (&fa.konst, &fb.konst) {
+                (Some(ka), Some(kb)) if ka == kb => Some(ka.clone()),
+                _ => None,
+            };
+            Some((
+                name.clone(),
+                Fact {
+                    shape,
+                    konst,
+                    datum_type: fa.datum_type,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// A convert-time tensor as integers (shapes, axes, indices).

@@ -223,3 +223,61 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
     cx.emit_chain(node, &output, Op::Conv { window, groups }, &[x, w], then)?;
     Ok(())
 }
+
+pub fn conv_transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let (x_name, w_name) = (required(node, 0, "X")?, required(node, 1, "W")?);
+    let x_shape = cx.shape(x_name)?;
+    let spatial = spatial_dims(&x_shape)?;
+    let groups = usize::try_from(node.int("group", 1)?)
+        .ok()
+        .filter(|&g| g > 0)
+        .context("group must be positive")?;
+    let w_shape = cx
+        .shape(w_name)?
+        .fixed()
+        .context("the ConvTranspose weight needs a fixed shape")?;
+    ensure!(
+        w_shape.len() == spatial.len() + 2,
+        "ConvTranspose weight of shape {w_shape:?} does not match a rank-{} input",
+        x_shape.rank()
+    );
+    let kernel = kernel_shape(node, Some(&w_shape[2..]))?;
+    let (window, output_size) = super::window::transpose_window(node, &spatial, &kernel)?;
+    let out_channels = w_shape[1] * groups;
+    let x = cx.value(x_name)?;
+    let w = cx.value(w_name)?;
+    let mut then = vec![];
+    if let Some(b) = node.input(2) {
+        let bias = Array1::from_iter(
+            cx.constant(b)
+                .context("ConvTranspose bias must be a constant")?
+                .iter()
+                .copied(),
+        );
+        ensure!(
+            bias.len() == out_channels,
+            "ConvTranspose bias has {} values for {out_channels} output channels",
+            bias.len()
+        );
+        then.push((
+            Op::Add,
+            cx.weight(
+                &format!("{}/B", node.name),
+                per_channel(&bias, x_shape.rank()),
+                Visibility::Secret,
+            )?,
+        ));
+    }
+    cx.emit_chain(
+        node,
+        node.output(),
+        Op::ConvTranspose {
+            window,
+            groups,
+            output_size,
+        },
+        &[x, w],
+        then,
+    )?;
+    Ok(())
+}

@@ -79,6 +79,12 @@ const RULES: &[OpRule] = &[
         "1-D to 3-D; strides, pads, auto_pad, dilations, group (including depthwise); the kernel may be secret-computed",
     ),
     rule(
+        "ConvTranspose",
+        linear::conv_transpose,
+        1,
+        "1-D to 3-D; strides, pads, auto_pad, dilations, group, output_padding, output_shape",
+    ),
+    rule(
         "Div",
         power::div,
         7,

@@ -98,3 +98,98 @@ pub fn kernel_shape(node: &Node, from_weight: Option<&[usize]>) -> Result<Vec<us
         (None, None) => bail!("{} needs the kernel_shape attribute", node.op_type),
     }
 }
+
+/// ConvTranspose's window and spatial output size: from `output_shape` (pads derived from
+/// it), from auto_pad SAME (output = input * stride), or from explicit pads.
+pub fn transpose_window(
+    node: &Node,
+    input: &[usize],
+    kernel: &[usize],
+) -> Result<(Window, Vec<usize>)> {
+    let rank = kernel.len();
+    ensure!(
+        input.len() == rank,
+        "kernel has {rank} spatial axes but the input has {}",
+        input.len()
+    );
+    let strides = per_axis(node, "strides", rank, 1)?;
+    let dilations = per_axis(node, "dilations", rank, 1)?;
+    let output_padding: Vec<usize> = match node.ints("output_padding")? {
+        Some(p) if p.len() == rank && p.iter().all(|&v| v >= 0) => {
+            p.iter().map(|&v| v as usize).collect()
+        }
+        Some(p) => bail!("output_padding {p:?} must hold one non-negative value per spatial axis"),
+        None => vec![0; rank],
+    };
+    // The output size before removing any padding.
+    let full: Vec<usize> = (0..rank)
+        .map(|d| {
+            strides[d] * (input[d] - 1) + output_padding[d] + (kernel[d] - 1) * dilations[d] + 1
+        })
+        .collect();
+    let auto_pad = node.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
+    let requested: Option<Vec<usize>> = match node.ints("output_shape")? {
+        Some(s) => Some(
+            s[s.len().saturating_sub(rank)..]
+                .iter()
+                .map(|&v| v as usize)
+                .collect(),
+        ),
+        None if auto_pad.starts_with("SAME") => {
+            Some((0..rank).map(|d| input[d] * strides[d]).collect())
+        }
+        None => None,
+    };
+    let (pads_begin, pads_end, output) = match requested {
+        Some(out) => {
+            let mut begin = vec![0; rank];
+            let mut end = vec![0; rank];
+            for d in 0..rank {
+                let total = full[d].checked_sub(out[d]).ok_or_else(|| {
+                    anyhow::anyhow!("ConvTranspose output {out:?} is larger than the kernel allows")
+                })?;
+                let small = total / 2;
+                (begin[d], end[d]) = if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
+            }
+            (begin, end, out)
+        }
+        None => {
+            let (begin, end): (Vec<usize>, Vec<usize>) = match node.ints("pads")? {
+                Some(p)
+                    if p.len() == 2 * rank && p.iter().all(|&x| x >= 0) && auto_pad != "VALID" =>
+                {
+                    (
+                        p[..rank].iter().map(|&x| x as usize).collect(),
+                        p[rank..].iter().map(|&x| x as usize).collect(),
+                    )
+                }
+                Some(p) if auto_pad != "VALID" => bail!(
+                    "attribute pads = {p:?} must hold {} non-negative values",
+                    2 * rank
+                ),
+                _ => (vec![0; rank], vec![0; rank]),
+            };
+            let out = (0..rank)
+                .map(|d| {
+                    full[d]
+                        .checked_sub(begin[d] + end[d])
+                        .ok_or_else(|| anyhow::anyhow!("ConvTranspose pads exceed the output size"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (begin, end, out)
+        }
+    };
+    let window = Window {
+        kernel: kernel.to_vec(),
+        strides,
+        dilations,
+        pads_begin,
+        pads_end,
+        ceil_mode: false,
+    };
+    Ok((window, output))
+}

@@ -123,6 +123,13 @@ pub enum Op {
         axis: usize,
         log: bool,
     },
+    /// Transposed convolution `[N,C,in..] * [C,M/g,kernel..]` to the given spatial output,
+    /// no bias; rescaled.
+    ConvTranspose {
+        window: Window,
+        groups: usize,
+        output_size: Vec<usize>,
+    },
 }
 
 /// Non-linear functions with a documented fixed-point approximation.
@@ -184,7 +191,12 @@ impl Op {
     /// Number of inputs, or `None` when variadic.
     pub fn arity(&self) -> Option<usize> {
         match self {
-            Op::MatMul | Op::Conv { .. } | Op::Mul | Op::Add | Op::Sub => Some(2),
+            Op::MatMul
+            | Op::Conv { .. }
+            | Op::ConvTranspose { .. }
+            | Op::Mul
+            | Op::Add
+            | Op::Sub => Some(2),
             Op::Concat { .. } => None,
             Op::Select => Some(3),
             _ => Some(1),
@@ -212,6 +224,7 @@ impl Op {
             Op::ReduceMax { .. } => "ReduceMax",
             Op::ArgMax { .. } => "ArgMax",
             Op::Softmax { .. } => "Softmax",
+            Op::ConvTranspose { .. } => "ConvTranspose",
         }
     }
 }

@@ -141,3 +141,110 @@ mod tests {
         }
     }
 }
+
+/// Transposed convolution (ONNX `ConvTranspose`, no bias): `x: [N, C, in...]`,
+/// `w: [C, M/groups, kernel...]` -> `[N, M, output...]`. Each input position spreads
+/// `x * w` over the output at `in * stride + k * dilation - pad_begin`: one
+/// `[M/g * K, C/g] x [C/g, positions]` product per image and group, then a scatter-add.
+pub fn conv_transpose<E: Elem>(
+    x: &ArrayViewD<E>,
+    w: &ArrayViewD<E>,
+    window: &Window,
+    output: &[usize],
+    groups: usize,
+) -> Result<ArrayD<E>> {
+    let rank = window.rank();
+    ensure!(
+        x.ndim() == rank + 2 && w.ndim() == rank + 2 && output.len() == rank,
+        "conv_transpose expects rank-{} input and weight",
+        rank + 2
+    );
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    ensure!(
+        groups > 0 && c.is_multiple_of(groups) && w.shape()[0] == c,
+        "ConvTranspose weight {:?} does not match {c} input channels in {groups} groups",
+        w.shape()
+    );
+    ensure!(
+        w.shape()[2..] == window.kernel[..],
+        "ConvTranspose weight kernel {:?} differs from {:?}",
+        &w.shape()[2..],
+        window.kernel
+    );
+    let (cg, mg) = (c / groups, w.shape()[1]);
+    let m = mg * groups;
+    let input: Vec<usize> = x.shape()[2..].to_vec();
+    let kernel_size: usize = window.kernel.iter().product();
+    let in_positions: usize = input.iter().product();
+    let out_positions: usize = output.iter().product();
+    // For every (kernel offset, input position): the output position it lands on, if any.
+    let target: Vec<Option<usize>> = (0..kernel_size)
+        .flat_map(|kk| (0..in_positions).map(move |ip| (kk, ip)))
+        .map(|(kk, ip)| {
+            let (mut k_rest, mut i_rest, mut flat) = (kk, ip, 0usize);
+            let mut k_idx = vec![0; rank];
+            let mut i_idx = vec![0; rank];
+            for d in (0..rank).rev() {
+                k_idx[d] = k_rest % window.kernel[d];
+                k_rest /= window.kernel[d];
+                i_idx[d] = i_rest % input[d];
+                i_rest /= input[d];
+            }
+            for d in 0..rank {
+                let at = (i_idx[d] * window.strides[d] + k_idx[d] * window.dilations[d]) as isize
+                    - window.pads_begin[d] as isize;
+                if at < 0 || at >= output[d] as isize {
+                    return None;
+                }
+                flat = flat * output[d] + at as usize;
+            }
+            Some(flat)
+        })
+        .collect();
+    let x = x.as_standard_layout();
+    let w = w.as_standard_layout();
+    let (xs, ws) = (
+        x.as_slice().expect("standard layout"),
+        w.as_slice().expect("standard layout"),
+    );
+    // Per group, W^T: [(m, k), c] from w[c, m, k].
+    let w_t: Vec<Vec<E>> = (0..groups)
+        .map(|g| {
+            let rows = mg * kernel_size;
+            let mut t = vec![E::ZERO; rows * cg];
+            for ci in 0..cg {
+                for r in 0..rows {
+                    t[r * cg + ci] = ws[(g * cg + ci) * rows + r];
+                }
+            }
+            t
+        })
+        .collect();
+    let mut out = vec![E::ZERO; n * m * out_positions];
+    out.par_chunks_mut(m * out_positions)
+        .enumerate()
+        .for_each(|(img, out_img)| {
+            let mut cols = vec![E::ZERO; mg * kernel_size * in_positions];
+            for (g, w_g) in w_t.iter().enumerate() {
+                cols.fill(E::ZERO);
+                let x_g =
+                    &xs[(img * c + g * cg) * in_positions..(img * c + (g + 1) * cg) * in_positions];
+                E::gemm(mg * kernel_size, cg, in_positions, w_g, x_g, &mut cols);
+                for mi in 0..mg {
+                    let plane = &mut out_img
+                        [(g * mg + mi) * out_positions..(g * mg + mi + 1) * out_positions];
+                    for kk in 0..kernel_size {
+                        let row = &cols[(mi * kernel_size + kk) * in_positions
+                            ..(mi * kernel_size + kk + 1) * in_positions];
+                        for (ip, &v) in row.iter().enumerate() {
+                            if let Some(o) = target[kk * in_positions + ip] {
+                                plane[o] = plane[o].add(v);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    let shape: Vec<usize> = [n, m].into_iter().chain(output.iter().copied()).collect();
+    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out)?)
+}
