@@ -71,77 +71,6 @@ pub fn conv<E: Elem>(
     taps.shaped(&[n, m], out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::IxDyn;
-
-    /// Direct-loop 2-D reference, written independently of the tap table.
-    fn direct(
-        x: &ArrayD<f32>,
-        w: &ArrayD<f32>,
-        s: usize,
-        p: usize,
-        d: usize,
-        groups: usize,
-    ) -> ArrayD<f32> {
-        let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-        let (m, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
-        let oh = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
-        let ow = (wd + 2 * p - d * (kw - 1) - 1) / s + 1;
-        let mg = m / groups;
-        let _ = c;
-        ArrayD::from_shape_fn(IxDyn(&[n, m, oh, ow]), |ix| {
-            let (b, o, y, z) = (ix[0], ix[1], ix[2], ix[3]);
-            let g = o / mg;
-            let mut acc = 0.0;
-            for ci in 0..cg {
-                for i in 0..kh {
-                    for j in 0..kw {
-                        let yy = (y * s + i * d) as isize - p as isize;
-                        let zz = (z * s + j * d) as isize - p as isize;
-                        if yy >= 0 && zz >= 0 && (yy as usize) < h && (zz as usize) < wd {
-                            acc += x[[b, g * cg + ci, yy as usize, zz as usize]] * w[[o, ci, i, j]];
-                        }
-                    }
-                }
-            }
-            acc
-        })
-    }
-
-    #[test]
-    fn matches_direct_convolution_across_attributes() {
-        for &(c, m, groups, s, p, d) in &[
-            (3, 4, 1, 1, 0, 1),
-            (4, 6, 2, 2, 1, 1),
-            (4, 4, 4, 1, 2, 2),
-            (2, 3, 1, 3, 1, 2),
-        ] {
-            let x = ArrayD::from_shape_fn(IxDyn(&[2, c, 7, 6]), |ix| {
-                ((ix[1] * 31 + ix[2] * 7 + ix[3] * 3 + ix[0]) % 11) as f32 - 5.0
-            });
-            let w = ArrayD::from_shape_fn(IxDyn(&[m, c / groups, 3, 3]), |ix| {
-                ((ix[0] * 5 + ix[1] * 3 + ix[2] + ix[3] * 2) % 7) as f32 - 3.0
-            });
-            let window = Window {
-                kernel: vec![3, 3],
-                strides: vec![s, s],
-                dilations: vec![d, d],
-                pads_begin: vec![p, p],
-                pads_end: vec![p, p],
-                ceil_mode: false,
-            };
-            let got = conv(&x.view(), &w.view(), &window, groups).unwrap();
-            assert_eq!(
-                got,
-                direct(&x, &w, s, p, d, groups),
-                "c={c} m={m} g={groups} s={s} p={p} d={d}"
-            );
-        }
-    }
-}
-
 /// Transposed convolution (ONNX `ConvTranspose`, no bias): `x: [N, C, in...]`,
 /// `w: [C, M/groups, kernel...]` -> `[N, M, output...]`. Each input position spreads
 /// `x * w` over the output at `in * stride + k * dilation - pad_begin`: one
@@ -247,4 +176,75 @@ pub fn conv_transpose<E: Elem>(
         });
     let shape: Vec<usize> = [n, m].into_iter().chain(output.iter().copied()).collect();
     Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    /// Direct-loop 2-D reference, written independently of the tap table.
+    fn direct(
+        x: &ArrayD<f32>,
+        w: &ArrayD<f32>,
+        s: usize,
+        p: usize,
+        d: usize,
+        groups: usize,
+    ) -> ArrayD<f32> {
+        let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let (m, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        let oh = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
+        let ow = (wd + 2 * p - d * (kw - 1) - 1) / s + 1;
+        let mg = m / groups;
+        let _ = c;
+        ArrayD::from_shape_fn(IxDyn(&[n, m, oh, ow]), |ix| {
+            let (b, o, y, z) = (ix[0], ix[1], ix[2], ix[3]);
+            let g = o / mg;
+            let mut acc = 0.0;
+            for ci in 0..cg {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let yy = (y * s + i * d) as isize - p as isize;
+                        let zz = (z * s + j * d) as isize - p as isize;
+                        if yy >= 0 && zz >= 0 && (yy as usize) < h && (zz as usize) < wd {
+                            acc += x[[b, g * cg + ci, yy as usize, zz as usize]] * w[[o, ci, i, j]];
+                        }
+                    }
+                }
+            }
+            acc
+        })
+    }
+
+    #[test]
+    fn matches_direct_convolution_across_attributes() {
+        for &(c, m, groups, s, p, d) in &[
+            (3, 4, 1, 1, 0, 1),
+            (4, 6, 2, 2, 1, 1),
+            (4, 4, 4, 1, 2, 2),
+            (2, 3, 1, 3, 1, 2),
+        ] {
+            let x = ArrayD::from_shape_fn(IxDyn(&[2, c, 7, 6]), |ix| {
+                ((ix[1] * 31 + ix[2] * 7 + ix[3] * 3 + ix[0]) % 11) as f32 - 5.0
+            });
+            let w = ArrayD::from_shape_fn(IxDyn(&[m, c / groups, 3, 3]), |ix| {
+                ((ix[0] * 5 + ix[1] * 3 + ix[2] + ix[3] * 2) % 7) as f32 - 3.0
+            });
+            let window = Window {
+                kernel: vec![3, 3],
+                strides: vec![s, s],
+                dilations: vec![d, d],
+                pads_begin: vec![p, p],
+                pads_end: vec![p, p],
+                ceil_mode: false,
+            };
+            let got = conv(&x.view(), &w.view(), &window, groups).unwrap();
+            assert_eq!(
+                got,
+                direct(&x, &w, s, p, d, groups),
+                "c={c} m={m} g={groups} s={s} p={p} d={d}"
+            );
+        }
+    }
 }
