@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
-use tfe::import::{BatchMode, BatchPolicy};
+use tfe::import::{BatchMode, BatchPolicy, GraphNames};
 use tfe::lower::{Options, check, convert};
 use tfe::tensor::FixedPoint;
 
@@ -21,7 +21,7 @@ converted (every unsupported operator is listed at once), 2 for command-line mis
     after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --check --json"
 )]
 struct Args {
-    /// The ONNX model to convert.
+    /// The model to convert: ONNX, or a TensorFlow frozen graph (.pb).
     model: PathBuf,
     /// Where to write the plan [default: the model's path with extension .plan].
     #[arg(short, long, value_name = "PLAN")]
@@ -40,6 +40,12 @@ struct Args {
     /// symbolic batch; the plan then accepts exactly those shapes.
     #[arg(long)]
     fixed_shapes: bool,
+    /// TensorFlow frozen graphs: the input tensors (default: every Placeholder).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    inputs: Vec<String>,
+    /// TensorFlow frozen graphs: the output tensors (default: the nodes nothing reads).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    outputs: Vec<String>,
 }
 
 fn main() {
@@ -51,6 +57,10 @@ fn main() {
                 BatchPolicy::AsDeclared
             } else {
                 BatchPolicy::Symbolic
+            },
+            graph_names: GraphNames {
+                inputs: args.inputs.clone(),
+                outputs: args.outputs.clone(),
             },
         };
         if args.check {

@@ -3,8 +3,10 @@
 
 mod batch;
 mod graph;
+mod tensorflow;
 
 pub use graph::Node;
+pub use tensorflow::GraphNames;
 
 use crate::plan::{Dim, Shape};
 use anyhow::{Context, Result, anyhow, bail};
@@ -34,12 +36,20 @@ pub struct Model {
 /// ONNX TensorProto element type for float32.
 const ONNX_FLOAT: i32 = 1;
 
-pub fn read_model(path: &Path) -> Result<Model> {
+/// Reads an ONNX model, or a TensorFlow frozen graph (a `.pb` GraphDef) translated into one.
+pub fn read_model(path: &Path, names: &GraphNames) -> Result<Model> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?;
-    let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| {
-        anyhow!("{} is not an ONNX model: protobuf decoding failed ({e}); give the .onnx file written by your exporter", path.display())
-    })?;
+    let frozen_graph =
+        path.extension().is_some_and(|e| e == "pb") && tensorflow::is_graph_def(&bytes);
+    let proto = if frozen_graph {
+        tensorflow::to_onnx(&bytes, names)
+            .with_context(|| format!("{}: translating the TensorFlow graph", path.display()))?
+    } else {
+        pb::ModelProto::decode(bytes.as_slice()).map_err(|e| {
+            anyhow!("{} is not an ONNX model: protobuf decoding failed ({e}); give the .onnx file written by your exporter (or a TensorFlow frozen graph named .pb)", path.display())
+        })?
+    };
     let graph = proto
         .graph
         .as_ref()

@@ -13,7 +13,7 @@ pub struct Converted {
 }
 
 pub fn convert(path: &Path, options: Options) -> Result<Converted> {
-    let model = read_model(path)?;
+    let model = read_model(path, &options.graph_names)?;
     let registry = registry_coverage(&model);
     if !registry.is_supported() {
         bail!(
@@ -43,7 +43,7 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
 /// Shape inference is tried even when some ops have no lowering, so that every node gets its
 /// most precise status; when it fails, the registry alone decides.
 pub fn check(path: &Path, options: Options) -> Result<Coverage> {
-    let model = read_model(path)?;
+    let model = read_model(path, &options.graph_names)?;
     let registry = registry_coverage(&model);
     match analyse(model, options.batch) {
         Ok(graph) => Ok(lower_graph(&graph, options, true).1),

@@ -22,7 +22,7 @@ pub use registry::{OpRule, operators_markdown, rules};
 
 use registry::{hint_for, rule_for};
 
-use crate::import::{BatchPolicy, Graph, Model, Node, floats, ints};
+use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
 use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
@@ -30,10 +30,12 @@ use fuse::Fusions;
 use ndarray::ArrayD;
 use std::collections::HashMap;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub fixed_point: FixedPoint,
     pub batch: BatchPolicy,
+    /// Input and output names for TensorFlow graphs (empty: found in the graph).
+    pub graph_names: GraphNames,
 }
 
 /// The state rules lower into: the plan under construction and the plan value of every
