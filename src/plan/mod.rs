@@ -14,7 +14,7 @@ pub use builder::PlanBuilder;
 pub use format::{FORMAT_VERSION, MAGIC, PlanFileError};
 pub use shape::{Dim, Shape};
 
-use crate::tensor::{FixedPoint, Window};
+use crate::tensor::{FixedPoint, Window, movement::AxisSlice};
 use anyhow::{Result, bail, ensure};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
@@ -93,13 +93,50 @@ pub enum Op {
     Concat {
         axis: usize,
     },
+    /// Strided slices along some axes; the other axes are kept whole.
+    Slice {
+        slices: Vec<AxisSlice>,
+    },
+    /// The entries `indices` of `axis`, in that order (repeats allowed).
+    Gather {
+        axis: usize,
+        indices: Vec<usize>,
+    },
+    /// ONNX GatherElements with constant `indices`, row-major of shape `shape`.
+    GatherElements {
+        axis: usize,
+        indices: Vec<usize>,
+        shape: Vec<usize>,
+    },
+    /// `repeats[a]` copies along each axis `a` (ONNX Tile).
+    Tile {
+        repeats: Vec<usize>,
+    },
+    /// Zeros before and after each axis.
+    Pad {
+        begin: Vec<usize>,
+        end: Vec<usize>,
+    },
+    /// Numpy broadcast to `shape`.
+    Expand {
+        shape: Shape,
+    },
+    /// `condition ? a : b` with broadcasting, for a constant condition of shape `shape`
+    /// (row-major).
+    Where {
+        condition: Vec<bool>,
+        shape: Vec<usize>,
+    },
+    Neg,
 }
 
 impl Op {
     /// Number of inputs, or `None` when variadic.
     pub fn arity(&self) -> Option<usize> {
         match self {
-            Op::MatMul | Op::Conv { .. } | Op::Mul | Op::Add | Op::Sub => Some(2),
+            Op::MatMul | Op::Conv { .. } | Op::Mul | Op::Add | Op::Sub | Op::Where { .. } => {
+                Some(2)
+            }
             Op::Concat { .. } => None,
             _ => Some(1),
         }
@@ -120,6 +157,14 @@ impl Op {
             Op::Reshape { .. } => "Reshape",
             Op::Transpose { .. } => "Transpose",
             Op::Concat { .. } => "Concat",
+            Op::Slice { .. } => "Slice",
+            Op::Gather { .. } => "Gather",
+            Op::GatherElements { .. } => "GatherElements",
+            Op::Tile { .. } => "Tile",
+            Op::Pad { .. } => "Pad",
+            Op::Expand { .. } => "Expand",
+            Op::Where { .. } => "Where",
+            Op::Neg => "Neg",
         }
     }
 }
