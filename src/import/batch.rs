@@ -8,12 +8,10 @@
 //! result must then agree with the static one at the declared batch, or the plan keeps the
 //! fixed batch.
 
-use super::{BatchMode, Fact, Model, tract_facts};
+use super::{BatchMode, Fact, Model, int64_initializer, tract_facts};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tract_onnx::pb;
-
-const ONNX_INT64: i32 = 7;
 
 pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
     let declared: Vec<Option<usize>> = model
@@ -77,13 +75,7 @@ fn with_batch_reshapes(model: &Model, fixed: &HashMap<String, Fact>, b0: usize) 
         }
         values[0] = 0;
         let name = format!("tfe_batch_reshape_{index}");
-        added.push(pb::TensorProto {
-            name: name.clone(),
-            dims: vec![values.len() as i64],
-            data_type: ONNX_INT64,
-            int64_data: values,
-            ..Default::default()
-        });
+        added.push(int64_initializer(name.clone(), values));
         node.input[1] = name;
     }
     graph.initializer.extend(added);

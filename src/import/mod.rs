@@ -3,6 +3,7 @@
 
 mod batch;
 mod graph;
+mod pads;
 
 pub use graph::Node;
 
@@ -281,8 +282,20 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
 }
 
 /// What tract infers for every tensor of `proto`, with axis 0 of each input symbolic or as
-/// declared.
+/// declared; see [`pads`] for the nodes analysed a second time.
 fn tract_facts(
+    model: &Model,
+    proto: &pb::ModelProto,
+    symbolic_batch: bool,
+) -> Result<HashMap<String, Fact>> {
+    let facts = analyse_proto(model, proto, symbolic_batch)?;
+    match pads::with_full_rank_pads(proto, &facts) {
+        Some(rewritten) => analyse_proto(model, &rewritten, symbolic_batch),
+        None => Ok(facts),
+    }
+}
+
+fn analyse_proto(
     model: &Model,
     proto: &pb::ModelProto,
     symbolic_batch: bool,
@@ -353,6 +366,18 @@ fn tract_facts(
         );
     }
     Ok(facts)
+}
+
+/// A one-dimensional int64 initializer, for the rewrites made before shape inference.
+fn int64_initializer(name: String, values: Vec<i64>) -> pb::TensorProto {
+    const ONNX_INT64: i32 = 7;
+    pb::TensorProto {
+        name,
+        dims: vec![values.len() as i64],
+        data_type: ONNX_INT64,
+        int64_data: values,
+        ..Default::default()
+    }
 }
 
 /// A convert-time tensor as integers (shapes, axes, indices).
