@@ -2,14 +2,18 @@
 //! rules, and the per-node coverage report that `tfe-convert --check` prints.
 
 mod activation;
+mod args;
 mod convert;
 mod coverage;
 mod elementwise;
 mod fuse;
 mod linear;
+mod movement;
 mod normalization;
 mod pool;
+mod reduce;
 mod registry;
+mod resize;
 mod shape;
 mod window;
 
@@ -132,6 +136,32 @@ impl<'g> Lowering<'g> {
     ) -> ValueId {
         let name = format!("{}/{suffix}", node.name);
         self.builder.step(&node.name, op, inputs, &name, shape)
+    }
+
+    /// Emits one-input steps in turn starting from `x`, each with the shape given, the last
+    /// computing the node's output; with no steps the output is `x` itself.
+    pub fn emit_sequence(
+        &mut self,
+        node: &Node,
+        x: ValueId,
+        mut steps: Vec<(Op, Shape)>,
+    ) -> Result<ValueId> {
+        let Some((last, _)) = steps.pop() else {
+            self.alias(node.output(), x);
+            return Ok(x);
+        };
+        let current = self.emit_temps(node, x, steps);
+        self.emit(node, last, &[current], node.output())
+    }
+
+    /// Emits one-input steps in turn starting from `x`, all intermediate; returns the last.
+    pub fn emit_temps(&mut self, node: &Node, x: ValueId, steps: Vec<(Op, Shape)>) -> ValueId {
+        let mut current = x;
+        for (i, (op, shape)) in steps.into_iter().enumerate() {
+            let suffix = format!("{}_{i}", op.name());
+            current = self.emit_temp(node, op, &[current], &suffix, shape);
+        }
+        current
     }
 
     /// Makes `output` another name for an existing value (Identity, folded BatchNorm).

@@ -2,7 +2,9 @@
 //! the op and documents what it covers; docs/OPERATORS.md is generated from this table (and a
 //! test checks that the committed file is current).
 
-use super::{Lowering, activation, elementwise, linear, normalization, pool, shape};
+use super::{
+    Lowering, activation, elementwise, linear, movement, normalization, pool, reduce, resize, shape,
+};
 use crate::import::Node;
 use anyhow::Result;
 use std::fmt::Write;
@@ -51,6 +53,18 @@ const RULES: &[OpRule] = &[
         "inference mode; folded into a preceding Conv or Gemm at convert time, else a per-channel affine map with secret parameters",
     ),
     rule(
+        "Cast",
+        movement::cast,
+        6,
+        "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); to integer, bool or 8-bit float types refused",
+    ),
+    rule(
+        "CastLike",
+        movement::cast,
+        15,
+        "as Cast, to the element type of the second input",
+    ),
+    rule(
         "Concat",
         shape::concat,
         4,
@@ -63,12 +77,42 @@ const RULES: &[OpRule] = &[
         "1-D to 3-D; strides, pads, auto_pad, dilations, group (including depthwise); the kernel may be secret-computed",
     ),
     rule(
+        "DepthToSpace",
+        movement::depth_to_space,
+        1,
+        "reshape, transpose, reshape; DCR and CRD modes",
+    ),
+    rule(
+        "Div",
+        elementwise::div,
+        7,
+        "by a constant: a product with its reciprocal, computed at convert time and kept secret; division by a secret tensor is refused (needs a reciprocal approximation)",
+    ),
+    rule(
         "Dropout",
         shape::identity,
         7,
         "inference only (removed); a mask output or training_mode=true is refused",
     ),
+    rule(
+        "Expand",
+        movement::expand,
+        8,
+        "to the inferred output shape (numpy broadcasting), so a target shape computed from the input works too",
+    ),
     rule("Flatten", shape::reshape, 1, "any axis"),
+    rule(
+        "Gather",
+        movement::gather,
+        1,
+        "constant indices (scalar or any shape, negative allowed), any axis but the batch axis; secret indices refused",
+    ),
+    rule(
+        "GatherElements",
+        movement::gather_elements,
+        11,
+        "constant indices, any axis, negative indices; the input must not have the batch axis (convert with --fixed-shapes)",
+    ),
     rule(
         "Gemm",
         linear::gemm,
@@ -101,10 +145,47 @@ const RULES: &[OpRule] = &[
         "tree of exact comparisons; pads, auto_pad, strides, dilations, ceil_mode; 1-D to 3-D; the Indices output is refused",
     ),
     rule(
+        "Mean",
+        elementwise::mean,
+        6,
+        "variadic with numpy broadcasting: sum times a public 1/n",
+    ),
+    rule(
         "Mul",
         elementwise::mul,
         7,
         "secret by secret or by constant, numpy broadcasting; rescaled once",
+    ),
+    rule("Neg", elementwise::neg, 6, "linear"),
+    rule(
+        "Pad",
+        movement::pad,
+        2,
+        "mode=constant; pads as attribute (< 11) or input, negative pads crop; a nonzero value is added as a public border constant; axes input (18); not along the batch axis; reflect, edge and wrap refused",
+    ),
+    rule(
+        "ReduceL1",
+        reduce::reduce_l1,
+        1,
+        "sum of abs(x) = 2 relu(x) - x (one exact comparison); axes as for ReduceMean, including the batch axis",
+    ),
+    rule(
+        "ReduceMean",
+        reduce::reduce_mean,
+        1,
+        "sum times a public 1/count; axes as attribute (< 18) or input, negative axes, keepdims, noop_with_empty_axes; not along the batch axis",
+    ),
+    rule(
+        "ReduceSum",
+        reduce::reduce_sum,
+        1,
+        "axes as attribute (< 13) or input, negative axes, keepdims, noop_with_empty_axes; any axis including the batch",
+    ),
+    rule(
+        "ReduceSumSquare",
+        reduce::reduce_sum_square,
+        1,
+        "secret product x*x, then a sum; axes as for ReduceMean, including the batch axis",
     ),
     rule("Relu", activation::relu, 6, "exact (secure comparison)"),
     rule(
@@ -112,6 +193,30 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         5,
         "shape from inference, so 0, -1 and allowzero all work",
+    ),
+    rule(
+        "Resize",
+        resize::resize,
+        10,
+        "mode=nearest with constant scales or sizes: a gather per resized axis; every coordinate_transformation_mode but tf_crop_and_resize, every nearest_mode, axes and keep_aspect_ratio_policy (18); not along the batch axis; linear and cubic refused",
+    ),
+    rule(
+        "Slice",
+        movement::slice,
+        1,
+        "starts, ends, axes as attributes (< 10) or constant inputs with steps; negative and out-of-range positions clamped, negative steps; the batch axis only whole",
+    ),
+    rule(
+        "SpaceToDepth",
+        movement::space_to_depth,
+        1,
+        "reshape, transpose, reshape",
+    ),
+    rule(
+        "Split",
+        movement::split,
+        2,
+        "one slice per output; split as attribute (< 13) or input, num_outputs (18), default equal parts; not along the batch axis",
     ),
     rule(
         "Squeeze",
@@ -126,6 +231,18 @@ const RULES: &[OpRule] = &[
         "numpy broadcasting; either operand may be a constant",
     ),
     rule(
+        "Sum",
+        elementwise::sum,
+        6,
+        "variadic with numpy broadcasting; constant operands become secret weights",
+    ),
+    rule(
+        "Tile",
+        movement::tile,
+        6,
+        "constant repeats, any axis including the batch",
+    ),
+    rule(
         "Transpose",
         shape::transpose,
         1,
@@ -136,6 +253,12 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
+    ),
+    rule(
+        "Where",
+        movement::where_,
+        9,
+        "constant condition: a select with broadcasting, either branch may be a constant; a condition computed from the secret input is refused",
     ),
 ];
 
