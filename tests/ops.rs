@@ -2227,10 +2227,11 @@ fn resize() {
             &[1.0, 1.0, 2.5, 1.5],
             vec![coord("asymmetric"), nearest("floor")],
         ),
+        // an output of length 1 (3 * 0.34) reads index 0 here, 1 with half_pixel
         scaled(
             "resize13-pytorch-half-pixel-ceil",
             13,
-            &[1.0, 1.0, 1.5, 0.5],
+            &[1.0, 1.0, 0.34, 0.5],
             vec![coord("pytorch_half_pixel"), nearest("ceil")],
         ),
         scaled(
@@ -2239,10 +2240,11 @@ fn resize() {
             &[1.0, 1.0, 2.0, 1.5],
             vec![coord("tf_half_pixel_for_nn")],
         ),
+        // 3 * 0.6 rounds down to 1 output, which the symmetric offset moves to index 1
         scaled(
             "resize19-half-pixel-symmetric",
             19,
-            &[1.0, 1.0, 1.7, 1.3],
+            &[1.0, 1.0, 0.6, 1.3],
             vec![coord("half_pixel_symmetric")],
         ),
         sized("resize18-sizes-axes", &[5, 7], vec![]),
