@@ -2,7 +2,13 @@
 
 use super::{Bilinear, Linear};
 use crate::tensor::{
-    Elem, Window, broadcast::zip_with, conv::conv, layout, matmul::matmul, window,
+    Elem, Window,
+    broadcast::{select, zip_with},
+    conv::conv,
+    layout,
+    matmul::matmul,
+    movement::{self, AxisSlice},
+    window,
 };
 use anyhow::Result;
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
@@ -198,5 +204,80 @@ impl Linear for MaskMap<'_> {
             .mask
             .mapv(|m| if m == 1 { E::from_i64(1) } else { E::ZERO });
         zip_with(&xs[0], &mask.view(), E::mul)
+    }
+}
+
+pub struct SliceMap<'a> {
+    pub slices: &'a [AxisSlice],
+}
+impl Linear for SliceMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::slice(&xs[0], self.slices)
+    }
+}
+
+pub struct GatherMap<'a> {
+    pub axis: usize,
+    pub indices: &'a [usize],
+}
+impl Linear for GatherMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::gather(&xs[0], self.axis, self.indices)
+    }
+}
+
+pub struct GatherElementsMap<'a> {
+    pub axis: usize,
+    pub indices: &'a [usize],
+    pub shape: &'a [usize],
+}
+impl Linear for GatherElementsMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::gather_elements(&xs[0], self.axis, self.indices, self.shape)
+    }
+}
+
+pub struct TileMap<'a> {
+    pub repeats: &'a [usize],
+}
+impl Linear for TileMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::tile(&xs[0], self.repeats)
+    }
+}
+
+pub struct PadMap<'a> {
+    pub begin: &'a [usize],
+    pub end: &'a [usize],
+}
+impl Linear for PadMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::pad(&xs[0], self.begin, self.end)
+    }
+}
+
+pub struct ExpandMap {
+    pub shape: Vec<usize>,
+}
+impl Linear for ExpandMap {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        movement::broadcast_to(&xs[0], &self.shape)
+    }
+}
+
+/// A select with a condition fixed at convert time is linear in the two branches.
+pub struct WhereMap<'a> {
+    pub condition: ArrayViewD<'a, bool>,
+}
+impl Linear for WhereMap<'_> {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        select(&self.condition, &xs[0], &xs[1])
+    }
+}
+
+pub struct NegMap;
+impl Linear for NegMap {
+    fn apply<E: Elem>(&self, xs: &[ArrayViewD<E>]) -> Result<ArrayD<E>> {
+        Ok(xs[0].mapv(E::neg))
     }
 }

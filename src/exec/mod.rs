@@ -198,5 +198,44 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
             args[0],
             args[1],
         ),
+        Op::Slice { slices } => dom.linear(&SliceMap { slices }, args),
+        Op::Gather { axis, indices } => dom.linear(
+            &GatherMap {
+                axis: *axis,
+                indices,
+            },
+            args,
+        ),
+        Op::GatherElements {
+            axis,
+            indices,
+            shape,
+        } => dom.linear(
+            &GatherElementsMap {
+                axis: *axis,
+                indices,
+                shape,
+            },
+            args,
+        ),
+        Op::Tile { repeats } => dom.linear(&TileMap { repeats }, args),
+        Op::Pad { begin, end } => dom.linear(&PadMap { begin, end }, args),
+        Op::Expand { shape } => dom.linear(
+            &ExpandMap {
+                shape: shape.resolve(batch),
+            },
+            args,
+        ),
+        Op::Where { condition, shape } => {
+            let condition =
+                ArrayViewD::from_shape(shape.as_slice(), condition).with_context(|| {
+                    format!(
+                        "the condition holds {} values, not one per element of shape {shape:?}",
+                        condition.len()
+                    )
+                })?;
+            dom.linear(&WhereMap { condition }, args)
+        }
+        Op::Neg => dom.linear(&NegMap, args),
     }
 }

@@ -9,12 +9,10 @@
 //! result must then agree with the static one at the declared batch, or the plan keeps the
 //! fixed batch.
 
-use super::{BatchMode, Fact, Model, batch_facts, tract_facts};
+use super::{BatchMode, Fact, Model, batch_facts, int64_initializer, tract_facts};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tract_onnx::pb;
-
-const ONNX_INT64: i32 = 7;
 
 pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
     let declared: Vec<Option<usize>> = model
@@ -47,11 +45,8 @@ const PROBES: (usize, usize) = (2, 3);
 fn free_batch(model: &Model, proto: &pb::ModelProto) -> Result<HashMap<String, Fact>> {
     let at_a = tract_facts(model, proto, Some(PROBES.0))?;
     let at_b = tract_facts(model, proto, Some(PROBES.1))?;
-    batch_facts(&at_a, &at_b, PROBES).ok_or_else(|| {
-        anyhow::anyhow!(
-            "some tensor's shape does not follow the batch size; convert with --fixed-shapes"
-        )
-    })
+    batch_facts(&at_a, &at_b, PROBES)
+        .map_err(|e| anyhow::anyhow!("{e}; convert with --fixed-shapes"))
 }
 
 /// A copy of the model whose batch-carrying Reshape targets copy axis 0 from their input.
@@ -91,13 +86,7 @@ fn with_batch_reshapes(model: &Model, fixed: &HashMap<String, Fact>, b0: usize) 
         }
         values[0] = 0;
         let name = format!("tfe_batch_reshape_{index}");
-        added.push(pb::TensorProto {
-            name: name.clone(),
-            dims: vec![values.len() as i64],
-            data_type: ONNX_INT64,
-            int64_data: values,
-            ..Default::default()
-        });
+        added.push(int64_initializer(name.clone(), values));
         node.input[1] = name;
     }
     graph.initializer.extend(added);

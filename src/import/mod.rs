@@ -3,6 +3,7 @@
 
 mod batch;
 mod graph;
+mod pads;
 mod tensorflow;
 
 pub use graph::Node;
@@ -290,8 +291,21 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
 }
 
 /// What tract infers for every tensor of `proto`, with axis 0 of every graph input set to
-/// `batch` (or every dimension as declared). Shapes are concrete.
+/// `batch` (or every dimension as declared), shapes concrete; see [`pads`] for the nodes
+/// analysed a second time.
 fn tract_facts(
+    model: &Model,
+    proto: &pb::ModelProto,
+    batch: Option<usize>,
+) -> Result<HashMap<String, Fact>> {
+    let facts = analyse_proto(model, proto, batch)?;
+    match pads::with_full_rank_pads(proto, &facts) {
+        Some(rewritten) => analyse_proto(model, &rewritten, batch),
+        None => Ok(facts),
+    }
+}
+
+fn analyse_proto(
     model: &Model,
     proto: &pb::ModelProto,
     batch: Option<usize>,
@@ -343,10 +357,18 @@ fn batch_facts(
     at_a: &HashMap<String, Fact>,
     at_b: &HashMap<String, Fact>,
     (a, b): (usize, usize),
-) -> Option<HashMap<String, Fact>> {
+) -> Result<HashMap<String, Fact>, String> {
     at_a.iter()
         .map(|(name, fa)| {
-            let fb = at_b.get(name)?;
+            let not_scaling = || {
+                let shape = |f: Option<&Fact>| f.and_then(|f| f.shape.as_ref()).map_or("unknown".into(), |s| s.to_string());
+                format!(
+                    "tensor {name} does not scale with the batch size (shape {} at batch {a}, {} at batch {b}): the model computes along the batch axis",
+                    shape(Some(fa)),
+                    shape(at_b.get(name))
+                )
+            };
+            let fb = at_b.get(name).ok_or_else(not_scaling)?;
             let shape = match (&fa.shape, &fb.shape) {
                 (Some(sa), Some(sb)) if sa.rank() == sb.rank() => Some(Shape(
                     sa.0.iter()
@@ -361,16 +383,17 @@ fn batch_facts(
                                 None
                             }
                         })
-                        .collect::<Option<Vec<_>>>()?,
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(not_scaling)?,
                 )),
                 (None, None) => None,
-                _ => return None,
+                _ => return Err(not_scaling()),
             };
             let konst = match (&fa.konst, &fb.konst) {
                 (Some(ka), Some(kb)) if ka == kb => Some(ka.clone()),
                 _ => None,
             };
-            Some((
+            Ok((
                 name.clone(),
                 Fact {
                     shape,
@@ -380,6 +403,18 @@ fn batch_facts(
             ))
         })
         .collect()
+}
+
+/// A one-dimensional int64 initializer, for the rewrites made before shape inference.
+fn int64_initializer(name: String, values: Vec<i64>) -> pb::TensorProto {
+    const ONNX_INT64: i32 = 7;
+    pb::TensorProto {
+        name,
+        dims: vec![values.len() as i64],
+        data_type: ONNX_INT64,
+        int64_data: values,
+        ..Default::default()
+    }
 }
 
 /// A convert-time tensor as integers (shapes, axes, indices).

@@ -1,6 +1,7 @@
 //! Max, Min, ReduceMax, ReduceMin, ArgMax and ArgMin: trees of exact comparisons.
 
-use super::{Lowering, Op, axis_index};
+use super::args::normalize_axis;
+use super::{Lowering, Op};
 use crate::import::Node;
 use anyhow::{Result, anyhow};
 
@@ -45,7 +46,7 @@ pub fn reduce_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Option<Vec
     let mut axes = match listed {
         Some(a) if !a.is_empty() => a
             .iter()
-            .map(|&a| axis_index(a, rank))
+            .map(|&a| normalize_axis(node, a, rank))
             .collect::<Result<Vec<_>>>()?,
         _ if node.int("noop_with_empty_axes", 0)? != 0 => return Ok(None),
         _ => (0..rank).collect(),
@@ -83,7 +84,7 @@ pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {
         .ok_or_else(|| anyhow!("{} without input", node.op_type))?;
     let rank = cx.shape(x_name)?.rank();
     let op = Op::ArgMax {
-        axis: axis_index(node.int("axis", 0)?, rank)?,
+        axis: normalize_axis(node, node.int("axis", 0)?, rank)?,
         keep_dims: node.int("keepdims", 1)? != 0,
         min: node.op_type == "ArgMin",
         last_index: node.int("select_last_index", 0)? != 0,

@@ -1,18 +1,14 @@
 //! Gemm, MatMul and Conv: products with the (secret) weights, rescaled once, with biases
 //! and any following BatchNormalization folded in at convert time.
 
+use super::args::required_input;
 use super::normalization::{affine, per_channel};
 use super::window::{kernel_shape, spatial_dims, window};
 use super::{Lowering, Op};
 use crate::import::Node;
 use crate::plan::{ValueId, Visibility};
-use anyhow::{Context, Result, anyhow, ensure};
+use anyhow::{Context, Result, ensure};
 use ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
-
-fn required<'n>(node: &'n Node, i: usize, what: &str) -> Result<&'n str> {
-    node.input(i)
-        .ok_or_else(|| anyhow!("{} without its {what} input", node.op_type))
-}
 
 /// The BatchNormalization folded into this node, as (its output tensor, scale, shift).
 /// A BatchNormalization folded into its producer: its output tensor, scale and shift.
@@ -28,14 +24,14 @@ fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<FoldedBn>> {
 }
 
 pub fn matmul(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let a = cx.value(required(node, 0, "A")?)?;
-    let b = cx.value(required(node, 1, "B")?)?;
+    let a = cx.value(required_input(node, 0, "A")?)?;
+    let b = cx.value(required_input(node, 1, "B")?)?;
     cx.emit(node, Op::MatMul, &[a, b], node.output())?;
     Ok(())
 }
 
 pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let (a_name, b_name) = (required(node, 0, "A")?, required(node, 1, "B")?);
+    let (a_name, b_name) = (required_input(node, 0, "A")?, required_input(node, 1, "B")?);
     let alpha = node.float("alpha", 1.0)?;
     let beta = node.float("beta", 1.0)?;
     let transpose = |cx: &mut Lowering, id: ValueId, what: &str| -> Result<ValueId> {
@@ -144,7 +140,7 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
 }
 
 pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let (x_name, w_name) = (required(node, 0, "X")?, required(node, 1, "W")?);
+    let (x_name, w_name) = (required_input(node, 0, "X")?, required_input(node, 1, "W")?);
     let x_shape = cx.shape(x_name)?;
     let spatial = spatial_dims(&x_shape)?;
     let groups = usize::try_from(node.int("group", 1)?)
@@ -225,7 +221,7 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
 }
 
 pub fn conv_transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let (x_name, w_name) = (required(node, 0, "X")?, required(node, 1, "W")?);
+    let (x_name, w_name) = (required_input(node, 0, "X")?, required_input(node, 1, "W")?);
     let x_shape = cx.shape(x_name)?;
     let spatial = spatial_dims(&x_shape)?;
     let groups = usize::try_from(node.int("group", 1)?)

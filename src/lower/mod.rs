@@ -2,16 +2,20 @@
 //! rules, and the per-node coverage report that `tfe-convert --check` prints.
 
 mod activation;
+mod args;
 mod compare;
 mod convert;
 mod coverage;
 mod elementwise;
 mod fuse;
 mod linear;
+mod movement;
 mod normalization;
 mod pool;
 mod power;
+mod reduce;
 mod registry;
+mod resize;
 mod shape;
 mod softmax;
 mod window;
@@ -137,6 +141,32 @@ impl<'g> Lowering<'g> {
     ) -> ValueId {
         let name = format!("{}/{suffix}", node.name);
         self.builder.step(&node.name, op, inputs, &name, shape)
+    }
+
+    /// Emits one-input steps in turn starting from `x`, each with the shape given, the last
+    /// computing the node's output; with no steps the output is `x` itself.
+    pub fn emit_sequence(
+        &mut self,
+        node: &Node,
+        x: ValueId,
+        mut steps: Vec<(Op, Shape)>,
+    ) -> Result<ValueId> {
+        let Some((last, _)) = steps.pop() else {
+            self.alias(node.output(), x);
+            return Ok(x);
+        };
+        let current = self.emit_temps(node, x, steps);
+        self.emit(node, last, &[current], node.output())
+    }
+
+    /// Emits one-input steps in turn starting from `x`, all intermediate; returns the last.
+    pub fn emit_temps(&mut self, node: &Node, x: ValueId, steps: Vec<(Op, Shape)>) -> ValueId {
+        let mut current = x;
+        for (i, (op, shape)) in steps.into_iter().enumerate() {
+            let suffix = format!("{}_{i}", op.name());
+            current = self.emit_temp(node, op, &[current], &suffix, shape);
+        }
+        current
     }
 
     /// Makes `output` another name for an existing value (Identity, folded BatchNorm).
@@ -375,15 +405,5 @@ impl Lowering<'_> {
         } else {
             self.step(node, op, inputs, tag)
         }
-    }
-}
-
-/// A possibly negative ONNX axis as an index into `rank` axes.
-pub fn axis_index(axis: i64, rank: usize) -> Result<usize> {
-    let a = if axis < 0 { axis + rank as i64 } else { axis };
-    if (0..rank as i64).contains(&a) {
-        Ok(a as usize)
-    } else {
-        bail!("axis {axis} is out of range for rank {rank}")
     }
 }

@@ -158,7 +158,7 @@ pub fn layer_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
         .input(0)
         .ok_or_else(|| anyhow::anyhow!("LayerNormalization without input"))?;
     let shape = cx.shape(x_name)?;
-    let axis = super::axis_index(node.int("axis", -1)?, shape.rank())?;
+    let axis = super::args::normalize_axis(node, node.int("axis", -1)?, shape.rank())?;
     let x = cx.value(x_name)?;
     let standardized = standardize(
         cx,

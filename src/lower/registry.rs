@@ -3,7 +3,8 @@
 //! test checks that the committed file is current).
 
 use super::{
-    Lowering, activation, compare, elementwise, linear, normalization, pool, power, shape, softmax,
+    Lowering, activation, compare, elementwise, linear, movement, normalization, pool, power,
+    reduce, resize, shape, softmax,
 };
 use crate::import::Node;
 use anyhow::Result;
@@ -61,6 +62,18 @@ const RULES: &[OpRule] = &[
         "inference mode; folded into a preceding Conv or Gemm at convert time, else a per-channel affine map with secret parameters",
     ),
     rule(
+        "Cast",
+        movement::cast,
+        6,
+        "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); to integer, bool or 8-bit float types refused",
+    ),
+    rule(
+        "CastLike",
+        movement::cast,
+        15,
+        "as Cast, to the element type of the second input",
+    ),
+    rule(
         "Clip",
         activation::clip,
         6,
@@ -83,6 +96,12 @@ const RULES: &[OpRule] = &[
         linear::conv_transpose,
         1,
         "1-D to 3-D; strides, pads, auto_pad, dilations, group, output_padding, output_shape",
+    ),
+    rule(
+        "DepthToSpace",
+        movement::depth_to_space,
+        1,
+        "reshape, transpose, reshape; DCR and CRD modes",
     ),
     rule(
         "Div",
@@ -114,7 +133,25 @@ const RULES: &[OpRule] = &[
         6,
         "approximation; inputs clamped to [-24, 20]",
     ),
+    rule(
+        "Expand",
+        movement::expand,
+        8,
+        "to the inferred output shape (numpy broadcasting), so a target shape computed from the input works too",
+    ),
     rule("Flatten", shape::reshape, 1, "any axis"),
+    rule(
+        "Gather",
+        movement::gather,
+        1,
+        "constant indices (scalar or any shape, negative allowed), any axis but the batch axis; secret indices refused",
+    ),
+    rule(
+        "GatherElements",
+        movement::gather_elements,
+        11,
+        "constant indices, any axis, negative indices; the input must not have the batch axis (convert with --fixed-shapes)",
+    ),
     rule(
         "Gelu",
         activation::gelu,
@@ -201,6 +238,12 @@ const RULES: &[OpRule] = &[
         "tree of exact comparisons; pads, auto_pad, strides, dilations, ceil_mode; 1-D to 3-D; the Indices output is refused",
     ),
     rule(
+        "Mean",
+        elementwise::mean,
+        6,
+        "variadic with numpy broadcasting: sum times a public 1/n",
+    ),
+    rule(
         "Min",
         compare::max_min,
         6,
@@ -212,11 +255,18 @@ const RULES: &[OpRule] = &[
         7,
         "secret by secret or by constant, numpy broadcasting; rescaled once",
     ),
+    rule("Neg", elementwise::neg, 6, "linear"),
     rule(
         "PRelu",
         activation::prelu,
         7,
         "exact comparison; secret slope, broadcast as ONNX specifies",
+    ),
+    rule(
+        "Pad",
+        movement::pad,
+        2,
+        "mode=constant; pads as attribute (< 11) or input, negative pads crop; a nonzero value is added as a public border constant; axes input (18); not along the batch axis; reflect, edge and wrap refused",
     ),
     rule(
         "Pow",
@@ -231,12 +281,36 @@ const RULES: &[OpRule] = &[
         "approximation by top-bit normalisation and Newton steps",
     ),
     rule(
+        "ReduceL1",
+        reduce::reduce_l1,
+        1,
+        "sum of abs(x) = 2 relu(x) - x (one exact comparison); axes as for ReduceMean, including the batch axis",
+    ),
+    rule(
         "ReduceMax",
         compare::reduce_max,
         1,
         "tree of exact comparisons; axes as attribute or input (>= 18), keepdims, noop_with_empty_axes",
     ),
+    rule(
+        "ReduceMean",
+        reduce::reduce_mean,
+        1,
+        "sum times a public 1/count; axes as attribute (< 18) or input, negative axes, keepdims, noop_with_empty_axes; not along the batch axis",
+    ),
     rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax"),
+    rule(
+        "ReduceSum",
+        reduce::reduce_sum,
+        1,
+        "axes as attribute (< 13) or input, negative axes, keepdims, noop_with_empty_axes; any axis including the batch",
+    ),
+    rule(
+        "ReduceSumSquare",
+        reduce::reduce_sum_square,
+        1,
+        "secret product x*x, then a sum; axes as for ReduceMean, including the batch axis",
+    ),
     rule("Relu", activation::relu, 6, "exact (secure comparison)"),
     rule(
         "Reshape",
@@ -244,12 +318,24 @@ const RULES: &[OpRule] = &[
         5,
         "shape from inference, so 0, -1 and allowzero all work",
     ),
+    rule(
+        "Resize",
+        resize::resize,
+        10,
+        "mode=nearest with constant scales or sizes: a gather per resized axis; every coordinate_transformation_mode but tf_crop_and_resize, every nearest_mode, axes and keep_aspect_ratio_policy (18); not along the batch axis; linear and cubic refused",
+    ),
     rule("Selu", activation::selu, 6, "gamma elu_alpha(x)"),
     rule(
         "Sigmoid",
         activation::function,
         6,
         "approximation: 1/(1 + exp(-|x|)) reflected; saturates beyond |x| = 16",
+    ),
+    rule(
+        "Slice",
+        movement::slice,
+        1,
+        "starts, ends, axes as attributes (< 10) or constant inputs with steps; negative and out-of-range positions clamped, negative steps; the batch axis only whole",
     ),
     rule(
         "Softmax",
@@ -270,6 +356,18 @@ const RULES: &[OpRule] = &[
         "x / (1 + |x|) with the reciprocal approximation",
     ),
     rule(
+        "SpaceToDepth",
+        movement::space_to_depth,
+        1,
+        "reshape, transpose, reshape",
+    ),
+    rule(
+        "Split",
+        movement::split,
+        2,
+        "one slice per output; split as attribute (< 13) or input, num_outputs (18), default equal parts; not along the batch axis",
+    ),
+    rule(
         "Sqrt",
         activation::function,
         6,
@@ -288,10 +386,22 @@ const RULES: &[OpRule] = &[
         "numpy broadcasting; either operand may be a constant",
     ),
     rule(
+        "Sum",
+        elementwise::sum,
+        6,
+        "variadic with numpy broadcasting; constant operands become secret weights",
+    ),
+    rule(
         "Tanh",
         activation::function,
         6,
         "approximation: 2 sigmoid(2x) - 1",
+    ),
+    rule(
+        "Tile",
+        movement::tile,
+        6,
+        "constant repeats, any axis including the batch",
     ),
     rule(
         "Transpose",
@@ -304,6 +414,12 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
+    ),
+    rule(
+        "Where",
+        movement::where_,
+        9,
+        "constant condition: a select with broadcasting, either branch may be a constant; a condition computed from the secret input is refused",
     ),
 ];
 

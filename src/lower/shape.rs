@@ -1,13 +1,13 @@
 //! Data movement: reshapes (Reshape, Flatten, Squeeze, Unsqueeze all take the inferred
 //! output shape), Transpose, Concat, and the no-ops Identity and inference-mode Dropout.
 
+use super::args::{normalize_axis, required_input};
 use super::{Lowering, Op};
 use crate::import::Node;
 use anyhow::{Result, anyhow, bail};
 
-fn data_input(node: &Node) -> Result<&str> {
-    node.input(0)
-        .ok_or_else(|| anyhow!("{} without input", node.op_type))
+pub(super) fn data_input(node: &Node) -> Result<&str> {
+    required_input(node, 0, "data")
 }
 
 pub fn reshape(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -33,29 +33,19 @@ pub fn transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
 }
 
 pub fn concat(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let rank = cx.shape(node.output())?.rank() as i64;
+    let rank = cx.shape(node.output())?.rank();
     let axis = node.int("axis", i64::MIN)?;
     if axis == i64::MIN {
         bail!("Concat needs the axis attribute");
     }
-    let axis = if axis < 0 { axis + rank } else { axis };
-    if !(0..rank).contains(&axis) {
-        bail!("Concat axis {axis} is out of range for rank {rank}");
-    }
+    let axis = normalize_axis(node, axis, rank)?;
     let inputs = node
         .inputs
         .iter()
         .filter(|i| !i.is_empty())
         .map(|i| cx.value(i))
         .collect::<Result<Vec<_>>>()?;
-    cx.emit(
-        node,
-        Op::Concat {
-            axis: axis as usize,
-        },
-        &inputs,
-        node.output(),
-    )?;
+    cx.emit(node, Op::Concat { axis }, &inputs, node.output())?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Softmax and LogSoftmax: subtract the max (exact comparisons), exp, sum, then the
 //! reciprocal or the log of the sum.
 
-use super::{Lowering, Op, axis_index};
+use super::args::normalize_axis;
+use super::{Lowering, Op};
 use crate::import::Node;
 use crate::plan::{Dim, Shape};
 use anyhow::{Result, anyhow, bail};
@@ -15,7 +16,11 @@ pub fn softmax(cx: &mut Lowering, node: &Node) -> Result<()> {
     let rank = shape.rank();
     let x = cx.value(x_name)?;
     let opset = cx.graph.model.opset;
-    let axis = axis_index(node.int("axis", if opset >= 13 { -1 } else { 1 })?, rank)?;
+    let axis = normalize_axis(
+        node,
+        node.int("axis", if opset >= 13 { -1 } else { 1 })?,
+        rank,
+    )?;
     if opset >= 13 || axis == rank - 1 {
         return cx.finish(node, Op::Softmax { axis, log }, &[x]);
     }

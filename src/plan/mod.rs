@@ -14,7 +14,7 @@ pub use builder::PlanBuilder;
 pub use format::{FORMAT_VERSION, MAGIC, PlanFileError};
 pub use shape::{Dim, Shape};
 
-use crate::tensor::{FixedPoint, Window};
+use crate::tensor::{FixedPoint, Window, movement::AxisSlice};
 use anyhow::{Result, bail, ensure};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
@@ -130,6 +130,41 @@ pub enum Op {
         groups: usize,
         output_size: Vec<usize>,
     },
+    /// Strided slices along some axes; the other axes are kept whole.
+    Slice {
+        slices: Vec<AxisSlice>,
+    },
+    /// The entries `indices` of `axis`, in that order (repeats allowed).
+    Gather {
+        axis: usize,
+        indices: Vec<usize>,
+    },
+    /// ONNX GatherElements with constant `indices`, row-major of shape `shape`.
+    GatherElements {
+        axis: usize,
+        indices: Vec<usize>,
+        shape: Vec<usize>,
+    },
+    /// `repeats[a]` copies along each axis `a` (ONNX Tile).
+    Tile {
+        repeats: Vec<usize>,
+    },
+    /// Zeros before and after each axis.
+    Pad {
+        begin: Vec<usize>,
+        end: Vec<usize>,
+    },
+    /// Numpy broadcast to `shape`.
+    Expand {
+        shape: Shape,
+    },
+    /// `condition ? a : b` with broadcasting, for a constant condition of shape `shape`
+    /// (row-major).
+    Where {
+        condition: Vec<bool>,
+        shape: Vec<usize>,
+    },
+    Neg,
 }
 
 /// Non-linear functions with a documented fixed-point approximation.
@@ -196,10 +231,28 @@ impl Op {
             | Op::ConvTranspose { .. }
             | Op::Mul
             | Op::Add
-            | Op::Sub => Some(2),
+            | Op::Sub
+            | Op::Where { .. } => Some(2),
             Op::Concat { .. } => None,
             Op::Select => Some(3),
-            _ => Some(1),
+            Op::Relu
+            | Op::MaxPool { .. }
+            | Op::SumPool { .. }
+            | Op::ReduceSum { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Function { .. }
+            | Op::Clip { .. }
+            | Op::ReduceMax { .. }
+            | Op::ArgMax { .. }
+            | Op::Softmax { .. }
+            | Op::Slice { .. }
+            | Op::Gather { .. }
+            | Op::GatherElements { .. }
+            | Op::Tile { .. }
+            | Op::Pad { .. }
+            | Op::Expand { .. }
+            | Op::Neg => Some(1),
         }
     }
 
@@ -225,6 +278,14 @@ impl Op {
             Op::ArgMax { .. } => "ArgMax",
             Op::Softmax { .. } => "Softmax",
             Op::ConvTranspose { .. } => "ConvTranspose",
+            Op::Slice { .. } => "Slice",
+            Op::Gather { .. } => "Gather",
+            Op::GatherElements { .. } => "GatherElements",
+            Op::Tile { .. } => "Tile",
+            Op::Pad { .. } => "Pad",
+            Op::Expand { .. } => "Expand",
+            Op::Where { .. } => "Where",
+            Op::Neg => "Neg",
         }
     }
 }

@@ -87,6 +87,28 @@ impl Shape {
         (!self.has_batch()).then(|| self.resolve(0))
     }
 
+    /// The numpy broadcast of two shapes, or `None` when they do not broadcast. A
+    /// batch-dependent size broadcasts like any other size: with 1, or with itself.
+    pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
+        let rank = self.rank().max(other.rank());
+        let dim = |s: &Shape, i: usize| {
+            if i + s.rank() >= rank {
+                s.0[i + s.rank() - rank]
+            } else {
+                Dim::Fixed(1)
+            }
+        };
+        (0..rank)
+            .map(|i| match (dim(self, i), dim(other, i)) {
+                (a, b) if a == b => Some(a),
+                (Dim::Fixed(1), b) => Some(b),
+                (a, Dim::Fixed(1)) => Some(a),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Shape)
+    }
+
     /// The batch size that gives `concrete`, if any (any batch works for a fixed shape).
     pub fn batch_for(&self, concrete: &[usize]) -> Option<usize> {
         if concrete.len() != self.rank() {
@@ -108,27 +130,6 @@ impl Shape {
 }
 
 impl Shape {
-    /// Numpy broadcasting of two shapes (a batch dimension only meets itself or 1).
-    pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
-        let rank = self.rank().max(other.rank());
-        let dim = |s: &Shape, i: usize| {
-            if i + s.rank() >= rank {
-                s.0[i + s.rank() - rank]
-            } else {
-                Dim::Fixed(1)
-            }
-        };
-        (0..rank)
-            .map(|i| match (dim(self, i), dim(other, i)) {
-                (a, b) if a == b => Some(a),
-                (Dim::Fixed(1), b) => Some(b),
-                (a, Dim::Fixed(1)) => Some(a),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Shape)
-    }
-
     /// The shape after reducing `axes`, kept as size 1 or dropped.
     pub fn reduced(&self, axes: &[usize], keep_dims: bool) -> Shape {
         Shape(
@@ -176,5 +177,16 @@ mod tests {
         assert_eq!(s.batch_for(&[5, 3, 21]), None);
         assert_eq!(s.batch_for(&[5, 3, 24]), None);
         assert_eq!(Shape::fixed_dims(&[2, 2]).batch_for(&[2, 2]), Some(1));
+    }
+
+    #[test]
+    fn broadcasts_with_batch_dims() {
+        let x = Shape(vec![Dim::Batch(1), Dim::Fixed(1), Dim::Fixed(4)]);
+        let c = Shape::fixed_dims(&[3, 1]);
+        assert_eq!(
+            x.broadcast(&c),
+            Some(Shape(vec![Dim::Batch(1), Dim::Fixed(3), Dim::Fixed(4)]))
+        );
+        assert_eq!(x.broadcast(&Shape::fixed_dims(&[2, 1, 1])), None);
     }
 }

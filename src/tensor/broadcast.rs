@@ -31,11 +31,35 @@ pub fn zip_with<E: Elem>(
     f: impl Fn(E, E) -> E + Sync + Send,
 ) -> Result<ArrayD<E>> {
     let shape = broadcast_shape(a.shape(), b.shape())?;
-    let (av, bv) = (a.broadcast(IxDyn(&shape)), b.broadcast(IxDyn(&shape)));
-    let (Some(av), Some(bv)) = (av, bv) else {
-        bail!("cannot broadcast {:?} with {:?}", a.shape(), b.shape())
-    };
+    let (av, bv) = (stretch(a, &shape)?, stretch(b, &shape)?);
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
+}
+
+/// `condition ? a : b` element-wise, all three broadcast to their common shape (ONNX Where).
+/// Linear in `(a, b)` for a fixed condition.
+pub fn select<E: Elem>(
+    condition: &ArrayViewD<bool>,
+    a: &ArrayViewD<E>,
+    b: &ArrayViewD<E>,
+) -> Result<ArrayD<E>> {
+    let shape = broadcast_shape(&broadcast_shape(condition.shape(), a.shape())?, b.shape())?;
+    let (cv, av, bv) = (
+        stretch(condition, &shape)?,
+        stretch(a, &shape)?,
+        stretch(b, &shape)?,
+    );
+    Ok(Zip::from(&cv)
+        .and(&av)
+        .and(&bv)
+        .map_collect(|&c, &x, &y| if c { x } else { y }))
+}
+
+/// A view of `x` broadcast to `shape`.
+fn stretch<'a, T>(x: &'a ArrayViewD<T>, shape: &[usize]) -> Result<ArrayViewD<'a, T>> {
+    match x.broadcast(IxDyn(shape)) {
+        Some(v) => Ok(v),
+        None => bail!("cannot broadcast {:?} to {shape:?}", x.shape()),
+    }
 }
 
 #[cfg(test)]
@@ -51,5 +75,16 @@ mod tests {
         let b = ndarray::arr1(&[10u64, u64::MAX]).into_dyn();
         let c = zip_with(&a.view(), &b.view(), |x, y| x.add(y)).unwrap();
         assert_eq!(c, ndarray::arr2(&[[11u64, 1], [13, 3]]).into_dyn());
+    }
+
+    #[test]
+    fn selects_with_broadcasting() {
+        let condition = ndarray::arr1(&[true, false]).into_dyn();
+        let a = ndarray::arr2(&[[1u64, 2], [3, 4]]).into_dyn();
+        let b = ndarray::arr0(9u64).into_dyn();
+        let c = select(&condition.view(), &a.view(), &b.view()).unwrap();
+        assert_eq!(c, ndarray::arr2(&[[1u64, 9], [3, 9]]).into_dyn());
+        let wide = ndarray::arr1(&[true, false, true]).into_dyn();
+        assert!(select(&wide.view(), &a.view(), &b.view()).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod fixed;
 mod gemm64;
 pub mod layout;
 pub mod matmul;
+pub mod movement;
 pub mod window;
 
 pub use elem::Elem;

@@ -6,7 +6,8 @@ use super::{Attr, OnnxBuilder, random, tract_reference};
 use ndarray::{ArrayD, IxDyn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tfe::exec::{Mode, predict};
-use tfe::lower::{Options, convert};
+use tfe::import::BatchPolicy;
+use tfe::lower::{Options, Status, convert};
 use tfe::plan::Plan;
 
 /// The float interpreter only reorders f32 operations, so it must match tract to f32
@@ -46,12 +47,16 @@ pub fn auto_pad(mode: &'static str) -> Attr {
 pub struct Case {
     pub name: String,
     pub onnx: OnnxBuilder,
-    inputs: Vec<Vec<Option<i64>>>,
-    input_scale: f32,
-    seed: u64,
+    pub inputs: Vec<Vec<Option<i64>>>,
+    pub input_scale: f32,
+    pub seed: u64,
+    /// Converted with `BatchPolicy::AsDeclared` and run at the declared shapes only.
+    pub fixed_shapes: bool,
+    /// An equivalent model that tract runs instead, where it cannot run this one.
+    pub reference: Option<OnnxBuilder>,
     /// Extra error allowed in fixed point and mpc, relative to the output's magnitude, for
     /// ops whose approximations have a relative error (exp and its kin).
-    relative_tolerance: f32,
+    pub relative_tolerance: f32,
 }
 
 pub fn case(name: &str, opset: i64) -> Case {
@@ -65,6 +70,8 @@ pub fn case(name: &str, opset: i64) -> Case {
         inputs: vec![],
         input_scale: 1.0,
         seed,
+        fixed_shapes: false,
+        reference: None,
         relative_tolerance: 0.0,
     }
 }
@@ -101,6 +108,16 @@ impl Case {
         self
     }
 
+    pub fn init_i64_shaped(mut self, name: &str, dims: &[i64], data: &[i64]) -> Self {
+        self.onnx.init_i64_shaped(name, dims, data);
+        self
+    }
+
+    pub fn init_bool(mut self, name: &str, dims: &[i64], data: &[bool]) -> Self {
+        self.onnx.init_bool(name, dims, data);
+        self
+    }
+
     pub fn node(mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) -> Self {
         self.onnx.node(op, inputs, outputs, attrs);
         self
@@ -125,6 +142,69 @@ impl Case {
     pub fn input_scale(mut self, scale: f32) -> Self {
         self.input_scale = scale;
         self
+    }
+
+    /// Converts with every input dimension as declared (`--fixed-shapes`); the inputs must
+    /// then declare their batch size, and the case runs at that size only.
+    pub fn fixed_shapes(mut self) -> Self {
+        self.fixed_shapes = true;
+        self
+    }
+
+    /// Compares with tract running `reference`, an equivalent model, instead of this one.
+    pub fn reference(mut self, reference: Case) -> Self {
+        self.reference = Some(reference.onnx);
+        self
+    }
+
+    pub fn options(&self) -> Options {
+        let batch = if self.fixed_shapes {
+            BatchPolicy::AsDeclared
+        } else {
+            BatchPolicy::Symbolic
+        };
+        Options {
+            batch,
+            ..Options::default()
+        }
+    }
+
+    pub fn batches(&self) -> Vec<usize> {
+        match self.inputs.first().and_then(|dims| dims[0]) {
+            Some(declared) if self.fixed_shapes => vec![declared as usize],
+            _ => BATCHES.to_vec(),
+        }
+    }
+
+    /// The conversion error, which must mention every one of `fragments`.
+    pub fn refused(&self, fragments: &[&str]) -> Result<(), String> {
+        let path = self.onnx.save(&self.name);
+        let error = match convert(&path, self.options()) {
+            Ok(_) => return Err("converted, but should have been refused".into()),
+            Err(e) => format!("{e:#}"),
+        };
+        match fragments.iter().find(|f| !error.contains(*f)) {
+            Some(missing) => Err(format!("the error does not say {missing:?}: {error}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Each node's op type and coverage status (`lowered`, `folded` or `unsupported`).
+    pub fn statuses(&self) -> Vec<(String, &'static str)> {
+        let path = self.onnx.save(&self.name);
+        let coverage = tfe::lower::check(&path, self.options()).unwrap();
+        coverage
+            .nodes
+            .into_iter()
+            .map(|n| {
+                let status = match n.status {
+                    Status::Lowered(_) => "lowered",
+                    Status::Folded(_) => "folded",
+                    Status::Unsupported(_) => "unsupported",
+                };
+                (n.op_type, status)
+            })
+            .collect()
     }
 
     /// BatchNormalization's four parameters `{prefix}_{scale,bias,mean,var}` over `c` channels,
@@ -159,13 +239,16 @@ impl Case {
     /// Converts once, then checks every mode at every batch size against tract.
     pub fn check(&self) -> Result<(), String> {
         let path = self.onnx.save(&self.name);
-        let options = Options::default();
-        let converted = convert(&path, options).map_err(|e| format!("convert: {e:#}"))?;
+        let converted = convert(&path, self.options()).map_err(|e| format!("convert: {e:#}"))?;
         let plan = Plan::from_bytes(&converted.plan.to_bytes(), &self.name)
             .map_err(|e| format!("plan round trip: {e:#}"))?;
-        for batch in BATCHES {
+        let reference = match &self.reference {
+            Some(model) => model.save(&format!("{}-reference", self.name)),
+            None => path,
+        };
+        for batch in self.batches() {
             let inputs = self.inputs_for(batch);
-            let expected = catch_unwind(AssertUnwindSafe(|| tract_reference(&path, &inputs)))
+            let expected = catch_unwind(AssertUnwindSafe(|| tract_reference(&reference, &inputs)))
                 .map_err(|_| format!("batch {batch}: tract failed on the model"))?;
             for (mode, tolerance) in [
                 (Mode::Float, FLOAT_TOLERANCE),
@@ -211,24 +294,42 @@ impl Case {
 
 /// Runs every case (all of them, even after a failure) and fails listing each that failed.
 pub fn run_all(cases: Vec<Case>) {
-    assert!(!cases.is_empty());
-    let failures: Vec<String> = cases
+    check_all(cases.iter().map(|c| (c, caught(|| c.check()))).collect());
+}
+
+/// Checks that every case fails to convert, with an error that mentions each of its
+/// fragments.
+pub fn refuse_all(cases: Vec<(Case, &[&str])>) {
+    check_all(
+        cases
+            .iter()
+            .map(|(c, fragments)| (c, caught(|| c.refused(fragments))))
+            .collect(),
+    );
+}
+
+/// `f()`, with a panic turned into an error.
+pub fn caught(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = (panic.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("?");
+        Err(format!("panicked: {message}"))
+    })
+}
+
+/// Fails listing every case whose outcome is an error.
+pub fn check_all(outcomes: Vec<(&Case, Result<(), String>)>) {
+    assert!(!outcomes.is_empty());
+    let failures: Vec<String> = outcomes
         .iter()
-        .filter_map(|c| {
-            let outcome = catch_unwind(AssertUnwindSafe(|| c.check())).unwrap_or_else(|panic| {
-                let message = (panic.downcast_ref::<String>().map(String::as_str))
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("?");
-                Err(format!("panicked: {message}"))
-            });
-            outcome.err().map(|e| format!("{}: {e}", c.name))
-        })
+        .filter_map(|(c, outcome)| outcome.as_ref().err().map(|e| format!("{}: {e}", c.name)))
         .collect();
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        cases.len(),
+        outcomes.len(),
         failures.join("\n")
     );
 }

@@ -15,6 +15,8 @@ pub enum Attr {
     Ints(&'static str, Vec<i64>),
     Float(&'static str, f32),
     Str(&'static str, &'static str),
+    /// A one-element float32 tensor (ConstantOfShape's `value`).
+    FloatTensor(&'static str, f32),
 }
 
 pub struct OnnxBuilder {
@@ -95,11 +97,29 @@ impl OnnxBuilder {
     }
 
     pub fn init_i64(&mut self, name: &str, data: &[i64]) -> &mut Self {
+        self.init_i64_shaped(name, &[data.len() as i64], data)
+    }
+
+    /// An int64 initializer of any shape (`&[]` for a scalar).
+    pub fn init_i64_shaped(&mut self, name: &str, dims: &[i64], data: &[i64]) -> &mut Self {
         self.initializers.push(pb::TensorProto {
             name: name.into(),
-            dims: vec![data.len() as i64],
+            dims: dims.to_vec(),
             data_type: INT64,
             int64_data: data.to_vec(),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// A boolean initializer, stored in int32_data as ONNX does.
+    pub fn init_bool(&mut self, name: &str, dims: &[i64], data: &[bool]) -> &mut Self {
+        const BOOL: i32 = 9;
+        self.initializers.push(pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: BOOL,
+            int32_data: data.iter().map(|&b| b as i32).collect(),
             ..Default::default()
         });
         self
@@ -121,6 +141,15 @@ impl OnnxBuilder {
                     Attr::Int(n, v) => (p.name, p.r#type, p.i) = (n.into(), T::Int as i32, v),
                     Attr::Ints(n, v) => (p.name, p.r#type, p.ints) = (n.into(), T::Ints as i32, v),
                     Attr::Float(n, v) => (p.name, p.r#type, p.f) = (n.into(), T::Float as i32, v),
+                    Attr::FloatTensor(n, v) => {
+                        (p.name, p.r#type) = (n.into(), T::Tensor as i32);
+                        p.t = Some(pb::TensorProto {
+                            dims: vec![1],
+                            data_type: FLOAT,
+                            float_data: vec![v],
+                            ..Default::default()
+                        });
+                    }
                     Attr::Str(n, v) => {
                         (p.name, p.r#type, p.s) =
                             (n.into(), T::String as i32, v.as_bytes().to_vec())

@@ -1,0 +1,89 @@
+//! Reductions over axes fixed at convert time. ReduceSum is linear, along any axis including
+//! the batch; ReduceMean is that sum times a public 1/count; ReduceSumSquare sums a secret
+//! product x*x, and ReduceL1 sums |x| = 2 relu(x) - x (one secure comparison).
+
+use super::args::{fixed_dim, ints_arg, normalize_axes};
+use super::shape::data_input;
+use super::{Lowering, Op};
+use crate::import::Node;
+use crate::plan::{Shape, ValueId};
+use anyhow::Result;
+use ndarray::{ArrayD, IxDyn};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reducer {
+    Sum,
+    Mean,
+    SumSquare,
+    L1,
+}
+
+pub fn reduce_sum(cx: &mut Lowering, node: &Node) -> Result<()> {
+    reduce(cx, node, Reducer::Sum)
+}
+
+pub fn reduce_mean(cx: &mut Lowering, node: &Node) -> Result<()> {
+    reduce(cx, node, Reducer::Mean)
+}
+
+pub fn reduce_sum_square(cx: &mut Lowering, node: &Node) -> Result<()> {
+    reduce(cx, node, Reducer::SumSquare)
+}
+
+pub fn reduce_l1(cx: &mut Lowering, node: &Node) -> Result<()> {
+    reduce(cx, node, Reducer::L1)
+}
+
+fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
+    let x_name = data_input(node)?;
+    let shape = cx.shape(x_name)?;
+    let axes = reduced_axes(cx, node, shape.rank())?;
+    let mut then = vec![];
+    if reducer == Reducer::Mean {
+        let count = axes
+            .iter()
+            .map(|&a| fixed_dim(node, &shape, a))
+            .product::<Result<usize>>()?;
+        if count > 1 {
+            let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / count as f32);
+            then.push((Op::Mul, cx.public(&format!("{}/count", node.name), scale)?));
+        }
+    }
+    let x = cx.value(x_name)?;
+    let terms = match reducer {
+        Reducer::SumSquare => cx.emit_temp(node, Op::Mul, &[x, x], "square", shape),
+        Reducer::L1 => abs(cx, node, x, shape),
+        Reducer::Sum | Reducer::Mean => x,
+    };
+    if axes.is_empty() && then.is_empty() && terms == x {
+        cx.alias(node.output(), x);
+        return Ok(());
+    }
+    let sum = Op::ReduceSum {
+        axes,
+        keep_dims: node.int("keepdims", 1)? != 0,
+    };
+    cx.emit_chain(node, node.output(), sum, &[terms], then)?;
+    Ok(())
+}
+
+/// Ascending axes to reduce: the `axes` attribute (ReduceSum before opset 13, the others
+/// before 18) or input. None given means every axis, or none at all with
+/// `noop_with_empty_axes`.
+fn reduced_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Vec<usize>> {
+    let axes = ints_arg(cx, node, "axes", 1)?.unwrap_or_default();
+    if axes.is_empty() {
+        let noop = node.int("noop_with_empty_axes", 0)? != 0;
+        return Ok(if noop { vec![] } else { (0..rank).collect() });
+    }
+    let mut axes = normalize_axes(node, &axes, rank)?;
+    axes.sort_unstable();
+    Ok(axes)
+}
+
+/// |x| = relu(x) + relu(x) - x.
+fn abs(cx: &mut Lowering, node: &Node, x: ValueId, shape: Shape) -> ValueId {
+    let relu = cx.emit_temp(node, Op::Relu, &[x], "relu", shape.clone());
+    let twice = cx.emit_temp(node, Op::Add, &[relu, relu], "twice_relu", shape.clone());
+    cx.emit_temp(node, Op::Sub, &[twice, x], "abs", shape)
+}
