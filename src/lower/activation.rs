@@ -3,7 +3,7 @@
 
 use super::{Lowering, Op};
 use crate::import::Node;
-use crate::plan::{Function, ValueId};
+use crate::plan::{Function, Shape, ValueId};
 use anyhow::{Result, bail};
 
 pub fn relu(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -122,22 +122,26 @@ pub fn hard_swish(cx: &mut Lowering, node: &Node) -> Result<()> {
     cx.finish(node, Op::Mul, &[x, gate])
 }
 
-/// `[x >= 0] ? x : -x`.
-fn abs_of(cx: &mut Lowering, node: &Node, x: ValueId, last: bool) -> Result<ValueId> {
-    let zero = cx.scalar(node, "zero", 0.0)?;
-    let negated = cx.step(node, Op::Sub, &[zero, x], "negated")?;
-    cx.step_or_finish(node, Op::Select, &[x, x, negated], "abs", last)
+/// |x| = 2 relu(x) - x.
+pub fn abs_of(cx: &mut Lowering, node: &Node, x: ValueId, shape: Shape) -> ValueId {
+    let relu = cx.emit_temp(node, Op::Relu, &[x], "relu", shape.clone());
+    let twice = cx.emit_temp(node, Op::Add, &[relu, relu], "twice_relu", shape.clone());
+    cx.emit_temp(node, Op::Sub, &[twice, x], "abs", shape)
 }
 
 pub fn abs(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    abs_of(cx, node, x, true).map(|_| ())
+    let shape = cx.shape(node.output())?;
+    let magnitude = abs_of(cx, node, x, shape);
+    cx.alias(node.output(), magnitude);
+    Ok(())
 }
 
 /// x / (1 + |x|).
 pub fn softsign(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    let magnitude = abs_of(cx, node, x, false)?;
+    let shape = cx.shape(node.output())?;
+    let magnitude = abs_of(cx, node, x, shape);
     let one = cx.scalar(node, "one", 1.0)?;
     let denominator = cx.step(node, Op::Add, &[magnitude, one], "denominator")?;
     let inverse = cx.step(

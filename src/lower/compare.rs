@@ -36,46 +36,23 @@ pub fn max_min(cx: &mut Lowering, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// Reduction axes from the attribute (opset < 18) or the input (opset >= 18); none means all
-/// unless `noop_with_empty_axes`.
-pub fn reduce_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Option<Vec<usize>>> {
-    let listed = match node.input(1) {
-        Some(t) => Some(cx.constant_ints(t)?),
-        None => node.ints("axes")?,
-    };
-    let mut axes = match listed {
-        Some(a) if !a.is_empty() => a
-            .iter()
-            .map(|&a| normalize_axis(node, a, rank))
-            .collect::<Result<Vec<_>>>()?,
-        _ if node.int("noop_with_empty_axes", 0)? != 0 => return Ok(None),
-        _ => (0..rank).collect(),
-    };
-    axes.sort_unstable();
-    axes.dedup();
-    Ok(Some(axes))
-}
-
 pub fn reduce_max(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x_name = node
         .input(0)
         .ok_or_else(|| anyhow!("{} without input", node.op_type))?;
     let rank = cx.shape(x_name)?.rank();
     let x = cx.value(x_name)?;
-    match reduce_axes(cx, node, rank)? {
-        None => {
-            cx.alias(node.output(), x);
-            Ok(())
-        }
-        Some(axes) => {
-            let op = Op::ReduceMax {
-                axes,
-                keep_dims: node.int("keepdims", 1)? != 0,
-                min: node.op_type == "ReduceMin",
-            };
-            cx.finish(node, op, &[x])
-        }
+    let axes = super::reduce::reduced_axes(cx, node, rank)?;
+    if axes.is_empty() {
+        cx.alias(node.output(), x);
+        return Ok(());
     }
+    let op = Op::ReduceMax {
+        axes,
+        keep_dims: node.int("keepdims", 1)? != 0,
+        min: node.op_type == "ReduceMin",
+    };
+    cx.finish(node, op, &[x])
 }
 
 pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {

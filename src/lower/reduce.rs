@@ -6,7 +6,6 @@ use super::args::{fixed_dim, ints_arg, normalize_axes};
 use super::shape::data_input;
 use super::{Lowering, Op};
 use crate::import::Node;
-use crate::plan::{Shape, ValueId};
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
 
@@ -52,7 +51,7 @@ fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
     let x = cx.value(x_name)?;
     let terms = match reducer {
         Reducer::SumSquare => cx.emit_temp(node, Op::Mul, &[x, x], "square", shape),
-        Reducer::L1 => abs(cx, node, x, shape),
+        Reducer::L1 => super::activation::abs_of(cx, node, x, shape),
         Reducer::Sum | Reducer::Mean => x,
     };
     if axes.is_empty() && then.is_empty() && terms == x {
@@ -70,7 +69,7 @@ fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
 /// Ascending axes to reduce: the `axes` attribute (ReduceSum before opset 13, the others
 /// before 18) or input. None given means every axis, or none at all with
 /// `noop_with_empty_axes`.
-fn reduced_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Vec<usize>> {
+pub fn reduced_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Vec<usize>> {
     let axes = ints_arg(cx, node, "axes", 1)?.unwrap_or_default();
     if axes.is_empty() {
         let noop = node.int("noop_with_empty_axes", 0)? != 0;
@@ -79,11 +78,4 @@ fn reduced_axes(cx: &Lowering, node: &Node, rank: usize) -> Result<Vec<usize>> {
     let mut axes = normalize_axes(node, &axes, rank)?;
     axes.sort_unstable();
     Ok(axes)
-}
-
-/// |x| = relu(x) + relu(x) - x.
-fn abs(cx: &mut Lowering, node: &Node, x: ValueId, shape: Shape) -> ValueId {
-    let relu = cx.emit_temp(node, Op::Relu, &[x], "relu", shape.clone());
-    let twice = cx.emit_temp(node, Op::Add, &[relu, relu], "twice_relu", shape.clone());
-    cx.emit_temp(node, Op::Sub, &[twice, x], "abs", shape)
 }
