@@ -214,10 +214,7 @@ fn run_all(cases: Vec<Case>) {
         .iter()
         .filter_map(|c| {
             let outcome = catch_unwind(AssertUnwindSafe(|| c.check())).unwrap_or_else(|panic| {
-                let message = (panic.downcast_ref::<String>().map(String::as_str))
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("?");
-                Err(format!("panicked: {message}"))
+                Err(format!("panicked: {}", common::panic_message(&*panic)))
             });
             outcome.err().map(|e| format!("{}: {e}", c.name))
         })
