@@ -311,10 +311,10 @@ pub fn refuse_all(cases: Vec<(Case, &[&str])>) {
 /// `f()`, with a panic turned into an error.
 pub fn caught(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = (panic.downcast_ref::<String>().map(String::as_str))
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("?");
-        Err(format!("panicked: {message}"))
+        Err(format!(
+            "panicked: {}",
+            super::panic_message(panic.as_ref())
+        ))
     })
 }
 

@@ -303,3 +303,38 @@ impl OnnxBuilder {
         path
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared by tests that run many cases (tests/ops.rs, tests/conformance.rs) and by the tests
+// that check generated documentation (tests/docs.rs, tests/conformance.rs).
+// ---------------------------------------------------------------------------------------
+
+/// The message of a caught panic (`std::panic::catch_unwind`'s error).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    (panic.downcast_ref::<String>().cloned())
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Whether the committed file `relative` (from the crate root) equals `generated`; when
+/// `TFE_BLESS` is set, rewrites it first.
+pub fn generated_is_current(relative: &str, generated: &str) -> bool {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if std::env::var_os("TFE_BLESS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    std::fs::read_to_string(&path).is_ok_and(|committed| committed == generated)
+}
+
+/// Checks [`generated_is_current`]; `regenerate` is the cargo command that produces the file.
+pub fn check_generated(relative: &str, generated: &str, regenerate: &str) {
+    assert!(
+        generated_is_current(relative, generated),
+        "{}",
+        out_of_date(relative, regenerate)
+    );
+}
+
+pub fn out_of_date(relative: &str, regenerate: &str) -> String {
+    format!("{relative} is out of date; regenerate it with `TFE_BLESS=1 {regenerate}`")
+}
