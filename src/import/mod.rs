@@ -160,7 +160,7 @@ impl Model {
                 s.dim
                     .iter()
                     .map(|d| match &d.value {
-                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => {
+                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
                             Some(*v as usize)
                         }
                         _ => None,
@@ -240,6 +240,18 @@ pub enum BatchPolicy {
 /// Runs shape inference, with a symbolic batch unless `policy` says otherwise; see [`batch`].
 pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     model.check_wiring()?;
+    for name in &model.inputs {
+        if let Some(axis) = model
+            .declared_input(name)?
+            .1
+            .iter()
+            .position(|d| *d == Some(0))
+        {
+            bail!(
+                "graph input {name} declares size 0 on axis {axis}; tfe computes on non-empty tensors"
+            );
+        }
+    }
     if policy == BatchPolicy::AsDeclared {
         for name in &model.inputs {
             let (elem_type, dims) = model.declared_input(name)?;

@@ -60,6 +60,12 @@ pub fn prelu(cx: &mut Lowering, node: &Node) -> Result<()> {
 
 /// Bounds from attributes (opset < 11) or constant inputs (opset >= 11).
 pub fn clip(cx: &mut Lowering, node: &Node) -> Result<()> {
+    if [1, 2]
+        .iter()
+        .any(|&i| node.input(i).is_some_and(|t| !cx.is_constant(t)))
+    {
+        return clip_by_secret_bounds(cx, node);
+    }
     let bound = |cx: &Lowering, input: usize, attr: &str| -> Result<Option<f32>> {
         let value = match node.input(input) {
             Some(t) => Some(
@@ -76,6 +82,23 @@ pub fn clip(cx: &mut Lowering, node: &Node) -> Result<()> {
     let (min, max) = (bound(cx, 1, "min")?, bound(cx, 2, "max")?);
     let x = cx.input_value(node, 0)?;
     cx.finish(node, Op::Clip { min, max }, &[x])
+}
+
+/// min(max(x, lo), hi) when a bound is itself secret: one select per bound.
+fn clip_by_secret_bounds(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let mut y = cx.input_value(node, 0)?;
+    let (lo, hi) = (node.input(1), node.input(2));
+    if let Some(lo) = lo {
+        let lo = cx.value(lo)?;
+        let above = cx.step(node, Op::Sub, &[y, lo], "above_min")?;
+        y = cx.step_or_finish(node, Op::Select, &[above, y, lo], "raised", hi.is_none())?;
+    }
+    if let Some(hi) = hi {
+        let hi = cx.value(hi)?;
+        let below = cx.step(node, Op::Sub, &[hi, y], "below_max")?;
+        cx.step_or_finish(node, Op::Select, &[below, y, hi], "clipped", true)?;
+    }
+    Ok(())
 }
 
 /// clip(alpha x + beta, 0, 1).

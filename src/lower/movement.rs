@@ -28,7 +28,16 @@ pub fn pad(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x_name = data_input(node)?;
     let shape = cx.shape(x_name)?;
     let (begin, end) = pads(cx, node, shape.rank())?;
-    let value = pad_value(cx, node)?;
+    // A fill value computed from the secret input is a secret scalar times the border mask.
+    let secret_value = node
+        .input(2)
+        .filter(|t| !cx.is_constant(t))
+        .map(str::to_string);
+    let value = if secret_value.is_some() {
+        1.0
+    } else {
+        pad_value(cx, node)?
+    };
     let mut crop = vec![];
     for axis in (0..shape.rank()).filter(|&a| begin[a] != 0 || end[a] != 0) {
         let dim = fixed_dim(node, &shape, axis)?;
@@ -70,7 +79,12 @@ pub fn pad(cx: &mut Lowering, node: &Node) -> Result<()> {
         return Ok(());
     }
     let border = border(value, &cx.shape(node.output())?, &grow_begin, &cropped);
-    let border = cx.public(&format!("{}/border", node.name), border)?;
+    let border_shape = Shape::fixed_dims(border.shape());
+    let mut border = cx.public(&format!("{}/border", node.name), border)?;
+    if let Some(fill) = secret_value {
+        let fill = cx.value(&fill)?;
+        border = cx.emit_temp(node, Op::Mul, &[fill, border], "border", border_shape);
+    }
     let padded = cx.emit_temps(node, x, steps);
     cx.emit(node, Op::Add, &[padded, border], node.output())?;
     Ok(())
@@ -468,7 +482,14 @@ pub fn space_to_depth(cx: &mut Lowering, node: &Node) -> Result<()> {
     );
     let f = Dim::Fixed;
     let split = vec![n, f(c), f(h / b), f(b), f(w / b), f(b)];
-    rearrange(cx, node, x_name, Shape(split), vec![0, 3, 5, 1, 2, 4])
+    // Output channels ordered (row in block, column in block, channel) for DCR, the default,
+    // or (channel, row, column) for CRD (the mode attribute of recent opsets).
+    let perm = match node.string("mode")?.as_deref().unwrap_or("DCR") {
+        "DCR" => vec![0, 3, 5, 1, 2, 4],
+        "CRD" => vec![0, 1, 3, 5, 2, 4],
+        other => bail!("SpaceToDepth mode {other} is not one of DCR and CRD"),
+    };
+    rearrange(cx, node, x_name, Shape(split), perm)
 }
 
 /// Reshape to `split`, permute its axes, reshape to the node's output.

@@ -45,7 +45,104 @@ pub fn per_channel(v: &Array1<f32>, rank: usize) -> ArrayD<f32> {
         .expect("same number of elements")
 }
 
+/// A `[C]` parameter laid out as `[C, 1, ..., 1]` for a rank-`rank` input: a secret weight
+/// when constant, a reshape of the secret tensor otherwise.
+fn per_channel_input(cx: &mut Lowering, node: &Node, i: usize, rank: usize) -> Result<ValueId> {
+    let name = node
+        .input(i)
+        .ok_or_else(|| anyhow::anyhow!("{} needs input {i}", node.op_type))?;
+    if cx.is_constant(name) {
+        let data = Array1::from_iter(cx.constant(name)?.iter().copied());
+        return cx.weight(
+            &format!("{}/input{i}", node.name),
+            per_channel(&data, rank),
+            Visibility::Secret,
+        );
+    }
+    let channels = cx
+        .shape(name)?
+        .fixed()
+        .map(|s| s.iter().product::<usize>())
+        .ok_or_else(|| anyhow::anyhow!("{} parameter {name} needs a fixed shape", node.op_type))?;
+    let mut dims = vec![Dim::Fixed(channels)];
+    dims.extend(std::iter::repeat_n(Dim::Fixed(1), rank.saturating_sub(2)));
+    let shape = Shape(dims);
+    let value = cx.value(name)?;
+    Ok(cx.emit_temp(
+        node,
+        Op::Reshape {
+            shape: shape.clone(),
+        },
+        &[value],
+        &format!("input{i}_per_channel"),
+        shape,
+    ))
+}
+
+/// BatchNormalization whose parameters are computed from the secret input: the scale
+/// gamma / sqrt(var + eps) and shift beta - mean * scale are computed securely too.
+fn batch_norm_of_secret_parameters(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow::anyhow!("BatchNormalization without input"))?;
+    let shape = cx.shape(x_name)?;
+    let rank = shape.rank();
+    let param = |cx: &mut Lowering, i: usize| -> Result<(ValueId, Shape)> {
+        let name = node
+            .input(i)
+            .ok_or_else(|| anyhow::anyhow!("BatchNormalization needs input {i}"))?;
+        Ok((cx.value(name)?, cx.shape(name)?))
+    };
+    let ((gamma, c), (beta, _), (mean, _), (var, _)) =
+        (param(cx, 1)?, param(cx, 2)?, param(cx, 3)?, param(cx, 4)?);
+    let eps = cx.scalar(node, "epsilon", node.float("epsilon", 1e-5)?)?;
+    let shifted = cx.emit_temp(node, Op::Add, &[var, eps], "var_eps", c.clone());
+    let inv_std = cx.emit_temp(
+        node,
+        Op::Function {
+            function: Function::Rsqrt,
+        },
+        &[shifted],
+        "inv_std",
+        c.clone(),
+    );
+    let scale = cx.emit_temp(node, Op::Mul, &[gamma, inv_std], "scale", c.clone());
+    let mean_scaled = cx.emit_temp(node, Op::Mul, &[mean, scale], "mean_scaled", c.clone());
+    let shift = cx.emit_temp(node, Op::Sub, &[beta, mean_scaled], "shift", c);
+    let mut dims = vec![shape.0.get(1).copied().unwrap_or(Dim::Fixed(1))];
+    dims.extend(std::iter::repeat_n(Dim::Fixed(1), rank.saturating_sub(2)));
+    let channel_shape = Shape(dims);
+    let reshape = |cx: &mut Lowering, v: ValueId, tag: &str| {
+        cx.emit_temp(
+            node,
+            Op::Reshape {
+                shape: channel_shape.clone(),
+            },
+            &[v],
+            tag,
+            channel_shape.clone(),
+        )
+    };
+    let (scale, shift) = (
+        reshape(cx, scale, "scale_per_channel"),
+        reshape(cx, shift, "shift_per_channel"),
+    );
+    let x = cx.value(x_name)?;
+    let scaled = cx.emit_temp(node, Op::Mul, &[x, scale], "scaled", shape);
+    cx.emit(node, Op::Add, &[scaled, shift], node.output())?;
+    Ok(())
+}
+
 pub fn batch_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
+    if !(1..5).all(|i| node.input(i).is_some_and(|t| cx.is_constant(t))) {
+        if node.int("training_mode", 0)? != 0 || node.outputs.iter().skip(1).any(|o| !o.is_empty())
+        {
+            bail!(
+                "BatchNormalization in training mode; export the model in eval mode (model.eval())"
+            );
+        }
+        return batch_norm_of_secret_parameters(cx, node);
+    }
     let (scale, shift) = affine(cx, node)?;
     let x_name = node
         .input(0)
@@ -73,6 +170,14 @@ pub fn batch_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
 
 /// (x - mean) / sqrt(var + eps) over `axes`: the core LayerNormalization and
 /// InstanceNormalization share.
+/// What standardisation computes: the mean and 1/sqrt(var + eps) over the reduced axes
+/// (kept as size 1), and the standardised value.
+struct Standardized {
+    mean: ValueId,
+    inv_std: ValueId,
+    value: ValueId,
+}
+
 fn standardize(
     cx: &mut Lowering,
     node: &Node,
@@ -80,7 +185,7 @@ fn standardize(
     shape: &Shape,
     axes: Vec<usize>,
     eps: f32,
-) -> Result<ValueId> {
+) -> Result<Standardized> {
     let count: usize = axes
         .iter()
         .map(|&a| match shape.0[a] {
@@ -133,27 +238,21 @@ fn standardize(
         "inv_std",
         reduced,
     );
-    Ok(cx.emit_temp(
+    let value = cx.emit_temp(
         node,
         Op::Mul,
         &[centered, inv_std],
         "standardized",
         shape.clone(),
-    ))
-}
-
-fn refuse_statistics_outputs(node: &Node) -> Result<()> {
-    if node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
-        bail!(
-            "{} with mean or inverse-std outputs is training-time only; only the normalised output is supported",
-            node.op_type
-        );
-    }
-    Ok(())
+    );
+    Ok(Standardized {
+        mean,
+        inv_std,
+        value,
+    })
 }
 
 pub fn layer_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
-    refuse_statistics_outputs(node)?;
     let x_name = node
         .input(0)
         .ok_or_else(|| anyhow::anyhow!("LayerNormalization without input"))?;
@@ -168,6 +267,13 @@ pub fn layer_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
         (axis..shape.rank()).collect(),
         node.float("epsilon", 1e-5)?,
     )?;
+    // The optional Mean and InvStdDev outputs are the statistics themselves.
+    for (i, statistic) in [(1, standardized.mean), (2, standardized.inv_std)] {
+        if let Some(name) = node.outputs.get(i).filter(|o| !o.is_empty()) {
+            cx.alias(name, statistic);
+        }
+    }
+    let standardized = standardized.value;
     let scale = cx.input_value(node, 1)?;
     match node.input(2) {
         Some(bias) => {
@@ -196,20 +302,10 @@ pub fn instance_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
         &shape,
         (2..shape.rank()).collect(),
         node.float("epsilon", 1e-5)?,
-    )?;
-    let per_channel_weight = |cx: &mut Lowering, i: usize, tag: &str| -> Result<ValueId> {
-        let name = node
-            .input(i)
-            .ok_or_else(|| anyhow::anyhow!("InstanceNormalization needs its {tag} input"))?;
-        let data = Array1::from_iter(cx.constant(name)?.iter().copied());
-        cx.weight(
-            &format!("{}/{tag}", node.name),
-            per_channel(&data, shape.rank()),
-            Visibility::Secret,
-        )
-    };
-    let scale = per_channel_weight(cx, 1, "scale")?;
-    let bias = per_channel_weight(cx, 2, "bias")?;
+    )?
+    .value;
+    let scale = per_channel_input(cx, node, 1, shape.rank())?;
+    let bias = per_channel_input(cx, node, 2, shape.rank())?;
     let scaled = cx.step(node, Op::Mul, &[standardized, scale], "scaled")?;
     cx.finish(node, Op::Add, &[scaled, bias])
 }

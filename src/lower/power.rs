@@ -58,20 +58,44 @@ fn integer_power(
     }
 }
 
+/// x^y = exp(y ln x) for x > 0, when the exponent is secret or differs per element.
+fn general_power(cx: &mut Lowering, node: &Node, x: ValueId, exponent: &str) -> Result<()> {
+    let y = cx.value(exponent)?;
+    let shape = cx.shape(node.input(0).expect("Pow has a base"))?;
+    let ln = cx.emit_temp(
+        node,
+        Op::Function {
+            function: Function::Log,
+        },
+        &[x],
+        "ln",
+        shape,
+    );
+    let scaled = cx.step(node, Op::Mul, &[ln, y], "scaled")?;
+    cx.finish(
+        node,
+        Op::Function {
+            function: Function::Exp,
+        },
+        &[scaled],
+    )
+}
+
 pub fn pow(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
     let exponent_name = node
         .input(1)
         .ok_or_else(|| anyhow!("Pow needs an exponent"))?;
-    let exponents = cx.constant(exponent_name).map_err(|_| {
-        anyhow!("Pow with a secret exponent is not supported; the exponent must be a constant")
-    })?;
+    if !cx.is_constant(exponent_name) {
+        return general_power(cx, node, x, exponent_name);
+    }
+    let exponents = cx.constant(exponent_name)?;
     let p = *exponents
         .iter()
         .next()
         .ok_or_else(|| anyhow!("empty exponent"))?;
     if exponents.iter().any(|&e| e != p) {
-        bail!("Pow with different exponents per element is not supported");
+        return general_power(cx, node, x, exponent_name);
     }
     let function = |f| Op::Function { function: f };
     match p {
