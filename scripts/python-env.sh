@@ -1,36 +1,46 @@
 #!/usr/bin/env bash
-# Create (or check) the pinned Python environment used to generate fixtures/.
+# Create (or check) a pinned Python environment used to generate fixtures/.
 #
-#   scripts/python-env.sh            # create .venv if missing/out of date, then verify it
-#   scripts/python-env.sh --force    # delete and recreate .venv
+#   scripts/python-env.sh            # .venv    (torch, onnxscript, scikit-learn, skl2onnx)
+#   scripts/python-env.sh --tf       # .venv-tf (tensorflow-cpu, keras, tf2onnx)
+#   scripts/python-env.sh --force    # delete and recreate the venv (combine with --tf)
 #
-# The venv lives at <repo>/.venv (gitignored). Exact package versions come from
-# scripts/python-requirements.txt and are installed with --no-deps, so the
-# environment contains exactly that list. Idempotent: a stamp file records the
-# hash of the requirements list and the interpreter version; when it matches,
-# nothing is installed and only the verification step runs.
+# .venv lives at <repo>/.venv, .venv-tf at <repo>/.venv-tf (both gitignored). Exact
+# package versions come from scripts/python-requirements.txt (resp.
+# scripts/python-requirements-tf.txt) and are installed with --no-deps, so the
+# environment contains exactly that list. Idempotent: a stamp file records the hash
+# of the requirements list and the interpreter version; when it matches, nothing is
+# installed and only the verification step runs. When only the list changed, the
+# existing venv is brought in line (changed pins installed, unlisted packages
+# removed) instead of being rebuilt.
 #
-# Needs: CPython 3.11 (python3.11 or python3; override with PYTHON=...),
-# network access to PyPI (~2.5 GB of wheels, mostly the CUDA libraries that the
-# PyPI torch wheel links against; ~4.7 GB on disk).
+# Needs: CPython 3.11 (python3.11 or python3; override with PYTHON=...), network
+# access to PyPI. .venv: ~2.5 GB of wheels (mostly the CUDA libraries that the PyPI
+# torch wheel links against), ~4.7 GB on disk. .venv-tf: ~0.4 GB of wheels, ~1.8 GB.
 set -euo pipefail
 
 log() { printf '[python-env] %s\n' "$*"; }
 die() { printf '[python-env] ERROR: %s\n' "$*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-REQS="$ROOT/scripts/python-requirements.txt"
-STAMP="$VENV/.tfe-python-env.stamp"
-
+KIND=torch
 FORCE=0
 for arg in "$@"; do
     case "$arg" in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --tf) KIND=tf ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $arg (try --help)" ;;
     esac
 done
+if [ "$KIND" = tf ]; then
+    VENV="$ROOT/.venv-tf"
+    REQS="$ROOT/scripts/python-requirements-tf.txt"
+else
+    VENV="$ROOT/.venv"
+    REQS="$ROOT/scripts/python-requirements.txt"
+fi
+STAMP="$VENV/.tfe-python-env.stamp"
 
 [ -f "$REQS" ] || die "missing $REQS"
 
@@ -58,32 +68,62 @@ if [ "$FORCE" = 1 ] && [ -d "$VENV" ]; then
     rm -rf "$VENV"
 fi
 
-if [ -d "$VENV" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_STAMP" ]; then
+pip_install() {
+    "$VENV/bin/python" -m pip install \
+        --disable-pip-version-check --no-input --progress-bar off \
+        --no-deps --only-binary=:all: \
+        -r "$REQS"
+}
+
+HAVE_STAMP=""
+[ -f "$STAMP" ] && HAVE_STAMP="$(cat "$STAMP")"
+if [ -d "$VENV" ] && [ "$HAVE_STAMP" = "$WANT_STAMP" ]; then
     log "$VENV is up to date ($WANT_STAMP); skipping install"
+elif [ -d "$VENV" ] && [ "${HAVE_STAMP%% *}" = "python=$PYVER" ]; then
+    # Same interpreter, different list: sync in place (no multi-GB reinstall).
+    log "$VENV was made from another version of $(basename "$REQS"): syncing it"
+    rm -f "$STAMP"
+    pip_install
+    "$VENV/bin/python" - "$REQS" <<'PYEOF'
+import re, subprocess, sys
+from importlib import metadata
+canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+want = {canon(l.split("#", 1)[0].split("==")[0].strip()) for l in open(sys.argv[1]) if "==" in l.split("#", 1)[0]}
+extra = sorted({d.metadata["Name"] for d in metadata.distributions()
+                if canon(d.metadata["Name"]) not in want | {"pip"}})
+if extra:
+    print("[python-env] removing packages not in the list: " + " ".join(extra))
+    subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "-y", "-q", *extra])
+PYEOF
+    printf '%s\n' "$WANT_STAMP" > "$STAMP"
+    log "sync done"
 else
     if [ -d "$VENV" ]; then
-        log "$VENV was made for a different interpreter or requirements list (or its install was interrupted): recreating it"
+        log "$VENV was made for a different interpreter (or its install was interrupted): recreating it"
         rm -rf "$VENV"
     fi
     log "creating venv: $PY -m venv $VENV"
     "$PY" -m venv "$VENV"
     log "installing pinned packages from $REQS (--no-deps --only-binary=:all:)"
-    "$VENV/bin/python" -m pip install \
-        --disable-pip-version-check --no-input --progress-bar off \
-        --no-deps --only-binary=:all: \
-        -r "$REQS"
+    pip_install
     printf '%s\n' "$WANT_STAMP" > "$STAMP"
     log "install done"
 fi
 
 # --- verify ------------------------------------------------------------------
-log "verifying: imports, versions, CPU torch.onnx.export(dynamo=False) -> onnxruntime"
-"$VENV/bin/python" - "$REQS" <<'PYEOF'
-import re
+if [ "$KIND" = tf ]; then
+    log "verifying: imports, versions, Keras -> tf2onnx -> onnxruntime, frozen GraphDef -> TensorFlow"
+else
+    log "verifying: imports, versions, CPU torch.onnx.export(dynamo=False and dynamo=True) -> onnxruntime, skl2onnx"
+fi
+"$VENV/bin/python" - "$REQS" "$KIND" <<'PYEOF'
+import os
 import sys
 import tempfile
 import warnings
 from importlib import metadata
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Every pinned distribution must be installed at exactly the pinned version.
 pins = {}
@@ -107,40 +147,91 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import sklearn
-import torch
 
-for mod in (np, onnx, ort, sklearn, torch):
-    print(f"[python-env]   {mod.__name__:12s} {mod.__version__}")
-print(f"[python-env]   torch CUDA available: {torch.cuda.is_available()} (CPU is all that is used)")
 
-torch.manual_seed(0)
-model = torch.nn.Sequential(
-    torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32, 3)
-).eval()
-x = torch.rand(2, 1, 4, 4)
-with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    path = f"{d}/probe.onnx"
-    torch.onnx.export(
-        model, (x,), path, dynamo=False, opset_version=17,
-        input_names=["input"], output_names=["output"],
-        dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-    )
+def check_onnx(path, x, want, what):
     m = onnx.load(path)
-    onnx.checker.check_model(m)
+    onnx.checker.check_model(m, full_check=True)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"input": x.numpy()})[0]
-with torch.no_grad():
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    err = float(np.abs(got - want).max())
+    ops = [n.op_type for n in m.graph.node]
+    print(f"[python-env]   {what}: ops={ops} max|ort-ref|={err:.2e}")
+    if err > 1e-5:
+        sys.exit(f"{what}: onnxruntime output differs from the reference")
+
+
+if sys.argv[2] == "tf":
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    for mod in (np, onnx, ort, sklearn, tf, keras, tf2onnx):
+        print(f"[python-env]   {mod.__name__:12s} {mod.__version__}")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4, 4, 1), name="input")
+    out = keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3, padding="same")(inp)))
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(0).random((2, 4, 4, 1), dtype=np.float32)
     want = model(x).numpy()
-err = float(np.abs(got - want).max())
-ops = [n.op_type for n in m.graph.node]
-print(f"[python-env]   probe export ops={ops} max|ort-torch|={err:.2e}")
-if err > 1e-5:
-    sys.exit("onnxruntime output differs from torch")
-try:
-    import onnxscript  # noqa: F401
-    print("[python-env]   note: onnxscript is installed (not required)")
-except ImportError:
-    pass
+    spec = (tf.TensorSpec((None, 4, 4, 1), tf.float32, name="input"),)
+    with tempfile.TemporaryDirectory() as d:
+        tf2onnx.convert.from_keras(model, input_signature=spec, output_path=f"{d}/probe.onnx")
+        check_onnx(f"{d}/probe.onnx", x, want, "probe tf2onnx")
+    frozen = convert_variables_to_constants_v2(tf.function(model, input_signature=list(spec)).get_concrete_function())
+    gd = frozen.graph.as_graph_def()
+    g = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(gd, name=""), [])
+    fn = g.prune(feeds=g.graph.get_tensor_by_name(frozen.inputs[0].name),
+                 fetches=g.graph.get_tensor_by_name(frozen.outputs[0].name))
+    err = float(np.abs(fn(tf.constant(x)).numpy() - want).max())
+    print(f"[python-env]   probe frozen GraphDef: {len(gd.node)} nodes, max|tf-keras|={err:.2e}")
+    if err > 1e-5:
+        sys.exit("frozen graph output differs from Keras")
+else:
+    import onnxscript
+    import skl2onnx
+    import torch
+
+    for mod in (np, onnx, ort, sklearn, torch, onnxscript, skl2onnx):
+        print(f"[python-env]   {mod.__name__:12s} {mod.__version__}")
+    print(f"[python-env]   torch CUDA available: {torch.cuda.is_available()} (CPU is all that is used)")
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32, 3)
+    ).eval()
+    x = torch.rand(2, 1, 4, 4)
+    with torch.no_grad():
+        want = model(x).numpy()
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (x,), f"{d}/ts.onnx", dynamo=False, opset_version=17,
+            input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        )
+        check_onnx(f"{d}/ts.onnx", x.numpy(), want, "probe export(dynamo=False)")
+        import logging
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        torch.onnx.export(
+            model, (x,), f"{d}/dynamo.onnx", dynamo=True, external_data=False, verbose=False,
+            input_names=["input"], output_names=["output"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+        )
+        check_onnx(f"{d}/dynamo.onnx", x.numpy(), want, "probe export(dynamo=True)")
+
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    xs = np.random.default_rng(0).random((8, 3), dtype=np.float32)
+    lr = LinearRegression().fit(xs, xs.sum(1))
+    with tempfile.TemporaryDirectory() as d:
+        onnx.save(to_onnx(lr, xs[:1]), f"{d}/skl.onnx")
+        check_onnx(f"{d}/skl.onnx", xs, lr.predict(xs).reshape(-1, 1), "probe skl2onnx")
 PYEOF
-log "OK: $VENV is ready (run: .venv/bin/python fixtures/make_fixtures.py)"
+if [ "$KIND" = tf ]; then
+    log "OK: $VENV is ready (run: .venv-tf/bin/python fixtures/make_tf_fixtures.py)"
+else
+    log "OK: $VENV is ready (run: .venv/bin/python fixtures/make_fixtures.py; .venv/bin/python fixtures/make_exporter_fixtures.py)"
+fi
