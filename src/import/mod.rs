@@ -326,8 +326,19 @@ fn analyse_proto(
         .path
         .parent()
         .map(|p| p.to_string_lossy().into_owned());
+    // Shapes the exporter declared for intermediate and output tensors may name the batch
+    // symbolically; inference at a concrete batch must not be held to them.
+    let mut proto = proto.clone();
+    if let Some(graph) = proto.graph.as_mut() {
+        graph.value_info.clear();
+        for output in &mut graph.output {
+            if let Some(pb::type_proto::Value::TensorType(t)) = output.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+                t.shape = None;
+            }
+        }
+    }
     let parsed = tract_onnx::onnx()
-        .parse(proto, dir.as_deref())
+        .parse(&proto, dir.as_deref())
         .map_err(|e| anyhow!("tract cannot parse {}: {e:#}", model.path.display()))?;
     let mut tract_model = parsed.model;
     let input_outlets = tract_model.input_outlets()?.to_vec();
