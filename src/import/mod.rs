@@ -332,7 +332,9 @@ fn analyse_proto(
     if let Some(graph) = proto.graph.as_mut() {
         graph.value_info.clear();
         for output in &mut graph.output {
-            if let Some(pb::type_proto::Value::TensorType(t)) = output.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            if let Some(pb::type_proto::Value::TensorType(t)) =
+                output.r#type.as_mut().and_then(|t| t.value.as_mut())
+            {
                 t.shape = None;
             }
         }

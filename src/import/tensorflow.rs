@@ -8,8 +8,107 @@ use prost::Message;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_tensorflow::prelude::{DatumType, Tensor};
-use tract_tensorflow::tfpb::tensorflow::{GraphDef, NodeDef};
+use tract_tensorflow::prelude::DatumType;
+use tract_tensorflow::tfpb::tensorflow::{DataType, GraphDef, NodeDef, TensorProto};
+
+/// A constant's values, decoded from TensorFlow's encodings.
+#[derive(Clone, Debug)]
+enum Values {
+    Floats(Vec<f32>),
+    Ints(Vec<i64>),
+}
+
+#[derive(Clone, Debug)]
+struct Constant {
+    shape: Vec<usize>,
+    values: Values,
+}
+
+/// `n` values from raw little-endian bytes, or from the typed list where TensorFlow writes a
+/// repeated value once (the last one stands for the rest).
+fn decode<T: Copy + Default>(
+    raw: &[u8],
+    width: usize,
+    from_bytes: fn(&[u8]) -> T,
+    typed: &[T],
+    n: usize,
+) -> Vec<T> {
+    if !raw.is_empty() {
+        return raw.chunks_exact(width).map(from_bytes).collect();
+    }
+    let last = typed.last().copied().unwrap_or_default();
+    (0..n)
+        .map(|i| typed.get(i).copied().unwrap_or(last))
+        .collect()
+}
+
+fn constant_of(t: &TensorProto) -> Result<Constant> {
+    let shape: Vec<usize> = t
+        .tensor_shape
+        .as_ref()
+        .map(|s| s.dim.iter().map(|d| d.size.max(0) as usize).collect())
+        .unwrap_or_default();
+    let n: usize = shape.iter().product();
+    let raw = t.tensor_content.as_slice();
+    let values = match DataType::try_from(t.dtype) {
+        Ok(DataType::DtFloat) => Values::Floats(decode(
+            raw,
+            4,
+            |b| f32::from_le_bytes(b.try_into().unwrap()),
+            &t.float_val,
+            n,
+        )),
+        Ok(DataType::DtDouble) => Values::Floats(
+            decode(
+                raw,
+                8,
+                |b| f64::from_le_bytes(b.try_into().unwrap()),
+                &t.double_val,
+                n,
+            )
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        ),
+        Ok(DataType::DtInt32) => Values::Ints(
+            decode(
+                raw,
+                4,
+                |b| i32::from_le_bytes(b.try_into().unwrap()),
+                &t.int_val,
+                n,
+            )
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        ),
+        Ok(DataType::DtInt64) => Values::Ints(decode(
+            raw,
+            8,
+            |b| i64::from_le_bytes(b.try_into().unwrap()),
+            &t.int64_val,
+            n,
+        )),
+        Ok(DataType::DtBool) => Values::Ints(decode(
+            raw,
+            1,
+            |b| i64::from(b[0] != 0),
+            &t.bool_val.iter().map(|&b| i64::from(b)).collect::<Vec<_>>(),
+            n,
+        )),
+        other => bail!("constants of type {other:?} are not used by tfe"),
+    };
+    Ok(Constant { shape, values })
+}
+
+impl Constant {
+    fn ints(&self) -> Result<Vec<i64>> {
+        match &self.values {
+            Values::Ints(v) => Ok(v.clone()),
+            Values::Floats(_) => bail!("expected an integer constant"),
+        }
+    }
+}
 
 /// Which tensors are the model's inputs and outputs; empty means "found in the graph".
 #[derive(Clone, Debug, Default)]
@@ -122,34 +221,25 @@ impl Translator {
         name
     }
 
-    fn constant(&mut self, name: &str, t: &Tensor) -> Result<()> {
-        let dims = t.shape().iter().map(|&d| d as i64).collect();
-        let proto = if t.datum_type().is_float() {
-            let t = t.cast_to::<f32>()?;
-            pb::TensorProto {
+    fn constant(&mut self, name: &str, c: &Constant) {
+        let dims = c.shape.iter().map(|&d| d as i64).collect();
+        let proto = match &c.values {
+            Values::Floats(v) => pb::TensorProto {
                 name: name.into(),
                 dims,
                 data_type: ONNX_FLOAT,
-                float_data: t.to_plain_array_view::<f32>()?.iter().copied().collect(),
+                float_data: v.clone(),
                 ..Default::default()
-            }
-        } else if t.datum_type().is_integer() {
-            let t = t.cast_to::<i64>()?;
-            pb::TensorProto {
+            },
+            Values::Ints(v) => pb::TensorProto {
                 name: name.into(),
                 dims,
                 data_type: ONNX_INT64,
-                int64_data: t.to_plain_array_view::<i64>()?.iter().copied().collect(),
+                int64_data: v.clone(),
                 ..Default::default()
-            }
-        } else {
-            bail!(
-                "constant {name} has type {:?}, which tfe does not use",
-                t.datum_type()
-            );
+            },
         };
         self.initializers.push(proto);
-        Ok(())
     }
 
     /// `op` applied in NCHW to an NHWC (or already NCHW) tensor: transposes around it.
@@ -222,7 +312,7 @@ impl Translator {
         })
     }
 
-    fn translate(&mut self, node: &NodeDef, consts: &HashMap<String, Tensor>) -> Result<()> {
+    fn translate(&mut self, node: &NodeDef, consts: &HashMap<String, Constant>) -> Result<()> {
         let inputs: Vec<String> = node
             .input
             .iter()
@@ -237,18 +327,14 @@ impl Translator {
                 .ok_or_else(|| anyhow!("node {} lacks input {i}", node.name))
         };
         let const_ints = |i: usize| -> Result<Vec<i64>> {
-            let t = consts
+            consts
                 .get(input(i)?)
-                .ok_or_else(|| anyhow!("input {i} of node {} must be a constant", node.name))?;
-            Ok(t.cast_to::<i64>()?
-                .to_plain_array_view::<i64>()?
-                .iter()
-                .copied()
-                .collect())
+                .ok_or_else(|| anyhow!("input {i} of node {} must be a constant", node.name))?
+                .ints()
         };
         let op = node.op.as_str();
         match op {
-            "Const" => self.constant(&out, &node.get_attr_tensor("value")?)?,
+            "Const" => self.constant(&out, consts.get(&node.name).expect("decoded up front")),
             "Placeholder" | "NoOp" => {}
             op if PASS_THROUGH.contains(&op) => {
                 self.emit("Identity", &node.name, &[input(0)?], &out, vec![])
@@ -273,8 +359,8 @@ impl Translator {
                     let shape = consts
                         .get(filter)
                         .ok_or_else(|| anyhow!("the filter of {} must be a constant", node.name))?
-                        .shape()
-                        .to_vec();
+                        .shape
+                        .clone();
                     let (channels, multiplier) = (shape[2] as i64, shape[3] as i64);
                     // [M, C, H, W] -> [C, M, H, W] -> [C*M, 1, H, W]
                     let cm = self.temp(&node.name, "filter_cm");
@@ -499,6 +585,108 @@ impl Translator {
                     );
                 }
             }
+            "Shape" => self.emit("Shape", &node.name, &[input(0)?], &out, vec![]),
+            "StridedSlice" => {
+                for mask in ["ellipsis_mask", "new_axis_mask"] {
+                    ensure!(
+                        node.get_attr_opt_int::<i64>(mask)?.unwrap_or(0) == 0,
+                        "StridedSlice {mask} is not supported"
+                    );
+                }
+                let (begin, end, strides) = (const_ints(1)?, const_ints(2)?, const_ints(3)?);
+                let bit = |mask: &str, i: usize| -> Result<bool> {
+                    Ok(node.get_attr_opt_int::<i64>(mask)?.unwrap_or(0) >> i & 1 == 1)
+                };
+                let mut starts = vec![];
+                let mut ends = vec![];
+                let mut shrink = vec![];
+                for i in 0..begin.len() {
+                    let backwards = strides[i] < 0;
+                    starts.push(if bit("begin_mask", i)? {
+                        if backwards { i64::MAX } else { 0 }
+                    } else {
+                        begin[i]
+                    });
+                    ends.push(if bit("end_mask", i)? {
+                        if backwards { i64::MIN } else { i64::MAX }
+                    } else if bit("shrink_axis_mask", i)? {
+                        begin[i] + 1
+                    } else {
+                        end[i]
+                    });
+                    if bit("shrink_axis_mask", i)? {
+                        shrink.push(i as i64);
+                    }
+                }
+                let axes: Vec<i64> = (0..begin.len() as i64).collect();
+                let args = [
+                    self.int_constant(&node.name, &starts),
+                    self.int_constant(&node.name, &ends),
+                    self.int_constant(&node.name, &axes),
+                    self.int_constant(&node.name, &strides),
+                ];
+                let sliced = if shrink.is_empty() {
+                    out.clone()
+                } else {
+                    self.temp(&node.name, "sliced")
+                };
+                self.emit(
+                    "Slice",
+                    &node.name,
+                    &[input(0)?, &args[0], &args[1], &args[2], &args[3]],
+                    &sliced,
+                    vec![],
+                );
+                if !shrink.is_empty() {
+                    let axes = self.int_constant(&node.name, &shrink);
+                    self.emit(
+                        "Squeeze",
+                        &format!("{}/shrink", node.name),
+                        &[&sliced, &axes],
+                        &out,
+                        vec![],
+                    );
+                }
+            }
+            "Pack" => {
+                let axis = node.get_attr_opt_int::<i64>("axis")?.unwrap_or(0);
+                let axes = self.int_constant(&node.name, &[axis]);
+                let mut expanded = vec![];
+                for (i, part) in inputs.iter().enumerate() {
+                    let name = self.temp(&node.name, "expanded");
+                    self.emit(
+                        "Unsqueeze",
+                        &format!("{}/expand{i}", node.name),
+                        &[part, &axes],
+                        &name,
+                        vec![],
+                    );
+                    expanded.push(name);
+                }
+                let refs: Vec<&str> = expanded.iter().map(String::as_str).collect();
+                self.emit(
+                    "Concat",
+                    &node.name,
+                    &refs,
+                    &out,
+                    vec![attr_int("axis", axis)],
+                );
+            }
+            "Cast" => {
+                let to = match node.get_attr_opt_datum_type("DstT")? {
+                    Some(DatumType::F32) | Some(DatumType::F64) | Some(DatumType::F16) => {
+                        ONNX_FLOAT
+                    }
+                    _ => ONNX_INT64,
+                };
+                self.emit(
+                    "Cast",
+                    &node.name,
+                    &[input(0)?],
+                    &out,
+                    vec![attr_int("to", to as i64)],
+                );
+            }
             "ArgMax" | "ArgMin" => {
                 let axis = *const_ints(1)?
                     .first()
@@ -583,11 +771,13 @@ pub fn to_onnx(bytes: &[u8], names: &GraphNames) -> Result<pb::ModelProto> {
     let graph = GraphDef::decode(bytes).context("the file is not a TensorFlow GraphDef")?;
     let mut consts = HashMap::new();
     for node in graph.node.iter().filter(|n| n.op == "Const") {
-        consts.insert(
-            node.name.clone(),
-            node.get_attr_tensor("value")
-                .map_err(|e| anyhow!("constant {}: {e}", node.name))?,
-        );
+        let value = match node.attr.get("value").and_then(|v| v.value.as_ref()) {
+            Some(tract_tensorflow::tfpb::tensorflow::attr_value::Value::Tensor(t)) => {
+                constant_of(t).with_context(|| format!("constant {}", node.name))?
+            }
+            _ => bail!("constant {} has no tensor value", node.name),
+        };
+        consts.insert(node.name.clone(), value);
     }
     let mut t = Translator {
         nodes: vec![],
