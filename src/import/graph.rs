@@ -83,6 +83,21 @@ impl Node {
             .map(|a| a.ints.clone()))
     }
 
+    pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        Ok(self
+            .attr(name, AttributeType::Floats)?
+            .map(|a| a.floats.clone()))
+    }
+
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.attr(name, AttributeType::Strings)?.map(|a| {
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        }))
+    }
+
     pub fn string(&self, name: &str) -> Result<Option<String>> {
         Ok(self
             .attr(name, AttributeType::String)?

@@ -330,6 +330,14 @@ fn analyse_proto(
     // symbolically; inference at a concrete batch must not be held to them.
     let mut proto = proto.clone();
     if let Some(graph) = proto.graph.as_mut() {
+        // scikit-learn ops tract does not know keep their input's shape: stand-ins for it.
+        for node in graph.node.iter_mut().filter(|n| {
+            n.domain == "ai.onnx.ml" && matches!(n.op_type.as_str(), "Scaler" | "ZipMap")
+        }) {
+            node.op_type = "Identity".into();
+            node.domain.clear();
+            node.attribute.clear();
+        }
         graph.value_info.clear();
         for output in &mut graph.output {
             if let Some(pb::type_proto::Value::TensorType(t)) =

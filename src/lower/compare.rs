@@ -67,5 +67,7 @@ pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {
         last_index: node.int("select_last_index", 0)? != 0,
     };
     let x = cx.value(x_name)?;
-    cx.finish(node, op, &[x])
+    let index = cx.emit(node, op, &[x], node.output())?;
+    cx.mark_integral(index);
+    Ok(())
 }

@@ -9,6 +9,7 @@ mod coverage;
 mod elementwise;
 mod fuse;
 mod linear;
+mod ml;
 mod movement;
 mod normalization;
 mod pool;
@@ -32,7 +33,7 @@ use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
 use fuse::Fusions;
 use ndarray::ArrayD;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -50,6 +51,9 @@ pub struct Lowering<'g> {
     values: HashMap<String, ValueId>,
     fusions: Fusions,
     fixed_point: FixedPoint,
+    /// Values known to hold integers (indices, class labels): casting them to an integer
+    /// type rounds nothing.
+    integral: HashSet<ValueId>,
 }
 
 impl<'g> Lowering<'g> {
@@ -169,6 +173,48 @@ impl<'g> Lowering<'g> {
         current
     }
 
+    pub fn mark_integral(&mut self, id: ValueId) {
+        self.integral.insert(id);
+    }
+
+    /// Whether a tensor holds integers: an index or label computed so, or a reshuffle of one.
+    pub fn is_integral(&self, tensor: &str) -> bool {
+        self.values
+            .get(tensor)
+            .is_some_and(|id| self.integral.contains(id))
+    }
+
+    /// Data movement keeps integers integers.
+    fn propagate_integral(&mut self, node: &Node) {
+        const MOVES: &[&str] = &[
+            "Reshape",
+            "Flatten",
+            "Squeeze",
+            "Unsqueeze",
+            "Identity",
+            "Transpose",
+            "Gather",
+            "Slice",
+            "Concat",
+            "Expand",
+            "Tile",
+            "Cast",
+        ];
+        let inputs_integral = node
+            .inputs
+            .iter()
+            .filter(|i| !i.is_empty() && self.graph.is_secret(i))
+            .all(|i| self.is_integral(i));
+        if MOVES.contains(&node.op_type.as_str()) && inputs_integral {
+            let outputs: Vec<ValueId> = node
+                .outputs
+                .iter()
+                .filter_map(|o| self.values.get(o).copied())
+                .collect();
+            self.integral.extend(outputs);
+        }
+    }
+
     /// Makes `output` another name for an existing value (Identity, folded BatchNorm).
     pub fn alias(&mut self, output: &str, value: ValueId) {
         self.values.insert(output.to_string(), value);
@@ -193,6 +239,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         values: HashMap::new(),
         fusions: Fusions::find(graph),
         fixed_point: options.fixed_point,
+        integral: HashSet::new(),
     };
     let mut coverage = Coverage::new(model);
     let mut failed = false;
@@ -218,7 +265,10 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
             match rule_for(node) {
                 None => no_rule(node),
                 Some(rule) => match rule(&mut cx, node) {
-                    Ok(()) => Status::Lowered(approximations(&cx.builder.steps()[steps_before..])),
+                    Ok(()) => {
+                        cx.propagate_integral(node);
+                        Status::Lowered(approximations(&cx.builder.steps()[steps_before..]))
+                    }
                     Err(e) => Status::Unsupported(format!("{e:#}")),
                 },
             }

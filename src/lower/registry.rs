@@ -3,7 +3,7 @@
 //! test checks that the committed file is current).
 
 use super::{
-    Lowering, activation, compare, elementwise, linear, movement, normalization, pool, power,
+    Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
     reduce, resize, shape, softmax,
 };
 use crate::import::Node;
@@ -22,6 +22,17 @@ pub struct OpRule {
     pub since: i64,
     /// How it is computed and what is left out.
     pub notes: &'static str,
+}
+
+/// A rule for scikit-learn's operator domain.
+const fn ml_rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
+    OpRule {
+        op_type,
+        domain: "ai.onnx.ml",
+        lower,
+        since,
+        notes,
+    }
 }
 
 const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
@@ -420,6 +431,42 @@ const RULES: &[OpRule] = &[
         movement::where_,
         9,
         "constant condition: a select with broadcasting, either branch may be a constant; a condition computed from the secret input is refused",
+    ),
+    ml_rule(
+        "ArrayFeatureExtractor",
+        ml::array_feature_extractor,
+        1,
+        "constant indices: a gather; a constant table indexed by a secret index (class labels): one comparison round",
+    ),
+    ml_rule(
+        "LinearClassifier",
+        ml::linear_classifier,
+        1,
+        "secret coefficients; post_transform NONE, SOFTMAX, LOGISTIC; labels by argmax and a secret lookup into the label table (string labels are output as class indices); the binary single-row form is refused",
+    ),
+    ml_rule(
+        "LinearRegressor",
+        ml::linear_regressor,
+        1,
+        "secret coefficients; post_transform NONE",
+    ),
+    ml_rule(
+        "Normalizer",
+        ml::normalizer,
+        1,
+        "MAX, L1, L2 by the reciprocal (and square root) approximations",
+    ),
+    ml_rule(
+        "Scaler",
+        ml::scaler,
+        1,
+        "(x - offset) * scale with secret offset and scale",
+    ),
+    ml_rule(
+        "ZipMap",
+        ml::zip_map,
+        1,
+        "the probability matrix is output as is (columns in class-label order) instead of a list of maps",
     ),
 ];
 

@@ -1,0 +1,370 @@
+//! scikit-learn's operators (the `ai.onnx.ml` domain, as skl2onnx writes them): linear models
+//! as a product with secret coefficients, scalers and normalisers as element-wise maps, and
+//! class labels by a secret lookup into the public label table.
+
+use super::{Lowering, Op};
+use crate::import::Node;
+use crate::plan::{Dim, Function, Shape, ValueId, Visibility};
+use anyhow::{Result, anyhow, bail, ensure};
+use ndarray::{Array2, ArrayD, IxDyn};
+
+fn required_floats(node: &Node, name: &str) -> Result<Vec<f32>> {
+    node.floats(name)?
+        .ok_or_else(|| anyhow!("{} {} lacks the {name} attribute", node.op_type, node.name))
+}
+
+/// `x W^T + b` for coefficients given row by row (`rows` outputs of the input's width).
+fn affine(
+    cx: &mut Lowering,
+    node: &Node,
+    rows: usize,
+    output: &str,
+    post: &str,
+) -> Result<ValueId> {
+    let coefficients = required_floats(node, "coefficients")?;
+    let intercepts = node
+        .floats("intercepts")?
+        .unwrap_or_else(|| vec![0.0; rows]);
+    ensure!(
+        rows > 0 && coefficients.len() % rows == 0 && intercepts.len() == rows,
+        "{}: {} coefficients and {} intercepts do not make {rows} rows",
+        node.name,
+        coefficients.len(),
+        intercepts.len()
+    );
+    let features = coefficients.len() / rows;
+    let w = Array2::from_shape_vec((rows, features), coefficients)?
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned();
+    let w = cx.weight(
+        &format!("{}/coefficients", node.name),
+        w.into_dyn(),
+        Visibility::Secret,
+    )?;
+    let b = cx.weight(
+        &format!("{}/intercepts", node.name),
+        ArrayD::from_shape_vec(IxDyn(&[rows]), intercepts)?,
+        Visibility::Secret,
+    )?;
+    let x = cx.input_value(node, 0)?;
+    let n = cx.shape(node.input(0).expect("checked"))?.0[0];
+    let shape = Shape(vec![n, Dim::Fixed(rows)]);
+    let product = cx.emit_temp(node, Op::MatMul, &[x, w], "product", shape.clone());
+    let scores = cx.emit_temp(node, Op::Add, &[product, b], "raw_scores", shape.clone());
+    let function = match post {
+        "NONE" => None,
+        "SOFTMAX" | "SOFTMAX_ZERO" => {
+            return emit_named(
+                cx,
+                node,
+                Op::Softmax {
+                    axis: 1,
+                    log: false,
+                },
+                scores,
+                output,
+                shape,
+            );
+        }
+        "LOGISTIC" => Some(Function::Sigmoid),
+        other => bail!("post_transform {other} of {} is not supported", node.name),
+    };
+    match function {
+        Some(f) => emit_named(
+            cx,
+            node,
+            Op::Function { function: f },
+            scores,
+            output,
+            shape,
+        ),
+        None => {
+            cx.alias(output, scores);
+            Ok(scores)
+        }
+    }
+}
+
+fn emit_named(
+    cx: &mut Lowering,
+    node: &Node,
+    op: Op,
+    input: ValueId,
+    output: &str,
+    shape: Shape,
+) -> Result<ValueId> {
+    if output.is_empty() {
+        Ok(cx.emit_temp(node, op, &[input], "scores", shape))
+    } else {
+        cx.emit(node, op, &[input], output)
+    }
+}
+
+/// `table[index]` for a secret integral index: table_0 + Σ_{k>=1} [index >= k - 1/2]
+/// (table_k - table_(k-1)), all comparisons in one round; the identity when table[k] = k.
+fn lookup(
+    cx: &mut Lowering,
+    node: &Node,
+    index: ValueId,
+    table: &[f32],
+    output: &str,
+) -> Result<()> {
+    let identity = table.iter().enumerate().all(|(k, &v)| v == k as f32);
+    let shape = cx.shape(output)?;
+    if identity || table.len() < 2 {
+        let result = if table.len() == 1 {
+            let value = cx.scalar(node, "label", table[0])?;
+            let zero = cx.scalar(node, "zero", 0.0)?;
+            let zeros = cx.emit_temp(node, Op::Mul, &[index, zero], "zeros", shape.clone());
+            cx.emit(node, Op::Add, &[zeros, value], output)?
+        } else {
+            cx.emit(
+                node,
+                Op::Reshape {
+                    shape: shape.clone(),
+                },
+                &[index],
+                output,
+            )?
+        };
+        cx.mark_integral(result);
+        return Ok(());
+    }
+    let index_shape = cx.shape_of(index).clone();
+    let k = table.len() - 1;
+    let column = |values: Vec<f32>| {
+        let mut dims = vec![k];
+        dims.extend(std::iter::repeat_n(1, index_shape.rank()));
+        ArrayD::from_shape_vec(IxDyn(&dims), values).expect("one value per threshold")
+    };
+    let thresholds = cx.public(
+        &format!("{}/thresholds", node.name),
+        column((1..=k).map(|i| i as f32 - 0.5).collect()),
+    )?;
+    let steps = cx.public(
+        &format!("{}/steps", node.name),
+        column((1..=k).map(|i| table[i] - table[i - 1]).collect()),
+    )?;
+    let zero = cx.scalar(node, "zero", 0.0)?;
+    let stacked = Shape(
+        std::iter::once(Dim::Fixed(k))
+            .chain(index_shape.0.iter().copied())
+            .collect(),
+    );
+    let above = cx.emit_temp(
+        node,
+        Op::Sub,
+        &[index, thresholds],
+        "above",
+        stacked.clone(),
+    );
+    let increments = cx.emit_temp(
+        node,
+        Op::Select,
+        &[above, steps, zero],
+        "increments",
+        stacked,
+    );
+    let total = cx.emit_temp(
+        node,
+        Op::ReduceSum {
+            axes: vec![0],
+            keep_dims: false,
+        },
+        &[increments],
+        "total",
+        index_shape.clone(),
+    );
+    let first = cx.scalar(node, "first", table[0])?;
+    let label = cx.emit_temp(node, Op::Add, &[total, first], "label", index_shape);
+    let result = cx.emit(node, Op::Reshape { shape }, &[label], output)?;
+    cx.mark_integral(result);
+    Ok(())
+}
+
+pub fn linear_classifier(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let labels: Vec<f32> = match (
+        node.ints("classlabels_ints")?,
+        node.strings("classlabels_strings")?,
+    ) {
+        (Some(ints), _) => ints.iter().map(|&v| v as f32).collect(),
+        // String labels cannot be a tensor of reals: the class index stands for them.
+        (None, Some(strings)) => (0..strings.len()).map(|i| i as f32).collect(),
+        (None, None) => bail!("LinearClassifier {} has no class labels", node.name),
+    };
+    let rows = node.floats("intercepts")?.map_or(labels.len(), |i| i.len());
+    ensure!(
+        rows == labels.len(),
+        "LinearClassifier {} with {rows} coefficient rows for {} classes (the binary form) is not supported",
+        node.name,
+        labels.len()
+    );
+    let post = node
+        .string("post_transform")?
+        .unwrap_or_else(|| "NONE".into());
+    let scores_name = node.outputs.get(1).cloned().unwrap_or_default();
+    let scores = affine(cx, node, rows, &scores_name, &post)?;
+    if let Some(label) = node.outputs.first().filter(|o| !o.is_empty()) {
+        let n = cx.shape_of(scores).0[0];
+        let index = cx.emit_temp(
+            node,
+            Op::ArgMax {
+                axis: 1,
+                keep_dims: false,
+                min: false,
+                last_index: false,
+            },
+            &[scores],
+            "index",
+            Shape(vec![n]),
+        );
+        cx.mark_integral(index);
+        lookup(cx, node, index, &labels, label)?;
+    }
+    Ok(())
+}
+
+pub fn linear_regressor(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let targets = node.int("targets", 1)? as usize;
+    let post = node
+        .string("post_transform")?
+        .unwrap_or_else(|| "NONE".into());
+    affine(cx, node, targets, node.output(), &post).map(|_| ())
+}
+
+/// (x - offset) * scale, per feature or for all.
+pub fn scaler(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let vector = |name: &str| -> Result<ArrayD<f32>> {
+        let v = node.floats(name)?.unwrap_or_default();
+        Ok(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v)?)
+    };
+    let x = cx.input_value(node, 0)?;
+    let offset = cx.weight(
+        &format!("{}/offset", node.name),
+        vector("offset")?,
+        Visibility::Secret,
+    )?;
+    let scale = cx.weight(
+        &format!("{}/scale", node.name),
+        vector("scale")?,
+        Visibility::Secret,
+    )?;
+    let centered = cx.step(node, Op::Sub, &[x, offset], "centered")?;
+    cx.finish(node, Op::Mul, &[centered, scale])
+}
+
+/// Each row divided by its max, L1 or L2 norm.
+pub fn normalizer(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = node
+        .input(0)
+        .ok_or_else(|| anyhow!("Normalizer without input"))?;
+    let x = cx.value(x_name)?;
+    let shape = cx.shape(x_name)?;
+    ensure!(
+        shape.rank() == 2,
+        "Normalizer expects a [N, features] input, got {shape}"
+    );
+    let rows = shape.reduced(&[1], true);
+    let sum = |cx: &mut Lowering, v: ValueId, tag: &str| {
+        cx.emit_temp(
+            node,
+            Op::ReduceSum {
+                axes: vec![1],
+                keep_dims: true,
+            },
+            &[v],
+            tag,
+            rows.clone(),
+        )
+    };
+    let norm = match node.string("norm")?.as_deref().unwrap_or("MAX") {
+        "MAX" => cx.emit_temp(
+            node,
+            Op::ReduceMax {
+                axes: vec![1],
+                keep_dims: true,
+                min: false,
+            },
+            &[x],
+            "max",
+            rows.clone(),
+        ),
+        "L1" => {
+            let magnitude = super::activation::abs_of(cx, node, x, shape.clone());
+            sum(cx, magnitude, "l1")
+        }
+        "L2" => {
+            let squares = cx.emit_temp(node, Op::Mul, &[x, x], "squares", shape.clone());
+            let total = sum(cx, squares, "sum_of_squares");
+            cx.emit_temp(
+                node,
+                Op::Function {
+                    function: Function::Sqrt,
+                },
+                &[total],
+                "l2",
+                rows.clone(),
+            )
+        }
+        other => bail!("Normalizer norm {other} is not one of MAX, L1 and L2"),
+    };
+    let inverse = cx.emit_temp(
+        node,
+        Op::Function {
+            function: Function::Reciprocal,
+        },
+        &[norm],
+        "inverse",
+        rows,
+    );
+    cx.finish(node, Op::Mul, &[x, inverse])
+}
+
+/// ZipMap turns the probability matrix into a list of label-to-probability maps; tfe outputs
+/// the matrix itself, columns in the order of the class labels.
+pub fn zip_map(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x = cx.input_value(node, 0)?;
+    cx.alias(node.output(), x);
+    Ok(())
+}
+
+/// Columns of the last axis: a gather for constant indices, a table lookup when a constant
+/// table is indexed by a secret index.
+pub fn array_feature_extractor(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let (data, indices) = (
+        node.input(0).ok_or_else(|| anyhow!("no data"))?,
+        node.input(1).ok_or_else(|| anyhow!("no indices"))?,
+    );
+    if cx.is_constant(data) && !cx.is_constant(indices) {
+        let table: Vec<f32> = cx.constant(data)?.iter().copied().collect();
+        let index = cx.value(indices)?;
+        return lookup(cx, node, index, &table, node.output());
+    }
+    ensure!(
+        cx.is_constant(indices),
+        "ArrayFeatureExtractor with secret indices into secret data is not supported"
+    );
+    let rank = cx.shape(data)?.rank();
+    let width = match cx.shape(data)?.0.last() {
+        Some(Dim::Fixed(w)) => *w as i64,
+        _ => bail!("ArrayFeatureExtractor needs a fixed last axis"),
+    };
+    let picked = cx
+        .constant_ints(indices)?
+        .iter()
+        .map(|&i| {
+            usize::try_from(if i < 0 { i + width } else { i })
+                .map_err(|_| anyhow!("index {i} out of range"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let x = cx.value(data)?;
+    cx.finish(
+        node,
+        Op::Gather {
+            axis: rank - 1,
+            indices: picked,
+        },
+        &[x],
+    )
+}
