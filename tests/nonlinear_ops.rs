@@ -369,3 +369,33 @@ fn conv_transpose() {
         ),
     ]);
 }
+
+/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
+#[test]
+fn piecewise_sigmoid_option() {
+    use tfe::exec::{Mode, predict};
+    use tfe::lower::{Options, SigmoidMethod, convert};
+    use tfe::plan::{Function, Op};
+    let mut onnx = common::OnnxBuilder::new(13);
+    onnx.input("x", &[N, Some(40)])
+        .node("Sigmoid", &["x"], &["y"], vec![])
+        .output("y");
+    let path = onnx.save("piecewise-sigmoid");
+    let options = Options {
+        sigmoid: SigmoidMethod::Piecewise,
+        ..Options::default()
+    };
+    let plan = convert(&path, options).unwrap().plan;
+    assert!(plan.steps.iter().any(|s| s.op
+        == Op::Function {
+            function: Function::SigmoidPiecewise
+        }));
+    let x = common::random(&[2, 40], 5, 10.0);
+    let got = predict(&plan, std::slice::from_ref(&x), Mode::Mpc)
+        .unwrap()
+        .outputs
+        .remove(0);
+    let exact = x.mapv(|v| 1.0 / (1.0 + (-v).exp()));
+    let err = common::max_abs_diff(&got, &exact);
+    assert!(err < 3.6e-3 && err > 1e-4, "piecewise sigmoid error {err}");
+}

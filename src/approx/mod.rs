@@ -62,6 +62,9 @@ pub fn method(f: Function) -> &'static str {
             "relu(x) + ln(1 + exp(-|x|)), |x| clamped to 16; ln on (1, 2] by the same polynomial as log"
         }
         Function::Elu { .. } => "relu(x) + alpha (exp(min(x, 0)) - 1), min(x, 0) clamped to -16",
+        Function::SigmoidPiecewise => {
+            "linear interpolation between knots every 0.5 on [-8, 8], 0 and 1 outside: sigmoid(-8) + sum of c_k relu(x - t_k), one comparison round and one truncation"
+        }
     }
 }
 
@@ -72,7 +75,11 @@ pub fn domain(f: Function) -> (f64, f64) {
         Function::Exp => (-24.0, 20.0),
         Function::Log | Function::Sqrt | Function::Rsqrt => (1.0 / 65536.0, 1.0e9),
         Function::Reciprocal => (-1.0e9, 1.0e9),
-        Function::Sigmoid | Function::Tanh | Function::Erf | Function::Softplus => (-32.0, 32.0),
+        Function::Sigmoid
+        | Function::Tanh
+        | Function::Erf
+        | Function::Softplus
+        | Function::SigmoidPiecewise => (-32.0, 32.0),
         Function::Elu { .. } => (-32.0, 1.0e6),
     }
 }
@@ -92,6 +99,7 @@ pub fn evaluate<D: Ring>(d: &mut D, f: Function, x: &D::Value) -> Result<D::Valu
         Function::Erf => activation::erf(&mut c, &x)?,
         Function::Softplus => activation::softplus(&mut c, &x)?,
         Function::Elu { alpha } => activation::elu(&mut c, &x, alpha as f64)?,
+        Function::SigmoidPiecewise => activation::sigmoid_piecewise(&mut c, &x)?,
     };
     c.output(y)
 }

@@ -6,8 +6,16 @@ use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
-use tfe::lower::{Options, check, convert};
+use tfe::lower::{Options, SigmoidMethod, check, convert};
 use tfe::tensor::FixedPoint;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SigmoidArg {
+    /// 1/(1 + exp(-|x|)) reflected: error within 2e-5, 49 rounds
+    Exact,
+    /// linear interpolation on knots every 0.5: error within 3e-3, 11 rounds
+    Piecewise,
+}
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +48,9 @@ struct Args {
     /// symbolic batch; the plan then accepts exactly those shapes.
     #[arg(long)]
     fixed_shapes: bool,
+    /// How Sigmoid is approximated (see docs/APPROXIMATIONS.md).
+    #[arg(long, value_enum, default_value = "exact")]
+    sigmoid: SigmoidArg,
     /// TensorFlow frozen graphs: the input tensors (default: every Placeholder).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     inputs: Vec<String>,
@@ -61,6 +72,10 @@ fn main() {
             graph_names: GraphNames {
                 inputs: args.inputs.clone(),
                 outputs: args.outputs.clone(),
+            },
+            sigmoid: match args.sigmoid {
+                SigmoidArg::Exact => SigmoidMethod::Exact,
+                SigmoidArg::Piecewise => SigmoidMethod::Piecewise,
             },
         };
         if args.check {

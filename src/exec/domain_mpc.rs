@@ -50,6 +50,31 @@ impl MpcDomain<'_> {
         y: &MpcValue,
         shift: u32,
     ) -> Result<MpcValue> {
+        // Without rescaling, a public operand scales both components locally and a product of
+        // secrets needs only the resharing round.
+        if shift == 0 {
+            let both = |s: &ArithShare,
+                        f: &dyn Fn(&ArrayD<u64>) -> Result<ArrayD<u64>>|
+             -> Result<MpcValue> {
+                Ok(MpcValue::Secret(ArithShare {
+                    cur: f(&s.cur)?,
+                    next: f(&s.next)?,
+                }))
+            };
+            match (x, y) {
+                (MpcValue::Secret(s), MpcValue::Public(p)) => {
+                    return both(s, &|c| map.apply(&c.view(), &p.view()));
+                }
+                (MpcValue::Public(p), MpcValue::Secret(s)) => {
+                    return both(s, &|c| map.apply(&p.view(), &c.view()));
+                }
+                (MpcValue::Secret(a), MpcValue::Secret(b)) => {
+                    let term = product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?;
+                    return Ok(MpcValue::Secret(self.party.reshare(&term)?));
+                }
+                (MpcValue::Public(_), MpcValue::Public(_)) => {}
+            }
+        }
         let term = match (x, y) {
             (MpcValue::Public(a), MpcValue::Public(b)) => {
                 return Ok(MpcValue::Public(

@@ -31,13 +31,13 @@ fn function_of(node: &Node) -> Result<Function> {
 
 pub fn function(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    cx.finish(
-        node,
-        Op::Function {
-            function: function_of(node)?,
-        },
-        &[x],
-    )
+    let function = match function_of(node)? {
+        Function::Sigmoid if cx.sigmoid == super::SigmoidMethod::Piecewise => {
+            Function::SigmoidPiecewise
+        }
+        f => f,
+    };
+    cx.finish(node, Op::Function { function }, &[x])
 }
 
 /// `[x >= 0] ? x : slope * x`, for LeakyRelu (public alpha) and PRelu (secret slope).

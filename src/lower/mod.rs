@@ -41,6 +41,17 @@ pub struct Options {
     pub batch: BatchPolicy,
     /// Input and output names for TensorFlow graphs (empty: found in the graph).
     pub graph_names: GraphNames,
+    /// How Sigmoid is approximated.
+    pub sigmoid: SigmoidMethod,
+}
+
+/// Sigmoid's two approximations: the default is accurate to a few 1e-5 in 49 rounds; the
+/// piecewise-linear one takes 11 rounds (more bytes) and is accurate to about 3e-3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SigmoidMethod {
+    #[default]
+    Exact,
+    Piecewise,
 }
 
 /// The state rules lower into: the plan under construction and the plan value of every
@@ -54,6 +65,7 @@ pub struct Lowering<'g> {
     /// Values known to hold integers (indices, class labels): casting them to an integer
     /// type rounds nothing.
     integral: HashSet<ValueId>,
+    pub sigmoid: SigmoidMethod,
 }
 
 impl<'g> Lowering<'g> {
@@ -240,6 +252,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         fusions: Fusions::find(graph),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
+        sigmoid: options.sigmoid,
     };
     let mut coverage = Coverage::new(model);
     let mut failed = false;

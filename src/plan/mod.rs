@@ -180,7 +180,11 @@ pub enum Function {
     Tanh,
     Erf,
     Softplus,
-    Elu { alpha: f32 },
+    Elu {
+        alpha: f32,
+    },
+    /// Sigmoid by piecewise-linear interpolation (`--sigmoid piecewise`).
+    SigmoidPiecewise,
 }
 
 impl Function {
@@ -196,6 +200,7 @@ impl Function {
             Function::Erf => "erf",
             Function::Softplus => "softplus",
             Function::Elu { .. } => "elu",
+            Function::SigmoidPiecewise => "sigmoid_piecewise",
         }
     }
 
@@ -207,7 +212,7 @@ impl Function {
             Function::Reciprocal => 1.0 / x,
             Function::Sqrt => x.sqrt(),
             Function::Rsqrt => 1.0 / x.sqrt(),
-            Function::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Function::Sigmoid | Function::SigmoidPiecewise => 1.0 / (1.0 + (-x).exp()),
             Function::Tanh => x.tanh(),
             Function::Erf => libm::erf(x),
             Function::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
