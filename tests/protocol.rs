@@ -1,8 +1,7 @@
 //! The protocol primitives against their plaintext definitions, run on three real parties.
 
 use ndarray::{ArrayD, IxDyn};
-use tfe::mpc::prf::Prg;
-use tfe::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
+use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party, arith::product_term, run_local};
 use tfe::net::Role;
 use tfe::tensor::{Elem, broadcast::zip_with};
@@ -29,9 +28,9 @@ fn run(
             reveal_to(party, Role::Client, &y)
         },
         |client, _owner| {
-            let mut prg = Prg::from_os()?;
+            let mut dealer = Dealer::from_os()?;
             for x in &inputs {
-                send_secret(client, x, &mut prg)?;
+                dealer.send_secret(client, x)?;
             }
             // The parties' result shape is the input shape in these tests.
             recv_revealed(client, &shapes[0])
@@ -123,9 +122,30 @@ fn relu_is_exact_at_the_edges() {
         .map(|(i, v)| v.wrapping_add(i as i64 / 15))
         .collect();
     let x = vector(values.iter().map(|&v| v as u64).collect());
-    let got = run(vec![x], |p, s| p.relu(&s[0]));
+    let got = run(vec![x], |p, s| p.relu(&s[0], 64));
     for (v, g) in values.iter().zip(got.iter()) {
         assert_eq!(*g as i64, (*v).max(0), "relu({v})");
+    }
+}
+
+/// A comparison of `width` bits is exact for every |x| < 2^(width - 1), whatever lies above.
+#[test]
+fn narrow_comparisons_are_exact_within_their_range() {
+    for width in [48u32, 33, 20, 2] {
+        let limit = 1i64 << (width - 1);
+        let mut values: Vec<i64> = vec![0, 1, -1, limit - 1, -limit + 1, limit / 2, -limit / 2];
+        let mut state = 0x0bad_5eed_u64 + width as u64;
+        for _ in 0..300 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            values.push((state as i64) % limit);
+        }
+        let x = vector(values.iter().map(|&v| v as u64).collect());
+        let got = run(vec![x], |p, s| p.relu(&s[0], width));
+        for (v, g) in values.iter().zip(got.iter()) {
+            assert_eq!(*g as i64, (*v).max(0), "relu({v}) at width {width}");
+        }
     }
 }
 
@@ -135,14 +155,14 @@ fn gate_applies_one_comparison_to_several_values() {
     let x = vector(xs.iter().map(|&v| v as u64).collect());
     let y = vector((0..150u64).map(|i| i * 7 + 1).collect());
     let got = run(vec![x, y.clone()], |p, s| {
-        Ok(p.gate(&s[0], &[s[1].clone(), s[0].clone()])?.remove(0))
+        Ok(p.gate(&s[0], &[s[1].clone(), s[0].clone()], 64)?.remove(0))
     });
     for (i, (&v, g)) in xs.iter().zip(got.iter()).enumerate() {
         assert_eq!(*g, if v >= 0 { y[i] } else { 0 }, "gate at {v}");
     }
     let got = run(
         vec![vector(xs.iter().map(|&v| v as u64).collect())],
-        |p, s| Ok(p.gate(&s[0], &[s[0].clone(), s[0].clone()])?.remove(1)),
+        |p, s| Ok(p.gate(&s[0], &[s[0].clone(), s[0].clone()], 48)?.remove(1)),
     );
     for (&v, g) in xs.iter().zip(got.iter()) {
         assert_eq!(*g as i64, v.max(0), "second gated value at {v}");

@@ -2,9 +2,9 @@
 //! over |z| < 2^62 (scale 2^(2f)), and not one is off by more than one unit in the last place.
 
 use ndarray::{ArrayD, IxDyn};
-use tfe::mpc::prf::Prg;
+use tfe::mpc::prf::{Prf, os_key};
 use tfe::mpc::run_local;
-use tfe::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
+use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::net::Role;
 
 const TOTAL: usize = 10_000_000;
@@ -14,8 +14,8 @@ const FRAC_BITS: u32 = 16;
 /// Values across the whole range: uniform in (-2^62, 2^62), then uniform in magnitude
 /// classes (so small values, common in practice, are covered as densely as large ones).
 fn values(chunk: usize) -> Vec<u64> {
-    let mut prg = Prg::from_os().unwrap();
-    prg.words(CHUNK)
+    Prf::new(os_key().unwrap())
+        .words(1, CHUNK)
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
@@ -40,7 +40,7 @@ fn ten_million_truncations_have_no_large_error() {
                 reveal_to(party, Role::Client, &t)
             },
             |client, _| {
-                send_secret(client, &x, &mut Prg::from_os()?)?;
+                Dealer::from_os()?.send_secret(client, &x)?;
                 recv_revealed(client, &[CHUNK])
             },
         )

@@ -7,7 +7,7 @@ use super::{Bilinear, Domain, Linear};
 use crate::approx::{self, Ring};
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
-use crate::tensor::fixed::{is_nonnegative, shift_right, top_bit_onehot};
+use crate::tensor::fixed::{shift_right, top_bit_onehot};
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn, Zip};
 
@@ -45,9 +45,13 @@ impl Domain for FixedDomain {
         Ok(ys
             .iter()
             .map(|y| {
-                Zip::from(x)
-                    .and(*y)
-                    .map_collect(|&x, &y| if is_nonnegative(x) { y } else { 0 })
+                Zip::from(x).and(*y).map_collect(|&x, &y| {
+                    if self.fixed.compares_nonnegative(x) {
+                        y
+                    } else {
+                        0
+                    }
+                })
             })
             .collect())
     }

@@ -8,7 +8,7 @@ use crate::mpc::{ArithShare, Party, arith::product_term};
 use crate::net::Stats;
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
-use crate::tensor::fixed::{is_nonnegative, shift_right, top_bit_onehot};
+use crate::tensor::fixed::{shift_right, top_bit_onehot};
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
 
@@ -158,7 +158,7 @@ impl Domain for MpcDomain<'_> {
         match x {
             // A public condition selects locally.
             MpcValue::Public(p) => {
-                let keep = p.mapv(|v| u64::from(is_nonnegative(v)));
+                let keep = p.mapv(|v| u64::from(self.fixed.compares_nonnegative(v)));
                 ys.iter()
                     .map(|y| self.linear(&MaskMap { mask: &keep }, &[y]))
                     .collect()
@@ -168,7 +168,7 @@ impl Domain for MpcDomain<'_> {
                 let shares: Vec<ArithShare> = ys.iter().map(|y| y.to_share(id)).collect();
                 Ok(self
                     .party
-                    .gate(s, &shares)?
+                    .gate(s, &shares, self.fixed.comparison_bits())?
                     .into_iter()
                     .map(MpcValue::Secret)
                     .collect())

@@ -1,8 +1,7 @@
 //! Running a plan end to end in one of the three modes, with the checks a user's input needs.
 
 use super::{Domain, FixedDomain, FloatDomain, MpcDomain, MpcValue, Profile, run};
-use crate::mpc::prf::Prg;
-use crate::mpc::share::{recv_revealed, recv_secret, reveal_to, send_secret};
+use crate::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use crate::mpc::{Party, run_local_wrapped};
 use crate::net::local::LocalTransport;
 use crate::net::{Role, Stats, Transport};
@@ -288,16 +287,16 @@ fn predict_mpc(
         |client, owner| {
             // The model owner shares its weights; the client shares its input and alone
             // receives the result.
-            let mut owner_prg = Prg::from_os()?;
+            let mut model_owner = Dealer::from_os()?;
             for w in &secret_weights {
-                send_secret(owner, w, &mut owner_prg)?;
+                model_owner.send_secret(owner, w)?;
             }
-            let mut client_prg = Prg::from_os()?;
+            let mut input_owner = Dealer::from_os()?;
             for role in Role::PARTIES {
                 client.send(role, &[batch as u64])?;
             }
             for x in &inputs {
-                send_secret(client, x, &mut client_prg)?;
+                input_owner.send_secret(client, x)?;
             }
             let outputs = plan
                 .outputs

@@ -1,77 +1,146 @@
-//! Arithmetic to binary: the bits of x = x0 + x1 + x2 as an XOR sharing of 64-bit words.
+//! Arithmetic to binary: bits of x = x0 + x1 + x2 as XOR sharings.
 //!
-//! Each party already holds two of the three components, so the components are a free
-//! XOR sharing of three summands. A carry-save step (one AND layer, maj(a,b,c) =
-//! ((a^c) & (b^c)) ^ c) reduces them to two; then the generate bits (one AND layer) and a
-//! Kogge-Stone parallel-prefix tree (six AND layers, log2 64) give every carry at once on
-//! bit-sliced words. Eight rounds, whatever the tensor size.
+//! Party 0 holds x0 and x1, so it deals their sum a as an XOR sharing (one element per value
+//! on the wire, round 0); b = x2 is component 2 of a free XOR sharing, held by parties 1 and
+//! 2. An adder on a and b gives the bits of x: the generate bits a AND b have terms that
+//! only parties 1 and 2 hold (two elements, round 1), and a parallel-prefix tree the
+//! carries, one AND layer per round.
+//!
+//! Two layouts: [`Party::bit_decompose`] computes every bit of every value (bit-sliced
+//! words, a Kogge-Stone tree: 8 rounds); [`Party::sign_bits`] only the top bit of the low
+//! `width` bits, on bit planes, with a tree that keeps only the groups that reach the top
+//! carry, so it sends a few hundred bits per value instead of dozens of words.
 
-use super::bits::BoolShare;
+use super::bits::{BoolShare, to_planes};
 use super::party::Party;
-use super::round::{Flat, Passenger};
-use anyhow::Result;
-
-fn as_bool(f: Flat) -> BoolShare {
-    BoolShare {
-        cur: f.cur,
-        next: f.next,
-    }
-}
-
-/// Counts the rounds of a host protocol and lets a passenger ride each one.
-pub(crate) struct Rider<'p> {
-    passenger: &'p mut dyn Passenger,
-    round: usize,
-}
-
-impl<'p> Rider<'p> {
-    pub fn new(passenger: &'p mut dyn Passenger) -> Self {
-        Rider {
-            passenger,
-            round: 0,
-        }
-    }
-
-    /// One round of ANDs for the host, plus whatever the passenger brings.
-    pub fn and_round(
-        &mut self,
-        party: &mut Party,
-        xor_terms: Vec<Vec<u64>>,
-    ) -> Result<Vec<BoolShare>> {
-        let add = self.passenger.terms(party, self.round);
-        let (bools, flats) = party.reshare_round(xor_terms, add)?;
-        self.passenger.deliver(party, self.round, flats);
-        self.round += 1;
-        Ok(bools)
-    }
-}
+use super::round::{Flat, Group, Lane, Rider};
+use anyhow::{Result, ensure};
 
 impl Party {
-    pub(crate) fn bit_decompose(&mut self, x: &Flat, rider: &mut Rider) -> Result<BoolShare> {
-        let sum = as_bool(x.clone());
-        let a_xor_c = as_bool(x.only(self, &[0, 2]));
-        let b_xor_c = as_bool(x.only(self, &[1, 2]));
-        let c = as_bool(x.only(self, &[2]));
-        let maj = rider
-            .and_round(self, vec![a_xor_c.and_term(&b_xor_c)])?
+    /// The summands a = x0 + x1 and b = x2 of x, each encoded by `encode` into `len` words,
+    /// as XOR sharings; round 0 of `rider` deals a.
+    fn summands(
+        &mut self,
+        x: &Flat,
+        len: usize,
+        encode: impl Fn(&[u64]) -> Vec<u64>,
+        rider: &mut Rider,
+    ) -> Result<(BoolShare, BoolShare)> {
+        let a_values = if self.id() == 0 {
+            let sum: Vec<u64> = x
+                .cur
+                .iter()
+                .zip(&x.next)
+                .map(|(a, b)| a.wrapping_add(*b))
+                .collect();
+            encode(&sum)
+        } else {
+            vec![]
+        };
+        let a = rider
+            .round(self, vec![Lane::deal(Group::Xor, len, a_values)])?
             .remove(0)
-            .xor(&c);
-        let carry = maj.shl(1);
-        let mut g = rider.and_round(self, vec![sum.and_term(&carry)])?.remove(0);
-        let mut p = sum.xor(&carry);
+            .into();
+        let zeros = || vec![0; len];
+        let b = match self.id() {
+            0 => (zeros(), zeros()),
+            1 => (zeros(), encode(&x.next)),
+            _ => (encode(&x.cur), zeros()),
+        };
+        Ok((a, b.into()))
+    }
+
+    /// Generate bits a AND b for summands from [`Party::summands`], in one round: party 0
+    /// holds no component of b, so its AND term is zero.
+    fn generate(&mut self, a: &BoolShare, b: &BoolShare, rider: &mut Rider) -> Result<BoolShare> {
+        let term = a.and_term(b);
+        Ok(rider
+            .round(
+                self,
+                vec![Lane::reshare_one_two(Group::Xor, term.len(), term)],
+            )?
+            .remove(0)
+            .into())
+    }
+
+    /// Every bit of every value, bit-sliced: 8 rounds.
+    pub(crate) fn bit_decompose(&mut self, x: &Flat, rider: &mut Rider) -> Result<BoolShare> {
+        let (a, b) = self.summands(x, x.cur.len(), <[u64]>::to_vec, rider)?;
+        let mut g = self.generate(&a, &b, rider)?;
+        let sum = a.xor(&b);
+        let mut p = sum.clone();
         for level in 0..6u32 {
             let s = 1 << level;
             let last = level == 5;
-            let mut lanes = vec![p.and_term(&g.shl(s))];
+            let mut lanes = vec![Lane::reshare(Group::Xor, p.and_term(&g.shl(s)))];
             if !last {
-                lanes.push(p.and_term(&p.shl(s)));
+                lanes.push(Lane::reshare(Group::Xor, p.and_term(&p.shl(s))));
             }
-            let mut out = rider.and_round(self, lanes)?;
-            g = g.xor(&out.remove(0));
+            let mut out = rider.round(self, lanes)?;
+            g = g.xor(&out.remove(0).into());
             if !last {
-                p = out.remove(0);
+                p = out.remove(0).into();
             }
         }
-        Ok(sum.xor(&carry).xor(&g.shl(1)))
+        Ok(sum.xor(&g.shl(1)))
+    }
+
+    /// The sign bit of each value, XOR-shared and packed 64 to a word (bits past the end are
+    /// garbage), exact for |x| < 2^(width-1): bit width-1 of a + b mod 2^width. Rounds: 2 +
+    /// ceil(log2(width - 1)).
+    pub(crate) fn sign_bits(
+        &mut self,
+        x: &Flat,
+        width: u32,
+        rider: &mut Rider,
+    ) -> Result<BoolShare> {
+        ensure!(
+            (2..=64).contains(&width),
+            "comparison width {width} is outside 2..=64"
+        );
+        let words = x.cur.len().div_ceil(64);
+        let top = width as usize - 1;
+        let (a, b) = self.summands(x, width as usize * words, |v| to_planes(v, width), rider)?;
+        let (a_low, b_low) = (a.planes(words, 0..top), b.planes(words, 0..top));
+        // Group j of the tree covers a run of low bits; g is whether the run generates a
+        // carry, p whether it propagates one (unused for the lowest run).
+        let mut g = self.generate(&a_low, &b_low, rider)?;
+        let mut p = a_low.xor(&b_low);
+        let mut groups = top;
+        while groups > 1 {
+            let pairs = groups / 2;
+            let odd = |from: usize| (from..pairs).map(|j| 2 * j + 1);
+            let even = |from: usize| (from..pairs).map(|j| 2 * j);
+            let mut out = rider.round(
+                self,
+                vec![
+                    Lane::reshare(
+                        Group::Xor,
+                        p.gather(words, odd(0)).and_term(&g.gather(words, even(0))),
+                    ),
+                    Lane::reshare(
+                        Group::Xor,
+                        p.gather(words, odd(1)).and_term(&p.gather(words, even(1))),
+                    ),
+                ],
+            )?;
+            let carried: BoolShare = out.remove(0).into();
+            let spans: BoolShare = out.remove(0).into();
+            let mut next_g = g.gather(words, odd(0)).xor(&carried);
+            let mut next_p = BoolShare {
+                cur: vec![0; words],
+                next: vec![0; words],
+            }
+            .append(&spans);
+            if groups % 2 == 1 {
+                next_g = next_g.append(&g.planes(words, groups - 1..groups));
+                next_p = next_p.append(&p.planes(words, groups - 1..groups));
+            }
+            (g, p, groups) = (next_g, next_p, pairs + groups % 2);
+        }
+        let top_bits = a
+            .planes(words, top..top + 1)
+            .xor(&b.planes(words, top..top + 1));
+        Ok(top_bits.xor(&g))
     }
 }

@@ -5,6 +5,7 @@
 //! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds.
 
 use super::party::{Label, Link, Party};
+use super::round::{Group, Lane};
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, Zip};
@@ -43,16 +44,15 @@ fn shaped(shape: &[usize], words: Vec<u64>) -> ArrayD<u64> {
 }
 
 impl Party {
-    /// Additive (one term per party) to replicated sharing: one round, one word per element.
+    /// Additive (one term per party) to replicated sharing: one round, one element per value
+    /// from each party.
     pub fn reshare(&mut self, term: &ArrayD<u64>) -> Result<ArithShare> {
-        let nonce = self.begin_call();
-        let mut mine = flat(term);
-        let mask = self.zero_share(nonce, Label::Zero, mine.len());
-        add_into(&mut mine, &mask);
-        let theirs = self.exchange(&mine)?;
+        let (cur, next) = self
+            .round(vec![Lane::reshare(Group::Add, flat(term))])?
+            .remove(0);
         Ok(ArithShare {
-            cur: shaped(term.shape(), mine),
-            next: shaped(term.shape(), theirs),
+            cur: shaped(term.shape(), cur),
+            next: shaped(term.shape(), next),
         })
     }
 
@@ -74,7 +74,7 @@ impl Party {
         let n = term.len();
         let mut masked = flat(term);
         add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
-        let dealer = ((nonce >> 8) % 3) as usize;
+        let dealer = ((nonce >> 16) % 3) as usize;
         let (a, b) = ((dealer + 1) % 3, (dealer + 2) % 3);
         let f = frac_bits;
         const LOW63: u64 = (1 << 63) - 1;

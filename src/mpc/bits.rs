@@ -1,5 +1,7 @@
-//! XOR sharings: bit-sliced 64-bit words (one word per element), and single bits packed 64
-//! to a word for sending.
+//! XOR sharings of bits, laid out two ways: bit-sliced (one 64-bit word per element, bit i
+//! of the word is bit i of the element) where every bit of a value is needed, and bit
+//! planes (plane i packs bit i of 64 elements per word) where only some bits are, so that
+//! each AND of single bits costs one bit on the wire instead of a word.
 
 use super::party::Party;
 
@@ -26,17 +28,42 @@ impl BoolShare {
         self.map(|w| w >> s)
     }
 
-    /// Bit `at` of every word, as 0/1 words.
-    pub fn bit(&self, at: u32) -> BoolShare {
-        self.map(|w| (w >> at) & 1)
-    }
-
     pub fn xor(&self, o: &BoolShare) -> BoolShare {
         let x = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(a, b)| a ^ b).collect();
         BoolShare {
             cur: x(&self.cur, &o.cur),
             next: x(&self.next, &o.next),
         }
+    }
+
+    /// Words `planes` of a sharing of bit planes `words` words long each.
+    pub fn planes(&self, words: usize, planes: std::ops::Range<usize>) -> BoolShare {
+        let range = planes.start * words..planes.end * words;
+        BoolShare {
+            cur: self.cur[range.clone()].to_vec(),
+            next: self.next[range].to_vec(),
+        }
+    }
+
+    /// The listed planes, concatenated in order.
+    pub fn gather(&self, words: usize, planes: impl Iterator<Item = usize> + Clone) -> BoolShare {
+        let pick = |v: &[u64]| {
+            planes
+                .clone()
+                .flat_map(|p| v[p * words..(p + 1) * words].iter().copied())
+                .collect()
+        };
+        BoolShare {
+            cur: pick(&self.cur),
+            next: pick(&self.next),
+        }
+    }
+
+    /// This sharing followed by `more`.
+    pub fn append(mut self, more: &BoolShare) -> BoolShare {
+        self.cur.extend_from_slice(&more.cur);
+        self.next.extend_from_slice(&more.next);
+        self
     }
 
     /// Complements the shared value under `mask` (flipping component 0 only).
@@ -58,6 +85,28 @@ impl BoolShare {
             })
             .collect()
     }
+}
+
+impl From<(Vec<u64>, Vec<u64>)> for BoolShare {
+    fn from((cur, next): (Vec<u64>, Vec<u64>)) -> BoolShare {
+        BoolShare { cur, next }
+    }
+}
+
+/// Bit planes of the low `width` bits of `values`: bit t of word j of plane i is bit i of
+/// `values[64 j + t]`.
+pub(crate) fn to_planes(values: &[u64], width: u32) -> Vec<u64> {
+    let words = values.len().div_ceil(64);
+    let mut planes = vec![0u64; width as usize * words];
+    for (j, block) in values.chunks(64).enumerate() {
+        for i in 0..width as usize {
+            planes[i * words + j] = block
+                .iter()
+                .enumerate()
+                .fold(0, |w, (t, v)| w | (((v >> i) & 1) << t));
+        }
+    }
+    planes
 }
 
 /// Bit 0 of word k goes to bit k % 64 of word k / 64.
@@ -83,5 +132,20 @@ mod tests {
         let packed = pack_bits(&bits);
         assert_eq!(packed.len(), 3);
         assert_eq!(unpack_bits(&packed, 130), bits);
+    }
+
+    #[test]
+    fn planes_hold_one_bit_of_every_value() {
+        let values: Vec<u64> = (0..70u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        let planes = to_planes(&values, 64);
+        assert_eq!(planes.len(), 64 * 2);
+        for (k, v) in values.iter().enumerate() {
+            for i in 0..64 {
+                assert_eq!((planes[i * 2 + k / 64] >> (k % 64)) & 1, (v >> i) & 1);
+            }
+        }
+        assert_eq!(to_planes(&values, 5).len(), 10);
     }
 }

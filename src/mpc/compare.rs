@@ -1,16 +1,16 @@
 //! Comparison with zero and what is built on it: gating values by a sign (ReLU, select,
 //! max) and locating the top set bit (normalisation for reciprocals, square roots, logs).
 //!
-//! `gate`: the sign bit of x comes from the A2B conversion (8 rounds); bit injection uses a
-//! daBit ρ: δ = [x >= 0] xor ρ is opened and y [x >= 0] = δ y + (1 - 2δ)(y ρ). The daBit
-//! and the y ρ products ride along the A2B rounds, so a gate costs 9 rounds for any number
-//! of values gated by the same comparison.
+//! `gate`: the sign bit of x comes from the bit-plane carry tree ([`Party::sign_bits`]);
+//! bit injection uses a daBit ρ: δ = [x >= 0] xor ρ is opened and
+//! y [x >= 0] = δ y + (1 - 2δ)(y ρ). The daBit and the y ρ products ride along the first
+//! three rounds of the carry tree, so a gate costs 3 + ceil(log2(width - 1)) rounds (9 at
+//! the default width of 48 bits) for any number of values gated by the same comparison.
 
-use super::a2b::Rider;
-use super::bits::BoolShare;
+use super::bits::{BoolShare, pack_bits};
 use super::dabit::DaBits;
 use super::party::Party;
-use super::round::{Flat, Passenger, mul_term};
+use super::round::{Components, Flat, Group, Lane, NoPassenger, Passenger, Rider, mul_term};
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
@@ -38,40 +38,65 @@ struct GateRide {
 }
 
 impl Passenger for GateRide {
-    fn terms(&mut self, party: &Party, round: usize) -> Vec<Vec<u64>> {
-        if round < DaBits::ROUNDS {
-            self.dabits.terms(party, round)
-        } else if round == DaBits::ROUNDS {
+    fn rounds(&self) -> usize {
+        self.dabits.rounds() + 1
+    }
+
+    fn lanes(&mut self, party: &Party, round: usize) -> Vec<Lane> {
+        if round < self.dabits.rounds() {
+            self.dabits.lanes(party, round)
+        } else if round == self.dabits.rounds() {
             let rho = self.dabits.arith.as_ref().expect("daBits are ready");
-            self.ys.iter().map(|y| mul_term(y, rho)).collect()
+            self.ys
+                .iter()
+                .map(|y| Lane::reshare(Group::Add, mul_term(y, rho)))
+                .collect()
         } else {
             vec![]
         }
     }
 
-    fn deliver(&mut self, party: &Party, round: usize, lanes: Vec<Flat>) {
-        if round < DaBits::ROUNDS {
-            self.dabits.deliver(party, round, lanes);
-        } else if round == DaBits::ROUNDS {
-            self.products = lanes;
+    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>) {
+        if round < self.dabits.rounds() {
+            self.dabits.deliver(party, round, shares);
+        } else if round == self.dabits.rounds() {
+            self.products = shares.into_iter().map(Flat::from).collect();
         }
     }
 }
 
 impl Party {
-    /// y * [x >= 0] for each y (shaped like x), exactly, for |x| < 2^63: 9 rounds.
-    pub fn gate(&mut self, x: &ArithShare, ys: &[ArithShare]) -> Result<Vec<ArithShare>> {
+    /// Opens `bits` xor ρ for daBits ρ: returns δ and 1 - 2δ, with which
+    /// b = δ + (1 - 2δ) ρ and b y = δ y + (1 - 2δ) ρ y.
+    fn open_masked(
+        &mut self,
+        bits: &BoolShare,
+        dabits: &DaBits,
+        n: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let delta = self.open_packed(&bits.xor(&dabits.bits), n)?;
+        let one_minus_2delta = delta.iter().map(|&d| 1u64.wrapping_sub(2 * d)).collect();
+        Ok((delta, one_minus_2delta))
+    }
+
+    /// y * [x >= 0] for each y (shaped like x), exactly, for |x| < 2^(width-1).
+    pub fn gate(
+        &mut self,
+        x: &ArithShare,
+        ys: &[ArithShare],
+        width: u32,
+    ) -> Result<Vec<ArithShare>> {
         let n = x.cur.len();
-        let dabits = DaBits::draw(self, n);
         let mut ride = GateRide {
-            dabits,
+            dabits: DaBits::draw(self, n),
             ys: ys.iter().map(flat).collect(),
             products: vec![],
         };
-        let bits = self.bit_decompose(&flat(x), &mut Rider::new(&mut ride))?;
-        let nonnegative = bits.bit(63).not(self, 1);
-        let delta = self.open_bits(&nonnegative.xor(&ride.dabits.bits))?;
-        let one_minus_2delta: Vec<u64> = delta.iter().map(|&d| 1u64.wrapping_sub(2 * d)).collect();
+        let mut rider = Rider::new(&mut ride);
+        let sign = self.sign_bits(&flat(x), width, &mut rider)?;
+        rider.finish(self)?;
+        let nonnegative = sign.not(self, !0);
+        let (delta, one_minus_2delta) = self.open_masked(&nonnegative, &ride.dabits, n)?;
         Ok(ride
             .ys
             .iter()
@@ -86,8 +111,8 @@ impl Party {
     }
 
     /// ReLU(x) = x [x >= 0].
-    pub fn relu(&mut self, x: &ArithShare) -> Result<ArithShare> {
-        Ok(self.gate(x, std::slice::from_ref(x))?.remove(0))
+    pub fn relu(&mut self, x: &ArithShare, width: u32) -> Result<ArithShare> {
+        Ok(self.gate(x, std::slice::from_ref(x), width)?.remove(0))
     }
 
     /// For 0 < x < 2^width: integer (0/1) sharings of [the top set bit of x is bit i] for
@@ -97,31 +122,38 @@ impl Party {
         let n = x.cur.len();
         let width_n = width as usize * n;
         let mut dabits = DaBits::draw(self, width_n);
-        let mut bits = self.bit_decompose(&flat(x), &mut Rider::new(&mut dabits))?;
-        let mut no_passenger = super::round::NoPassenger;
+        let mut rider = Rider::new(&mut dabits);
+        let mut bits = self.bit_decompose(&flat(x), &mut rider)?;
+        rider.finish(self)?;
+        let mut no_passenger = NoPassenger;
         let mut rider = Rider::new(&mut no_passenger);
         for level in 0..6u32 {
             // a | b = a ^ b ^ (a & b)
             let shifted = bits.shr(1 << level);
-            let and = rider
-                .and_round(self, vec![bits.and_term(&shifted)])?
-                .remove(0);
+            let and: BoolShare = rider
+                .round(
+                    self,
+                    vec![Lane::reshare(Group::Xor, bits.and_term(&shifted))],
+                )?
+                .remove(0)
+                .into();
             bits = bits.xor(&shifted).xor(&and);
         }
         let onehot = bits.xor(&bits.shr(1));
         // Position-major, to match the stacked layout.
         let pick = |words: &[u64]| -> Vec<u64> {
-            (0..width)
-                .flat_map(|i| words.iter().map(move |w| (w >> i) & 1))
-                .collect()
+            pack_bits(
+                &(0..width)
+                    .flat_map(|i| words.iter().map(move |w| (w >> i) & 1))
+                    .collect::<Vec<_>>(),
+            )
         };
         let positions = BoolShare {
             cur: pick(&onehot.cur),
             next: pick(&onehot.next),
         };
-        let delta = self.open_bits(&positions.xor(&dabits.bits))?;
+        let (delta, one_minus_2delta) = self.open_masked(&positions, &dabits, width_n)?;
         let rho = dabits.arith.expect("daBits ride the first rounds");
-        let one_minus_2delta: Vec<u64> = delta.iter().map(|&d| 1u64.wrapping_sub(2 * d)).collect();
         let h = rho.scale(&one_minus_2delta).add(&Flat::public(self, delta));
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.shape());

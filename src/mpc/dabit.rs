@@ -2,18 +2,21 @@
 //! arithmetically. Opening b xor ρ for a shared bit b then turns b into an arithmetic value
 //! without further interaction: b = δ + ρ - 2δρ.
 //!
-//! The XOR components come free from the PRF streams (component i from the key parties i-1
-//! and i share); the arithmetic form needs two products, ρ0 xor ρ1 then xor ρ2, which ride
-//! along the first two rounds of the protocol that uses them.
+//! The XOR components ρ0, ρ1, ρ2 come free from the PRF streams (component i from the key
+//! parties i-1 and i share). Party 0 holds ρ0 and ρ1, so it deals t = ρ0 xor ρ1 as a ring
+//! value (one element on the wire); ρ = t xor ρ2 = t + ρ2 - 2 t ρ2 then needs one product
+//! whose terms only parties 1 and 2 hold (two elements). Both ride along the first two
+//! rounds of the protocol that uses the daBits.
 
 use super::bits::{BoolShare, unpack_bits};
 use super::party::{Label, Link, Party};
-use super::round::{Flat, Passenger};
+use super::round::{Components, Flat, Group, Lane, Passenger, mul_term};
 
 pub(crate) struct DaBits {
-    /// XOR components, one 0/1 word per bit.
+    n: usize,
+    /// XOR components, packed 64 bits to a word.
     pub bits: BoolShare,
-    xor01: Option<Flat>,
+    dealt: Option<Flat>,
     /// The arithmetic sharing, once both rounds have been ridden.
     pub arith: Option<Flat>,
 }
@@ -22,66 +25,66 @@ impl DaBits {
     pub fn draw(party: &mut Party, n: usize) -> DaBits {
         let nonce = party.begin_call();
         let words = n.div_ceil(64);
-        let cur = unpack_bits(&party.stream(Link::Prev, nonce, Label::DaBit, words), n);
-        let next = unpack_bits(&party.stream(Link::Next, nonce, Label::DaBit, words), n);
         DaBits {
-            bits: BoolShare { cur, next },
-            xor01: None,
+            n,
+            bits: BoolShare {
+                cur: party.stream(Link::Prev, nonce, Label::DaBit, words),
+                next: party.stream(Link::Next, nonce, Label::DaBit, words),
+            },
+            dealt: None,
             arith: None,
         }
     }
 
-    /// The XOR components as arithmetic values (component j of the sharing of ρ_j alone).
-    fn component(&self, party: &Party, j: usize) -> Flat {
+    /// ρ2 alone, as an arithmetic sharing nonzero only in component 2.
+    fn rho2(&self, party: &Party) -> Flat {
         Flat {
-            cur: self.bits.cur.clone(),
-            next: self.bits.next.clone(),
+            cur: unpack_bits(&self.bits.cur, self.n),
+            next: unpack_bits(&self.bits.next, self.n),
         }
-        .only(party, &[j])
+        .only(party, &[2])
     }
-
-    /// Rounds of the host protocol this passenger needs.
-    pub const ROUNDS: usize = 2;
 }
 
 impl Passenger for DaBits {
-    fn terms(&mut self, party: &Party, round: usize) -> Vec<Vec<u64>> {
+    fn rounds(&self) -> usize {
+        2
+    }
+
+    fn lanes(&mut self, party: &Party, round: usize) -> Vec<Lane> {
         match round {
-            // ρ0 ρ1: only party 0 holds both components.
-            0 => vec![if party.id() == 0 {
-                self.bits
-                    .cur
-                    .iter()
-                    .zip(&self.bits.next)
-                    .map(|(a, b)| a & b)
-                    .collect()
-            } else {
-                vec![0; self.bits.cur.len()]
-            }],
-            1 => vec![super::round::mul_term(
-                self.xor01.as_ref().expect("after round 0"),
-                &self.component(party, 2),
-            )],
+            0 => {
+                let t = if party.id() == 0 {
+                    let both: Vec<u64> = (self.bits.cur.iter().zip(&self.bits.next))
+                        .map(|(a, b)| a ^ b)
+                        .collect();
+                    unpack_bits(&both, self.n)
+                } else {
+                    vec![]
+                };
+                vec![Lane::deal(Group::Add, self.n, t)]
+            }
+            1 => {
+                let t = self.dealt.as_ref().expect("after round 0");
+                vec![Lane::reshare_one_two(
+                    Group::Add,
+                    self.n,
+                    mul_term(t, &self.rho2(party)),
+                )]
+            }
             _ => vec![],
         }
     }
 
-    fn deliver(&mut self, party: &Party, round: usize, mut lanes: Vec<Flat>) {
-        let minus_two = 2u64.wrapping_neg();
+    fn deliver(&mut self, party: &Party, round: usize, mut shares: Vec<Components>) {
         match round {
-            // ρ0 xor ρ1 = ρ0 + ρ1 - 2 ρ0 ρ1
-            0 => {
-                let both = self.component(party, 0).add(&self.component(party, 1));
-                let n = both.cur.len();
-                self.xor01 = Some(both.add(&lanes.remove(0).scale(&vec![minus_two; n])));
-            }
-            // ρ = t xor ρ2 = t + ρ2 - 2 t ρ2
+            0 => self.dealt = Some(shares.remove(0).into()),
             1 => {
-                let t = self.xor01.take().expect("after round 0");
-                let n = t.cur.len();
+                let t = self.dealt.take().expect("after round 0");
+                let t_rho2 = Flat::from(shares.remove(0));
                 self.arith = Some(
-                    t.add(&self.component(party, 2))
-                        .add(&lanes.remove(0).scale(&vec![minus_two; n])),
+                    t.add(&self.rho2(party))
+                        .add(&t_rho2.scale(&vec![2u64.wrapping_neg(); self.n])),
                 );
             }
             _ => {}

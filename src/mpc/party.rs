@@ -7,6 +7,7 @@
 //! apart by a label.
 
 use super::prf::{Prf, os_key};
+use super::share::OwnerLink;
 use crate::net::{Role, Stats, Transport};
 use anyhow::{Context, Result, ensure};
 
@@ -22,16 +23,13 @@ pub enum Link {
 #[repr(u8)]
 pub enum Label {
     Zero = 1,
-    BoolZero,
+    /// Masks and zero-sharings of a lane in a [`Party::round`].
+    RoundMask,
     TruncR,
     TruncRHigh,
     TruncMsb,
     TruncOut,
     DaBit,
-    /// Zero-sharings for later rounds of a multi-round call.
-    ZeroRound2,
-    ZeroRound3,
-    ZeroRound4,
 }
 
 pub struct Party {
@@ -42,6 +40,8 @@ pub struct Party {
     calls: u64,
     /// Synchronous protocol rounds so far (the same at every party).
     rounds: u64,
+    /// Owners of secrets that have dealt to this party.
+    owners: Vec<OwnerLink>,
 }
 
 impl Party {
@@ -67,6 +67,7 @@ impl Party {
             with_next,
             calls: 0,
             rounds: 0,
+            owners: vec![],
         })
     }
 
@@ -94,10 +95,11 @@ impl Party {
         (self.id + offset) % 3
     }
 
-    /// Starts a protocol call; the returned nonce keys every stream the call uses.
+    /// Starts a protocol call; the returned nonce keys every stream the call uses, with the
+    /// low 16 bits left for labels and lanes within the call.
     pub fn begin_call(&mut self) -> u64 {
         self.calls += 1;
-        self.calls << 8
+        self.calls << 16
     }
 
     pub fn stream(&self, link: Link, nonce: u64, label: Label, n: usize) -> Vec<u64> {
@@ -118,13 +120,6 @@ impl Party {
             .collect()
     }
 
-    /// This party's term of a sharing of zero under XOR.
-    pub fn xor_zero_share(&self, nonce: u64, label: Label, n: usize) -> Vec<u64> {
-        let prev = self.stream(Link::Prev, nonce, label, n);
-        let next = self.stream(Link::Next, nonce, label, n);
-        prev.iter().zip(&next).map(|(a, b)| a ^ b).collect()
-    }
-
     pub fn send_to(&mut self, party: usize, words: &[u64]) -> Result<()> {
         self.net.send(Role::Party(party as u8), words)
     }
@@ -139,12 +134,14 @@ impl Party {
         Ok(words)
     }
 
-    /// One resharing round: sends this party's new component to the previous party and
-    /// receives the next party's, which is the second component this party holds.
-    pub fn exchange(&mut self, words: &[u64]) -> Result<Vec<u64>> {
-        self.count_rounds(1);
-        self.send_to(self.peer(2), words)?;
-        self.recv_from(self.peer(1), words.len())
+    /// The link to an owner of secrets, if it has dealt before (put back with `keep_owner`).
+    pub(crate) fn take_owner(&mut self, role: Role) -> Option<OwnerLink> {
+        let at = self.owners.iter().position(|o| o.role() == role)?;
+        Some(self.owners.swap_remove(at))
+    }
+
+    pub(crate) fn keep_owner(&mut self, link: OwnerLink) {
+        self.owners.push(link);
     }
 
     /// Reports a value reconstructed in the clear (see [`Transport::observe_opened`]).

@@ -65,26 +65,6 @@ impl Prf {
     }
 }
 
-/// A private stream for one owner of secrets (client or model owner) to share them with.
-pub struct Prg {
-    prf: Prf,
-    nonce: u64,
-}
-
-impl Prg {
-    pub fn from_os() -> Result<Prg> {
-        Ok(Prg {
-            prf: Prf::new(os_key()?),
-            nonce: 0,
-        })
-    }
-
-    pub fn words(&mut self, n: usize) -> Vec<u64> {
-        self.nonce += 1;
-        self.prf.words(self.nonce, n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

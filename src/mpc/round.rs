@@ -1,9 +1,14 @@
-//! One round of resharing for several independent products at once, and the hook that lets
-//! input-independent work ride along the rounds of a longer protocol.
+//! One communication round carrying any number of independent sharings at once, and the hook
+//! that lets input-independent work ride along the rounds of a longer protocol.
+//!
+//! Every message in a round goes from a party to its previous neighbour, so a round is one
+//! message per party at most, whatever it carries. A lane says how its values enter:
+//! resharing a term every party holds (three elements on the wire per value), resharing
+//! terms only parties 1 and 2 hold (two), or party 0 dealing values it alone knows (one).
 
 use super::bits::{BoolShare, pack_bits, unpack_bits};
-use super::party::{Label, Party};
-use anyhow::Result;
+use super::party::{Label, Link, Party};
+use anyhow::{Result, ensure};
 
 /// One party's components (i, i+1) of an arithmetic sharing of a flat vector.
 #[derive(Clone, Debug)]
@@ -64,6 +69,12 @@ impl Flat {
     }
 }
 
+impl From<(Vec<u64>, Vec<u64>)> for Flat {
+    fn from((cur, next): (Vec<u64>, Vec<u64>)) -> Flat {
+        Flat { cur, next }
+    }
+}
+
 /// This party's additive term of the element-wise product `x * y`.
 pub(crate) fn mul_term(x: &Flat, y: &Flat) -> Vec<u64> {
     (0..x.cur.len())
@@ -75,80 +86,313 @@ pub(crate) fn mul_term(x: &Flat, y: &Flat) -> Vec<u64> {
         .collect()
 }
 
-/// Input-independent work (such as daBit generation) that sends its products in the
-/// messages of another protocol's rounds instead of rounds of its own.
+/// The group a lane's values live in: bits under XOR or ring elements under addition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Group {
+    Xor,
+    Add,
+}
+
+impl Group {
+    fn plus(self, a: u64, b: u64) -> u64 {
+        match self {
+            Group::Xor => a ^ b,
+            Group::Add => a.wrapping_add(b),
+        }
+    }
+
+    fn minus(self, a: u64, b: u64) -> u64 {
+        match self {
+            Group::Xor => a ^ b,
+            Group::Add => a.wrapping_sub(b),
+        }
+    }
+
+    fn zip(self, a: &[u64], b: &[u64], op: fn(Group, u64, u64) -> u64) -> Vec<u64> {
+        a.iter().zip(b).map(|(&a, &b)| op(self, a, b)).collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Every party holds a term (of an AND or a product): terms are masked with a fresh
+    /// zero-sharing and each party sends its masked term on.
+    Reshare,
+    /// Only parties 1 and 2 hold terms, as in a product of a value party 0 dealt with one
+    /// held by parties 1 and 2 alone: component 0 comes from the stream parties 0 and 2
+    /// share, and 1 and 2 each send one masked component.
+    ReshareOneTwo,
+    /// Party 0 alone knows the values: component 1 comes from the stream parties 0 and 1
+    /// share, and party 0 sends component 0 to party 2.
+    Deal,
+}
+
+/// Values entering a round, with how they enter.
+pub(crate) struct Lane {
+    kind: Kind,
+    group: Group,
+    len: usize,
+    /// This party's terms (or, for a deal, the values at party 0); empty where it has none.
+    values: Vec<u64>,
+}
+
+impl Lane {
+    pub fn reshare(group: Group, terms: Vec<u64>) -> Lane {
+        Lane {
+            kind: Kind::Reshare,
+            group,
+            len: terms.len(),
+            values: terms,
+        }
+    }
+
+    /// Party 0's terms must be zero; it may pass them or nothing.
+    pub fn reshare_one_two(group: Group, len: usize, terms: Vec<u64>) -> Lane {
+        Lane {
+            kind: Kind::ReshareOneTwo,
+            group,
+            len,
+            values: terms,
+        }
+    }
+
+    /// `values` as known to party 0; the others pass nothing.
+    pub fn deal(group: Group, len: usize, values: Vec<u64>) -> Lane {
+        Lane {
+            kind: Kind::Deal,
+            group,
+            len,
+            values,
+        }
+    }
+
+    /// Whether party `id` sends this lane to its previous neighbour.
+    fn sent_by(&self, id: usize) -> bool {
+        match self.kind {
+            Kind::Reshare => true,
+            Kind::ReshareOneTwo => id != 0,
+            Kind::Deal => id == 0,
+        }
+    }
+}
+
+/// One party's two components of a sharing that a round produced.
+pub(crate) type Components = (Vec<u64>, Vec<u64>);
+
+/// Streams of one lane: distinct per lane within a round's nonce.
+fn lane_nonce(nonce: u64, lane: usize) -> u64 {
+    nonce + ((lane as u64 + 1) << 8)
+}
+
+impl Party {
+    /// Runs one round: every lane's values become a 2-out-of-3 sharing, in lane order.
+    pub(crate) fn round(&mut self, lanes: Vec<Lane>) -> Result<Vec<Components>> {
+        ensure!(lanes.len() < 255, "too many lanes in one round");
+        let nonce = self.begin_call();
+        self.count_rounds(1);
+        let id = self.id();
+        let mut outgoing = Vec::new();
+        // Per lane: this party's component for a lane it sends, or the components it derives.
+        let mut derived = Vec::with_capacity(lanes.len());
+        for (k, lane) in lanes.iter().enumerate() {
+            let nonce = lane_nonce(nonce, k);
+            let (g, n) = (lane.group, lane.len);
+            let stream = |link| self.stream(link, nonce, Label::RoundMask, n);
+            // (the component this party sends or keeps first, the second one where it is
+            // known without receiving)
+            let pair: Components = match (lane.kind, id) {
+                (Kind::Reshare, _) => {
+                    let zero = g.zip(&stream(Link::Prev), &stream(Link::Next), Group::minus);
+                    (g.zip(&lane.values, &zero, Group::plus), vec![])
+                }
+                (Kind::ReshareOneTwo, 0) => (stream(Link::Prev), vec![]),
+                (Kind::ReshareOneTwo, 1) => (
+                    g.zip(&lane.values, &stream(Link::Next), Group::plus),
+                    vec![],
+                ),
+                (Kind::ReshareOneTwo, _) => {
+                    let alpha = stream(Link::Next);
+                    let masked = g.zip(&lane.values, &alpha, Group::minus);
+                    (g.zip(&masked, &stream(Link::Prev), Group::minus), alpha)
+                }
+                (Kind::Deal, 0) => {
+                    let c1 = stream(Link::Next);
+                    (g.zip(&lane.values, &c1, Group::minus), c1)
+                }
+                (Kind::Deal, 1) => (stream(Link::Prev), vec![0; n]),
+                (Kind::Deal, _) => (vec![0; n], vec![]),
+            };
+            if lane.sent_by(id) {
+                ensure!(
+                    pair.0.len() == n,
+                    "round lane {k} has {} values where {n} were expected",
+                    pair.0.len()
+                );
+                outgoing.extend_from_slice(&pair.0);
+            }
+            derived.push(pair);
+        }
+        let from_next = self.peer(1);
+        let expected: usize = lanes
+            .iter()
+            .filter(|l| l.sent_by(from_next))
+            .map(|l| l.len)
+            .sum();
+        if !outgoing.is_empty() {
+            self.send_to(self.peer(2), &outgoing)?;
+        }
+        let received = if expected > 0 {
+            self.recv_from(from_next, expected)?
+        } else {
+            vec![]
+        };
+        let mut at = 0;
+        let mut take = |len: usize| {
+            at += len;
+            received[at - len..at].to_vec()
+        };
+        Ok(lanes
+            .iter()
+            .zip(derived)
+            .map(|(lane, (mine, second))| {
+                if lane.sent_by(from_next) {
+                    (mine, take(lane.len))
+                } else {
+                    (mine, second)
+                }
+            })
+            .collect())
+    }
+
+    /// Opens XOR-shared bits, packed 64 to a word, to every party in one round: each party
+    /// sends the component its previous neighbour lacks. Returns `n` bits as 0/1 words.
+    pub(crate) fn open_packed(&mut self, bits: &BoolShare, n: usize) -> Result<Vec<u64>> {
+        self.count_rounds(1);
+        self.send_to(self.peer(2), &bits.next)?;
+        let third = self.recv_from(self.peer(1), bits.next.len())?;
+        let opened: Vec<u64> = (0..bits.cur.len())
+            .map(|k| bits.cur[k] ^ bits.next[k] ^ third[k])
+            .collect();
+        let opened = unpack_bits(&opened, n);
+        self.opened(&pack_bits(&opened));
+        Ok(opened)
+    }
+}
+
+/// Input-independent work (such as daBit generation) that sends its values in the messages
+/// of another protocol's rounds instead of rounds of its own.
 pub(crate) trait Passenger {
-    /// Additive product terms to reshare in round `round` of the host protocol.
-    fn terms(&mut self, party: &Party, round: usize) -> Vec<Vec<u64>>;
-    /// The resulting sharings, in the order the terms were given.
-    fn deliver(&mut self, party: &Party, round: usize, lanes: Vec<Flat>);
+    /// Rounds it needs.
+    fn rounds(&self) -> usize;
+    /// Lanes to add to round `round` of the host protocol.
+    fn lanes(&mut self, party: &Party, round: usize) -> Vec<Lane>;
+    /// The resulting sharings, in the order the lanes were given.
+    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>);
 }
 
 /// Rides nothing.
 pub(crate) struct NoPassenger;
 
 impl Passenger for NoPassenger {
-    fn terms(&mut self, _: &Party, _: usize) -> Vec<Vec<u64>> {
+    fn rounds(&self) -> usize {
+        0
+    }
+    fn lanes(&mut self, _: &Party, _: usize) -> Vec<Lane> {
         vec![]
     }
-    fn deliver(&mut self, _: &Party, _: usize, _: Vec<Flat>) {}
+    fn deliver(&mut self, _: &Party, _: usize, _: Vec<Components>) {}
 }
 
-impl Party {
-    /// One resharing round: each XOR lane is this party's term of an AND, each additive lane
-    /// its term of a product; all are masked with fresh zero-sharings, sent to the previous
-    /// party as one message, and completed with what the next party sends.
-    pub(crate) fn reshare_round(
-        &mut self,
-        xor: Vec<Vec<u64>>,
-        add: Vec<Vec<u64>>,
-    ) -> Result<(Vec<BoolShare>, Vec<Flat>)> {
-        let nonce = self.begin_call();
-        let xor_len: usize = xor.iter().map(Vec::len).sum();
-        let add_len: usize = add.iter().map(Vec::len).sum();
-        let mut words: Vec<u64> = xor.iter().chain(&add).flatten().copied().collect();
-        let xor_mask = self.xor_zero_share(nonce, Label::BoolZero, xor_len);
-        let add_mask = self.zero_share(nonce, Label::Zero, add_len);
-        words[..xor_len]
-            .iter_mut()
-            .zip(&xor_mask)
-            .for_each(|(w, m)| *w ^= m);
-        words[xor_len..]
-            .iter_mut()
-            .zip(&add_mask)
-            .for_each(|(w, m)| *w = w.wrapping_add(*m));
-        let theirs = self.exchange(&words)?;
-        let mut at = 0;
-        let mut take = |len: usize| {
-            let range = at..at + len;
-            at += len;
-            (words[range.clone()].to_vec(), theirs[range].to_vec())
-        };
-        let bools = xor
-            .iter()
-            .map(|l| take(l.len()))
-            .map(|(cur, next)| BoolShare { cur, next })
-            .collect();
-        let flats = add
-            .iter()
-            .map(|l| take(l.len()))
-            .map(|(cur, next)| Flat { cur, next })
-            .collect();
-        Ok((bools, flats))
+/// Counts the rounds of a host protocol and lets a passenger ride each one.
+pub(crate) struct Rider<'p> {
+    passenger: &'p mut dyn Passenger,
+    round: usize,
+}
+
+impl<'p> Rider<'p> {
+    pub fn new(passenger: &'p mut dyn Passenger) -> Self {
+        Rider {
+            passenger,
+            round: 0,
+        }
     }
 
-    /// Opens XOR-shared single bits (0/1 words) to every party, in one round: each party
-    /// sends the component its previous neighbour lacks.
-    pub(crate) fn open_bits(&mut self, bits: &BoolShare) -> Result<Vec<u64>> {
-        let n = bits.cur.len();
-        self.count_rounds(1);
-        let packed = pack_bits(&bits.next);
-        self.send_to(self.peer(2), &packed)?;
-        let third = unpack_bits(&self.recv_from(self.peer(1), packed.len())?, n);
-        let opened: Vec<u64> = (0..n)
-            .map(|k| bits.cur[k] ^ bits.next[k] ^ third[k])
-            .collect();
-        self.opened(&pack_bits(&opened));
-        Ok(opened)
+    /// One round for the host's lanes plus whatever the passenger brings.
+    pub fn round(&mut self, party: &mut Party, lanes: Vec<Lane>) -> Result<Vec<Components>> {
+        let host = lanes.len();
+        let mut all = lanes;
+        all.extend(self.passenger.lanes(party, self.round));
+        let mut out = party.round(all)?;
+        let riders = out.split_off(host);
+        self.passenger.deliver(party, self.round, riders);
+        self.round += 1;
+        Ok(out)
+    }
+
+    /// Runs the rounds the passenger still needs once the host protocol is done.
+    pub fn finish(&mut self, party: &mut Party) -> Result<()> {
+        while self.round < self.passenger.rounds() {
+            self.round(party, vec![])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mpc::run_local;
+
+    /// Every lane kind yields a consistent 2-out-of-3 sharing of the right values.
+    #[test]
+    fn every_lane_kind_shares_the_right_values() {
+        let dealt = vec![5u64, u64::MAX, 1 << 63];
+        let terms = [
+            vec![1u64, 2, 3],
+            vec![10u64, 20, 30],
+            vec![100u64, 200, 300],
+        ];
+        let (views, ()) = run_local(
+            |p| {
+                let id = p.id();
+                let one_two = if id == 0 { vec![] } else { terms[id].clone() };
+                let deal = if id == 0 { dealt.clone() } else { vec![] };
+                p.round(vec![
+                    Lane::reshare(Group::Add, terms[id].clone()),
+                    Lane::reshare(Group::Xor, terms[id].clone()),
+                    Lane::reshare_one_two(Group::Add, 3, one_two.clone()),
+                    Lane::reshare_one_two(Group::Xor, 3, one_two),
+                    Lane::deal(Group::Add, 3, deal.clone()),
+                    Lane::deal(Group::Xor, 3, deal),
+                ])
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        let groups = [
+            Group::Add,
+            Group::Xor,
+            Group::Add,
+            Group::Xor,
+            Group::Add,
+            Group::Xor,
+        ];
+        let sum = |g: Group, vs: [&Vec<u64>; 3]| -> Vec<u64> {
+            (0..3)
+                .map(|i| g.plus(g.plus(vs[0][i], vs[1][i]), vs[2][i]))
+                .collect()
+        };
+        for (k, &g) in groups.iter().enumerate() {
+            for i in 0..3 {
+                assert_eq!(views[i][k].1, views[(i + 1) % 3][k].0, "lane {k} party {i}");
+            }
+            let got = sum(g, [&views[0][k].0, &views[1][k].0, &views[2][k].0]);
+            let want = match k {
+                0 | 1 => sum(g, [&terms[0], &terms[1], &terms[2]]),
+                2 | 3 => sum(g, [&vec![0; 3], &terms[1], &terms[2]]),
+                _ => dealt.clone(),
+            };
+            assert_eq!(got, want, "lane {k}");
+        }
     }
 }

@@ -4,11 +4,10 @@
 //! values through the functions here.
 
 use super::party::Party;
-use super::prf::Prg;
+use super::prf::{Prf, os_key};
 use crate::net::{Role, Transport};
-use crate::tensor::Elem;
 use anyhow::{Result, ensure};
-use ndarray::{ArrayD, IxDyn, Zip};
+use ndarray::{ArrayD, IxDyn};
 
 /// One party's view of an arithmetic sharing: components i and i+1.
 #[derive(Clone, Debug)]
@@ -31,53 +30,127 @@ impl ArithShare {
     }
 }
 
-/// Splits `x` into the three parties' views using fresh randomness.
-pub fn deal(x: &ArrayD<u64>, prg: &mut Prg) -> [ArithShare; 3] {
-    let shape = x.raw_dim();
-    let random = |prg: &mut Prg| ArrayD::from_shape_vec(shape.clone(), prg.words(x.len())).unwrap();
-    let x0 = random(prg);
-    let x1 = random(prg);
-    let x2 = Zip::from(x)
-        .and(&x0)
-        .and(&x1)
-        .map_collect(|&x, &a, &b| x.sub(a).sub(b));
-    [
-        ArithShare {
-            cur: x0.clone(),
-            next: x1.clone(),
-        },
-        ArithShare {
-            cur: x1,
-            next: x2.clone(),
-        },
-        ArithShare { cur: x2, next: x0 },
-    ]
+/// An owner of secrets (the client or the model owner) dealing sharings to the parties.
+///
+/// Components 0 and 1 of every sharing come from two keys it gives the parties once, with
+/// its first sharing (party 0 gets both, party 1 the second, party 2 the first), so per value
+/// only component 2 = x - x0 - x1 travels, to parties 1 and 2: two elements on the wire
+/// instead of six. Each party still lacks one component, which is uniform to it.
+pub struct Dealer {
+    keys: [Prf; 2],
+    nonce: u64,
+    introduced: bool,
 }
 
-/// Owner side: secret-shares `x` and sends each party its two components.
-pub fn send_secret(net: &mut dyn Transport, x: &ArrayD<u64>, prg: &mut Prg) -> Result<()> {
-    for (i, share) in deal(x, prg).into_iter().enumerate() {
-        let mut words = Vec::with_capacity(2 * x.len());
-        words.extend(share.cur.iter());
-        words.extend(share.next.iter());
-        net.send(Role::Party(i as u8), &words)?;
+impl Dealer {
+    /// Fresh keys from the OS CSPRNG, for one run with one set of parties.
+    pub fn from_os() -> Result<Dealer> {
+        Ok(Dealer {
+            keys: [Prf::new(os_key()?), Prf::new(os_key()?)],
+            nonce: 0,
+            introduced: false,
+        })
     }
-    Ok(())
+
+    /// Secret-shares `x`; parties receive it with [`recv_secret`] in the same order.
+    pub fn send_secret(&mut self, net: &mut dyn Transport, x: &ArrayD<u64>) -> Result<()> {
+        if !self.introduced {
+            let [k0, k1] = self.keys.each_ref().map(Prf::key_words);
+            for (role, keys) in
+                Role::PARTIES
+                    .into_iter()
+                    .zip([[k0, k1].concat(), k1.to_vec(), k0.to_vec()])
+            {
+                net.send(role, &keys)?;
+            }
+            self.introduced = true;
+        }
+        self.nonce += 1;
+        let x0 = self.keys[0].words(self.nonce, x.len());
+        let x1 = self.keys[1].words(self.nonce, x.len());
+        let x2: Vec<u64> = x
+            .iter()
+            .zip(x0.iter().zip(&x1))
+            .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
+            .collect();
+        net.send(Role::Party(1), &x2)?;
+        net.send(Role::Party(2), &x2)
+    }
 }
 
-/// Party side of [`send_secret`].
+/// A party's side of one owner's [`Dealer`]: the keys it was given and the sharings so far.
+pub(crate) struct OwnerLink {
+    role: Role,
+    /// Keys for components 0 and 1, where this party holds them.
+    keys: [Option<Prf>; 2],
+    nonce: u64,
+}
+
+impl OwnerLink {
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn accept(party: &mut Party, role: Role) -> Result<OwnerLink> {
+        let words = party.recv_role(role)?;
+        let mut keys = [None, None];
+        let held: &[usize] = match party.id() {
+            0 => &[0, 1],
+            1 => &[1],
+            _ => &[0],
+        };
+        ensure!(
+            words.len() == 2 * held.len(),
+            "{role} sent {} words of keys where {} were expected",
+            words.len(),
+            2 * held.len()
+        );
+        for (&component, key) in held.iter().zip(words.chunks(2)) {
+            keys[component] = Some(Prf::from_key_words(key).expect("two words make a key"));
+        }
+        Ok(OwnerLink {
+            role,
+            keys,
+            nonce: 0,
+        })
+    }
+}
+
+/// Party side of [`Dealer::send_secret`].
 pub fn recv_secret(party: &mut Party, from: Role, shape: &[usize]) -> Result<ArithShare> {
-    let words = party.recv_role(from)?;
+    let mut link = match party.take_owner(from) {
+        Some(link) => link,
+        None => OwnerLink::accept(party, from)?,
+    };
     let len: usize = shape.iter().product();
-    ensure!(
-        words.len() == 2 * len,
-        "{from} sent {} words for a tensor of shape {shape:?}",
-        words.len()
-    );
-    let (cur, next) = words.split_at(len);
+    link.nonce += 1;
+    let derived = |j: usize| link.keys[j].as_ref().map(|k| k.words(link.nonce, len));
+    let (cur, next) = match party.id() {
+        0 => (derived(0), derived(1)),
+        1 => (derived(1), None),
+        _ => (None, derived(0)),
+    };
+    let sent = |party: &mut Party| -> Result<Vec<u64>> {
+        let words = party.recv_role(from)?;
+        ensure!(
+            words.len() == len,
+            "{from} sent {} words for a tensor of shape {shape:?}",
+            words.len()
+        );
+        Ok(words)
+    };
+    let cur = match cur {
+        Some(c) => c,
+        None => sent(party)?,
+    };
+    let next = match next {
+        Some(n) => n,
+        None => sent(party)?,
+    };
+    party.keep_owner(link);
     Ok(ArithShare {
-        cur: ArrayD::from_shape_vec(IxDyn(shape), cur.to_vec())?,
-        next: ArrayD::from_shape_vec(IxDyn(shape), next.to_vec())?,
+        cur: ArrayD::from_shape_vec(IxDyn(shape), cur)?,
+        next: ArrayD::from_shape_vec(IxDyn(shape), next)?,
     })
 }
 
@@ -109,24 +182,42 @@ pub fn recv_revealed(net: &mut dyn Transport, shape: &[usize]) -> Result<ArrayD<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mpc::run_local;
 
     #[test]
     fn dealt_components_sum_to_the_secret_and_overlap_correctly() {
         let x = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1u64, u64::MAX, 42, 7]).unwrap();
-        let shares = deal(&x, &mut Prg::from_os().unwrap());
-        for i in 0..3 {
-            assert_eq!(
-                shares[i].next,
-                shares[(i + 1) % 3].cur,
-                "party {i} next == party {} cur",
-                i + 1
-            );
+        let y = ArrayD::from_shape_vec(IxDyn(&[3]), vec![5u64, 6, 7]).unwrap();
+        let (shares, ()) = run_local(
+            |p| {
+                Ok([
+                    recv_secret(p, Role::Client, &[2, 2])?,
+                    recv_secret(p, Role::Client, &[3])?,
+                ])
+            },
+            |client, _| {
+                let mut dealer = Dealer::from_os()?;
+                dealer.send_secret(client, &x)?;
+                dealer.send_secret(client, &y)
+            },
+        )
+        .unwrap();
+        for (t, secret) in [&x, &y].into_iter().enumerate() {
+            let s: Vec<&ArithShare> = shares.iter().map(|v| &v[t]).collect();
+            for i in 0..3 {
+                assert_eq!(
+                    s[i].next,
+                    s[(i + 1) % 3].cur,
+                    "party {i} next == party {} cur",
+                    i + 1
+                );
+                assert_ne!(&s[i].cur, secret);
+            }
+            let mut sum = s[0].cur.clone();
+            for part in [&s[1].cur, &s[2].cur] {
+                sum.zip_mut_with(part, |a, b| *a = a.wrapping_add(*b));
+            }
+            assert_eq!(&sum, secret);
         }
-        let sum = Zip::from(&shares[0].cur)
-            .and(&shares[1].cur)
-            .and(&shares[2].cur)
-            .map_collect(|&a, &b, &c| a.add(b).add(c));
-        assert_eq!(sum, x);
-        assert_ne!(shares[0].cur, x);
     }
 }

@@ -113,6 +113,18 @@ impl FixedPoint {
         v.mapv(|v| self.decode(v))
     }
 
+    /// Bits a comparison reads. Values satisfy |x| < 2^(62 - f) in ring units, so a
+    /// difference of two values is below 2^(63 - f) in magnitude and its sign is bit 63 - f
+    /// of the value mod 2^(64 - f); reading fewer bits makes secure comparisons cheaper.
+    pub fn comparison_bits(&self) -> u32 {
+        RING_BITS - self.frac_bits
+    }
+
+    /// Whether `v` is nonnegative, as a comparison of [`Self::comparison_bits`] bits reads it.
+    pub fn compares_nonnegative(&self, v: u64) -> bool {
+        (v >> (self.comparison_bits() - 1)) & 1 == 0
+    }
+
     /// Floor division by 2^f of a two's complement value: the plaintext model of truncation.
     pub fn truncate(&self, v: u64) -> u64 {
         shift_right(v, self.frac_bits)
@@ -122,10 +134,6 @@ impl FixedPoint {
 /// Division by 2^bits rounding down, for two's complement ring values.
 pub fn shift_right(v: u64, bits: u32) -> u64 {
     ((v as i64) >> bits) as u64
-}
-
-pub fn is_nonnegative(v: u64) -> bool {
-    (v as i64) >= 0
 }
 
 /// 0/1 indicators of each value's top set bit among bits 0..width, stacked along a new
