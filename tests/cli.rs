@@ -333,7 +333,7 @@ fn predict_without_o_prints_the_outputs() {
 }
 
 #[test]
-fn profile_prints_a_table_per_step_with_a_total() {
+fn profile_prints_a_table_per_step_with_a_total_beside_the_estimate() {
     let out = temp_dir("cli-profile").join("out.npy");
     let r = predict(&[
         s(mlp_plan()),
@@ -348,7 +348,7 @@ fn profile_prints_a_table_per_step_with_a_total() {
         .iter()
         .position(|l| l.starts_with("node"))
         .unwrap_or_else(|| panic!("no table\n{r}"));
-    for column in ["op", "time ms", "bytes", "rounds"] {
+    for column in ["op", "time ms", "bytes", "estimated", "rounds", "est."] {
         assert!(
             lines[header].contains(column),
             "header lacks {column:?}\n{r}"
@@ -374,12 +374,24 @@ fn profile_prints_a_table_per_step_with_a_total() {
             "no line for {node}\n{r}"
         );
     }
-    let total_bytes: u64 = printed_numbers(lines[total])[1] as u64;
-    let sum: u64 = steps
-        .iter()
-        .map(|l| *printed_numbers(l).iter().rev().nth(1).unwrap() as u64)
-        .sum();
-    assert_eq!(total_bytes, sum, "the total line sums the bytes\n{r}");
+    // The last four columns: bytes, estimated bytes, rounds, estimated rounds.
+    let tail = |l: &str| -> Vec<u64> {
+        let numbers = printed_numbers(l);
+        numbers[numbers.len() - 4..]
+            .iter()
+            .map(|&v| v as u64)
+            .collect()
+    };
+    let sum: u64 = steps.iter().map(|l| tail(l)[0]).sum();
+    assert_eq!(
+        tail(lines[total])[0],
+        sum,
+        "the total line sums the bytes\n{r}"
+    );
+    for line in steps.iter().chain([&lines[total]]) {
+        let t = tail(line);
+        assert_eq!((t[0], t[2]), (t[1], t[3]), "measured = estimated\n{line}");
+    }
 }
 
 #[test]
@@ -515,6 +527,47 @@ fn check_prints_one_line_per_node_and_exits_0() {
         "{r}"
     );
     assert!(r.stdout.contains("every operator is supported"), "{r}");
+}
+
+/// The estimate counts the protocol's rounds (a ReLU layer is 9, a secret matmul with its
+/// truncation 2), and bytes that grow with the batch while rounds do not.
+#[test]
+fn check_estimates_the_cost_per_node() {
+    let estimate = |batch: &str| {
+        let r = convert(&[
+            s(&fixture("mlp", "model.onnx")),
+            "--check".into(),
+            "--json".into(),
+            "--batch".into(),
+            batch.into(),
+        ]);
+        expect_ok(&r);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{r}"));
+        v["estimate"].clone()
+    };
+    let (one, four) = (estimate("1"), estimate("4"));
+    assert_eq!(one["rounds"], 24, "{one}");
+    assert_eq!(four["rounds"], 24, "{four}");
+    let bytes = |v: &serde_json::Value| v["bytes"].as_u64().unwrap();
+    // Bits packed 64 to a word fill up at larger batches.
+    assert!(
+        3 * bytes(&one) < bytes(&four) && bytes(&four) <= 4 * bytes(&one),
+        "{one}\n{four}"
+    );
+    let relu = one["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "/Relu")
+        .expect("a /Relu entry");
+    assert_eq!(relu["rounds"], 9, "{relu}");
+    let text = convert(&[s(&fixture("mlp", "model.onnx")), "--check".into()]);
+    assert!(
+        text.stdout
+            .contains("estimated online cost per inference at batch 1"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@ mod common;
 use common::{max_abs_diff, read_npy};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-use tfe::exec::{Mode, predict};
+use tfe::exec::{Mode, Prediction, estimate, predict};
 use tfe::lower::{Options, convert};
+use tfe::plan::Plan;
 
 /// Max |output error| allowed against the plaintext runtime (the issues' bar).
 const OUTPUT_TOLERANCE: f32 = 1e-2;
@@ -69,9 +70,11 @@ fn check_fixture(name: &str) {
             (Mode::Fixed, OUTPUT_TOLERANCE),
             (Mode::Mpc, OUTPUT_TOLERANCE),
         ] {
-            let got = predict(&plan, std::slice::from_ref(&input), mode)
-                .unwrap()
-                .outputs;
+            let prediction = predict(&plan, std::slice::from_ref(&input), mode).unwrap();
+            if mode == Mode::Mpc {
+                check_cost_estimate(name, &plan, batch, &prediction);
+            }
+            let got = prediction.outputs;
             assert_eq!(got.len(), expected.len(), "{name}: number of outputs");
             for (i, (g, (e, exact))) in got.iter().zip(&expected).enumerate() {
                 let g = if *exact {
@@ -105,6 +108,32 @@ fn check_fixture(name: &str) {
             }
         }
     }
+}
+
+/// The plan's cost estimate must be what the protocol spends, step by step and in total.
+fn check_cost_estimate(name: &str, plan: &Plan, batch: usize, run: &Prediction) {
+    let estimate = estimate(plan, batch).unwrap();
+    assert_eq!(
+        estimate.steps.steps.len(),
+        run.profile.steps.len(),
+        "{name}: steps"
+    );
+    for (e, m) in estimate.steps.steps.iter().zip(&run.profile.steps) {
+        assert_eq!(
+            (e.stats.bytes_sent, e.stats.rounds),
+            (m.stats.bytes_sent, m.stats.rounds),
+            "{name} batch {batch} node {}: estimated vs measured (bytes, rounds)",
+            m.node
+        );
+    }
+    // Besides the estimate, the client sends the batch size to each party and, once, its two
+    // seeds (both to party 0, one each to parties 1 and 2): 3 + 8 words.
+    let overhead = 8 * (3 + 8);
+    let online = estimate.total().bytes_sent + overhead;
+    assert_eq!(
+        online, run.traffic.online.bytes_sent,
+        "{name} batch {batch}: online bytes"
+    );
 }
 
 macro_rules! fixtures {

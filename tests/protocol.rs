@@ -1,6 +1,7 @@
 //! The protocol primitives against their plaintext definitions, run on three real parties.
 
 use ndarray::{ArrayD, IxDyn};
+use tfe::mpc::cost::Cost;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party, arith::product_term, run_local};
 use tfe::net::Role;
@@ -211,5 +212,60 @@ fn msb_onehot_marks_the_top_bit() {
             64 - v.leading_zeros() as u64
         };
         assert_eq!(*g, expect, "msb position of {v}");
+    }
+}
+
+/// The words all parties send and the rounds a call takes, metered on the real transport.
+fn metered(n: usize, f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> + Sync) -> Cost {
+    let x = vector((0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect());
+    let (views, ()) = run_local(
+        |party| {
+            let share = recv_secret(party, Role::Client, x.shape())?;
+            let before = party.stats();
+            f(party, &share)?;
+            Ok(party.stats() - before)
+        },
+        |client, _owner| Dealer::from_os()?.send_secret(client, &x),
+    )
+    .unwrap();
+    Cost {
+        words: views.iter().map(|s| s.bytes_sent / 8).sum(),
+        rounds: views.iter().map(|s| s.rounds).max().unwrap(),
+    }
+}
+
+/// The closed-form costs that `tfe-convert --check` estimates from are exact.
+#[test]
+fn every_call_costs_what_its_formula_says() {
+    for n in [1usize, 63, 64, 65, 300] {
+        let nu = n as u64;
+        assert_eq!(
+            metered(n, |p, x| p.reshare(&x.cur).map(drop)),
+            Cost::reshare(nu),
+            "reshare of {n}"
+        );
+        assert_eq!(
+            metered(n, |p, x| p.truncate(&x.cur, 16).map(drop)),
+            Cost::truncate(nu),
+            "truncate of {n}"
+        );
+        for width in [2u32, 3, 20, 47, 48, 64] {
+            for gated in [1usize, 2] {
+                assert_eq!(
+                    metered(n, |p, x| p
+                        .gate(x, &vec![x.clone(); gated], width)
+                        .map(drop)),
+                    Cost::gate(nu, width, gated as u64),
+                    "gate of {n} values at width {width}, {gated} gated"
+                );
+            }
+        }
+        for width in [5u32, 46] {
+            assert_eq!(
+                metered(n, |p, x| p.msb_onehot(x, width).map(drop)),
+                Cost::msb_onehot(nu, width),
+                "msb_onehot of {n} at width {width}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
+use tfe::exec::{Estimate, estimate};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
 use tfe::lower::{Options, SigmoidMethod, check, convert};
 use tfe::tensor::FixedPoint;
@@ -26,7 +27,7 @@ enum SigmoidArg {
 equivalent and writes a versioned plan file that tfe-predict runs.\n\n\
 Exit status: 0 on success (with --check: every operator is supported), 1 when the model cannot be \
 converted (every unsupported operator is listed at once), 2 for command-line mistakes.",
-    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --check --json"
+    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --check --json\n  tfe-convert model.onnx --check --batch 64"
 )]
 struct Args {
     /// The model to convert: ONNX, or a TensorFlow frozen graph (.pb).
@@ -34,9 +35,14 @@ struct Args {
     /// Where to write the plan [default: the model's path with extension .plan].
     #[arg(short, long, value_name = "PLAN")]
     output: Option<PathBuf>,
-    /// Only report operator coverage: one line per node (lowered, folded or unsupported).
+    /// Only report operator coverage: one line per node (lowered, folded or unsupported),
+    /// then the estimated online cost of one inference per node.
     #[arg(long)]
     check: bool,
+    /// Batch size for the cost estimate (bytes grow with it; rounds do not).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    batch: u64,
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -87,11 +93,19 @@ fn main() {
 }
 
 fn run_check(args: &Args, options: Options) -> Result<()> {
-    let coverage = check(&args.model, options)?;
+    let (coverage, plan) = check(&args.model, options)?;
+    let estimate = plan
+        .map(|plan| estimate(&plan, args.batch as usize))
+        .transpose()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&coverage.json())?);
+        let mut report = coverage.json();
+        report["estimate"] = estimate.as_ref().map(Estimate::json).into();
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", coverage.text());
+        if let Some(estimate) = &estimate {
+            print!("\n{}", estimate.text());
+        }
     }
     if !coverage.is_supported() {
         std::process::exit(1);
@@ -115,8 +129,10 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             "batch size {b} only (the model hard-codes it; re-export with a dynamic batch axis to serve any batch)"
         ),
     };
+    let cost = estimate(plan, args.batch as usize)?;
     if args.json {
         let summary = serde_json::json!({
+            "estimate": cost.json(),
             "plan": out.display().to_string(),
             "steps": plan.steps.len(),
             "weights": plan.weights.len(),
@@ -136,6 +152,13 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             plan.steps.len(),
             plan.weights.len(),
             plan.fixed_point.frac_bits
+        );
+        let total = cost.total();
+        println!(
+            "estimated online cost at batch {}: {} rounds, {} sent (tfe-convert --check itemises it)",
+            args.batch,
+            total.rounds,
+            cli::human_bytes(total.bytes_sent)
         );
     }
     Ok(())

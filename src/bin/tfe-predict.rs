@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use tfe::cli::{self, human_bytes};
-use tfe::exec::{InputError, Mode, predict};
+use tfe::exec::{InputError, Mode, estimate, predict};
 use tfe::plan::Plan;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -42,7 +42,8 @@ struct Args {
     /// Which interpreter runs the plan.
     #[arg(long, value_enum, default_value = "mpc")]
     mode: ModeArg,
-    /// Print time, bytes sent and rounds per step, and totals.
+    /// Print time, bytes sent and rounds per step, and totals; in mpc mode beside the
+    /// estimate that tfe-convert --check prints.
     #[arg(long)]
     profile: bool,
 }
@@ -104,7 +105,12 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     if args.profile {
-        eprint!("{}", prediction.profile.table());
+        if mode == Mode::Mpc {
+            let estimate = estimate(&plan, prediction.batch)?;
+            eprint!("{}", estimate.compare(&prediction.profile));
+        } else {
+            eprint!("{}", prediction.profile.table());
+        }
     }
     let mode_name = match mode {
         Mode::Mpc => "mpc",

@@ -4,9 +4,11 @@
 //! Comparing them places a wrong answer: float vs the source model is a conversion bug,
 //! fixed vs float is precision, mpc vs fixed is the protocol.
 
+mod domain_cost;
 mod domain_fixed;
 mod domain_float;
 mod domain_mpc;
+mod estimate;
 pub(crate) mod maps;
 mod nonlinear;
 mod predict;
@@ -15,10 +17,14 @@ mod profile;
 pub use domain_fixed::FixedDomain;
 pub use domain_float::FloatDomain;
 pub use domain_mpc::{MpcDomain, MpcValue};
+pub use estimate::{Estimate, estimate};
 pub use predict::{
     InputError, Mode, Prediction, Traffic, WrapTransport, predict, predict_mpc_wrapped,
 };
 pub use profile::{Profile, StepCost};
+
+/// The profile entry for revealing the outputs to the client.
+pub const REVEAL_STEP: &str = "(reveal)";
 
 use crate::net::Stats;
 use crate::plan::{Function, Op, Plan, ValueId};

@@ -375,7 +375,7 @@ fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
         reveal_to(dom.party, Role::Client, &out.to_share(id))?;
     }
     profile.record(
-        "(reveal)",
+        super::REVEAL_STEP,
         "Reveal",
         reveal_start.elapsed(),
         dom.stats() - before_reveal,

@@ -58,14 +58,18 @@ impl Profile {
         total
     }
 
-    pub fn table(&self) -> String {
-        let width = self
-            .steps
+    /// Width of the node column in tables of this profile (fits "total").
+    pub fn node_width(&self) -> usize {
+        self.steps
             .iter()
             .map(|s| s.node.len())
             .max()
             .unwrap_or(4)
-            .max(5);
+            .max(5)
+    }
+
+    pub fn table(&self) -> String {
+        let width = self.node_width();
         let mut out = String::new();
         writeln!(
             out,

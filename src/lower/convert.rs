@@ -39,19 +39,23 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
     }
 }
 
-/// Per-node coverage; never fails on an unsupported model, only on an unreadable file.
-/// Shape inference is tried even when some ops have no lowering, so that every node gets its
-/// most precise status; when it fails, the registry alone decides.
-pub fn check(path: &Path, options: Options) -> Result<Coverage> {
+/// Per-node coverage, and the plan when every node lowered (for its cost estimate); never
+/// fails on an unsupported model, only on an unreadable file. Shape inference is tried even
+/// when some ops have no lowering, so that every node gets its most precise status; when it
+/// fails, the registry alone decides.
+pub fn check(path: &Path, options: Options) -> Result<(Coverage, Option<Plan>)> {
     let model = read_model(path, &options.graph_names)?;
     let registry = registry_coverage(&model);
     match analyse(model, options.batch) {
-        Ok(graph) => Ok(lower_graph(&graph, options, true).1),
+        Ok(graph) => {
+            let (plan, coverage) = lower_graph(&graph, options, true);
+            Ok((coverage, plan))
+        }
         Err(e) if registry.is_supported() => {
             let mut coverage = registry;
             coverage.graph_error = Some(format!("{e:#}"));
-            Ok(coverage)
+            Ok((coverage, None))
         }
-        Err(_) => Ok(registry),
+        Err(_) => Ok((registry, None)),
     }
 }

@@ -6,6 +6,7 @@ mod a2b;
 pub mod arith;
 mod bits;
 pub mod compare;
+pub mod cost;
 mod dabit;
 pub mod party;
 pub mod prf;

@@ -192,7 +192,7 @@ impl Case {
     /// Each node's op type and coverage status (`lowered`, `folded` or `unsupported`).
     pub fn statuses(&self) -> Vec<(String, &'static str)> {
         let path = self.onnx.save(&self.name);
-        let coverage = tfe::lower::check(&path, self.options()).unwrap();
+        let (coverage, _) = tfe::lower::check(&path, self.options()).unwrap();
         coverage
             .nodes
             .into_iter()

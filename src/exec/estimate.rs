@@ -1,0 +1,164 @@
+//! A plan's cost under the protocol before anything runs: the closed-form costs of its
+//! secure calls, summed by the [`CostDomain`]. `tfe-convert --check` prints it;
+//! `tfe-predict --profile` holds the measured traffic against it.
+
+use super::domain_cost::{CostDomain, Costed};
+use super::{Profile, REVEAL_STEP, run};
+use crate::cli::human_bytes;
+use crate::mpc::cost::Cost;
+use crate::net::Stats;
+use crate::plan::{Plan, Visibility};
+use anyhow::Result;
+use ndarray::{ArrayD, IxDyn};
+use serde_json::json;
+use std::fmt::Write;
+
+/// Online cost of one inference.
+#[derive(Clone, Debug)]
+pub struct Estimate {
+    pub batch: usize,
+    /// Per plan step, then the reveal of the outputs (no times).
+    pub steps: Profile,
+    /// The client sharing its inputs.
+    pub input: Cost,
+}
+
+fn stats(cost: Cost) -> Stats {
+    Stats {
+        bytes_sent: cost.bytes(),
+        messages_sent: 0,
+        rounds: cost.rounds,
+    }
+}
+
+pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
+    let mut dom = CostDomain {
+        fixed: plan.fixed_point,
+        total: Cost::FREE,
+    };
+    let tagged = |shape: &[usize], secret: bool| Costed {
+        zeros: ArrayD::zeros(IxDyn(shape)),
+        secret,
+    };
+    let input_shapes: Vec<Vec<usize>> = plan
+        .inputs
+        .iter()
+        .map(|&id| plan.value(id).shape.resolve(batch))
+        .collect();
+    let inputs = input_shapes.iter().map(|s| tagged(s, true)).collect();
+    let weights = plan
+        .weights
+        .iter()
+        .map(|w| tagged(w.data.shape(), w.visibility == Visibility::Secret))
+        .collect();
+    let mut steps = Profile::default();
+    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut steps))?;
+    let revealed = outputs.iter().map(|o| o.zeros.len() as u64).sum();
+    steps.record(
+        REVEAL_STEP,
+        "Reveal",
+        Default::default(),
+        stats(Cost::reveal(revealed)),
+    );
+    let shared = input_shapes
+        .iter()
+        .map(|s| s.iter().product::<usize>() as u64)
+        .sum();
+    Ok(Estimate {
+        batch,
+        steps,
+        input: Cost::input(shared),
+    })
+}
+
+impl Estimate {
+    /// Bytes and rounds of the whole inference.
+    pub fn total(&self) -> Stats {
+        let steps = self.steps.total().stats;
+        Stats {
+            bytes_sent: steps.bytes_sent + self.input.bytes(),
+            ..steps
+        }
+    }
+
+    /// Steps merged per source node, in plan order: what `--check` lists.
+    pub fn by_node(&self) -> Vec<(&str, Stats)> {
+        let mut nodes: Vec<(&str, Stats)> = vec![];
+        for step in &self.steps.steps {
+            match nodes.iter_mut().find(|(n, _)| *n == step.node) {
+                Some((_, s)) => {
+                    s.bytes_sent += step.stats.bytes_sent;
+                    s.rounds += step.stats.rounds;
+                }
+                None => nodes.push((&step.node, step.stats)),
+            }
+        }
+        nodes
+    }
+
+    pub fn text(&self) -> String {
+        let nodes = self.by_node();
+        let width = nodes.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(7);
+        let mut out = format!(
+            "estimated online cost per inference at batch {} (protocol formulas: bytes grow with the batch, rounds do not)\n{:<width$}  {:>7}  {:>10}\n",
+            self.batch, "node", "rounds", "bytes"
+        );
+        let mut row = |name: &str, s: Stats| {
+            writeln!(
+                out,
+                "{name:<width$}  {:>7}  {:>10}",
+                s.rounds,
+                human_bytes(s.bytes_sent)
+            )
+            .unwrap();
+        };
+        row("(input)", stats(self.input));
+        for (node, s) in nodes {
+            row(node, s);
+        }
+        row("total", self.total());
+        out
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let nodes: Vec<_> = self
+            .by_node()
+            .into_iter()
+            .map(|(n, s)| json!({"node": n, "rounds": s.rounds, "bytes": s.bytes_sent}))
+            .collect();
+        let total = self.total();
+        json!({
+            "batch": self.batch,
+            "input_bytes": self.input.bytes(),
+            "nodes": nodes,
+            "rounds": total.rounds,
+            "bytes": total.bytes_sent,
+        })
+    }
+
+    /// The measured profile of a run at this batch beside the estimate, step by step.
+    pub fn compare(&self, measured: &Profile) -> String {
+        let width = measured.node_width();
+        let mut out = format!(
+            "{:<width$}  {:<10} {:>10} {:>12} {:>12} {:>7} {:>7}\n",
+            "node", "op", "time ms", "bytes", "estimated", "rounds", "est."
+        );
+        let total = (measured.total(), self.steps.total());
+        let rows = measured.steps.iter().zip(&self.steps.steps);
+        for (m, e) in rows.chain(std::iter::once((&total.0, &total.1))) {
+            writeln!(
+                out,
+                "{:<width$}  {:<10} {:>10.3} {:>12} {:>12} {:>7} {:>7}",
+                m.node,
+                m.op,
+                m.time.as_secs_f64() * 1e3,
+                m.stats.bytes_sent,
+                e.stats.bytes_sent,
+                m.stats.rounds,
+                e.stats.rounds
+            )
+            .unwrap();
+        }
+        out
+    }
+}
