@@ -9,6 +9,9 @@ use std::fmt::Write;
 pub enum Status {
     /// Became plan steps, using these approximated functions (empty when exact).
     Lowered(Vec<String>),
+    /// Became plan steps that follow those of the named later node, which now reads this
+    /// node's input (an activation moved after the max-pooling that reads it).
+    LoweredAfter(String),
     /// Needs no step: computed at convert time, or merged into another node.
     Folded(String),
     /// Stands in the way of conversion, with the reason.
@@ -112,6 +115,7 @@ impl Coverage {
                     "lowered (approximates {}; see docs/APPROXIMATIONS.md)",
                     approx.join(", ")
                 ),
+                Status::LoweredAfter(node) => format!("lowered ({})", after(node)),
                 Status::Folded(why) => format!("folded ({why})"),
                 Status::Unsupported(why) => format!("UNSUPPORTED: {why}"),
             };
@@ -122,7 +126,7 @@ impl Coverage {
             out,
             "\n{} nodes: {} lowered, {} folded, {} unsupported",
             self.nodes.len(),
-            count(|s| matches!(s, Status::Lowered(_))),
+            count(|s| matches!(s, Status::Lowered(_) | Status::LoweredAfter(_))),
             count(|s| matches!(s, Status::Folded(_))),
             count(|s| matches!(s, Status::Unsupported(_)))
         )
@@ -148,8 +152,9 @@ impl Coverage {
             .map(|n| {
                 let (status, detail, approximations) = match &n.status {
                     Status::Lowered(a) => ("lowered", None, a.clone()),
-                    Status::Folded(d) => ("folded", Some(d), vec![]),
-                    Status::Unsupported(d) => ("unsupported", Some(d), vec![]),
+                    Status::LoweredAfter(node) => ("lowered", Some(after(node)), vec![]),
+                    Status::Folded(d) => ("folded", Some(d.clone()), vec![]),
+                    Status::Unsupported(d) => ("unsupported", Some(d.clone()), vec![]),
                 };
                 json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail, "approximations": approximations})
             })
@@ -162,4 +167,8 @@ impl Coverage {
             "graph_error": self.graph_error,
         })
     }
+}
+
+fn after(node: &str) -> String {
+    format!("after {node}, on its pooled values")
 }

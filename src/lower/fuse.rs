@@ -2,6 +2,7 @@
 //! normalisation becomes a per-output-channel scale of the weights and a new bias, so it
 //! costs nothing at run time and loses no precision.
 
+use super::readers::Readers;
 use crate::import::{Graph, Node};
 use std::collections::HashMap;
 
@@ -14,14 +15,8 @@ pub struct Fusions {
 }
 
 impl Fusions {
-    pub fn find(graph: &Graph) -> Fusions {
+    pub fn find(graph: &Graph, readers: &Readers) -> Fusions {
         let model = &graph.model;
-        let mut readers: HashMap<&str, usize> = HashMap::new();
-        for node in &model.nodes {
-            for input in node.inputs.iter().filter(|i| !i.is_empty()) {
-                *readers.entry(input.as_str()).or_default() += 1;
-            }
-        }
         let producer: HashMap<&str, &Node> = model
             .nodes
             .iter()
@@ -46,7 +41,7 @@ impl Fusions {
                     .is_some_and(|w| !graph.is_secret(w) && graph.constant(w).is_some())
                 && p.input(2)
                     .is_none_or(|b| !graph.is_secret(b) && graph.constant(b).is_some());
-            let sole_reader = readers.get(x) == Some(&1) && !model.outputs.iter().any(|o| o == x);
+            let sole_reader = readers.sole(x).is_some();
             if params_known
                 && !training
                 && foldable_producer

@@ -14,8 +14,10 @@ mod movement;
 mod normalization;
 mod pool;
 mod power;
+mod readers;
 mod reduce;
 mod registry;
+mod reorder;
 mod resize;
 mod shape;
 mod softmax;
@@ -33,6 +35,8 @@ use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
 use fuse::Fusions;
 use ndarray::ArrayD;
+use readers::Readers;
+use reorder::Reorders;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +65,9 @@ pub struct Lowering<'g> {
     builder: PlanBuilder,
     values: HashMap<String, ValueId>,
     fusions: Fusions,
+    reorders: Reorders,
+    /// Shapes of the tensors that rewrites add to the graph.
+    introduced: HashMap<String, Shape>,
     fixed_point: FixedPoint,
     /// Values known to hold integers (indices, class labels): casting them to an integer
     /// type rounds nothing.
@@ -125,7 +132,15 @@ impl<'g> Lowering<'g> {
     }
 
     pub fn shape(&self, tensor: &str) -> Result<Shape> {
-        Ok(self.graph.shape(tensor)?.clone())
+        match self.introduced.get(tensor) {
+            Some(shape) => Ok(shape.clone()),
+            None => Ok(self.graph.shape(tensor)?.clone()),
+        }
+    }
+
+    /// Declares a tensor the ONNX graph does not have, for a rewrite to compute.
+    fn introduce(&mut self, tensor: &str, shape: Shape) {
+        self.introduced.insert(tensor.to_string(), shape);
     }
 
     pub fn shape_of(&self, id: ValueId) -> &Shape {
@@ -245,11 +260,14 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         file_name: model.file_name(),
         sha256: model.sha256.clone(),
     };
+    let readers = Readers::new(model);
     let mut cx = Lowering {
         graph,
         builder: PlanBuilder::new(options.fixed_point, source),
         values: HashMap::new(),
-        fusions: Fusions::find(graph),
+        fusions: Fusions::find(graph, &readers),
+        reorders: Reorders::find(graph, &readers),
+        introduced: HashMap::new(),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
         sigmoid: options.sigmoid,
@@ -274,10 +292,12 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
             Status::Folded("computed at convert time".into())
         } else if let Some(into) = cx.fusions.absorbed_by(&node.name) {
             Status::Folded(format!("into {into}"))
+        } else if let Some(pool) = cx.reorders.moved_after(&node.name) {
+            Status::LoweredAfter(pool.to_string())
         } else {
             match rule_for(node) {
                 None => no_rule(node),
-                Some(rule) => match rule(&mut cx, node) {
+                Some(rule) => match lower_node(&mut cx, node, rule) {
                     Ok(()) => {
                         cx.propagate_integral(node);
                         Status::Lowered(approximations(&cx.builder.steps()[steps_before..]))
@@ -325,6 +345,14 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
             coverage.graph_error = Some(format!("internal error building the plan: {e:#}"));
             (None, coverage)
         }
+    }
+}
+
+/// Lowers a node by its rule, together with the activation a reordering moved after it.
+fn lower_node(cx: &mut Lowering, node: &Node, rule: registry::Lower) -> Result<()> {
+    match cx.reorders.activation_before(&node.name).cloned() {
+        Some(activation) => reorder::lower_pool_then_activation(cx, node, rule, &activation),
+        None => rule(cx, node),
     }
 }
 

@@ -492,7 +492,11 @@ pub fn operators_markdown() -> String {
         "# Supported operators\n\nGenerated from `src/lower/registry.rs` by `TFE_BLESS=1 cargo test --test docs`; do not edit by hand.\n\n\
          Nodes whose outputs do not depend on the secret input (shape subgraphs, Constant, \
          Shape, Gather on constants, Range, ConstantOfShape, Cast of constants...) are folded at \
-         convert time whatever their type.\n\n| op | domain | opsets | how, and what is left out |\n|---|---|---|---|\n",
+         convert time whatever their type.\n\n\
+         A Relu, a LeakyRelu with a non-negative slope or a Clip with public bounds whose \
+         output only a MaxPool (without Indices), GlobalMaxPool, ReduceMax or ReduceMin reads, \
+         and which is not a graph output, runs after that pooling, on its fewer values: \
+         monotone functions commute with max and min (`src/lower/reorder.rs`).\n\n| op | domain | opsets | how, and what is left out |\n|---|---|---|---|\n",
     );
     for r in RULES {
         let domain = if r.domain.is_empty() {

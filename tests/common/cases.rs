@@ -198,7 +198,7 @@ impl Case {
             .into_iter()
             .map(|n| {
                 let status = match n.status {
-                    Status::Lowered(_) => "lowered",
+                    Status::Lowered(_) | Status::LoweredAfter(_) => "lowered",
                     Status::Folded(_) => "folded",
                     Status::Unsupported(_) => "unsupported",
                 };
