@@ -1260,7 +1260,7 @@ fn runs_after(c: &Case, later: &str, earlier: &str) -> bool {
 
 /// The `--check` line of one node.
 fn coverage_line(c: &Case, node: &str) -> String {
-    let coverage = tfe::lower::check(&c.onnx.save(&c.name), c.options()).unwrap();
+    let (coverage, _) = tfe::lower::check(&c.onnx.save(&c.name), c.options()).unwrap();
     let text = coverage.text();
     let line = text.lines().find(|l| l.starts_with(&format!("{node} ")));
     line.unwrap_or_else(|| panic!("{}: no line for {node}", c.name))
