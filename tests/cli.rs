@@ -434,6 +434,29 @@ fn one_plan_serves_batch_32() {
 }
 
 #[test]
+fn repeat_serves_requests_on_one_session() {
+    let out = temp_dir("cli-repeat").join("out.npy");
+    let input = fixture("mlp", "input_b1.npy");
+    let args = [s(mlp_plan()), s(&input), "-o".into(), s(&out)];
+    let r = predict(&[&args[..], &["--repeat".into(), "3".into()]].concat());
+    expect_ok(&r);
+    for i in 1..=3 {
+        assert!(r.stderr.contains(&format!("request {i}: ")), "{r}");
+    }
+    assert!(r.stderr.contains("mpc: batch 1") && r.stderr.contains("one-time setup"));
+    let err = max_abs_diff(
+        &read_npy(&out),
+        &read_npy(&fixture("mlp", "expected_b1.npy")),
+    );
+    assert!(err <= LOGIT_TOLERANCE, "max |error| {err}");
+    let r = predict(&[s(mlp_plan()), s(&input), "--repeat".into(), "0".into()]);
+    expect_error(&r, 2, &["--repeat"]);
+    let float = ["--repeat", "2", "--mode", "float"].map(String::from);
+    let r = predict(&[&args[..], &float].concat());
+    expect_error(&r, 2, &["--repeat", "--mode mpc"]);
+}
+
+#[test]
 fn cnn_plan_runs_at_batch_1_and_32() {
     let dir = temp_dir("cli-cnn");
     let plan = dir.join("cnn.plan");

@@ -2,10 +2,13 @@
 //! plaintext reference modes).
 
 use anyhow::{Result, bail};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum, error::ErrorKind};
+use ndarray::ArrayD;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 use tfe::cli::{self, human_bytes};
-use tfe::exec::{InputError, Mode, estimate, predict};
+use tfe::exec::{InputError, Mode, Prediction, Session, estimate, predict};
 use tfe::plan::Plan;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -28,7 +31,7 @@ embedded in this process: the model owner secret-shares the weights, the client 
 the inputs, the parties compute on shares, and only the client reconstructs the outputs.\n\n\
 Exit status: 0 on success, 1 on a bad plan or input (the message names the file or input), \
 2 for command-line mistakes.",
-    after_help = "Examples:\n  tfe-predict model.plan input.npy -o logits.npy\n  tfe-predict model.plan input.npy --mode float\n  tfe-predict model.plan input.npy --profile"
+    after_help = "Examples:\n  tfe-predict model.plan input.npy -o logits.npy\n  tfe-predict model.plan input.npy --mode float\n  tfe-predict model.plan input.npy --profile\n  tfe-predict model.plan input.npy --repeat 10"
 )]
 struct Args {
     /// The plan written by tfe-convert.
@@ -46,15 +49,28 @@ struct Args {
     /// estimate that tfe-convert --check prints.
     #[arg(long)]
     profile: bool,
+    /// Serve the inputs N times on one mpc session, as a deployment does: the weights are
+    /// shared once, and each request's online latency is printed. The last request's outputs
+    /// and figures are reported.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
 }
 
 fn main() {
     let args = Args::parse();
+    if args.repeat > 1 && !matches!(args.mode, ModeArg::Mpc) {
+        Args::command()
+            .error(
+                ErrorKind::ArgumentConflict,
+                "--repeat serves requests on an mpc session; use it with --mode mpc",
+            )
+            .exit();
+    }
     cli::run(|| run(&args))
 }
 
 fn run(args: &Args) -> Result<()> {
-    let plan = Plan::read(&args.plan)?;
+    let plan = Arc::new(Plan::read(&args.plan)?);
     if !args.outputs.is_empty() && args.outputs.len() != plan.outputs.len() {
         bail!(
             "the model has {} output(s) ({}) but -o was given {} time(s); give -o once per output, or not at all to print them",
@@ -78,9 +94,21 @@ fn run(args: &Args) -> Result<()> {
         ModeArg::Float => Mode::Float,
     };
     let spinner = progress(mode);
-    let prediction = predict(&plan, &inputs, mode);
+    let mut latencies = vec![];
+    let prediction = if args.repeat > 1 {
+        serve(&plan, &inputs, args.repeat, &mut latencies)
+    } else {
+        predict(&plan, &inputs, mode)
+    };
     if let Some(s) = spinner {
         s.finish_and_clear();
+    }
+    for (i, latency) in latencies.iter().enumerate() {
+        eprintln!(
+            "request {}: {:.2} ms online",
+            i + 1,
+            latency.as_secs_f64() * 1e3
+        );
     }
     let prediction = prediction.map_err(|e| {
         match e
@@ -135,6 +163,28 @@ fn run(args: &Args) -> Result<()> {
         prediction.total_time.as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// Serves `inputs` `n` times on one session, recording each request's online latency, and
+/// returns the last prediction with the session's one-time setup.
+fn serve(
+    plan: &Arc<Plan>,
+    inputs: &[ArrayD<f32>],
+    n: u64,
+    latencies: &mut Vec<Duration>,
+) -> Result<Prediction> {
+    let mut session = Session::start(plan.clone())?;
+    let mut last = session.predict(inputs)?;
+    latencies.push(last.total_time);
+    for _ in 1..n {
+        last = session.predict(inputs)?;
+        latencies.push(last.total_time);
+    }
+    let setup = session.setup();
+    session.close()?;
+    last.traffic.setup = setup.traffic;
+    last.setup_time = setup.time;
+    Ok(last)
 }
 
 /// A spinner on an interactive terminal while the secure computation runs.

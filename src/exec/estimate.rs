@@ -46,13 +46,13 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
         .map(|&id| plan.value(id).shape.resolve(batch))
         .collect();
     let inputs = input_shapes.iter().map(|s| tagged(s, true)).collect();
-    let weights = plan
+    let weights: Vec<_> = plan
         .weights
         .iter()
         .map(|w| tagged(w.data.shape(), w.visibility == Visibility::Secret))
         .collect();
     let mut steps = Profile::default();
-    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut steps))?;
+    let outputs = run(plan, &mut dom, inputs, &weights, batch, Some(&mut steps))?;
     let revealed = outputs.iter().map(|o| o.zeros.len() as u64).sum();
     steps.record(
         REVEAL_STEP,

@@ -13,15 +13,16 @@ pub(crate) mod maps;
 mod nonlinear;
 mod predict;
 mod profile;
+mod session;
 
+pub use crate::mpc::WrapTransport;
 pub use domain_fixed::FixedDomain;
 pub use domain_float::FloatDomain;
 pub use domain_mpc::{MpcDomain, MpcValue};
 pub use estimate::{Estimate, estimate};
-pub use predict::{
-    InputError, Mode, Prediction, Traffic, WrapTransport, predict, predict_mpc_wrapped,
-};
+pub use predict::{InputError, Mode, Prediction, Traffic, predict, predict_mpc_wrapped};
 pub use profile::{Profile, StepCost};
+pub use session::{Session, Setup};
 
 /// The profile entry for revealing the outputs to the client.
 pub const REVEAL_STEP: &str = "(reveal)";
@@ -32,6 +33,7 @@ use crate::tensor::Elem;
 use anyhow::{Context, Result, ensure};
 use maps::*;
 use ndarray::{ArrayD, ArrayViewD};
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// A map that is linear in its inputs (no constant term), so it can be applied to each share
@@ -77,21 +79,22 @@ pub trait Domain {
 }
 
 /// Evaluates `plan` on `inputs` and `weights` (in plan order) for a batch size, returning
-/// the plan outputs. `profile`, when given, receives one entry per step.
+/// the plan outputs. `profile`, when given, receives one entry per step. The weights are
+/// borrowed, so that a long-running session uses its shares for every request uncopied.
 pub fn run<D: Domain>(
     plan: &Plan,
     dom: &mut D,
     inputs: Vec<D::Value>,
-    weights: Vec<D::Value>,
+    weights: &[D::Value],
     batch: usize,
     mut profile: Option<&mut Profile>,
 ) -> Result<Vec<D::Value>> {
-    let mut values: Vec<Option<D::Value>> = vec![None; plan.values.len()];
+    let mut values: Vec<Option<Cow<D::Value>>> = vec![None; plan.values.len()];
     for (&id, v) in plan.inputs.iter().zip(inputs) {
-        values[id.index()] = Some(v);
+        values[id.index()] = Some(Cow::Owned(v));
     }
     for (w, v) in plan.weights.iter().zip(weights) {
-        values[w.value.index()] = Some(v);
+        values[w.value.index()] = Some(Cow::Borrowed(v));
     }
     let last_use = plan.last_uses();
     for (index, step) in plan.steps.iter().enumerate() {
@@ -102,7 +105,7 @@ pub fn run<D: Domain>(
             .iter()
             .map(|id| {
                 values[id.index()]
-                    .as_ref()
+                    .as_deref()
                     .expect("validated plans compute values before use")
             })
             .collect();
@@ -117,7 +120,7 @@ pub fn run<D: Domain>(
             D::shape(&out),
             expected
         );
-        values[step.output.index()] = Some(out);
+        values[step.output.index()] = Some(Cow::Owned(out));
         for id in &step.inputs {
             if last_use[id.index()] == index {
                 values[id.index()] = None;
@@ -135,7 +138,12 @@ pub fn run<D: Domain>(
     Ok(plan
         .outputs
         .iter()
-        .map(|id: &ValueId| values[id.index()].clone().expect("outputs are computed"))
+        .map(|id: &ValueId| {
+            values[id.index()]
+                .as_deref()
+                .cloned()
+                .expect("outputs are computed")
+        })
         .collect())
 }
 

@@ -1,14 +1,14 @@
 //! Running a plan end to end in one of the three modes, with the checks a user's input needs.
 
-use super::{Domain, FixedDomain, FloatDomain, MpcDomain, MpcValue, Profile, run};
-use crate::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
-use crate::mpc::{Party, run_local_wrapped};
-use crate::net::local::LocalTransport;
-use crate::net::{Role, Stats, Transport};
-use crate::plan::{Plan, Visibility};
+use super::session::{Session, Setup};
+use super::{FixedDomain, FloatDomain, Profile, run};
+use crate::mpc::WrapTransport;
+use crate::net::Stats;
+use crate::plan::Plan;
 use crate::tensor::fixed::EncodeError;
 use anyhow::{Context, Result};
 use ndarray::ArrayD;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,12 +102,14 @@ pub struct Prediction {
     /// Bytes sent by every role and the parties' rounds, setup and online apart.
     pub traffic: Traffic,
     /// Time spent on the setup that a long-running deployment does once (keys, weights).
+    /// A request on a [`Session`] pays none: its setup traffic and time are zero here.
     pub setup_time: Duration,
+    /// Setup included, when there was one.
     pub total_time: Duration,
 }
 
 /// Checks the inputs against the plan and returns the batch size.
-fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError> {
+pub(super) fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError> {
     let names = || {
         plan.inputs
             .iter()
@@ -161,7 +163,10 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
     Ok(batch.map_or(1, |(_, b)| b))
 }
 
-fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>, InputError> {
+pub(super) fn encode_inputs(
+    plan: &Plan,
+    inputs: &[ArrayD<f32>],
+) -> Result<Vec<ArrayD<u64>>, InputError> {
     plan.inputs
         .iter()
         .zip(inputs)
@@ -186,7 +191,7 @@ fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>
         .collect()
 }
 
-fn encode_weight(plan: &Plan, index: usize) -> Result<ArrayD<u64>> {
+pub(super) fn encode_weight(plan: &Plan, index: usize) -> Result<ArrayD<u64>> {
     let w = &plan.weights[index];
     plan.fixed_point
         .encode_array(w.data.view())
@@ -201,12 +206,12 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
     let mut profile = Profile::default();
     let (outputs, traffic, setup_time) = match mode {
         Mode::Float => {
-            let weights = plan.weights.iter().map(|w| w.data.clone()).collect();
+            let weights: Vec<_> = plan.weights.iter().map(|w| w.data.clone()).collect();
             let outs = run(
                 plan,
                 &mut FloatDomain,
                 inputs.to_vec(),
-                weights,
+                &weights,
                 batch,
                 Some(&mut profile),
             )?;
@@ -218,8 +223,8 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
             };
             let weights = (0..plan.weights.len())
                 .map(|i| encode_weight(plan, i))
-                .collect::<Result<_>>()?;
-            let outs = run(plan, &mut dom, encoded, weights, batch, Some(&mut profile))?;
+                .collect::<Result<Vec<_>>>()?;
+            let outs = run(plan, &mut dom, encoded, &weights, batch, Some(&mut profile))?;
             (
                 outs.iter()
                     .map(|o| plan.fixed_point.decode_array(o.view()))
@@ -229,10 +234,13 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
             )
         }
         Mode::Mpc => {
-            let (outs, parts, traffic, setup) =
-                predict_mpc(plan, encoded, batch, &|end| Box::new(end))?;
-            profile = parts;
-            (outs, traffic, setup)
+            let (session, request) = predict_once(plan, &encoded, batch, &|end| Box::new(end))?;
+            profile = request.profile;
+            let traffic = Traffic {
+                setup: session.traffic,
+                online: request.traffic.online,
+            };
+            (request.outputs, traffic, session.time)
         }
     };
     Ok(Prediction {
@@ -245,18 +253,6 @@ pub fn predict(plan: &Plan, inputs: &[ArrayD<f32>], mode: Mode) -> Result<Predic
     })
 }
 
-/// What each party reports back.
-struct PartyReport {
-    profile: Profile,
-    /// Traffic at the end of setup, and at the end of the run.
-    after_setup: Stats,
-    total: Stats,
-    setup_time: Duration,
-}
-
-/// Each party's endpoint passes through this before use (to observe a party's view).
-pub type WrapTransport = dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync;
-
 /// Runs `plan` under mpc with every party endpoint wrapped by `wrap`, returning the outputs.
 pub fn predict_mpc_wrapped(
     plan: &Plan,
@@ -265,133 +261,27 @@ pub fn predict_mpc_wrapped(
 ) -> Result<Vec<ArrayD<f32>>> {
     let batch = check_inputs(plan, inputs)?;
     let encoded = encode_inputs(plan, inputs)?;
-    Ok(predict_mpc(plan, encoded, batch, wrap)?.0)
+    Ok(predict_once(plan, &encoded, batch, wrap)?.1.outputs)
 }
 
-fn predict_mpc(
+/// A session that serves a single request: its setup and the request's prediction.
+fn predict_once(
     plan: &Plan,
-    inputs: Vec<ArrayD<u64>>,
+    inputs: &[ArrayD<u64>],
     batch: usize,
     wrap: &WrapTransport,
-) -> Result<(Vec<ArrayD<f32>>, Profile, Traffic, Duration)> {
-    let secret_weights: Vec<ArrayD<u64>> = plan
-        .weights
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.visibility == Visibility::Secret)
-        .map(|(i, _)| encode_weight(plan, i))
-        .collect::<Result<_>>()?;
-    let (reports, (outputs, (owner, client))) = run_local_wrapped(
-        wrap,
-        |party| run_party(plan, party),
-        |client, owner| {
-            // The model owner shares its weights; the client shares its input and alone
-            // receives the result.
-            let mut model_owner = Dealer::from_os()?;
-            for w in &secret_weights {
-                model_owner.send_secret(owner, w)?;
-            }
-            let mut input_owner = Dealer::from_os()?;
-            for role in Role::PARTIES {
-                client.send(role, &[batch as u64])?;
-            }
-            for x in &inputs {
-                input_owner.send_secret(client, x)?;
-            }
-            let outputs = plan
-                .outputs
-                .iter()
-                .map(|&id| {
-                    Ok(plan.fixed_point.decode_array(
-                        recv_revealed(client, &plan.value(id).shape.resolve(batch))?.view(),
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok((outputs, (owner.stats(), client.stats())))
-        },
-    )?;
-    let mut traffic = Traffic {
-        setup: owner,
-        online: client,
-    };
-    traffic.online.rounds = 0;
-    for r in &reports {
-        let online = r.total - r.after_setup;
-        traffic.setup.bytes_sent += r.after_setup.bytes_sent;
-        traffic.setup.messages_sent += r.after_setup.messages_sent;
-        traffic.setup.rounds = traffic.setup.rounds.max(r.after_setup.rounds);
-        traffic.online.bytes_sent += online.bytes_sent;
-        traffic.online.messages_sent += online.messages_sent;
-        traffic.online.rounds = traffic.online.rounds.max(online.rounds);
-    }
-    let setup_time = reports
-        .iter()
-        .map(|r| r.setup_time)
-        .max()
-        .unwrap_or_default();
-    let profiles: Vec<Profile> = reports.into_iter().map(|r| r.profile).collect();
-    let profile = Profile::merge_parties(&profiles);
-    // Rounds on the critical path: per step, the party that waited most.
-    traffic.online.rounds = profile.total().stats.rounds;
-    Ok((outputs, profile, traffic, setup_time))
-}
-
-/// One compute party's whole run: weights from the model owner, the batch size and inputs
-/// from the client, the plan, and its share of each output back to the client.
-fn run_party(plan: &Plan, party: &mut Party) -> Result<PartyReport> {
-    let started = Instant::now();
-    let fixed = plan.fixed_point;
-    let mut weights = Vec::with_capacity(plan.weights.len());
-    for w in &plan.weights {
-        weights.push(match w.visibility {
-            Visibility::Secret => {
-                MpcValue::Secret(recv_secret(party, Role::ModelOwner, w.data.shape())?)
-            }
-            Visibility::Public => MpcValue::Public(fixed.encode_array(w.data.view())?),
-        });
-    }
-    let setup_time = started.elapsed();
-    let after_setup = party.stats();
-    let header = party.recv_role(Role::Client)?;
-    let batch = *header.first().context("empty request from the client")? as usize;
-    let inputs = plan
-        .inputs
-        .iter()
-        .map(|&id| {
-            Ok(MpcValue::Secret(recv_secret(
-                party,
-                Role::Client,
-                &plan.value(id).shape.resolve(batch),
-            )?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut profile = Profile::default();
-    let mut dom = MpcDomain { party, fixed };
-    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut profile))?;
-    let reveal_start = Instant::now();
-    let before_reveal = dom.stats();
-    let id = dom.party.id();
-    for out in &outputs {
-        reveal_to(dom.party, Role::Client, &out.to_share(id))?;
-    }
-    profile.record(
-        super::REVEAL_STEP,
-        "Reveal",
-        reveal_start.elapsed(),
-        dom.stats() - before_reveal,
-    );
-    Ok(PartyReport {
-        profile,
-        after_setup,
-        total: dom.party.stats(),
-        setup_time,
-    })
+) -> Result<(Setup, Prediction)> {
+    let mut session = Session::start_wrapped(Arc::new(plan.clone()), wrap)?;
+    let prediction = session.request(inputs, batch)?;
+    let setup = session.setup();
+    session.close()?;
+    Ok((setup, prediction))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Dim, Op, PlanBuilder, Shape, Source};
+    use crate::plan::{Dim, Op, PlanBuilder, Shape, Source, Visibility};
     use crate::tensor::FixedPoint;
     use ndarray::IxDyn;
 

@@ -35,9 +35,7 @@ impl Profile {
         for part in &parts[1..] {
             for (m, s) in merged.steps.iter_mut().zip(&part.steps) {
                 m.time = m.time.max(s.time);
-                m.stats.bytes_sent += s.stats.bytes_sent;
-                m.stats.messages_sent += s.stats.messages_sent;
-                m.stats.rounds = m.stats.rounds.max(s.stats.rounds);
+                m.stats = m.stats.alongside(s.stats);
             }
         }
         merged
@@ -51,9 +49,7 @@ impl Profile {
         };
         for s in &self.steps {
             total.time += s.time;
-            total.stats.bytes_sent += s.stats.bytes_sent;
-            total.stats.messages_sent += s.stats.messages_sent;
-            total.stats.rounds += s.stats.rounds;
+            total.stats = total.stats + s.stats;
         }
         total
     }

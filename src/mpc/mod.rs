@@ -17,7 +17,11 @@ pub use party::Party;
 pub use share::ArithShare;
 
 use crate::net::{Role, Transport, local::LocalTransport, local::network};
-use anyhow::Result;
+use anyhow::{Result, anyhow};
+use std::thread::{Builder, JoinHandle};
+
+/// Each party's endpoint passes through this before use (to observe a party's view).
+pub type WrapTransport = dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync;
 
 /// Runs `party_fn` on three compute parties, each on its own thread, and `outside` on the
 /// calling thread with the client's and the model owner's endpoints. When any side fails
@@ -31,38 +35,121 @@ pub fn run_local<T: Send, U>(
 
 /// [`run_local`] with each party's endpoint passed through `wrap` first (to observe it).
 pub fn run_local_wrapped<T: Send, U>(
-    wrap: &(dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync),
+    wrap: &WrapTransport,
     party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
     outside: impl FnOnce(&mut LocalTransport, &mut LocalTransport) -> Result<U>,
 ) -> Result<([T; 3], U)> {
-    let mut ends = network(&Role::ALL);
-    let mut owner = ends.pop().expect("model owner endpoint");
-    let mut client = ends.pop().expect("client endpoint");
-    let (results, outside_result) = std::thread::scope(|scope| {
+    let (ends, mut client, mut owner) = endpoints(wrap);
+    std::thread::scope(|scope| {
+        let party_fn = &party_fn;
         let handles: Vec<_> = ends
             .into_iter()
-            .map(|end| {
-                let party_fn = &party_fn;
-                std::thread::Builder::new()
-                    .name(format!("party-{}", end.me().index()))
-                    .spawn_scoped(scope, move || {
-                        Party::setup(wrap(end)).and_then(|mut p| party_fn(&mut p))
-                    })
-                    .expect("spawn party thread")
-            })
+            .map(|net| party_thread(&*net).spawn_scoped(scope, move || party_main(net, party_fn)))
             .collect();
         let outside_result = outside(&mut client, &mut owner);
         drop(client);
         drop(owner);
-        let results: Vec<Result<T>> = handles
+        let results = handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a party thread panicked")))
-            })
+            .map(|h| joined(h.map(|h| h.join())))
             .collect();
-        (results, outside_result)
-    });
+        combine(results, outside_result)
+    })
+}
+
+/// Three compute parties running on their own threads, not bound to the caller's scope (a
+/// long-running session), with the client's and the model owner's endpoints.
+pub struct LocalParties<T> {
+    pub client: LocalTransport,
+    pub owner: LocalTransport,
+    threads: Vec<std::io::Result<JoinHandle<Result<T>>>>,
+}
+
+/// Starts the three compute parties: each agrees on keys with its neighbours through its
+/// endpoint wrapped by `wrap`, then runs the body `party_fn` makes for its index.
+pub fn spawn_local<T, F>(wrap: &WrapTransport, party_fn: impl Fn(usize) -> F) -> LocalParties<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Party) -> Result<T> + Send + 'static,
+{
+    let (ends, client, owner) = endpoints(wrap);
+    let threads = ends
+        .into_iter()
+        .enumerate()
+        .map(|(id, net)| {
+            let body = party_fn(id);
+            party_thread(&*net).spawn(move || party_main(net, body))
+        })
+        .collect();
+    LocalParties {
+        client,
+        owner,
+        threads,
+    }
+}
+
+impl<T> LocalParties<T> {
+    /// Closes the client's and the model owner's endpoints and waits for the parties: their
+    /// results with `outside`'s, or the root cause when any side failed.
+    pub fn join<U>(self, outside: Result<U>) -> Result<([T; 3], U)> {
+        let LocalParties {
+            client,
+            owner,
+            threads,
+        } = self;
+        drop(client);
+        drop(owner);
+        let results = threads
+            .into_iter()
+            .map(|h| joined(h.map(JoinHandle::join)))
+            .collect();
+        combine(results, outside)
+    }
+
+    /// [`LocalParties::join`] after a failure seen outside: the root cause among every
+    /// side's errors.
+    pub fn fail(self, cause: anyhow::Error) -> anyhow::Error {
+        match self.join::<()>(Err(cause)) {
+            Err(e) => e,
+            Ok(_) => anyhow!("a failed run reported success"),
+        }
+    }
+}
+
+/// The parties' endpoints (wrapped), then the client's and the model owner's.
+fn endpoints(wrap: &WrapTransport) -> (Vec<Box<dyn Transport>>, LocalTransport, LocalTransport) {
+    let mut ends = network(&Role::ALL);
+    let owner = ends.pop().expect("model owner endpoint");
+    let client = ends.pop().expect("client endpoint");
+    (ends.into_iter().map(wrap).collect(), client, owner)
+}
+
+fn party_thread(net: &dyn Transport) -> Builder {
+    Builder::new().name(format!("party-{}", net.me().index()))
+}
+
+fn party_main<T>(net: Box<dyn Transport>, body: impl FnOnce(&mut Party) -> Result<T>) -> Result<T> {
+    Party::setup(net).and_then(|mut p| body(&mut p))
+}
+
+/// A party thread's result: its own, or why it did not start or did not finish.
+fn joined<T>(outcome: std::io::Result<std::thread::Result<Result<T>>>) -> Result<T> {
+    match outcome {
+        Err(e) => Err(anyhow!("cannot start a party thread: {e}")),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow!("a party thread panicked: {what}"))
+        }
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// The three parties' values and the outside's, or the root cause of a failure.
+fn combine<T, U>(results: Vec<Result<T>>, outside: Result<U>) -> Result<([T; 3], U)> {
     let mut errors = vec![];
     let mut oks = vec![];
     for r in results {
@@ -71,7 +158,7 @@ pub fn run_local_wrapped<T: Send, U>(
             Err(e) => errors.push(e),
         }
     }
-    let outside_value = match outside_result {
+    let outside_value = match outside {
         Ok(v) => Some(v),
         Err(e) => {
             errors.push(e);

@@ -56,6 +56,29 @@ pub struct Stats {
     pub rounds: u64,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    /// Traffic of two stretches one after the other.
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            bytes_sent: self.bytes_sent + o.bytes_sent,
+            messages_sent: self.messages_sent + o.messages_sent,
+            rounds: self.rounds + o.rounds,
+        }
+    }
+}
+
+impl Stats {
+    /// Traffic of two endpoints working at the same time: bytes and messages add up, and the
+    /// rounds are those of the one that waited most.
+    pub fn alongside(self, o: Stats) -> Stats {
+        Stats {
+            rounds: self.rounds.max(o.rounds),
+            ..self + o
+        }
+    }
+}
+
 impl std::ops::Sub for Stats {
     type Output = Stats;
     fn sub(self, o: Stats) -> Stats {

@@ -1,0 +1,212 @@
+//! A session shares the weights once and then serves many requests: each gives what a fresh
+//! prediction gives, costs only the online traffic, and a party failing mid-run ends the
+//! request with the failure's cause instead of a hang.
+
+mod common;
+
+use anyhow::bail;
+use common::{max_abs_diff, read_npy};
+use ndarray::{ArrayD, Axis, Slice};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+use tfe::exec::{InputError, Mode, Session, predict};
+use tfe::lower::{Options, convert};
+use tfe::net::local::LocalTransport;
+use tfe::net::{Role, Stats, Transport};
+use tfe::plan::{Plan, Visibility};
+
+/// Max |output error| allowed against the plaintext runtime, as tests/fixtures.rs allows.
+const OUTPUT_TOLERANCE: f32 = 1e-2;
+
+/// The client's two dealing keys (both to party 0, one each to parties 1 and 2), which go
+/// out with its first request only.
+const CLIENT_KEYS: u64 = 8 * 8;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn plan(name: &str) -> Arc<Plan> {
+    let model = fixture(name).join("model.onnx");
+    Arc::new(convert(&model, Options::default()).unwrap().plan)
+}
+
+fn mlp() -> Arc<Plan> {
+    plan("mlp")
+}
+
+/// The first `batch` rows of a fixture's batch-32 `file` (its input or tract's outputs).
+fn rows_of(name: &str, file: &str, batch: usize) -> ArrayD<f32> {
+    let x = read_npy(&fixture(name).join(file));
+    x.slice_axis(Axis(0), Slice::from(0..batch)).to_owned()
+}
+
+fn rows(batch: usize) -> ArrayD<f32> {
+    rows_of("mlp", "input_b32.npy", batch)
+}
+
+/// Runs `f` on its own thread and fails the test if it takes longer than a minute: a
+/// session must end every request, even a failing one.
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the session hung (or the test body panicked)")
+}
+
+#[test]
+fn serves_requests_of_any_batch_size_like_fresh_predictions() {
+    for (name, batches) in [("mlp", &[1, 7, 32, 2][..]), ("lenet", &[1, 3])] {
+        let plan = plan(name);
+        let mut session = Session::start(plan.clone()).unwrap();
+        for (i, &batch) in batches.iter().enumerate() {
+            let x = [rows_of(name, "input_b32.npy", batch)];
+            let got = session.predict(&x).unwrap();
+            assert_eq!(got.batch, batch);
+            let expected = rows_of(name, "expected_b32.npy", batch);
+            let err = max_abs_diff(&got.outputs[0], &expected);
+            assert!(err <= OUTPUT_TOLERANCE, "{name} batch {batch}: {err}");
+            // The same protocol as a one-shot prediction, without its setup.
+            let fresh = predict(&plan, &x, Mode::Mpc).unwrap();
+            let keys = if i == 0 { 0 } else { CLIENT_KEYS };
+            let (got_online, fresh_online) = (got.traffic.online, fresh.traffic.online);
+            assert_eq!(got_online.bytes_sent + keys, fresh_online.bytes_sent);
+            assert_eq!(got_online.rounds, fresh_online.rounds, "{name} {batch}");
+            assert_eq!(got.profile.steps.len(), fresh.profile.steps.len());
+            assert_eq!(got.traffic.setup, Stats::default());
+            assert_eq!(got.setup_time, Duration::ZERO);
+        }
+        session.close().unwrap();
+    }
+}
+
+#[test]
+fn weights_are_shared_once_and_not_per_request() {
+    let plan = mlp();
+    // The model owner sends one component of every secret weight to parties 1 and 2.
+    let weight_bytes: u64 = plan
+        .weights
+        .iter()
+        .filter(|w| w.visibility == Visibility::Secret)
+        .map(|w| 2 * 8 * w.data.len() as u64)
+        .sum();
+    let mut session = Session::start(plan.clone()).unwrap();
+    let setup = session.setup();
+    assert!(setup.traffic.bytes_sent >= weight_bytes, "{setup:?}");
+    let x = [rows(1)];
+    let online: Vec<Stats> = (0..3)
+        .map(|_| session.predict(&x).unwrap().traffic.online)
+        .collect();
+    assert_eq!(
+        online[1], online[2],
+        "a request must not pay for earlier ones"
+    );
+    assert_eq!(online[0].bytes_sent, online[1].bytes_sent + CLIENT_KEYS);
+    assert!(
+        online[0].bytes_sent < weight_bytes,
+        "online {:?} must not include the {weight_bytes} weight bytes",
+        online[0]
+    );
+    assert_eq!(session.setup().traffic, setup.traffic);
+    // A one-shot prediction is a session's setup and first request.
+    let once = predict(&plan, &x, Mode::Mpc).unwrap();
+    assert_eq!(once.traffic.setup, setup.traffic);
+    assert_eq!(once.traffic.online, online[0]);
+    session.close().unwrap();
+}
+
+/// A party link that breaks after a number of sends, which the test can set at any time.
+struct BreakingLink {
+    inner: LocalTransport,
+    sends_left: Arc<AtomicI64>,
+}
+
+impl Transport for BreakingLink {
+    fn me(&self) -> Role {
+        self.inner.me()
+    }
+
+    fn send(&mut self, to: Role, words: &[u64]) -> anyhow::Result<()> {
+        if self.sends_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            bail!("injected failure: {}'s link to {to} broke", self.me());
+        }
+        self.inner.send(to, words)
+    }
+
+    fn recv(&mut self, from: Role) -> anyhow::Result<Vec<u64>> {
+        self.inner.recv(from)
+    }
+
+    fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+}
+
+/// A session whose party 1 can send `sends_left` more messages.
+fn breakable_session(sends_left: &Arc<AtomicI64>) -> anyhow::Result<Session> {
+    let sends_left = sends_left.clone();
+    Session::start_wrapped(mlp(), &move |end: LocalTransport| -> Box<dyn Transport> {
+        if end.me() == Role::Party(1) {
+            Box::new(BreakingLink {
+                inner: end,
+                sends_left: sends_left.clone(),
+            })
+        } else {
+            Box::new(end)
+        }
+    })
+}
+
+#[test]
+fn a_party_failing_mid_request_ends_it_with_the_cause() {
+    within_a_minute(|| {
+        let sends_left = Arc::new(AtomicI64::new(i64::MAX));
+        let mut session = breakable_session(&sends_left).unwrap();
+        let x = [rows(3)];
+        session.predict(&x).unwrap();
+        sends_left.store(3, Ordering::SeqCst);
+        let e = format!("{:#}", session.predict(&x).err().unwrap());
+        assert!(e.contains("injected failure: party 1's link"), "{e}");
+        let again = format!("{:#}", session.predict(&x).err().unwrap());
+        assert!(again.contains("stopped after a failure") && again.contains("injected"));
+        let closed = format!("{:#}", session.close().err().unwrap());
+        assert!(closed.contains("injected failure"), "{closed}");
+    });
+}
+
+#[test]
+fn a_party_failing_during_setup_fails_the_start() {
+    within_a_minute(|| {
+        let e = breakable_session(&Arc::new(AtomicI64::new(0)))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("injected failure"), "{e:#}");
+    });
+}
+
+#[test]
+fn a_bad_input_is_refused_and_the_session_goes_on() {
+    within_a_minute(|| {
+        let mut session = Session::start(mlp()).unwrap();
+        let x = rows(2);
+        let wrong = x.slice_axis(Axis(1), Slice::from(1..)).to_owned();
+        let e = session.predict(&[wrong]).err().unwrap();
+        assert!(e.downcast_ref::<InputError>().is_some(), "{e:#}");
+        assert!(session.predict(&[]).is_err());
+        assert_eq!(session.predict(&[x]).unwrap().batch, 2);
+        session.close().unwrap();
+    });
+}
+
+#[test]
+fn dropping_a_session_stops_its_parties() {
+    within_a_minute(|| {
+        let mut session = Session::start(mlp()).unwrap();
+        session.predict(&[rows(1)]).unwrap();
+        drop(session);
+    });
+}
