@@ -3,7 +3,10 @@
 
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tfe::mpc::arith::product_term;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
@@ -329,6 +332,82 @@ fn a_peer_that_stops_makes_the_others_fail_naming_it() {
     // The survivors still talk to each other.
     ends[0].send(Role::Party(1), &[7]).unwrap();
     assert_eq!(ends[1].recv(Role::Party(0)).unwrap(), vec![7]);
+}
+
+/// Relays TCP between `listen` and `target` until `cut` is set; from then on it keeps the
+/// connections open but passes nothing, like a network that silently drops packets.
+fn relay(listen: std::net::TcpListener, target: String, cut: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        for inbound in listen.incoming() {
+            let Ok(inbound) = inbound else { return };
+            let Ok(outbound) = std::net::TcpStream::connect(&target) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                (outbound, inbound),
+            ] {
+                let cut = cut.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1 << 14];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        if !cut.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+}
+
+#[test]
+fn a_silent_network_makes_both_ends_fail_naming_the_peer() {
+    let path = test_pki("silent", &Role::PARTIES, timeouts(10_000, 1_000));
+    // Party 0 reaches party 1 through a relay that will go silent.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relayed = format!("127.0.0.1:{}", listen.local_addr().unwrap().port());
+    let via_relay = edited(&path, "relayed.json", |j| {
+        j["roles"]["party1"]["address"] = relayed.into();
+    });
+    let config = Config::load(&path).unwrap();
+    let cut = Arc::new(AtomicBool::new(false));
+    relay(
+        listen,
+        config
+            .endpoint(Role::Party(1))
+            .unwrap()
+            .address
+            .clone()
+            .unwrap(),
+        cut.clone(),
+    );
+    let mut ends: Vec<TlsTransport> = connect_all(&[
+        (&via_relay, Role::Party(0)),
+        (&path, Role::Party(1)),
+        (&path, Role::Party(2)),
+    ])
+    .into_iter()
+    .collect::<Result<_>>()
+    .unwrap();
+    ends[0].send(Role::Party(1), &[1, 2]).unwrap();
+    assert_eq!(ends[1].recv(Role::Party(0)).unwrap(), vec![1, 2]);
+    cut.store(true, Ordering::SeqCst);
+    for (me, peer) in [(0, Role::Party(1)), (1, Role::Party(0))] {
+        let start = Instant::now();
+        let e = format!("{:#}", ends[me].recv(peer).unwrap_err());
+        assert!(
+            e.contains(&format!("lost {peer}")) && e.contains("no progress"),
+            "{e}"
+        );
+        eprintln!("{} noticed in {:?}: {e}", ends[me].me(), start.elapsed());
+    }
+    // The link that does not pass through the relay is unaffected.
+    ends[2].send(Role::Party(0), &[3]).unwrap();
+    assert_eq!(ends[0].recv(Role::Party(2)).unwrap(), vec![3]);
 }
 
 #[test]

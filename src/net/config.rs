@@ -276,10 +276,7 @@ mod tests {
     fn load_text(text: &str) -> Result<Config> {
         let dir = std::env::temp_dir().join(format!("tfe-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!(
-            "{:x}.json",
-            blake3::hash(text.as_bytes()).as_bytes()[0]
-        ));
+        let path = dir.join(format!("{}.json", blake3::hash(text.as_bytes()).to_hex()));
         std::fs::write(&path, text)?;
         Config::load(&path)
     }
