@@ -2,8 +2,12 @@
 //! in-process channels used by the embedded mode and a networked implementation are
 //! interchangeable without touching `mpc`.
 
+pub mod config;
+pub mod frame;
 pub mod local;
+pub mod pki;
 pub mod tap;
+pub mod tls;
 
 use anyhow::Result;
 use std::fmt;
