@@ -3,7 +3,7 @@
 //! runs. Configurations are sampled in turn and each reports its fastest sample, so that load
 //! from other processes hits the u64 and f32 figures alike.
 //!
-//!     cargo run --release --example gemm [-- --samples 7]
+//!     cargo run --release --example gemm [-- --samples 30]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -15,11 +15,13 @@ const SHAPES: &[(usize, usize, usize, &str)] = &[
     (64, 784, 128, "MLP layer, batch 64"),
     (1, 784, 128, "MLP layer, batch 1"),
     (20, 25, 576, "conv im2col, 5x5x1 -> 20 ch, 24x24"),
+    (576, 25, 20, "the same conv, positions as rows"),
     (50, 500, 64, "conv im2col, 5x5x20 -> 50 ch, 8x8"),
 ];
 
-/// Shortest time one sample runs: long enough for the clock, short enough to repeat often.
-const SAMPLE: Duration = Duration::from_millis(20);
+/// Shortest time one sample runs: long enough for the clock, short enough that on a busy
+/// machine many samples run whole between the scheduler's preemptions.
+const SAMPLE: Duration = Duration::from_millis(3);
 
 /// One operand set and how many products fit in a sample.
 struct Case<E> {
@@ -124,7 +126,7 @@ fn config(threads: usize, mut case: Box<dyn Sampled>) -> Config {
 }
 
 fn main() {
-    let mut samples = 7;
+    let mut samples = 30;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match argv.as_slice() {
         [] => {}

@@ -8,7 +8,9 @@
 //! once into panels `NR` columns wide; the output is then cut into tasks (row blocks, and
 //! column ranges when there are too few rows to keep every worker busy), each of which packs
 //! its rows of A into `MR`-row panels and runs a register-tiled micro-kernel over every
-//! (A panel, B panel) pair. Only the micro-kernel depends on the instruction set:
+//! (A panel, B panel) pair. A product with fewer rows than one tile skips packing: its tasks
+//! are column strips of C that B streams past once. Only the kernels depend on the
+//! instruction set:
 //! - AVX-512DQ: plain wrapping Rust compiled with `vpmullq` (64-bit low multiply) available;
 //! - AVX2: no 64-bit multiply, so each product is built from 32-bit halves (see [`x86`]);
 //! - portable: the same plain Rust as AVX-512, for any other CPU.
@@ -27,6 +29,9 @@ const B_PANEL_BYTES: usize = 16 << 10;
 const A_BLOCK_BYTES: usize = 192 << 10;
 /// Widest column block: bounds the packed B buffer (`kc x NC` words).
 const NC: usize = 4096;
+/// Widest strip of C an unpacked task covers, so that its rows of C (fewer than `MR`) stay
+/// in L1.
+const STRIP: usize = 512;
 /// Tasks per worker when running in parallel: more than one so that rayon can balance them.
 const TASKS_PER_THREAD: usize = 4;
 
@@ -91,14 +96,14 @@ fn gemm_with(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u64], c: 
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => {
             let kernel = x86::Avx512::new().expect("the AVX-512 path needs AVX-512F and DQ");
-            blocked(kernel, m, k, n, a, b, c)
+            product(kernel, m, k, n, a, b, c)
         }
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => {
             let kernel = x86::Avx2::new().expect("the AVX2 path needs AVX2");
-            blocked(kernel, m, k, n, a, b, c)
+            product(kernel, m, k, n, a, b, c)
         }
-        Path::Portable => blocked(Portable, m, k, n, a, b, c),
+        Path::Portable => product(Portable, m, k, n, a, b, c),
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("the {path:?} GEMM path needs an x86-64 CPU"),
     }
@@ -124,6 +129,12 @@ trait Kernel: Copy + Send + Sync {
     /// `out[r * NR + j] = sum_p A[p][r] * B[p][j]` for `r < rows <= MR`, `j < NR`, where the
     /// A panel holds `kc` steps of `rows` elements and the B panel `kc` packed rows.
     fn tile(self, rows: usize, a: &[u64], b: &[u64], out: &mut [u64]);
+
+    /// `C += A * B` on the task's rectangle of C, from A and B as they are (`k` and `n` their
+    /// row lengths), for products with too few rows to repay packing B.
+    fn strip(self, a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+        strip_wrapping(a, k, b, n, task);
+    }
 }
 
 /// Plain wrapping Rust, for CPUs without a faster path.
@@ -168,13 +179,29 @@ fn tile_wrapping<const R: usize, const NR: usize>(a: &[u64], b: &[u64], out: &mu
     }
 }
 
+/// The unpacked product in plain wrapping arithmetic, one row of B at a time against every
+/// row of the task, so that the task's C stays in L1 while B streams past once.
+#[inline(always)]
+fn strip_wrapping(a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+    let width = task.rows[0].len();
+    for (p, b) in b.chunks_exact(n).enumerate() {
+        let b = &b[task.col0..task.col0 + width];
+        for (i, c) in task.rows.iter_mut().enumerate() {
+            let x = a[(task.row0 + i) * k + p];
+            for (c, &b) in c.iter_mut().zip(b) {
+                *c = c.wrapping_add(x.wrapping_mul(b));
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     //! x86-64 micro-kernels. Each kernel type has a private field and a constructor that
     //! checks the CPU, so holding a value proves the features of its `#[target_feature]`
     //! functions are present: that is the whole safety argument for calling them.
 
-    use super::{Kernel, tile_rows};
+    use super::{Kernel, Task, strip_wrapping, tile_rows};
     use std::arch::x86_64::*;
 
     /// 4x32 tiles of plain wrapping Rust, which LLVM turns into 512-bit `vpmullq`.
@@ -197,11 +224,22 @@ mod x86 {
             // features `tile_avx512` is compiled for; it indexes only through slices.
             unsafe { tile_avx512(rows, a, b, out) }
         }
+
+        fn strip(self, a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+            // SAFETY: as for `tile`: `self` proves AVX-512F and DQ, and the callee is safe
+            // Rust apart from its target features.
+            unsafe { strip_avx512(a, k, b, n, task) }
+        }
     }
 
     #[target_feature(enable = "avx512f,avx512dq")]
     fn tile_avx512(rows: usize, a: &[u64], b: &[u64], out: &mut [u64]) {
         tile_rows::<32>(rows, a, b, out);
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn strip_avx512(a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+        strip_wrapping(a, k, b, n, task);
     }
 
     /// 6x4 tiles with the 64-bit product split into 32-bit halves. With `a = ah:al` and
@@ -248,6 +286,19 @@ mod x86 {
                 }
             }
         }
+
+        fn strip(self, a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+            // SAFETY: as for `tile`: `self` proves AVX2, and the callee is safe Rust apart
+            // from its target feature.
+            unsafe { strip_avx2(a, k, b, n, task) }
+        }
+    }
+
+    /// LLVM builds each 4-lane product from three `vpmuludq`; B streams from memory here, so
+    /// the multiplies are not what bounds it.
+    #[target_feature(enable = "avx2")]
+    fn strip_avx2(a: &[u64], k: usize, b: &[u64], n: usize, task: &mut Task) {
+        strip_wrapping(a, k, b, n, task);
     }
 
     /// `R` rows by 4 columns, each row with a low and a cross accumulator: at `R = 6`, 12
@@ -287,8 +338,10 @@ struct Task<'c> {
     rows: Vec<&'c mut [u64]>,
 }
 
-/// The blocked product on one micro-kernel.
-fn blocked<K: Kernel>(
+/// The product on one micro-kernel: unpacked when A has fewer rows than one tile, as packing
+/// B would then cost about as much as the product itself; blocked otherwise, in about
+/// `tasks_wanted` tasks per block of B.
+fn product<K: Kernel>(
     kernel: K,
     m: usize,
     k: usize,
@@ -297,12 +350,21 @@ fn blocked<K: Kernel>(
     b: &[u64],
     c: &mut [u64],
 ) {
-    let parallel = m * k * n >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1;
+    let threads = rayon::current_num_threads();
+    let parallel = m * k * n >= PARALLEL_THRESHOLD && threads > 1;
     let tasks_wanted = if parallel {
-        TASKS_PER_THREAD * rayon::current_num_threads()
+        TASKS_PER_THREAD * threads
     } else {
         1
     };
+    if m < K::MR {
+        let width = n.div_ceil(tasks_wanted).next_multiple_of(8).min(STRIP);
+        let tasks = split_output(c, n, 0..n, m, width);
+        run_all(parallel, tasks, |mut task| {
+            kernel.strip(a, k, b, n, &mut task)
+        });
+        return;
+    }
     // Even blocks: the k blocks, and the row blocks in whole A panels.
     let k_blocks = k.div_ceil((B_PANEL_BYTES / (8 * K::B_STEP)).max(1));
     let kc_max = k.div_ceil(k_blocks);
@@ -321,23 +383,25 @@ fn blocked<K: Kernel>(
             let kc = kc_max.min(k - p0);
             let panel_len = kc * K::B_STEP;
             b_pack.resize(n_panels * panel_len, 0);
-            let pack = |(panel, out): (usize, &mut [u64])| {
+            let panels = b_pack.chunks_mut(panel_len).enumerate().collect();
+            run_all(parallel, panels, |(panel, out)| {
                 let col = panel * K::NR;
                 pack_b::<K>(b, n, p0, j0 + col, (nc - col).min(K::NR), out);
-            };
-            if parallel {
-                b_pack.par_chunks_mut(panel_len).enumerate().for_each(pack);
-            } else {
-                b_pack.chunks_mut(panel_len).enumerate().for_each(pack);
-            }
+            });
             let tasks = split_output(c, n, j0..j0 + nc, mc, split_width);
-            let run = |task| run_task(kernel, a, k, p0, kc, &b_pack, task);
-            if parallel {
-                tasks.into_par_iter().for_each(run);
-            } else {
-                tasks.into_iter().for_each(run);
-            }
+            run_all(parallel, tasks, |task| {
+                run_task(kernel, a, k, p0, kc, &b_pack, task)
+            });
         }
+    }
+}
+
+/// Runs `f` on every item, spread over the rayon pool if `parallel`.
+fn run_all<T: Send>(parallel: bool, items: Vec<T>, f: impl Fn(T) + Send + Sync) {
+    if parallel {
+        items.into_par_iter().for_each(f);
+    } else {
+        items.into_iter().for_each(f);
     }
 }
 
@@ -488,6 +552,7 @@ mod tests {
     fn edge_tiles_and_degenerate_shapes() {
         check(&[
             (1, 1, 1),
+            (3, 5, 7),
             (1, 37, 1),
             (0, 4, 5),
             (4, 0, 5),
@@ -504,8 +569,16 @@ mod tests {
 
     #[test]
     fn several_k_row_and_column_blocks() {
-        // k beyond one k block on every kernel, rows beyond one row block, columns beyond NC.
-        check(&[(9, 700, 11), (150, 260, 9), (3, 5, NC + 37)]);
+        // k beyond one k block on every kernel, rows beyond one row block, columns beyond NC
+        // (blocked and unpacked), and a long k on both routes.
+        check(&[
+            (9, 700, 11),
+            (150, 260, 9),
+            (3, 5, NC + 37),
+            (8, 5, NC + 37),
+            (2, 5000, 3),
+            (10, 3001, 17),
+        ]);
     }
 
     #[test]
@@ -514,8 +587,41 @@ mod tests {
             .num_threads(3)
             .build()
             .unwrap();
-        // Many rows (row blocks only), one row (column splits only), and a mix of both.
-        pool.install(|| check(&[(256, 64, 70), (1, 400, 333), (7, 300, 129)]));
+        // Many rows (row blocks only), a few rows (column splits only), a mix of both, and one
+        // row (the unpacked route in column strips).
+        pool.install(|| check(&[(256, 64, 70), (8, 300, 129), (7, 300, 129), (1, 400, 333)]));
+    }
+
+    #[test]
+    fn dispatch_takes_the_widest_path_the_cpu_has() {
+        let detected = Path::detect();
+        assert!(detected.available());
+        assert_eq!(Some(detected), paths().first().copied());
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx512 =
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq");
+            let avx2 = is_x86_feature_detected!("avx2");
+            assert_eq!(Path::Avx512.available(), avx512);
+            assert_eq!(Path::Avx2.available(), avx2);
+            let expect = if avx512 {
+                Path::Avx512
+            } else if avx2 {
+                Path::Avx2
+            } else {
+                Path::Portable
+            };
+            assert_eq!(detected, expect);
+        }
+        // A path the CPU lacks is refused, never run.
+        for path in [Path::Avx512, Path::Avx2]
+            .into_iter()
+            .filter(|p| !p.available())
+        {
+            let refused =
+                std::panic::catch_unwind(|| gemm_with(path, 1, 1, 1, &[1], &[1], &mut [0]));
+            assert!(refused.is_err(), "{path:?} ran without its CPU features");
+        }
     }
 
     #[test]
