@@ -1,7 +1,10 @@
 //! Grouped N-D convolution (ONNX `Conv` semantics, no bias) over any [`Elem`], by im2col onto
 //! the matrix kernel: one `[M/g, C/g*K] x [C/g*K, positions]` product per image and group.
 
-use super::{Elem, window::Window};
+use super::{
+    Elem,
+    window::{Window, unravel},
+};
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, ArrayViewD};
 use rayon::prelude::*;
@@ -51,23 +54,24 @@ pub fn conv<E: Elem>(
     );
     let kdim = cg * taps.kernel_size;
     let mut out = vec![E::ZERO; n * m * positions];
-    out.par_chunks_mut(m * positions)
-        .enumerate()
-        .for_each(|(img, out_img)| {
+    // The im2col buffer is one per worker, reused across the images it takes.
+    out.par_chunks_mut(m * positions).enumerate().for_each_init(
+        Vec::new,
+        |cols, (img, out_img)| {
             let image = &xs[img * c * plane..(img + 1) * c * plane];
-            let mut cols = Vec::with_capacity(kdim * positions);
             for g in 0..groups {
-                taps.im2col(image, plane, g * cg..(g + 1) * cg, &mut cols);
+                taps.im2col(image, plane, g * cg..(g + 1) * cg, cols);
                 E::gemm(
                     mg,
                     kdim,
                     positions,
                     &ws[g * mg * kdim..(g + 1) * mg * kdim],
-                    &cols,
+                    cols,
                     &mut out_img[g * mg * positions..(g + 1) * mg * positions],
                 );
             }
-        });
+        },
+    );
     taps.shaped(&[n, m], out)
 }
 
@@ -107,29 +111,21 @@ pub fn conv_transpose<E: Elem>(
     let in_positions: usize = input.iter().product();
     let out_positions: usize = output.iter().product();
     // For every (kernel offset, input position): the output position it lands on, if any.
-    let target: Vec<Option<usize>> = (0..kernel_size)
-        .flat_map(|kk| (0..in_positions).map(move |ip| (kk, ip)))
-        .map(|(kk, ip)| {
-            let (mut k_rest, mut i_rest, mut flat) = (kk, ip, 0usize);
-            let mut k_idx = vec![0; rank];
-            let mut i_idx = vec![0; rank];
-            for d in (0..rank).rev() {
-                k_idx[d] = k_rest % window.kernel[d];
-                k_rest /= window.kernel[d];
-                i_idx[d] = i_rest % input[d];
-                i_rest /= input[d];
-            }
-            for d in 0..rank {
+    let mut target: Vec<Option<usize>> = Vec::with_capacity(kernel_size * in_positions);
+    let (mut k_idx, mut i_idx) = (vec![0; rank], vec![0; rank]);
+    for kk in 0..kernel_size {
+        unravel(kk, &window.kernel, &mut k_idx);
+        for ip in 0..in_positions {
+            unravel(ip, &input, &mut i_idx);
+            target.push((0..rank).try_fold(0usize, |flat, d| {
                 let at = (i_idx[d] * window.strides[d] + k_idx[d] * window.dilations[d]) as isize
                     - window.pads_begin[d] as isize;
-                if at < 0 || at >= output[d] as isize {
-                    return None;
-                }
-                flat = flat * output[d] + at as usize;
-            }
-            Some(flat)
-        })
-        .collect();
+                (0..output[d] as isize)
+                    .contains(&at)
+                    .then(|| flat * output[d] + at as usize)
+            }));
+        }
+    }
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
     let (xs, ws) = (
@@ -150,15 +146,16 @@ pub fn conv_transpose<E: Elem>(
         })
         .collect();
     let mut out = vec![E::ZERO; n * m * out_positions];
+    // The product buffer is one per worker, reused across the images it takes.
     out.par_chunks_mut(m * out_positions)
         .enumerate()
-        .for_each(|(img, out_img)| {
-            let mut cols = vec![E::ZERO; mg * kernel_size * in_positions];
+        .for_each_init(Vec::new, |cols, (img, out_img)| {
             for (g, w_g) in w_t.iter().enumerate() {
-                cols.fill(E::ZERO);
+                cols.clear();
+                cols.resize(mg * kernel_size * in_positions, E::ZERO);
                 let x_g =
                     &xs[(img * c + g * cg) * in_positions..(img * c + (g + 1) * cg) * in_positions];
-                E::gemm(mg * kernel_size, cg, in_positions, w_g, x_g, &mut cols);
+                E::gemm(mg * kernel_size, cg, in_positions, w_g, x_g, cols);
                 for mi in 0..mg {
                     let plane = &mut out_img
                         [(g * mg + mi) * out_positions..(g * mg + mi + 1) * out_positions];

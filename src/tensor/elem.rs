@@ -5,6 +5,7 @@
 //! fixed-point and MPC interpreters share the same data movement and linear algebra. Ring
 //! arithmetic must wrap, which is why `u64` is never combined with the `+`/`*` operators.
 
+use rayon::prelude::*;
 use std::fmt::Debug;
 
 pub trait Elem: Copy + Send + Sync + Default + PartialEq + Debug + 'static {
@@ -63,14 +64,38 @@ impl Elem for f32 {
         v as f32
     }
 
+    /// matrixmultiply's sgemm (through ndarray), far faster than the generic loop. It runs on
+    /// one thread, so a large product is cut along its longer output side into one sgemm per
+    /// rayon worker.
     fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        // ndarray's sgemm (matrixmultiply) is far faster than the generic loop for floats.
-        let a = ndarray::ArrayView2::from_shape((m, k), a).expect("gemm lhs shape");
-        let b = ndarray::ArrayView2::from_shape((k, n), b).expect("gemm rhs shape");
-        let mut out = ndarray::ArrayViewMut2::from_shape((m, n), c).expect("gemm out shape");
-        ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, &mut out);
+        use ndarray::{ArrayView2, ArrayViewMut2, Axis, linalg::general_mat_mul, s};
+        let a = ArrayView2::from_shape((m, k), a).expect("gemm lhs shape");
+        let b = ArrayView2::from_shape((k, n), b).expect("gemm rhs shape");
+        let mut c = ArrayViewMut2::from_shape((m, n), c).expect("gemm out shape");
+        let threads = rayon::current_num_threads();
+        if m * k * n < F32_PARALLEL_THRESHOLD || threads == 1 {
+            general_mat_mul(1.0, &a, &b, 1.0, &mut c);
+            return;
+        }
+        let axis = if m >= n { Axis(0) } else { Axis(1) };
+        let chunk = c.len_of(axis).div_ceil(threads);
+        c.axis_chunks_iter_mut(axis, chunk)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut c)| {
+                let part = i * chunk..i * chunk + c.len_of(axis);
+                if axis == Axis(0) {
+                    general_mat_mul(1.0, &a.slice(s![part, ..]), &b, 1.0, &mut c);
+                } else {
+                    general_mat_mul(1.0, &a, &b.slice(s![.., part]), 1.0, &mut c);
+                }
+            });
     }
 }
+
+/// Below this many multiply-adds an f32 product stays on the calling thread: sgemm is fast
+/// enough that splitting smaller products costs more in scheduling than it saves.
+const F32_PARALLEL_THRESHOLD: usize = 1 << 20;
 
 impl Elem for u64 {
     const ZERO: Self = 0;

@@ -97,6 +97,32 @@ mod tests {
     }
 
     #[test]
+    fn wraps_for_transposed_strided_and_batched_u64_views() {
+        let word = |i: usize| {
+            (i as u64 + 1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(i as u32)
+        };
+        // A as the transpose of a [9, 2, 13] array, B as every other row of a [18, 11] one.
+        let at = Array::from_shape_fn((9, 2, 13), |(p, b, i)| word(p * 26 + b * 13 + i));
+        let a = at.view().permuted_axes([1, 2, 0]).into_dyn();
+        let bs = Array::from_shape_fn((18, 11), |(p, j)| word(1000 + p * 11 + j));
+        let b = bs.slice(ndarray::s![..;2, ..]).into_dyn();
+        let c = matmul(&a, &b).unwrap();
+        assert_eq!(c.shape(), &[2, 13, 11]);
+        for ((batch, i, j), &got) in c
+            .into_dimensionality::<ndarray::Ix3>()
+            .unwrap()
+            .indexed_iter()
+        {
+            let expect = (0..9).fold(0u64, |acc, p| {
+                acc.wrapping_add(at[[p, batch, i]].wrapping_mul(bs[[2 * p, j]]))
+            });
+            assert_eq!(got, expect, "at {batch},{i},{j}");
+        }
+    }
+
+    #[test]
     fn promotes_vectors() {
         let v = ndarray::arr1(&[1u64, 2, 3]).into_dyn();
         let m = Array::from_shape_fn((3, 2), |(i, j)| (i + j) as u64).into_dyn();

@@ -13,4 +13,5 @@ pub mod window;
 
 pub use elem::Elem;
 pub use fixed::FixedPoint;
+pub use gemm64::gemm_path;
 pub use window::Window;

@@ -29,7 +29,8 @@ pub struct Taps {
     pub output: Vec<usize>,
     /// Kernel elements per window.
     pub kernel_size: usize,
-    /// `[output position][kernel offset]` -> flat input spatial index, or `PAD`.
+    /// `[kernel offset][output position]` -> flat input spatial index, or `PAD`: each kernel
+    /// offset is one contiguous run, as im2col and pooling walk it.
     index: Vec<u32>,
 }
 
@@ -96,10 +97,10 @@ impl Window {
         let mut index = Vec::with_capacity(positions * kernel_size);
         let mut out_pos = vec![0usize; self.rank()];
         let mut k_pos = vec![0usize; self.rank()];
-        for op in 0..positions {
-            unravel(op, &output, &mut out_pos);
-            for kk in 0..kernel_size {
-                unravel(kk, &self.kernel, &mut k_pos);
+        for kk in 0..kernel_size {
+            unravel(kk, &self.kernel, &mut k_pos);
+            for op in 0..positions {
+                unravel(op, &output, &mut out_pos);
                 let mut flat = 0usize;
                 let mut inside = true;
                 for d in 0..self.rank() {
@@ -154,7 +155,7 @@ impl Window {
     }
 }
 
-fn unravel(mut flat: usize, shape: &[usize], out: &mut [usize]) {
+pub(super) fn unravel(mut flat: usize, shape: &[usize], out: &mut [usize]) {
     for d in (0..shape.len()).rev() {
         out[d] = flat % shape[d];
         flat /= shape[d];
@@ -182,8 +183,13 @@ impl Taps {
     }
 
     fn tap(&self, op: usize, kk: usize) -> Option<usize> {
-        let i = self.index[op * self.kernel_size + kk];
+        let i = self.index[kk * self.positions() + op];
         (i != PAD).then_some(i as usize)
+    }
+
+    /// The input index of every output position for each kernel offset, `PAD` in padding.
+    fn offsets(&self) -> std::slice::ChunksExact<'_, u32> {
+        self.index.chunks_exact(self.positions().max(1))
     }
 
     /// im2col for one image and channel range: `[channels * kernel_size, positions]`, padding 0.
@@ -195,11 +201,14 @@ impl Taps {
         out: &mut Vec<E>,
     ) {
         out.clear();
-        let positions = self.positions();
         for c in channels {
             let plane = &image[c * spatial..(c + 1) * spatial];
-            for kk in 0..self.kernel_size {
-                out.extend((0..positions).map(|op| self.tap(op, kk).map_or(E::ZERO, |i| plane[i])));
+            for offset in self.offsets() {
+                out.extend(
+                    offset
+                        .iter()
+                        .map(|&i| if i == PAD { E::ZERO } else { plane[i as usize] }),
+                );
             }
         }
     }
@@ -240,14 +249,19 @@ pub fn sum_pool<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<ArrayD<E>
     let flat = x.as_slice().expect("standard layout");
     let plane: usize = spatial.iter().product();
     let positions = taps.positions();
-    let mut out = Vec::with_capacity(n * c * positions);
-    for nc in 0..n * c {
-        let src = &flat[nc * plane..(nc + 1) * plane];
-        out.extend((0..positions).map(|op| {
-            (0..taps.kernel_size)
-                .filter_map(|kk| taps.tap(op, kk))
-                .fold(E::ZERO, |acc, i| acc.add(src[i]))
-        }));
+    let mut out = vec![E::ZERO; n * c * positions];
+    let chunks = |len: usize| len.max(1); // an empty input or output has no chunks to walk
+    for (sums, src) in out
+        .chunks_exact_mut(chunks(positions))
+        .zip(flat.chunks_exact(chunks(plane)))
+    {
+        for offset in taps.offsets() {
+            for (sum, &i) in sums.iter_mut().zip(offset) {
+                if i != PAD {
+                    *sum = sum.add(src[i as usize]);
+                }
+            }
+        }
     }
     taps.shaped(&[n, c], out)
 }
