@@ -534,16 +534,37 @@ mod tests {
         paths
     }
 
-    /// Every path against the naive triple loop, accumulating into a non-zero C.
+    /// The AVX-512 kernel's code and 4x32 tile without its target features, so that the
+    /// blocking and packing that path relies on are tested on CPUs without AVX-512 too.
+    #[derive(Clone, Copy)]
+    struct Wide;
+
+    impl Kernel for Wide {
+        const MR: usize = 4;
+        const NR: usize = 32;
+
+        fn tile(self, rows: usize, a: &[u64], b: &[u64], out: &mut [u64]) {
+            tile_rows::<32>(rows, a, b, out);
+        }
+    }
+
+    /// Every path, and the AVX-512 tile shape, against the naive triple loop, accumulating
+    /// into a non-zero C.
     fn check(shapes: &[(usize, usize, usize)]) {
-        for path in paths() {
-            for &(m, k, n) in shapes {
-                let (a, b) = (words(m * k, 1), words(k * n, 2));
-                let mut expect = words(m * n, 3);
-                let mut got = expect.clone();
-                naive(m, k, n, &a, &b, &mut expect);
+        for &(m, k, n) in shapes {
+            let (a, b) = (words(m * k, 1), words(k * n, 2));
+            let mut expect = words(m * n, 3);
+            let start = expect.clone();
+            naive(m, k, n, &a, &b, &mut expect);
+            for path in paths() {
+                let mut got = start.clone();
                 gemm_with(path, m, k, n, &a, &b, &mut got);
                 assert!(got == expect, "{path:?} differs at {m}x{k}x{n}");
+            }
+            if m * k * n > 0 {
+                let mut got = start.clone();
+                product(Wide, m, k, n, &a, &b, &mut got);
+                assert!(got == expect, "the 4x32 tile differs at {m}x{k}x{n}");
             }
         }
     }
