@@ -7,6 +7,10 @@
 //!
 //!     cargo run --release --example bench [-- --runs 10 --rows mlp_a,lenet --batch 1,64]
 //!
+//! With `--networked`, each model also gets a row for the networked mode: three parties as
+//! child processes (this binary again) over mutual TLS on loopback, and the row's process as
+//! the client.
+//!
 //! Each row runs in a fresh child process (this binary again, with a hidden flag), so that
 //! the peak resident memory read from /proc/self/status is that row's own.
 
@@ -19,8 +23,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tfe::cli::human_bytes;
-use tfe::exec::Session;
+use tfe::exec::{PartyServer, Prediction, RemoteSession, Session, Setup, deal};
 use tfe::lower::{Options, convert};
+use tfe::net::Role;
+use tfe::net::config::Config;
+use tfe::net::pki::write_test_pki;
+use tfe::plan::{Holder, SharedPlan};
 use tract_onnx::prelude::*;
 
 #[derive(Parser)]
@@ -46,9 +54,17 @@ struct Args {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     batch: Vec<u64>,
+    /// Add a row per model and batch for the networked mode on loopback.
+    #[arg(long)]
+    networked: bool,
     /// Measure the one model and batch given in this process and print the result as JSON.
     #[arg(long, hide = true)]
     child: bool,
+    /// Serve one session as this party of the deployment in DIR (a networked row's child).
+    #[arg(long, hide = true, value_name = "DIR", requires = "id")]
+    party_in: Option<std::path::PathBuf>,
+    #[arg(long, hide = true)]
+    id: Option<u8>,
 }
 
 /// How the tables name a fixture.
@@ -118,11 +134,14 @@ const LENET_MAX_MEMORY: u64 = 1 << 30;
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let (Some(dir), Some(id)) = (&args.party_in, args.id) {
+        return serve_party(dir, id);
+    }
     if args.child {
         let ([model], [batch]) = (args.rows.as_slice(), args.batch.as_slice()) else {
             bail!("--child measures exactly one model and one batch size");
         };
-        let measured = measure(model, *batch as usize, args.runs as usize)?;
+        let measured = measure(model, *batch as usize, args.runs as usize, args.networked)?;
         println!("{}", serde_json::to_string(&measured)?);
         return Ok(());
     }
@@ -134,19 +153,26 @@ fn main() -> Result<()> {
         };
         for &batch in batches {
             eprintln!("measuring {model} at batch {batch}");
-            rows.push((model, batch, measure_in_child(model, batch, args.runs)?));
+            let m = measure_in_child(model, batch, args.runs, false)?;
+            rows.push((model, batch, false, m));
+            if args.networked {
+                eprintln!("measuring {model} at batch {batch}, networked");
+                let m = measure_in_child(model, batch, args.runs, true)?;
+                rows.push((model, batch, true, m));
+            }
         }
     }
     println!(
         "| model | batch | online min | online median | online sent | rounds | peak memory | tract | mpc / tract | max abs err | top-1 agree | setup time | setup sent |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (model, batch, m) in &rows {
-        println!("{}", row(model, *batch, m));
+    for (model, batch, networked, m) in &rows {
+        println!("{}", row(model, *batch, *networked, m));
     }
     let compared: Vec<String> = rows
         .iter()
-        .filter_map(|(model, batch, m)| {
+        .filter(|(_, _, networked, _)| !networked)
+        .filter_map(|(model, batch, _, m)| {
             let &(_, _, figures, target_ms) =
                 REFERENCES.iter().find(|r| r.0 == *model && r.1 == *batch)?;
             Some(comparison(model, *batch, figures, target_ms, m))
@@ -165,10 +191,11 @@ fn main() -> Result<()> {
 }
 
 /// Runs this benchmark again as a child process for one row.
-fn measure_in_child(name: &str, batch: u64, runs: u64) -> Result<Measured> {
+fn measure_in_child(name: &str, batch: u64, runs: u64, networked: bool) -> Result<Measured> {
     let me = std::env::current_exe().context("cannot find the benchmark's own executable")?;
     let out = Command::new(me)
         .args(["--child", "--rows", name])
+        .args(networked.then_some("--networked"))
         .args(["--batch", &batch.to_string(), "--runs", &runs.to_string()])
         .output()
         .context("cannot run the benchmark's child process")?;
@@ -181,8 +208,114 @@ fn measure_in_child(name: &str, batch: u64, runs: u64) -> Result<Measured> {
         .with_context(|| format!("the child measuring {name} at batch {batch} answered badly"))
 }
 
+/// Either mode's requests: the embedded session or the networked client.
+enum Served {
+    Embedded(Session),
+    Networked(RemoteSession, Parties),
+}
+
+impl Served {
+    fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
+        match self {
+            Served::Embedded(s) => s.predict(inputs),
+            Served::Networked(s, _) => s.predict(inputs),
+        }
+    }
+
+    fn close(self) -> Result<Setup> {
+        match self {
+            Served::Embedded(s) => {
+                let setup = s.setup();
+                s.close().map(|()| setup)
+            }
+            Served::Networked(s, mut parties) => {
+                let setup = s.setup();
+                s.close()?;
+                parties.wait()?;
+                Ok(setup)
+            }
+        }
+    }
+}
+
+/// The three party processes of a networked row, killed if the row fails.
+struct Parties(Vec<std::process::Child>);
+
+impl Parties {
+    fn wait(&mut self) -> Result<()> {
+        for mut child in self.0.drain(..) {
+            ensure!(child.wait()?.success(), "a party process failed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Parties {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Deals `plan` into a fresh directory with a test PKI, starts the three parties as child
+/// processes and connects to them.
+fn start_networked(plan: &tfe::plan::Plan) -> Result<Served> {
+    let dir = std::env::temp_dir().join(format!("tfe-bench-{}", std::process::id()));
+    // Free ports: bound, read, and released before the parties bind them.
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()?;
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()?;
+    drop(listeners);
+    let roles = [Role::Party(0), Role::Party(1), Role::Party(2), Role::Client];
+    let config = write_test_pki(
+        &dir,
+        &roles,
+        [ports[0], ports[1], ports[2]],
+        Default::default(),
+    )?;
+    let mut client_file = None;
+    for file in deal(plan)? {
+        file.write(&dir.join(format!("{}.plan", file.holder.name())))?;
+        if file.holder == Holder::Client {
+            client_file = Some(file);
+        }
+    }
+    let me = std::env::current_exe().context("cannot find the benchmark's own executable")?;
+    let parties = (0..3)
+        .map(|id| {
+            Command::new(&me)
+                .arg("--party-in")
+                .arg(&dir)
+                .args(["--id", &id.to_string()])
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    let parties = Parties(parties);
+    let file = client_file.context("a dealing has a client file")?;
+    let session = RemoteSession::connect(&Config::load(&config)?, &file, "client.plan");
+    // Every party has read its files by the time the client is connected.
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Served::Networked(session?, parties))
+}
+
+/// A networked row's party: one session on its file in `dir`.
+fn serve_party(dir: &Path, id: u8) -> Result<()> {
+    let name = dir.join(format!("party{id}.plan"));
+    let file = SharedPlan::read(&name)?;
+    let server = PartyServer::load(file, id, &name.display().to_string())?;
+    let config = Config::load(&dir.join("parties.json"))?;
+    let session = server.await_client(&config)?;
+    server.serve(&config, session).map(|_| ())
+}
+
 /// One row, in this process.
-fn measure(model: &str, batch: usize, runs: usize) -> Result<Measured> {
+fn measure(model: &str, batch: usize, runs: usize, networked: bool) -> Result<Measured> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(model);
@@ -193,7 +326,11 @@ fn measure(model: &str, batch: usize, runs: usize) -> Result<Measured> {
     let x = input(&dir, batch)?;
     let (expected, plaintext_median) = plaintext(&onnx, &x, runs.max(20))?;
     let inputs = std::slice::from_ref(&x);
-    let mut session = Session::start(Arc::new(plan))?;
+    let mut session = if networked {
+        start_networked(&plan)?
+    } else {
+        Served::Embedded(Session::start(Arc::new(plan))?)
+    };
     session.predict(inputs)?;
     let mut times = vec![];
     let (mut max_abs_err, mut top1_agree) = (0.0f32, batch);
@@ -211,8 +348,7 @@ fn measure(model: &str, batch: usize, runs: usize) -> Result<Measured> {
         top1_agree = top1_agree.min(top1_agreement(got, &expected));
         traffic = p.traffic.online;
     }
-    let setup = session.setup();
-    session.close()?;
+    let setup = session.close()?;
     times.sort();
     Ok(Measured {
         online_min: times[0],
@@ -284,9 +420,14 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn row(model: &str, batch: u64, m: &Measured) -> String {
+fn row(model: &str, batch: u64, networked: bool, m: &Measured) -> String {
+    let mode = if networked {
+        " (networked, loopback)"
+    } else {
+        ""
+    };
     format!(
-        "| {} | {batch} | {} | {} | {} | {} | {} | {:.3} ms | {:.0}x | {:.1e} | {}/{batch} | {} | {} |",
+        "| {}{mode} | {batch} | {} | {} | {} | {} | {} | {:.3} ms | {:.0}x | {:.1e} | {}/{batch} | {} | {} |",
         title(model),
         ms(m.online_min),
         ms(m.online_median),

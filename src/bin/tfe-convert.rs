@@ -3,11 +3,13 @@
 
 use anyhow::Result;
 use clap::Parser;
+use std::path::Path;
 use std::path::PathBuf;
 use tfe::cli;
-use tfe::exec::{Estimate, estimate};
+use tfe::exec::{Estimate, deal, estimate};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
 use tfe::lower::{Options, SigmoidMethod, check, convert};
+use tfe::plan::{MAGIC, Plan};
 use tfe::tensor::FixedPoint;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -27,7 +29,7 @@ enum SigmoidArg {
 equivalent and writes a versioned plan file that tfe-predict runs.\n\n\
 Exit status: 0 on success (with --check: every operator is supported), 1 when the model cannot be \
 converted (every unsupported operator is listed at once), 2 for command-line mistakes.",
-    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --check --json\n  tfe-convert model.onnx --check --batch 64"
+    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --share -o model.plan\n  tfe-convert model.onnx --check --json\n  tfe-convert model.onnx --check --batch 64"
 )]
 struct Args {
     /// The model to convert: ONNX, or a TensorFlow frozen graph (.pb).
@@ -57,6 +59,12 @@ struct Args {
     /// How Sigmoid is approximated (see docs/APPROXIMATIONS.md).
     #[arg(long, value_enum, default_value = "exact")]
     sigmoid: SigmoidArg,
+    /// Write the files of a networked deployment instead of the plan: one per compute party
+    /// (MODEL.party0.plan ...: its two share components of every secret weight, from the OS
+    /// CSPRNG) and MODEL.client.plan (the public plan, no weights). MODEL may also be a plan
+    /// already written by tfe-convert.
+    #[arg(long, conflicts_with = "check")]
+    share: bool,
     /// TensorFlow frozen graphs: the input tensors (default: every Placeholder).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     inputs: Vec<String>,
@@ -113,13 +121,48 @@ fn run_check(args: &Args, options: Options) -> Result<()> {
     Ok(())
 }
 
+/// Whether `path` starts like a plan file (and so is shared rather than converted).
+fn is_plan(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == MAGIC)
+}
+
+/// Deals `plan` into one file per compute party and one for the client, next to `out`, and
+/// says what was written.
+fn write_shares(plan: &Plan, out: &Path) -> Result<String> {
+    let stem = out.with_extension("");
+    let mut names = vec![];
+    for file in deal(plan)? {
+        let path = stem.with_extension(format!("{}.plan", file.holder.name()));
+        file.write(&path)?;
+        names.push(path.display().to_string());
+    }
+    Ok(format!(
+        "{} (one per compute party: its two share components of every secret weight) and {} (the public plan, no weights)",
+        names[..3].join(", "),
+        names[3]
+    ))
+}
+
 fn run_convert(args: &Args, options: Options) -> Result<()> {
-    let converted = convert(&args.model, options)?;
     let out = args
         .output
         .clone()
         .unwrap_or_else(|| args.model.with_extension("plan"));
-    converted.plan.write(&out)?;
+    if args.share && is_plan(&args.model) {
+        println!("wrote {}", write_shares(&Plan::read(&args.model)?, &out)?);
+        return Ok(());
+    }
+    let converted = convert(&args.model, options)?;
+    let written = if args.share {
+        write_shares(&converted.plan, &out)?
+    } else {
+        converted.plan.write(&out)?;
+        out.display().to_string()
+    };
     let plan = &converted.plan;
     let parameters: usize = plan.weights.iter().map(|w| w.data.len()).sum();
     let batch = match converted.batch {
@@ -133,7 +176,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
     if args.json {
         let summary = serde_json::json!({
             "estimate": cost.json(),
-            "plan": out.display().to_string(),
+            "plan": written,
             "steps": plan.steps.len(),
             "weights": plan.weights.len(),
             "parameters": parameters,
@@ -147,8 +190,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             eprintln!("warning: the plan serves {batch}");
         }
         println!(
-            "wrote {}: {} steps, {} weights ({parameters} parameters, secret-shared at run time), Z_2^64 with {} fractional bits, {batch}",
-            out.display(),
+            "wrote {written}: {} steps, {} weights ({parameters} parameters, secret-shared at run time), Z_2^64 with {} fractional bits, {batch}",
             plan.steps.len(),
             plan.weights.len(),
             plan.fixed_point.frac_bits

@@ -4,12 +4,13 @@
 use anyhow::{Result, bail};
 use clap::{CommandFactory, Parser, ValueEnum, error::ErrorKind};
 use ndarray::ArrayD;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tfe::cli::{self, human_bytes};
-use tfe::exec::{InputError, Mode, Prediction, Session, estimate, predict};
-use tfe::plan::Plan;
+use tfe::exec::{InputError, Mode, Prediction, RemoteSession, Session, estimate, predict};
+use tfe::net::config::Config;
+use tfe::plan::{Plan, SharedPlan};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ModeArg {
@@ -31,7 +32,7 @@ embedded in this process: the model owner secret-shares the weights, the client 
 the inputs, the parties compute on shares, and only the client reconstructs the outputs.\n\n\
 Exit status: 0 on success, 1 on a bad plan or input (the message names the file or input), \
 2 for command-line mistakes.",
-    after_help = "Examples:\n  tfe-predict model.plan input.npy -o logits.npy\n  tfe-predict model.plan input.npy --mode float\n  tfe-predict model.plan input.npy --profile\n  tfe-predict model.plan input.npy --repeat 10"
+    after_help = "Examples:\n  tfe-predict model.plan input.npy -o logits.npy\n  tfe-predict --config parties.json model.client.plan input.npy -o logits.npy\n  tfe-predict model.plan input.npy --mode float\n  tfe-predict model.plan input.npy --profile\n  tfe-predict model.plan input.npy --repeat 10"
 )]
 struct Args {
     /// The plan written by tfe-convert.
@@ -54,6 +55,10 @@ struct Args {
     /// and figures are reported.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
+    /// Networked mode: connect to the three tfe-party servers of this configuration, as the
+    /// client (PLAN is then the .client.plan written by tfe-convert --share).
+    #[arg(long, value_name = "parties.json", conflicts_with = "profile")]
+    config: Option<PathBuf>,
 }
 
 fn main() {
@@ -66,11 +71,26 @@ fn main() {
             )
             .exit();
     }
+    if args.config.is_some() && !matches!(args.mode, ModeArg::Mpc) {
+        Args::command()
+            .error(
+                ErrorKind::ArgumentConflict,
+                "--config runs the networked mpc mode; use it with --mode mpc",
+            )
+            .exit();
+    }
     cli::run(|| run(&args))
 }
 
 fn run(args: &Args) -> Result<()> {
-    let plan = Arc::new(Plan::read(&args.plan)?);
+    let shared = match &args.config {
+        Some(_) => Some(SharedPlan::read(&args.plan)?),
+        None => None,
+    };
+    let plan = Arc::new(match &shared {
+        Some(file) => file.plan.clone(),
+        None => Plan::read(&args.plan)?,
+    });
     if !args.outputs.is_empty() && args.outputs.len() != plan.outputs.len() {
         bail!(
             "the model has {} output(s) ({}) but -o was given {} time(s); give -o once per output, or not at all to print them",
@@ -95,7 +115,9 @@ fn run(args: &Args) -> Result<()> {
     };
     let spinner = progress(mode);
     let mut latencies = vec![];
-    let prediction = if args.repeat > 1 {
+    let prediction = if let (Some(config), Some(file)) = (&args.config, &shared) {
+        serve_remote(config, file, args, &inputs, &mut latencies)
+    } else if args.repeat > 1 {
         serve(&plan, &inputs, args.repeat, &mut latencies)
     } else {
         predict(&plan, &inputs, mode)
@@ -145,7 +167,15 @@ fn run(args: &Args) -> Result<()> {
         Mode::Fixed => "fixed",
         Mode::Float => "float",
     };
-    let traffic = if mode == Mode::Mpc {
+    let traffic = if args.config.is_some() {
+        let t = &prediction.traffic;
+        format!(
+            ", {} sent in {} rounds (networked; one-time setup: {:.1} ms connecting to the parties over TLS)",
+            human_bytes(t.online.bytes_sent),
+            t.online.rounds,
+            prediction.setup_time.as_secs_f64() * 1e3,
+        )
+    } else if mode == Mode::Mpc {
         let t = &prediction.traffic;
         format!(
             ", {} sent in {} rounds (one-time setup: {:.1} ms, {} sharing keys and weights)",
@@ -184,6 +214,30 @@ fn serve(
     session.close()?;
     last.traffic.setup = setup.traffic;
     last.setup_time = setup.time;
+    Ok(last)
+}
+
+/// Serves `inputs` `args.repeat` times over the network, as the client of the parties of
+/// `config`, recording each request's online latency; returns the last prediction.
+fn serve_remote(
+    config: &Path,
+    file: &SharedPlan,
+    args: &Args,
+    inputs: &[ArrayD<f32>],
+    latencies: &mut Vec<Duration>,
+) -> Result<Prediction> {
+    let config = Config::load(config)?;
+    let mut session = RemoteSession::connect(&config, file, &args.plan.display().to_string())?;
+    let mut last = session.predict(inputs)?;
+    for _ in 1..args.repeat {
+        latencies.push(last.total_time);
+        last = session.predict(inputs)?;
+    }
+    if args.repeat > 1 {
+        latencies.push(last.total_time);
+    }
+    last.setup_time = session.setup().time;
+    session.close()?;
     Ok(last)
 }
 

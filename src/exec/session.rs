@@ -144,29 +144,14 @@ impl Session {
         inputs: &[ArrayD<u64>],
         batch: usize,
     ) -> Result<(Vec<ArrayD<f32>>, Stats, Vec<PartyReport>)> {
-        let plan = &self.plan;
         let client = &mut self
             .parties
             .as_mut()
             .context("the session is closed")?
             .client;
-        let before = client.stats();
-        for role in Role::PARTIES {
-            client.send(role, &[batch as u64])?;
-        }
-        for x in inputs {
-            self.client.send_secret(client, x)?;
-        }
-        let outputs = plan
-            .outputs
-            .iter()
-            .map(|&id| {
-                let revealed = recv_revealed(client, &plan.value(id).shape.resolve(batch))?;
-                Ok(plan.fixed_point.decode_array(revealed.view()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let client = client.stats() - before;
-        Ok((outputs, client, self.collect_reports()?))
+        let (outputs, traffic) =
+            client_request(client, &mut self.client, &self.plan, inputs, batch)?;
+        Ok((outputs, traffic, self.collect_reports()?))
     }
 
     /// One report from each party.
@@ -194,9 +179,7 @@ impl Session {
         let Some(mut parties) = self.parties.take() else {
             return Ok(());
         };
-        let sent = Role::PARTIES
-            .into_iter()
-            .try_for_each(|role| parties.client.send(role, &[STOP]));
+        let sent = client_stop(&mut parties.client);
         parties.join(sent).map(|_| ())
     }
 
@@ -237,6 +220,54 @@ fn serve(plan: &Plan, party: &mut Party, reports: &Sender<PartyReport>) -> Resul
             .map_err(|_| anyhow!("the session stopped listening to party {id}"))
     };
     report(Profile::default(), party.stats())?;
+    serve_requests(plan, party, &weights, |_, profile, traffic| {
+        report(profile, traffic)
+    })
+}
+
+/// The client's side of one request, in the embedded and the networked mode alike: the batch
+/// size and the input shares out, the revealed outputs back, with the client's traffic.
+pub(super) fn client_request(
+    net: &mut dyn Transport,
+    dealer: &mut Dealer,
+    plan: &Plan,
+    inputs: &[ArrayD<u64>],
+    batch: usize,
+) -> Result<(Vec<ArrayD<f32>>, Stats)> {
+    let before = net.stats();
+    for role in Role::PARTIES {
+        net.send(role, &[batch as u64])?;
+    }
+    for x in inputs {
+        dealer.send_secret(net, x)?;
+    }
+    let outputs = plan
+        .outputs
+        .iter()
+        .map(|&id| {
+            let revealed = recv_revealed(net, &plan.value(id).shape.resolve(batch))?;
+            Ok(plan.fixed_point.decode_array(revealed.view()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((outputs, net.stats() - before))
+}
+
+/// Tells every party that the client has no more requests.
+pub(super) fn client_stop(net: &mut dyn Transport) -> Result<()> {
+    Role::PARTIES
+        .into_iter()
+        .try_for_each(|role| net.send(role, &[STOP]))
+}
+
+/// A compute party's request loop, in the embedded and the networked mode alike: requests
+/// from the client on `weights` until a stop request. After each, `report` gets the
+/// request's profile and this party's traffic for it.
+pub(super) fn serve_requests(
+    plan: &Plan,
+    party: &mut Party,
+    weights: &[MpcValue],
+    mut report: impl FnMut(&mut Party, Profile, Stats) -> Result<()>,
+) -> Result<()> {
     loop {
         let before = party.stats();
         let header = party.recv_role(Role::Client)?;
@@ -244,8 +275,9 @@ fn serve(plan: &Plan, party: &mut Party, reports: &Sender<PartyReport>) -> Resul
         if batch == STOP {
             return Ok(());
         }
-        let profile = serve_request(plan, party, &weights, batch as usize)?;
-        report(profile, party.stats() - before)?;
+        let profile = serve_request(plan, party, weights, batch as usize)?;
+        let traffic = party.stats() - before;
+        report(party, profile, traffic)?;
     }
 }
 

@@ -84,6 +84,18 @@ pub fn connect(config: &Config, me: Role, session: SessionId) -> Result<TlsTrans
 }
 
 impl TlsTransport {
+    /// The peers whose links have failed so far, with why. After one error, this says which
+    /// peer went first (a party that fails because another died closes its links too).
+    pub fn lost_peers(&self) -> Vec<(Role, String)> {
+        Role::ALL
+            .into_iter()
+            .filter_map(|peer| {
+                let link = self.links[peer.index()].as_ref()?;
+                Some((peer, link.failure.get()?.clone()))
+            })
+            .collect()
+    }
+
     fn link(&self, peer: Role) -> Result<&Link> {
         self.links
             .get(peer.index())

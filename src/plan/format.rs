@@ -8,14 +8,31 @@
 //! ```
 //! The graph section is JSON so that a plan can be inspected with standard tools; weights are
 //! binary because they are most of the bytes.
+//!
+//! A share file ([`SharedPlan`]) is what one role of a networked deployment holds: the same
+//! sections, with the secret weights replaced by that role's replicated share pair, so that
+//! no compute party ever holds the model in the clear:
+//!
+//! ```text
+//! magic "TFESHARE" | format version: u32 LE
+//! header length: u64 LE | header (JSON: holder, plan_sha256, dealing) | SHA-256(header)
+//! graph length: u64 LE | graph (JSON, as in a plan) | SHA-256(graph)
+//! public length: u64 LE | public weights (f32 LE, in order; secret ones left out) | SHA-256
+//! shares length: u64 LE | shares (u64 LE) | SHA-256(shares)
+//! ```
+//! For party i the shares section holds, per secret weight in plan order, the fixed-point
+//! components x_i then x_(i+1 mod 3) of x = x_0 + x_1 + x_2; for the client it is empty.
 
-use super::{Plan, Weight};
+use super::{Plan, Visibility, Weight};
 use ndarray::{ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 pub const MAGIC: &[u8; 8] = b"TFEPLAN\0";
 pub const FORMAT_VERSION: u32 = 1;
+pub const SHARE_MAGIC: &[u8; 8] = b"TFESHARE";
+pub const SHARE_FORMAT_VERSION: u32 = 1;
 const DIGEST_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +51,18 @@ pub enum PlanFileError {
         "{path} is not a tfe plan (it does not start with the plan magic bytes); give the .plan file written by tfe-convert"
     )]
     NotAPlan { path: String },
+    #[error(
+        "{path} is a share file for the networked mode (give it to tfe-party --plan or tfe-predict --config); this command needs the plan written by tfe-convert without --share"
+    )]
+    ShareFile { path: String },
+    #[error(
+        "{path} is not a tfe share file; give the .partyN.plan or .client.plan file written by tfe-convert --share"
+    )]
+    NotAShare { path: String },
+    #[error(
+        "{path} is a version {found} share file, this tfe reads version {SHARE_FORMAT_VERSION}; share the model again with this tfe-convert"
+    )]
+    ShareVersion { path: String, found: u32 },
     #[error(
         "{path} is a version {found} plan, this tfe reads version {FORMAT_VERSION}; convert the model again with this tfe-convert"
     )]
@@ -88,18 +117,18 @@ impl Plan {
             what: what.to_string(),
         };
         let mut reader = Reader { bytes, at: 0 };
-        if reader.take(MAGIC.len()).ok() != Some(MAGIC.as_slice()) {
+        let magic = reader.take(MAGIC.len()).ok();
+        if magic == Some(SHARE_MAGIC.as_slice()) {
+            return Err(PlanFileError::ShareFile {
+                path: name.to_string(),
+            });
+        }
+        if magic != Some(MAGIC.as_slice()) {
             return Err(PlanFileError::NotAPlan {
                 path: name.to_string(),
             });
         }
-        let version = u32::from_le_bytes(
-            reader
-                .take(4)
-                .map_err(|_| damaged("no version"))?
-                .try_into()
-                .unwrap(),
-        );
+        let version = reader.version(name)?;
         if version != FORMAT_VERSION {
             return Err(PlanFileError::Version {
                 path: name.to_string(),
@@ -113,38 +142,260 @@ impl Plan {
         }
         let mut plan: Plan =
             serde_json::from_slice(graph).map_err(|e| damaged(&format!("graph section: {e}")))?;
-        let mut floats = weights
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()));
-        let mut used = 0usize;
-        let shapes: Vec<Option<Vec<usize>>> = plan
-            .weights
-            .iter()
-            .map(|w| {
-                plan.values
-                    .get(w.value.index())
-                    .and_then(|v| v.shape.fixed())
-            })
-            .collect();
-        for (w, shape) in plan.weights.iter_mut().zip(shapes) {
-            let shape = shape.ok_or_else(|| damaged("a weight without a fixed shape"))?;
-            let len: usize = shape.iter().product();
-            let data: Vec<f32> = floats.by_ref().take(len).collect();
-            if data.len() != len {
-                return Err(damaged("weights section shorter than the graph says"));
-            }
-            used += len;
-            *w = Weight {
-                data: ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap(),
-                ..w.clone()
-            };
-        }
-        if used * 4 != weights.len() {
-            return Err(damaged("weights section longer than the graph says"));
-        }
-        plan.validate().map_err(|e| damaged(&format!("{e:#}")))?;
+        fill_weights(&mut plan, weights, |_| true, name)?;
         Ok(plan)
     }
+}
+
+/// Fills the data of the weights `stored` selects from `floats` (f32 LE, in order) and the
+/// others with zeros, then validates the plan.
+fn fill_weights(
+    plan: &mut Plan,
+    weights: &[u8],
+    stored: impl Fn(&Weight) -> bool,
+    name: &str,
+) -> Result<(), PlanFileError> {
+    let damaged = |what: &str| PlanFileError::Damaged {
+        path: name.to_string(),
+        what: what.to_string(),
+    };
+    let mut floats = weights
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()));
+    let mut used = 0usize;
+    let shapes: Vec<Option<Vec<usize>>> = plan
+        .weights
+        .iter()
+        .map(|w| {
+            plan.values
+                .get(w.value.index())
+                .and_then(|v| v.shape.fixed())
+        })
+        .collect();
+    for (w, shape) in plan.weights.iter_mut().zip(shapes) {
+        let shape = shape.ok_or_else(|| damaged("a weight without a fixed shape"))?;
+        if !stored(w) {
+            w.data = ArrayD::zeros(IxDyn(&shape));
+            continue;
+        }
+        let len: usize = shape.iter().product();
+        let data: Vec<f32> = floats.by_ref().take(len).collect();
+        if data.len() != len {
+            return Err(damaged("weights section shorter than the graph says"));
+        }
+        used += len;
+        w.data = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
+    }
+    if used * 4 != weights.len() {
+        return Err(damaged("weights section longer than the graph says"));
+    }
+    plan.validate().map_err(|e| damaged(&format!("{e:#}")))
+}
+
+/// Who holds a share file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// Compute party 0, 1 or 2.
+    Party(u8),
+    /// The input owner and result receiver: the public plan, no weights.
+    Client,
+}
+
+impl Holder {
+    pub const ALL: [Holder; 4] = [
+        Holder::Party(0),
+        Holder::Party(1),
+        Holder::Party(2),
+        Holder::Client,
+    ];
+
+    /// The name used in file names, the header and the configuration: `party0`, `client`.
+    pub fn name(self) -> String {
+        match self {
+            Holder::Party(i) => format!("party{i}"),
+            Holder::Client => "client".to_string(),
+        }
+    }
+
+    fn parse(name: &str) -> Option<Holder> {
+        Holder::ALL.into_iter().find(|h| h.name() == name)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareHeader {
+    holder: String,
+    plan_sha256: String,
+    dealing: String,
+}
+
+/// One role's file of a dealt plan (see the module docs for the layout).
+#[derive(Clone, Debug)]
+pub struct SharedPlan {
+    pub holder: Holder,
+    /// The public plan: graph and public weights. Secret weights hold zeros, standing in for
+    /// data this file does not have; only [`SharedPlan::shares`] carries them.
+    pub plan: Plan,
+    /// SHA-256 of the graph and the public weights (lowercase hex): the plan all four files
+    /// of a dealing describe.
+    pub plan_sha256: String,
+    /// A random id of the dealing (lowercase hex): shares of two dealings do not combine.
+    pub dealing: String,
+    /// For party i, per secret weight in plan order: components x_i and x_(i+1 mod 3).
+    /// Empty for the client.
+    pub shares: Vec<[ArrayD<u64>; 2]>,
+}
+
+impl SharedPlan {
+    /// The graph section and the public weights section of `plan`.
+    fn public_sections(plan: &Plan) -> (Vec<u8>, Vec<u8>) {
+        let graph = serde_json::to_vec(plan).expect("plans always serialise");
+        let public = plan
+            .weights
+            .iter()
+            .filter(|w| w.visibility == Visibility::Public)
+            .flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        (graph, public)
+    }
+
+    /// The hash that every file of a dealing of `plan` carries.
+    pub fn plan_hash(plan: &Plan) -> String {
+        let (graph, public) = Self::public_sections(plan);
+        let mut h = Sha256::new();
+        h.update(Sha256::digest(&graph));
+        h.update(Sha256::digest(&public));
+        hex(&h.finalize())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&ShareHeader {
+            holder: self.holder.name(),
+            plan_sha256: self.plan_sha256.clone(),
+            dealing: self.dealing.clone(),
+        })
+        .expect("headers always serialise");
+        let (graph, public) = Self::public_sections(&self.plan);
+        let shares: Vec<u8> = self
+            .shares
+            .iter()
+            .flatten()
+            .flat_map(|c| c.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        let mut out = Vec::with_capacity(graph.len() + public.len() + shares.len() + 200);
+        out.extend_from_slice(SHARE_MAGIC);
+        out.extend_from_slice(&SHARE_FORMAT_VERSION.to_le_bytes());
+        for section in [&header, &graph, &public, &shares] {
+            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
+            out.extend_from_slice(section);
+            out.extend_from_slice(&Sha256::digest(section));
+        }
+        out
+    }
+
+    /// Writes the file readable by its owner only: it holds shares of secrets.
+    pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(path)
+            .and_then(|mut f| f.write_all(&self.to_bytes()))
+            .map_err(|reason| PlanFileError::Write {
+                path: path.display().to_string(),
+                reason,
+            })
+    }
+
+    pub fn read(path: &Path) -> Result<SharedPlan, PlanFileError> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|reason| PlanFileError::Read {
+            path: name.clone(),
+            reason,
+        })?;
+        SharedPlan::from_bytes(&bytes, &name)
+    }
+
+    /// Parses a share file; `name` is used in error messages.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<SharedPlan, PlanFileError> {
+        let damaged = |what: String| PlanFileError::Damaged {
+            path: name.to_string(),
+            what,
+        };
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.take(SHARE_MAGIC.len()).ok() != Some(SHARE_MAGIC.as_slice()) {
+            return Err(PlanFileError::NotAShare {
+                path: name.to_string(),
+            });
+        }
+        let version = reader.version(name)?;
+        if version != SHARE_FORMAT_VERSION {
+            return Err(PlanFileError::ShareVersion {
+                path: name.to_string(),
+                found: version,
+            });
+        }
+        let header = reader.section(name, "header")?;
+        let graph = reader.section(name, "graph")?;
+        let public = reader.section(name, "public weights")?;
+        let shares = reader.section(name, "shares")?;
+        if reader.at != bytes.len() {
+            return Err(damaged("unexpected bytes after the shares section".into()));
+        }
+        let header: ShareHeader =
+            serde_json::from_slice(header).map_err(|e| damaged(format!("header section: {e}")))?;
+        let holder = Holder::parse(&header.holder)
+            .ok_or_else(|| damaged(format!("unknown holder {:?}", header.holder)))?;
+        let mut plan: Plan =
+            serde_json::from_slice(graph).map_err(|e| damaged(format!("graph section: {e}")))?;
+        fill_weights(
+            &mut plan,
+            public,
+            |w| w.visibility == Visibility::Public,
+            name,
+        )?;
+        if Self::plan_hash(&plan) != header.plan_sha256 {
+            return Err(damaged(
+                "the plan does not match the hash in the header".into(),
+            ));
+        }
+        let mut words = shares
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()));
+        let mut pairs = vec![];
+        if holder != Holder::Client {
+            for w in plan
+                .weights
+                .iter()
+                .filter(|w| w.visibility == Visibility::Secret)
+            {
+                let mut component = || {
+                    let data: Vec<u64> = words.by_ref().take(w.data.len()).collect();
+                    ArrayD::from_shape_vec(w.data.raw_dim(), data)
+                        .map_err(|_| damaged("shares section shorter than the graph says".into()))
+                };
+                pairs.push([component()?, component()?]);
+            }
+        }
+        if words.next().is_some() || shares.len() % 8 != 0 {
+            return Err(damaged("shares section longer than the graph says".into()));
+        }
+        Ok(SharedPlan {
+            holder,
+            plan,
+            plan_sha256: header.plan_sha256,
+            dealing: header.dealing,
+            shares: pairs,
+        })
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Reader<'a> {
@@ -162,6 +413,14 @@ impl<'a> Reader<'a> {
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
+    }
+
+    fn version(&mut self, name: &str) -> Result<u32, PlanFileError> {
+        let bytes = self.take(4).map_err(|_| PlanFileError::Damaged {
+            path: name.to_string(),
+            what: "no version".to_string(),
+        })?;
+        Ok(u32::from_le_bytes(bytes.try_into().unwrap()))
     }
 
     fn section(&mut self, name: &str, section: &'static str) -> Result<&'a [u8], PlanFileError> {

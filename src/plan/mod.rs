@@ -11,7 +11,7 @@ mod format;
 mod shape;
 
 pub use builder::PlanBuilder;
-pub use format::{FORMAT_VERSION, MAGIC, PlanFileError};
+pub use format::{FORMAT_VERSION, Holder, MAGIC, PlanFileError, SharedPlan, hex};
 pub use shape::{Dim, Shape};
 
 use crate::tensor::{FixedPoint, Window, movement::AxisSlice};

@@ -1,0 +1,324 @@
+//! The networked mode: each compute party and the client in its own process, over mutually
+//! authenticated TLS (`net::tls`). The model owner deals the weights to files once
+//! ([`deal`]); a party serves requests on its file's shares with the embedded session's own
+//! loop, and the client sends requests with the embedded client's own code.
+//!
+//! A run starts with a bootstrap on a mesh under a fixed session id, which carries one
+//! message each way: the client sends a fresh random session id and the fingerprint of its
+//! file, the parties check the fingerprints among themselves and answer with theirs. Then
+//! every role drops the bootstrap mesh and connects again under the client's session id, so
+//! a frame of another run (or a replay) is refused by the framing layer.
+
+use super::predict::{Traffic, check_inputs, encode_inputs, encode_weight};
+use super::session::{Setup, client_request, client_stop, serve_requests};
+use super::{MpcValue, Prediction, Profile};
+use crate::mpc::prf::{Prf, os_key};
+use crate::mpc::share::Dealer;
+use crate::mpc::{ArithShare, Party};
+use crate::net::config::Config;
+use crate::net::frame::SessionId;
+use crate::net::tls::{TlsTransport, connect};
+use crate::net::{Role, Stats, Transport};
+use crate::plan::{Holder, Plan, SharedPlan, Visibility, hex};
+use anyhow::{Context, Result, anyhow, ensure};
+use ndarray::ArrayD;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+/// The session id of the bootstrap mesh, which carries only the hello and its answers.
+const BOOTSTRAP: SessionId = SessionId(*b"tfe-bootstrap-v1");
+
+/// Deals `plan`'s secret weights into the four files of a networked deployment: parties 0,
+/// 1 and 2, then the client. Components 0 and 1 come from two fresh OS-seeded keys, as a
+/// [`Dealer`]'s do; each party's file holds its own pair only.
+pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
+    let keys = [Prf::new(os_key()?), Prf::new(os_key()?)];
+    let mut public = plan.clone();
+    let mut components: Vec<[ArrayD<u64>; 3]> = vec![];
+    for (i, w) in public.weights.iter_mut().enumerate() {
+        if w.visibility != Visibility::Secret {
+            continue;
+        }
+        let x = encode_weight(plan, i)?;
+        let [x0, x1] = keys.each_ref().map(|k| k.words(i as u64, x.len()));
+        let x2: Vec<u64> = x
+            .iter()
+            .zip(x0.iter().zip(&x1))
+            .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
+            .collect();
+        let shaped = |v: Vec<u64>| ArrayD::from_shape_vec(x.raw_dim(), v);
+        components.push([shaped(x0)?, shaped(x1)?, shaped(x2)?]);
+        w.data.fill(0.0);
+    }
+    let plan_sha256 = SharedPlan::plan_hash(&public);
+    let dealing = hex(&os_key()?);
+    Ok(Holder::ALL
+        .into_iter()
+        .map(|holder| SharedPlan {
+            holder,
+            plan: public.clone(),
+            plan_sha256: plan_sha256.clone(),
+            dealing: dealing.clone(),
+            shares: match holder {
+                Holder::Party(i) => components
+                    .iter()
+                    .map(|c| [c[i as usize].clone(), c[(i as usize + 1) % 3].clone()])
+                    .collect(),
+                Holder::Client => vec![],
+            },
+        })
+        .collect())
+}
+
+/// What every file of one dealing has in common, as protocol words.
+fn fingerprint(file: &SharedPlan) -> Vec<u64> {
+    let digest = Sha256::digest(format!("{}/{}", file.plan_sha256, file.dealing));
+    digest
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn describe(file: &SharedPlan) -> String {
+    format!("plan sha256 {}, dealing {}", file.plan_sha256, file.dealing)
+}
+
+/// A TLS transport whose errors also list every peer lost so far: a party that fails
+/// because another died closes its links too, and the list names the one that died.
+struct Explained(TlsTransport);
+
+impl Explained {
+    fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        let lost: Vec<String> = self
+            .0
+            .lost_peers()
+            .into_iter()
+            .map(|(peer, why)| format!("{peer}: {why}"))
+            .collect();
+        if lost.is_empty() {
+            e
+        } else {
+            anyhow!("{e:#} (links lost so far: {})", lost.join("; "))
+        }
+    }
+}
+
+impl Transport for Explained {
+    fn me(&self) -> Role {
+        self.0.me()
+    }
+
+    fn send(&mut self, to: Role, words: &[u64]) -> Result<()> {
+        self.0.send(to, words).map_err(|e| self.explain(e))
+    }
+
+    fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
+        self.0.recv(from).map_err(|e| self.explain(e))
+    }
+
+    fn stats(&self) -> Stats {
+        self.0.stats()
+    }
+}
+
+/// One compute party of a networked deployment, holding its weight shares from its file.
+pub struct PartyServer {
+    me: Role,
+    file: SharedPlan,
+    weights: Vec<MpcValue>,
+}
+
+impl PartyServer {
+    /// Loads party `id`'s share file, refusing a file dealt to another role.
+    pub fn load(mut file: SharedPlan, id: u8, name: &str) -> Result<PartyServer> {
+        ensure!(
+            file.holder == Holder::Party(id),
+            "{name} holds the shares of {}, not of party{id}; give each party the .party{id}.plan file written for it",
+            file.holder.name()
+        );
+        let mut pairs = std::mem::take(&mut file.shares).into_iter();
+        let plan = &file.plan;
+        let weights = plan
+            .weights
+            .iter()
+            .map(|w| {
+                Ok(match w.visibility {
+                    Visibility::Secret => {
+                        let [cur, next] = pairs
+                            .next()
+                            .with_context(|| format!("{name} lacks the shares of a weight"))?;
+                        MpcValue::Secret(ArithShare { cur, next })
+                    }
+                    Visibility::Public => {
+                        MpcValue::Public(plan.fixed_point.encode_array(w.data.view())?)
+                    }
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PartyServer {
+            me: Role::Party(id),
+            file,
+            weights,
+        })
+    }
+
+    /// The plan hash and dealing id of the loaded file, for logs.
+    pub fn describe(&self) -> String {
+        describe(&self.file)
+    }
+
+    /// Waits for a client on the bootstrap mesh and checks that every role holds a file of
+    /// the same dealing; returns the client's session id.
+    pub fn await_client(&self, config: &Config) -> Result<SessionId> {
+        let me = self.me;
+        let mut boot = connect(config, me, BOOTSTRAP)?;
+        let mine = fingerprint(&self.file);
+        let hello = boot
+            .recv(Role::Client)
+            .context("waiting for the client's hello")?;
+        ensure!(
+            hello.len() == 2 + mine.len(),
+            "the client sent a malformed hello"
+        );
+        let others: Vec<Role> = Role::PARTIES.into_iter().filter(|&r| r != me).collect();
+        for &role in others.iter().chain([&Role::Client]) {
+            boot.send(role, &mine)?;
+        }
+        ensure!(
+            hello[2..] == mine[..],
+            "the client's plan file is not from the dealing of {me}'s file ({}); give the client the .client.plan written with these shares",
+            describe(&self.file)
+        );
+        for peer in others {
+            ensure!(
+                boot.recv(peer)? == mine,
+                "{peer} holds shares of another dealing than {me}'s file ({}); give every party its file of one tfe-convert --share run",
+                describe(&self.file)
+            );
+        }
+        Ok(session_of(&hello[..2]))
+    }
+
+    /// Serves one session after [`PartyServer::await_client`]: the mesh under the client's
+    /// session id, key agreement, then requests until the client stops. Returns the number of
+    /// requests served.
+    pub fn serve(&self, config: &Config, session: SessionId) -> Result<u64> {
+        let net = Explained(connect(config, self.me, session)?);
+        let mut party = Party::setup(Box::new(net))?;
+        let mut served = 0;
+        serve_requests(
+            &self.file.plan,
+            &mut party,
+            &self.weights,
+            |party, profile, traffic| {
+                served += 1;
+                let rounds = profile.total().stats.rounds;
+                let report = [traffic.bytes_sent, traffic.messages_sent, rounds];
+                party.send_role(Role::Client, &report)
+            },
+        )?;
+        Ok(served)
+    }
+}
+
+fn session_of(words: &[u64]) -> SessionId {
+    let mut id = [0; 16];
+    id[..8].copy_from_slice(&words[0].to_le_bytes());
+    id[8..].copy_from_slice(&words[1].to_le_bytes());
+    SessionId(id)
+}
+
+/// The client of a networked deployment: connected to the three parties, sending only
+/// shares of its inputs and reconstructing the outputs itself.
+pub struct RemoteSession {
+    net: Explained,
+    dealer: Dealer,
+    plan: Plan,
+    setup: Setup,
+}
+
+impl RemoteSession {
+    /// Says hello with a fresh session id, then connects the mesh under it.
+    pub fn connect(config: &Config, file: &SharedPlan, name: &str) -> Result<RemoteSession> {
+        ensure!(
+            file.holder == Holder::Client,
+            "{name} holds the shares of {}; the client needs the .client.plan file",
+            file.holder.name()
+        );
+        let started = Instant::now();
+        let session = SessionId::random()?;
+        let mine = fingerprint(file);
+        {
+            let mut boot = Explained(connect(config, Role::Client, BOOTSTRAP)?);
+            let hello: Vec<u64> = session
+                .0
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .chain(mine.iter().copied())
+                .collect();
+            for role in Role::PARTIES {
+                boot.send(role, &hello)?;
+            }
+            for role in Role::PARTIES {
+                ensure!(
+                    boot.recv(role)? == mine,
+                    "{role} holds shares of another dealing than {name} ({}); give every role its file of one tfe-convert --share run",
+                    describe(file)
+                );
+            }
+        }
+        let net = Explained(connect(config, Role::Client, session)?);
+        Ok(RemoteSession {
+            net,
+            dealer: Dealer::from_os()?,
+            plan: file.plan.clone(),
+            setup: Setup {
+                traffic: Stats::default(),
+                time: started.elapsed(),
+            },
+        })
+    }
+
+    /// Connecting: the bootstrap, the mesh and the TLS handshakes (the weights are on disk).
+    pub fn setup(&self) -> Setup {
+        self.setup
+    }
+
+    /// One prediction, with the embedded mode's input checks. The traffic is every role's
+    /// for this request, as the parties report it; the profile is empty.
+    pub fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
+        let batch = check_inputs(&self.plan, inputs)?;
+        let encoded = encode_inputs(&self.plan, inputs)?;
+        let started = Instant::now();
+        let (outputs, mut online) =
+            client_request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
+        let mut rounds = 0;
+        for role in Role::PARTIES {
+            let report = self.net.recv(role)?;
+            ensure!(report.len() == 3, "{role} sent a malformed report");
+            online = online.alongside(Stats {
+                bytes_sent: report[0],
+                messages_sent: report[1],
+                rounds: 0,
+            });
+            rounds = rounds.max(report[2]);
+        }
+        online.rounds = rounds;
+        Ok(Prediction {
+            outputs,
+            batch,
+            profile: Profile::default(),
+            traffic: Traffic {
+                setup: Stats::default(),
+                online,
+            },
+            setup_time: Duration::ZERO,
+            total_time: started.elapsed(),
+        })
+    }
+
+    /// Tells the parties this client is done; they end the session cleanly.
+    pub fn close(mut self) -> Result<()> {
+        client_stop(&mut self.net)
+    }
+}

@@ -1,0 +1,371 @@
+//! The networked mode end to end: three tfe-party processes and a tfe-predict client over
+//! mutual TLS on loopback. Every child is killed on every exit path (see [`Children`]), and
+//! every wait has a deadline, so a failing test cannot hang.
+
+mod common;
+
+use common::{max_abs_diff, read_npy};
+use ndarray::{ArrayD, Axis};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTY: &str = env!("CARGO_BIN_EXE_tfe-party");
+const PREDICT: &str = env!("CARGO_BIN_EXE_tfe-predict");
+const CONVERT: &str = env!("CARGO_BIN_EXE_tfe-convert");
+const PKI: &str = env!("CARGO_BIN_EXE_tfe-pki");
+
+/// Max |output error| against the expected outputs, as tests/fixtures.rs allows.
+const TOLERANCE: f32 = 1e-2;
+
+/// Generous: the documented bound is the read time-out of the test configs (2 s).
+const FAULT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("networked")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_ports() -> String {
+    let listeners: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port().to_string())
+        .collect();
+    ports.join(",")
+}
+
+fn fixture(name: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .join(file)
+}
+
+/// Runs a command to completion with a deadline; returns its status and stderr.
+fn run(bin: &str, args: &[&str], dir: &Path, log: &str) -> (ExitStatus, String) {
+    let mut children = Children::new(dir);
+    children.spawn(log, bin, args);
+    children.wait(0, Duration::from_secs(300))
+}
+
+/// The test PKI (with the tfe-pki binary) and a shared plan of `model` in `dir`.
+fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
+    let pki = dir.join("pki");
+    let ports = free_ports();
+    let s = |p: &Path| p.display().to_string();
+    let (status, err) = run(
+        PKI,
+        &[&s(&pki), "--ports", &ports, "--read-ms", read_ms],
+        dir,
+        "pki.log",
+    );
+    assert!(status.success(), "{err}");
+    let model = fixture(model, "model.onnx");
+    let (status, err) = run(
+        CONVERT,
+        &[&s(&model), "--share", "-o", &s(&dir.join("model.plan"))],
+        dir,
+        "convert.log",
+    );
+    assert!(status.success(), "{err}");
+    pki.join("parties.json")
+}
+
+/// Child processes with their stderr in files, killed and reaped when dropped.
+struct Children {
+    dir: PathBuf,
+    procs: Vec<(Child, PathBuf)>,
+}
+
+impl Children {
+    fn new(dir: &Path) -> Children {
+        Children {
+            dir: dir.to_path_buf(),
+            procs: vec![],
+        }
+    }
+
+    /// Starts `bin` with stderr to `log`; returns its index.
+    fn spawn(&mut self, log: &str, bin: &str, args: &[&str]) -> usize {
+        let log = self.dir.join(log);
+        let child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        self.procs.push((child, log));
+        self.procs.len() - 1
+    }
+
+    fn parties(&mut self, config: &Path, plan_of: impl Fn(usize) -> PathBuf) {
+        for i in 0..3 {
+            let (id, plan) = (format!("party{i}"), plan_of(i).display().to_string());
+            let config = config.display().to_string();
+            let args = ["--config", &config, "--id", &id, "--plan", &plan, "--once"];
+            self.spawn(&format!("{id}.log"), PARTY, &args);
+        }
+    }
+
+    fn stderr(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.procs[i].1).unwrap_or_default()
+    }
+
+    /// Waits for child `i` to exit, failing the test after `within`.
+    fn wait(&mut self, i: usize, within: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.procs[i].0.try_wait().unwrap() {
+                return (status, self.stderr(i));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child {i} did not exit within {within:?}; its stderr:\n{}",
+                self.stderr(i)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until child `i`'s stderr contains `needle`.
+    fn await_log(&self, i: usize, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.stderr(i).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "child {i} never logged {needle:?}; its stderr:\n{}",
+                self.stderr(i)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.procs {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn top1(x: &ArrayD<f32>) -> Vec<usize> {
+    x.axis_iter(Axis(0))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+#[test]
+fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode() {
+    let dir = scratch("agreement");
+    let config = deployment(&dir, "cnn_bn", "10000");
+    let mut children = Children::new(&dir);
+    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    let s = |p: &Path| p.display().to_string();
+    let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
+    let client_plan = dir.join("model.client.plan");
+    let args = [
+        "--config",
+        &s(&config),
+        &s(&client_plan),
+        &s(&input),
+        "-o",
+        &s(&out),
+    ];
+    let client = children.spawn("client.log", PREDICT, &args);
+    let (status, err) = children.wait(client, Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("mpc: batch 32,") && err.contains("rounds (networked"),
+        "{err}"
+    );
+    for i in 0..3 {
+        let (status, err) = children.wait(i, Duration::from_secs(30));
+        assert!(status.success(), "party {i}: {err}");
+        assert!(err.contains("after 1 request(s)"), "{err}");
+    }
+
+    let networked = read_npy(&out);
+    let expected = read_npy(&fixture("cnn_bn", "expected_b32.npy"));
+    assert!(max_abs_diff(&networked, &expected) <= TOLERANCE);
+    assert_eq!(top1(&networked), top1(&expected));
+
+    let plan = dir.join("clear.plan");
+    let model = fixture("cnn_bn", "model.onnx");
+    let (status, err) = run(CONVERT, &[&s(&model), "-o", &s(&plan)], &dir, "c.log");
+    assert!(status.success(), "{err}");
+    let embedded_out = dir.join("embedded.npy");
+    let args = [&s(&plan), &s(&input), "-o", &s(&embedded_out)];
+    let (status, err) = run(PREDICT, &args, &dir, "embedded.log");
+    assert!(status.success(), "{err}");
+    let embedded = read_npy(&embedded_out);
+    assert!(max_abs_diff(&networked, &embedded) <= TOLERANCE);
+    assert_eq!(top1(&networked), top1(&embedded));
+}
+
+#[test]
+fn a_server_that_dies_mid_run_is_named_by_the_others_and_the_client() {
+    let dir = scratch("dies");
+    let config = deployment(&dir, "cnn_bn", "2000");
+    let mut children = Children::new(&dir);
+    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    let s = |p: &Path| p.display().to_string();
+    let input = fixture("cnn_bn", "input_b32.npy");
+    let client_plan = dir.join("model.client.plan");
+    let args = [
+        "--config",
+        &s(&config),
+        &s(&client_plan),
+        &s(&input),
+        "--repeat",
+        "100000",
+    ];
+    let client = children.spawn("client.log", PREDICT, &args);
+    for i in 0..3 {
+        children.await_log(i, "joined session", Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    children.procs[1].0.kill().unwrap();
+    let killed = Instant::now();
+    for i in [0, 2, client] {
+        let (status, err) = children.wait(i, FAULT_DEADLINE);
+        assert!(!status.success(), "child {i} exited cleanly: {err}");
+        assert!(
+            err.contains("lost party 1") || err.contains("party 1: "),
+            "child {i} does not name party 1:\n{err}"
+        );
+    }
+    assert!(killed.elapsed() < FAULT_DEADLINE);
+}
+
+#[test]
+fn a_client_with_a_wrong_certificate_is_refused_and_the_refusal_is_logged() {
+    let dir = scratch("wrong_cert");
+    let config = deployment(&dir, "cnn_bn", "2000");
+    // A client certificate from another PKI: a valid certificate, but not the pinned one.
+    let other = dir.join("other");
+    let (status, err) = run(
+        PKI,
+        &[&other.display().to_string(), "--ports", &free_ports()],
+        &dir,
+        "other.log",
+    );
+    assert!(status.success(), "{err}");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    for (field, file) in [
+        ("cert", "client.pem"),
+        ("key", "client.key"),
+        ("ca", "ca.pem"),
+    ] {
+        json["roles"]["client"][field] = other.join(file).display().to_string().into();
+    }
+    let impostor = dir.join("pki").join("impostor.json");
+    std::fs::write(&impostor, json.to_string()).unwrap();
+
+    let mut children = Children::new(&dir);
+    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    let s = |p: &Path| p.display().to_string();
+    let args = [
+        "--config",
+        &s(&impostor),
+        &s(&dir.join("model.client.plan")),
+        &s(&fixture("cnn_bn", "input_b1.npy")),
+    ];
+    let client = children.spawn("client.log", PREDICT, &args);
+    let (status, err) = children.wait(client, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot connect to party"), "{err}");
+    children.await_log(0, "refused a connection", Duration::from_secs(20));
+    assert!(
+        !children.stderr(0).contains("BEGIN"),
+        "key material in a log"
+    );
+}
+
+#[test]
+fn a_party_refuses_the_share_file_of_another_role() {
+    let dir = scratch("wrong_file");
+    let config = deployment(&dir, "mlp", "2000");
+    let s = |p: &Path| p.display().to_string();
+    let party0 = dir.join("model.party0.plan");
+    let args = [
+        "--config",
+        &s(&config),
+        "--id",
+        "party1",
+        "--plan",
+        &s(&party0),
+        "--once",
+    ];
+    let (status, err) = run(PARTY, &args, &dir, "party1.log");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("holds the shares of party0, not of party1"),
+        "{err}"
+    );
+    // A share file is not a plan, and a plan is not a share file.
+    let input = fixture("mlp", "input_b1.npy");
+    let (status, err) = run(PREDICT, &[&s(&party0), &s(&input)], &dir, "p.log");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is a share file for the networked mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parties_refuse_shares_of_two_different_dealings() {
+    let dir = scratch("two_dealings");
+    let config = deployment(&dir, "mlp", "2000");
+    let s = |p: &Path| p.display().to_string();
+    let again = dir.join("again.plan");
+    let model = fixture("mlp", "model.onnx");
+    let (status, err) = run(
+        CONVERT,
+        &[&s(&model), "--share", "-o", &s(&again)],
+        &dir,
+        "again.log",
+    );
+    assert!(status.success(), "{err}");
+    let mut children = Children::new(&dir);
+    children.parties(&config, |i| match i {
+        0 => dir.join("again.party0.plan"),
+        _ => dir.join(format!("model.party{i}.plan")),
+    });
+    let args = [
+        "--config",
+        &s(&config),
+        &s(&dir.join("model.client.plan")),
+        &s(&fixture("mlp", "input_b1.npy")),
+    ];
+    let client = children.spawn("client.log", PREDICT, &args);
+    let (status, err) = children.wait(client, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("party 0 holds shares of another dealing"),
+        "{err}"
+    );
+    let (status, err) = children.wait(0, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not from the dealing of party 0's file"),
+        "{err}"
+    );
+}
