@@ -422,39 +422,3 @@ fn a_peer_that_never_comes_makes_connect_fail_naming_it() {
         assert!(e.contains("party 1"), "{e}");
     }
 }
-
-/// Prints the mesh set-up time and one link's throughput (`cargo test -- --ignored`).
-#[test]
-#[ignore]
-fn measure_handshake_and_throughput() {
-    let path = test_pki("measure", &WITH_CLIENT, timeouts(10_000, 10_000));
-    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
-    let start = Instant::now();
-    let mut ends: Vec<TlsTransport> = connect_all(&who)
-        .into_iter()
-        .collect::<Result<_>>()
-        .unwrap();
-    eprintln!("mesh of 4 roles (5 links) up in {:?}", start.elapsed());
-    let (words, messages) = (1 << 20, 64);
-    let payload: Vec<u64> = (0..words as u64).collect();
-    let mut receiver = ends.remove(1);
-    let mut sender = ends.remove(0);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            for _ in 0..messages {
-                sender.send(Role::Party(1), &payload).unwrap();
-            }
-        });
-        for _ in 0..messages {
-            assert_eq!(receiver.recv(Role::Party(0)).unwrap().len(), words);
-        }
-    });
-    let bytes = (8 * words * messages) as f64;
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "{:.0} MiB in {secs:.2} s: {:.2} GB/s",
-        bytes / (1 << 20) as f64,
-        bytes / secs / 1e9
-    );
-}
