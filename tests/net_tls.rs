@@ -335,13 +335,21 @@ fn a_peer_that_stops_makes_the_others_fail_naming_it() {
 }
 
 /// Relays TCP between `listen` and `target` until `cut` is set; from then on it keeps the
-/// connections open but passes nothing, like a network that silently drops packets.
+/// connections open but passes nothing, like a network that silently drops packets. The
+/// relay accepts before `target` listens, so it retries reaching it as a dialer would.
 fn relay(listen: std::net::TcpListener, target: String, cut: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         for inbound in listen.incoming() {
             let Ok(inbound) = inbound else { return };
-            let Ok(outbound) = std::net::TcpStream::connect(&target) else {
-                return;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let outbound = loop {
+                match std::net::TcpStream::connect(&target) {
+                    Ok(stream) => break stream,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(_) => return,
+                }
             };
             for (mut from, mut to) in [
                 (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
