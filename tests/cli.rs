@@ -1276,3 +1276,50 @@ fn frac_bits_out_of_range() {
     let r = convert(&[model.as_str(), "--frac-bits", "0"]);
     assert!(r.stderr.contains("1..=26"), "the range is given\n{r}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Networked mode: misplaced files and bad arguments fail before any connection
+// ---------------------------------------------------------------------------------------
+
+const PKI: &str = env!("CARGO_BIN_EXE_tfe-pki");
+
+#[test]
+fn share_files_are_refused_where_they_do_not_belong() {
+    let dir = temp_dir("cli-share-files");
+    let plan = dir.join("mlp.plan");
+    expect_ok(&convert(&[
+        s(&fixture("mlp", "model.onnx")),
+        "--share".into(),
+        "-o".into(),
+        s(&plan),
+    ]));
+    let input = s(&fixture("mlp", "input_b1.npy"));
+    let party = s(&dir.join("mlp.party0.plan"));
+    expect_error(
+        &predict(&[party.as_str(), input.as_str()]),
+        1,
+        &["mlp.party0.plan", "share file", "tfe-party"],
+    );
+    let missing = s(&dir.join("nowhere.json"));
+    let client = s(&dir.join("mlp.client.plan"));
+    expect_error(
+        &predict(&[
+            "--config",
+            missing.as_str(),
+            client.as_str(),
+            input.as_str(),
+        ]),
+        1,
+        &["nowhere.json"],
+    );
+}
+
+#[test]
+fn a_test_pki_needs_three_ports() {
+    let dir = s(&temp_dir("cli-pki"));
+    expect_error(
+        &run(PKI, &[dir.as_str(), "--ports", "7000,7001"]),
+        1,
+        &["three ports"],
+    );
+}
