@@ -11,7 +11,8 @@
 //! The test fails when an in-scope case fails without an entry in
 //! `tests/conformance_expected_failures.txt`, when an entry there passes or is no longer an
 //! in-scope case, and when `docs/CONFORMANCE.md` (the per-op report) is out of date. Ignored by
-//! plain `cargo test` because it needs the data: `scripts/test.sh` runs it.
+//! plain `cargo test` because it needs the data: the README's test command (and `.ci/run`)
+//! writes the data and runs it with `--include-ignored`.
 
 mod common;
 
@@ -422,7 +423,7 @@ fn write_left_out(out: &mut String, run: &Run, lowered: &[&str]) {
 }
 
 #[test]
-#[ignore = "needs the data of scripts/conformance-data.sh; scripts/test.sh runs it"]
+#[ignore = "needs the data of scripts/conformance-data.sh; run with --include-ignored"]
 fn onnx_backend_node_tests() {
     let dir = data_dir();
     let manifest = read_manifest(&dir);
