@@ -116,6 +116,16 @@ impl Children {
         }
     }
 
+    /// Starts `tfe-predict` as the client of `config` on the deployment's client plan in
+    /// `dir`, with `extra` arguments after the input; returns its index.
+    fn client(&mut self, config: &Path, dir: &Path, input: &Path, extra: &[&str]) -> usize {
+        let (config, input) = (config.display().to_string(), input.display().to_string());
+        let plan = dir.join("model.client.plan").display().to_string();
+        let mut args = vec!["--config", &config, &plan, &input];
+        args.extend_from_slice(extra);
+        self.spawn("client.log", PREDICT, &args)
+    }
+
     fn stderr(&self, i: usize) -> String {
         std::fs::read_to_string(&self.procs[i].1).unwrap_or_default()
     }
@@ -179,16 +189,7 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode()
     children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
     let s = |p: &Path| p.display().to_string();
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
-    let client_plan = dir.join("model.client.plan");
-    let args = [
-        "--config",
-        &s(&config),
-        &s(&client_plan),
-        &s(&input),
-        "-o",
-        &s(&out),
-    ];
-    let client = children.spawn("client.log", PREDICT, &args);
+    let client = children.client(&config, &dir, &input, &["-o", &s(&out)]);
     let (status, err) = children.wait(client, Duration::from_secs(120));
     assert!(status.success(), "{err}");
     assert!(
@@ -225,18 +226,8 @@ fn a_server_that_dies_mid_run_is_named_by_the_others_and_the_client() {
     let config = deployment(&dir, "cnn_bn", "2000");
     let mut children = Children::new(&dir);
     children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
-    let s = |p: &Path| p.display().to_string();
     let input = fixture("cnn_bn", "input_b32.npy");
-    let client_plan = dir.join("model.client.plan");
-    let args = [
-        "--config",
-        &s(&config),
-        &s(&client_plan),
-        &s(&input),
-        "--repeat",
-        "100000",
-    ];
-    let client = children.spawn("client.log", PREDICT, &args);
+    let client = children.client(&config, &dir, &input, &["--repeat", "100000"]);
     for i in 0..3 {
         children.await_log(i, "joined session", Duration::from_secs(60));
     }
@@ -281,14 +272,8 @@ fn a_client_with_a_wrong_certificate_is_refused_and_the_refusal_is_logged() {
 
     let mut children = Children::new(&dir);
     children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
-    let s = |p: &Path| p.display().to_string();
-    let args = [
-        "--config",
-        &s(&impostor),
-        &s(&dir.join("model.client.plan")),
-        &s(&fixture("cnn_bn", "input_b1.npy")),
-    ];
-    let client = children.spawn("client.log", PREDICT, &args);
+    let input = fixture("cnn_bn", "input_b1.npy");
+    let client = children.client(&impostor, &dir, &input, &[]);
     let (status, err) = children.wait(client, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("cannot connect to party"), "{err}");
@@ -349,13 +334,7 @@ fn parties_refuse_shares_of_two_different_dealings() {
         0 => dir.join("again.party0.plan"),
         _ => dir.join(format!("model.party{i}.plan")),
     });
-    let args = [
-        "--config",
-        &s(&config),
-        &s(&dir.join("model.client.plan")),
-        &s(&fixture("mlp", "input_b1.npy")),
-    ];
-    let client = children.spawn("client.log", PREDICT, &args);
+    let client = children.client(&config, &dir, &fixture("mlp", "input_b1.npy"), &[]);
     let (status, err) = children.wait(client, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(

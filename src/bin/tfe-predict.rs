@@ -167,26 +167,27 @@ fn run(args: &Args) -> Result<()> {
         Mode::Fixed => "fixed",
         Mode::Float => "float",
     };
-    let traffic = if args.config.is_some() {
-        let t = &prediction.traffic;
-        format!(
-            ", {} sent in {} rounds (networked; one-time setup: {:.1} ms connecting to the parties over TLS)",
-            human_bytes(t.online.bytes_sent),
-            t.online.rounds,
-            prediction.setup_time.as_secs_f64() * 1e3,
-        )
-    } else if mode == Mode::Mpc {
-        let t = &prediction.traffic;
-        format!(
-            ", {} sent in {} rounds (one-time setup: {:.1} ms, {} sharing keys and weights)",
-            human_bytes(t.online.bytes_sent),
-            t.online.rounds,
-            prediction.setup_time.as_secs_f64() * 1e3,
-            human_bytes(t.setup.bytes_sent),
-        )
+    let t = &prediction.traffic;
+    let setup_ms = prediction.setup_time.as_secs_f64() * 1e3;
+    let setup = if args.config.is_some() {
+        Some(format!(
+            "networked; one-time setup: {setup_ms:.1} ms connecting to the parties over TLS"
+        ))
     } else {
-        String::new()
+        (mode == Mode::Mpc).then(|| {
+            format!(
+                "one-time setup: {setup_ms:.1} ms, {} sharing keys and weights",
+                human_bytes(t.setup.bytes_sent)
+            )
+        })
     };
+    let traffic = setup.map_or(String::new(), |setup| {
+        format!(
+            ", {} sent in {} rounds ({setup})",
+            human_bytes(t.online.bytes_sent),
+            t.online.rounds
+        )
+    });
     eprintln!(
         "{mode_name}: batch {}, {:.1} ms{traffic}",
         prediction.batch,

@@ -75,23 +75,45 @@ pub enum PlanFileError {
     Checksum { path: String, section: &'static str },
 }
 
+/// Magic, version, then each section as its length, its bytes and their SHA-256: the layout
+/// of plan and share files alike.
+fn container(magic: &[u8], version: u32, sections: &[&[u8]]) -> Vec<u8> {
+    let size: usize = sections.iter().map(|s| s.len() + 40).sum();
+    let mut out = Vec::with_capacity(magic.len() + 4 + size);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    for section in sections {
+        out.extend_from_slice(&(section.len() as u64).to_le_bytes());
+        out.extend_from_slice(section);
+        out.extend_from_slice(&Sha256::digest(section));
+    }
+    out
+}
+
+/// The data of the weights `keep` selects, f32 little-endian in plan order.
+fn weight_bytes(plan: &Plan, keep: impl Fn(&Weight) -> bool) -> Vec<u8> {
+    plan.weights
+        .iter()
+        .filter(|w| keep(w))
+        .flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes()))
+        .collect()
+}
+
+/// A file's bytes and its name for messages.
+fn read_file(path: &Path) -> Result<(Vec<u8>, String), PlanFileError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|reason| PlanFileError::Read {
+        path: name.clone(),
+        reason,
+    })?;
+    Ok((bytes, name))
+}
+
 impl Plan {
     pub fn to_bytes(&self) -> Vec<u8> {
         let graph = serde_json::to_vec(self).expect("plans always serialise");
-        let weights: Vec<u8> = self
-            .weights
-            .iter()
-            .flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes()))
-            .collect();
-        let mut out = Vec::with_capacity(graph.len() + weights.len() + 100);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        for section in [&graph, &weights] {
-            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
-            out.extend_from_slice(section);
-            out.extend_from_slice(&Sha256::digest(section));
-        }
-        out
+        let weights = weight_bytes(self, |_| true);
+        container(MAGIC, FORMAT_VERSION, &[&graph, &weights])
     }
 
     pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
@@ -102,11 +124,7 @@ impl Plan {
     }
 
     pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|reason| PlanFileError::Read {
-            path: name.clone(),
-            reason,
-        })?;
+        let (bytes, name) = read_file(path)?;
         Plan::from_bytes(&bytes, &name)
     }
 
@@ -251,12 +269,7 @@ impl SharedPlan {
     /// The graph section and the public weights section of `plan`.
     fn public_sections(plan: &Plan) -> (Vec<u8>, Vec<u8>) {
         let graph = serde_json::to_vec(plan).expect("plans always serialise");
-        let public = plan
-            .weights
-            .iter()
-            .filter(|w| w.visibility == Visibility::Public)
-            .flat_map(|w| w.data.iter().flat_map(|v| v.to_le_bytes()))
-            .collect();
+        let public = weight_bytes(plan, |w| w.visibility == Visibility::Public);
         (graph, public)
     }
 
@@ -283,15 +296,11 @@ impl SharedPlan {
             .flatten()
             .flat_map(|c| c.iter().flat_map(|v| v.to_le_bytes()))
             .collect();
-        let mut out = Vec::with_capacity(graph.len() + public.len() + shares.len() + 200);
-        out.extend_from_slice(SHARE_MAGIC);
-        out.extend_from_slice(&SHARE_FORMAT_VERSION.to_le_bytes());
-        for section in [&header, &graph, &public, &shares] {
-            out.extend_from_slice(&(section.len() as u64).to_le_bytes());
-            out.extend_from_slice(section);
-            out.extend_from_slice(&Sha256::digest(section));
-        }
-        out
+        container(
+            SHARE_MAGIC,
+            SHARE_FORMAT_VERSION,
+            &[&header, &graph, &public, &shares],
+        )
     }
 
     /// Writes the file readable by its owner only: it holds shares of secrets.
@@ -311,11 +320,7 @@ impl SharedPlan {
     }
 
     pub fn read(path: &Path) -> Result<SharedPlan, PlanFileError> {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|reason| PlanFileError::Read {
-            path: name.clone(),
-            reason,
-        })?;
+        let (bytes, name) = read_file(path)?;
         SharedPlan::from_bytes(&bytes, &name)
     }
 
