@@ -79,6 +79,27 @@ fn per_channel_input(cx: &mut Lowering, node: &Node, i: usize, rank: usize) -> R
     ))
 }
 
+/// 1 / sqrt(variance + eps), the scale every normalisation shares.
+fn inv_std(
+    cx: &mut Lowering,
+    node: &Node,
+    variance: ValueId,
+    eps: f32,
+    shape: Shape,
+) -> Result<ValueId> {
+    let eps = cx.scalar(node, "epsilon", eps)?;
+    let shifted = cx.emit_temp(node, Op::Add, &[variance, eps], "var_eps", shape.clone());
+    Ok(cx.emit_temp(
+        node,
+        Op::Function {
+            function: Function::Rsqrt,
+        },
+        &[shifted],
+        "inv_std",
+        shape,
+    ))
+}
+
 /// BatchNormalization whose parameters are computed from the secret input: the scale
 /// gamma / sqrt(var + eps) and shift beta - mean * scale are computed securely too.
 fn batch_norm_of_secret_parameters(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -95,17 +116,8 @@ fn batch_norm_of_secret_parameters(cx: &mut Lowering, node: &Node) -> Result<()>
     };
     let ((gamma, c), (beta, _), (mean, _), (var, _)) =
         (param(cx, 1)?, param(cx, 2)?, param(cx, 3)?, param(cx, 4)?);
-    let eps = cx.scalar(node, "epsilon", node.float("epsilon", 1e-5)?)?;
-    let shifted = cx.emit_temp(node, Op::Add, &[var, eps], "var_eps", c.clone());
-    let inv_std = cx.emit_temp(
-        node,
-        Op::Function {
-            function: Function::Rsqrt,
-        },
-        &[shifted],
-        "inv_std",
-        c.clone(),
-    );
+    let eps = node.float("epsilon", 1e-5)?;
+    let inv_std = inv_std(cx, node, var, eps, c.clone())?;
     let scale = cx.emit_temp(node, Op::Mul, &[gamma, inv_std], "scale", c.clone());
     let mean_scaled = cx.emit_temp(node, Op::Mul, &[mean, scale], "mean_scaled", c.clone());
     let shift = cx.emit_temp(node, Op::Sub, &[beta, mean_scaled], "shift", c);
@@ -221,23 +233,7 @@ fn standardize(
         shape.clone(),
     );
     let variance = mean_of(cx, squared, "variance");
-    let epsilon = cx.scalar(node, "epsilon", eps)?;
-    let shifted = cx.emit_temp(
-        node,
-        Op::Add,
-        &[variance, epsilon],
-        "shifted",
-        reduced.clone(),
-    );
-    let inv_std = cx.emit_temp(
-        node,
-        Op::Function {
-            function: Function::Rsqrt,
-        },
-        &[shifted],
-        "inv_std",
-        reduced,
-    );
+    let inv_std = inv_std(cx, node, variance, eps, reduced)?;
     let value = cx.emit_temp(
         node,
         Op::Mul,
