@@ -3,6 +3,7 @@
 //! values are zeros of the right shapes (the protocol never branches on data), tagged
 //! public or secret because the mpc domain computes on public values locally.
 
+use super::domain_mpc::ProductRoute;
 use super::maps::{MaskMap, MulMap};
 use super::{Bilinear, Domain, Linear};
 use crate::approx::{self, Ring};
@@ -32,8 +33,7 @@ impl CostDomain {
         }
     }
 
-    /// Mirrors the mpc domain's products: local when either side is public and nothing is
-    /// rescaled, or when both are public; otherwise a resharing or a truncation.
+    /// A product costs what the mpc domain's [`ProductRoute`] for its operands costs.
     fn product<B: Bilinear>(
         &mut self,
         map: &B,
@@ -43,11 +43,10 @@ impl CostDomain {
     ) -> Result<Costed> {
         let zeros = map.apply(&x.zeros.view(), &y.zeros.view())?;
         let n = zeros.len() as u64;
-        self.total += match (x.secret, y.secret, shift) {
-            (false, false, _) => Cost::FREE,
-            (true, true, 0) => Cost::reshare(n),
-            (_, _, 0) => Cost::FREE,
-            _ => Cost::truncate(n),
+        self.total += match ProductRoute::of(x.secret, y.secret, shift) {
+            ProductRoute::Local => Cost::FREE,
+            ProductRoute::Reshare => Cost::reshare(n),
+            ProductRoute::Truncate => Cost::truncate(n),
         };
         Ok(Costed {
             zeros,

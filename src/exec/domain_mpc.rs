@@ -40,9 +40,37 @@ impl MpcValue {
     }
 }
 
+/// How the mpc domain computes a product `map(x, y)` rescaled by `shift` bits; the cost
+/// domain follows the same choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProductRoute {
+    /// Both operands public, or one public with nothing to rescale: each component alone.
+    Local,
+    /// Two secrets, nothing to rescale: the resharing round.
+    Reshare,
+    /// A secret operand and a rescale: the two-round truncation.
+    Truncate,
+}
+
+impl ProductRoute {
+    pub(super) fn of(x_secret: bool, y_secret: bool, shift: u32) -> ProductRoute {
+        match (x_secret, y_secret, shift) {
+            (false, false, _) => ProductRoute::Local,
+            (true, true, 0) => ProductRoute::Reshare,
+            (_, _, 0) => ProductRoute::Local,
+            _ => ProductRoute::Truncate,
+        }
+    }
+}
+
+impl MpcValue {
+    fn is_secret(&self) -> bool {
+        matches!(self, MpcValue::Secret(_))
+    }
+}
+
 impl MpcDomain<'_> {
-    /// `map(x, y)` truncated by `shift` bits: local for public operands, otherwise one
-    /// product term per party and the two-round truncation.
+    /// `map(x, y)` truncated by `shift` bits, by the [`ProductRoute`] its operands take.
     fn product<B: Bilinear>(
         &mut self,
         map: &B,
@@ -50,47 +78,38 @@ impl MpcDomain<'_> {
         y: &MpcValue,
         shift: u32,
     ) -> Result<MpcValue> {
-        // Without rescaling, a public operand scales both components locally and a product of
-        // secrets needs only the resharing round.
-        if shift == 0 {
-            let both = |s: &ArithShare,
-                        f: &dyn Fn(&ArrayD<u64>) -> Result<ArrayD<u64>>|
-             -> Result<MpcValue> {
-                Ok(MpcValue::Secret(ArithShare {
-                    cur: f(&s.cur)?,
-                    next: f(&s.next)?,
-                }))
-            };
-            match (x, y) {
-                (MpcValue::Secret(s), MpcValue::Public(p)) => {
-                    return both(s, &|c| map.apply(&c.view(), &p.view()));
-                }
-                (MpcValue::Public(p), MpcValue::Secret(s)) => {
-                    return both(s, &|c| map.apply(&p.view(), &c.view()));
-                }
-                (MpcValue::Secret(a), MpcValue::Secret(b)) => {
-                    let term = product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?;
-                    return Ok(MpcValue::Secret(self.party.reshare(&term)?));
-                }
-                (MpcValue::Public(_), MpcValue::Public(_)) => {}
-            }
-        }
-        let term = match (x, y) {
+        let route = ProductRoute::of(x.is_secret(), y.is_secret(), shift);
+        let apply = |a: &ArrayD<u64>, b: &ArrayD<u64>| map.apply(&a.view(), &b.view());
+        let product = match (x, y) {
             (MpcValue::Public(a), MpcValue::Public(b)) => {
                 return Ok(MpcValue::Public(
-                    map.apply(&a.view(), &b.view())?
-                        .mapv(|v| shift_right(v, shift)),
+                    apply(a, b)?.mapv(|v| shift_right(v, shift)),
                 ));
             }
-            // A public operand scales each component locally; its first component is an
-            // additive term like any other.
-            (MpcValue::Secret(s), MpcValue::Public(p)) => map.apply(&s.cur.view(), &p.view())?,
-            (MpcValue::Public(p), MpcValue::Secret(s)) => map.apply(&p.view(), &s.cur.view())?,
+            (MpcValue::Secret(s), MpcValue::Public(p)) if route == ProductRoute::Local => {
+                s.map(|c| apply(c, p))?
+            }
+            (MpcValue::Public(p), MpcValue::Secret(s)) if route == ProductRoute::Local => {
+                s.map(|c| apply(p, c))?
+            }
+            // A public operand scales each component; the first is an additive term like
+            // any other.
+            (MpcValue::Secret(s), MpcValue::Public(p)) => {
+                self.party.truncate(&apply(&s.cur, p)?, shift)?
+            }
+            (MpcValue::Public(p), MpcValue::Secret(s)) => {
+                self.party.truncate(&apply(p, &s.cur)?, shift)?
+            }
             (MpcValue::Secret(a), MpcValue::Secret(b)) => {
-                product_term(a, b, |u, v| map.apply(&u.view(), &v.view()))?
+                let term = product_term(a, b, apply)?;
+                if route == ProductRoute::Reshare {
+                    self.party.reshare(&term)?
+                } else {
+                    self.party.truncate(&term, shift)?
+                }
             }
         };
-        Ok(MpcValue::Secret(self.party.truncate(&term, shift)?))
+        Ok(MpcValue::Secret(product))
     }
 }
 
