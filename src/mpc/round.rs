@@ -6,7 +6,7 @@
 //! resharing a term every party holds (three elements on the wire per value), resharing
 //! terms only parties 1 and 2 hold (two), or party 0 dealing values it alone knows (one).
 
-use super::bits::{BoolShare, pack_bits, unpack_bits};
+use super::bits::{BoolShare, unpack_bits};
 use super::party::{Label, Link, Party};
 use anyhow::{Result, ensure};
 
@@ -270,12 +270,15 @@ impl Party {
         self.count_rounds(1);
         self.send_to(self.peer(2), &bits.next)?;
         let third = self.recv_from(self.peer(1), bits.next.len())?;
-        let opened: Vec<u64> = (0..bits.cur.len())
+        let mut packed: Vec<u64> = (0..bits.cur.len())
             .map(|k| bits.cur[k] ^ bits.next[k] ^ third[k])
             .collect();
-        let opened = unpack_bits(&opened, n);
-        self.opened(&pack_bits(&opened));
-        Ok(opened)
+        // Bits past n pad the last word; they are no one's value.
+        if let (Some(last), tail @ 1..) = (packed.last_mut(), n % 64) {
+            *last &= (1 << tail) - 1;
+        }
+        self.opened(&packed);
+        Ok(unpack_bits(&packed, n))
     }
 }
 
