@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Attr, OnnxBuilder, max_abs_diff, read_npy, temp_dir};
+use common::{Attr, OnnxBuilder, max_abs_diff, printed_numbers, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{WritableElement, WriteNpyExt};
 use std::ffi::OsStr;
@@ -190,13 +190,6 @@ fn expect_bad_input<T: WritableElement>(test: &str, input: &ArrayD<T>, needles: 
     }
 }
 
-/// The numbers in tfe-predict's printed output, in order.
-fn printed_numbers(text: &str) -> Vec<f32> {
-    text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | '+')))
-        .filter_map(|t| t.parse().ok())
-        .collect()
-}
-
 /// A model with several unsupported operators, two of them repeated and one in a custom
 /// domain, around a supported Relu.
 fn unsupported_model(test: &str) -> PathBuf {
@@ -343,24 +336,15 @@ fn profile_prints_a_table_per_step_with_a_total_beside_the_estimate() {
         "--profile".into(),
     ]);
     expect_ok(&r);
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    let header = lines
-        .iter()
-        .position(|l| l.starts_with("node"))
-        .unwrap_or_else(|| panic!("no table\n{r}"));
+    let table = profile_table(&r.stderr).unwrap_or_else(|| panic!("no table\n{r}"));
     for column in ["op", "time ms", "bytes", "estimated", "rounds", "est."] {
         assert!(
-            lines[header].contains(column),
+            table.header.contains(column),
             "header lacks {column:?}\n{r}"
         );
     }
-    let total = lines
-        .iter()
-        .position(|l| l.starts_with("total"))
-        .unwrap_or_else(|| panic!("no total line\n{r}"));
-    let steps = &lines[header + 1..total];
     // The mlp lowers to 8 steps (3 x MatMul + Add, 2 x Relu), and the reveal.
-    assert_eq!(steps.len(), 9, "one line per step\n{r}");
+    assert_eq!(table.steps.len(), 9, "one line per step\n{r}");
     for node in [
         "/fc1/Gemm",
         "/Relu",
@@ -370,28 +354,11 @@ fn profile_prints_a_table_per_step_with_a_total_beside_the_estimate() {
         "(reveal)",
     ] {
         assert!(
-            steps.iter().any(|l| l.starts_with(node)),
+            table.steps.iter().any(|(l, _)| l.starts_with(node)),
             "no line for {node}\n{r}"
         );
     }
-    // The last four columns: bytes, estimated bytes, rounds, estimated rounds.
-    let tail = |l: &str| -> Vec<u64> {
-        let numbers = printed_numbers(l);
-        numbers[numbers.len() - 4..]
-            .iter()
-            .map(|&v| v as u64)
-            .collect()
-    };
-    let sum: u64 = steps.iter().map(|l| tail(l)[0]).sum();
-    assert_eq!(
-        tail(lines[total])[0],
-        sum,
-        "the total line sums the bytes\n{r}"
-    );
-    for line in steps.iter().chain([&lines[total]]) {
-        let t = tail(line);
-        assert_eq!((t[0], t[2]), (t[1], t[3]), "measured = estimated\n{line}");
-    }
+    table.assert_measured_equals_estimated();
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{max_abs_diff, read_npy};
+use common::{max_abs_diff, profile_table, read_npy};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -182,20 +182,27 @@ fn top1(x: &ArrayD<f32>) -> Vec<usize> {
 }
 
 #[test]
-fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode() {
+fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_and_profile() {
     let dir = scratch("agreement");
     let config = deployment(&dir, "cnn_bn", "10000");
     let mut children = Children::new(&dir);
     children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
     let s = |p: &Path| p.display().to_string();
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
-    let client = children.client(&config, &dir, &input, &["-o", &s(&out)]);
+    let client = children.client(&config, &dir, &input, &["-o", &s(&out), "--profile"]);
     let (status, err) = children.wait(client, Duration::from_secs(120));
     assert!(status.success(), "{err}");
     assert!(
         err.contains("mpc: batch 32,") && err.contains("rounds (networked"),
         "{err}"
     );
+    // The parties' per-step reports: the same table as the embedded mode prints.
+    let table = profile_table(&err).unwrap_or_else(|| panic!("no profile table\n{err}"));
+    assert!(
+        table.steps.iter().any(|(l, _)| l.starts_with("(reveal)")),
+        "{err}"
+    );
+    table.assert_measured_equals_estimated();
     for i in 0..3 {
         let (status, err) = children.wait(i, Duration::from_secs(30));
         assert!(status.success(), "party {i}: {err}");

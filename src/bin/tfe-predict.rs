@@ -46,8 +46,8 @@ struct Args {
     /// Which interpreter runs the plan.
     #[arg(long, value_enum, default_value = "mpc")]
     mode: ModeArg,
-    /// Print time, bytes sent and rounds per step, and totals; in mpc mode beside the
-    /// estimate that tfe-convert --check prints.
+    /// Print time, bytes sent and rounds per step, and totals; in mpc mode (embedded or
+    /// networked) beside the estimate that tfe-convert --check prints.
     #[arg(long)]
     profile: bool,
     /// Serve the inputs N times on one mpc session, as a deployment does: the weights are
@@ -57,7 +57,7 @@ struct Args {
     repeat: u64,
     /// Networked mode: connect to the three tfe-party servers of this configuration, as the
     /// client (PLAN is then the .client.plan written by tfe-convert --share).
-    #[arg(long, value_name = "parties.json", conflicts_with = "profile")]
+    #[arg(long, value_name = "parties.json")]
     config: Option<PathBuf>,
 }
 

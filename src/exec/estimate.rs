@@ -3,7 +3,7 @@
 //! `tfe-predict --profile` holds the measured traffic against it.
 
 use super::domain_cost::{CostDomain, Costed};
-use super::{Profile, REVEAL_STEP, run};
+use super::{Profile, REVEAL_OP, REVEAL_STEP, run};
 use crate::cli::human_bytes;
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
@@ -56,7 +56,7 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
     let revealed = outputs.iter().map(|o| o.zeros.len() as u64).sum();
     steps.record(
         REVEAL_STEP,
-        "Reveal",
+        REVEAL_OP,
         Default::default(),
         stats(Cost::reveal(revealed)),
     );

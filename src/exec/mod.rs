@@ -28,6 +28,8 @@ pub use session::{Session, Setup};
 
 /// The profile entry for revealing the outputs to the client.
 pub const REVEAL_STEP: &str = "(reveal)";
+/// The op column of that entry.
+pub const REVEAL_OP: &str = "Reveal";
 
 use crate::net::Stats;
 use crate::plan::{Function, Op, Plan, ValueId};

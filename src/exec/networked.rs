@@ -11,7 +11,7 @@
 
 use super::predict::{Traffic, check_inputs, encode_inputs, encode_weight};
 use super::session::{Setup, client_request, client_stop, serve_requests};
-use super::{MpcValue, Prediction, Profile};
+use super::{MpcValue, Prediction, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::prf::{Prf, os_key};
 use crate::mpc::share::Dealer;
 use crate::mpc::{ArithShare, Party};
@@ -213,12 +213,22 @@ impl PartyServer {
             |party, profile, traffic| {
                 served += 1;
                 let rounds = profile.total().stats.rounds;
-                let report = [traffic.bytes_sent, traffic.messages_sent, rounds];
+                let mut report = vec![traffic.bytes_sent, traffic.messages_sent, rounds];
+                report.extend(profile.to_words());
                 party.send_role(Role::Client, &report)
             },
         )?;
         Ok(served)
     }
+}
+
+/// The (node, op) names of the steps a party profiles: the plan's, then the reveal.
+fn step_names(plan: &Plan) -> Vec<(&str, &str)> {
+    plan.steps
+        .iter()
+        .map(|s| (s.node.as_str(), s.op.name()))
+        .chain([(REVEAL_STEP, REVEAL_OP)])
+        .collect()
 }
 
 fn session_of(words: &[u64]) -> SessionId {
@@ -285,29 +295,33 @@ impl RemoteSession {
     }
 
     /// One prediction, with the embedded mode's input checks. The traffic is every role's
-    /// for this request, as the parties report it; the profile is empty.
+    /// for this request, and the profile every party's per step, as the parties report them.
     pub fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
         let batch = check_inputs(&self.plan, inputs)?;
         let encoded = encode_inputs(&self.plan, inputs)?;
         let started = Instant::now();
         let (outputs, mut online) =
             client_request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
+        let names = step_names(&self.plan);
         let mut rounds = 0;
+        let mut profiles = vec![];
         for role in Role::PARTIES {
             let report = self.net.recv(role)?;
-            ensure!(report.len() == 3, "{role} sent a malformed report");
+            let malformed = || anyhow!("{role} sent a malformed report");
+            let (totals, steps) = report.split_at_checked(3).ok_or_else(malformed)?;
+            profiles.push(Profile::from_words(steps, &names).ok_or_else(malformed)?);
             online = online.alongside(Stats {
-                bytes_sent: report[0],
-                messages_sent: report[1],
+                bytes_sent: totals[0],
+                messages_sent: totals[1],
                 rounds: 0,
             });
-            rounds = rounds.max(report[2]);
+            rounds = rounds.max(totals[2]);
         }
         online.rounds = rounds;
         Ok(Prediction {
             outputs,
             batch,
-            profile: Profile::default(),
+            profile: Profile::merge_parties(&profiles),
             traffic: Traffic {
                 setup: Stats::default(),
                 online,

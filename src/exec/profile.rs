@@ -4,6 +4,9 @@ use crate::net::Stats;
 use std::fmt::Write;
 use std::time::Duration;
 
+/// Words per step in [`Profile::to_words`].
+const WORDS_PER_STEP: usize = 4;
+
 #[derive(Clone, Debug, Default)]
 pub struct StepCost {
     pub node: String,
@@ -39,6 +42,41 @@ impl Profile {
             }
         }
         merged
+    }
+
+    /// Each step's figures as words (time in ns, bytes, messages, rounds), for a party's
+    /// report over the wire. The names stay behind: the client has them from its plan.
+    pub fn to_words(&self) -> Vec<u64> {
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                let time = u64::try_from(s.time.as_nanos()).unwrap_or(u64::MAX);
+                [
+                    time,
+                    s.stats.bytes_sent,
+                    s.stats.messages_sent,
+                    s.stats.rounds,
+                ]
+            })
+            .collect()
+    }
+
+    /// The inverse of [`Profile::to_words`] for steps with these (node, op) names; `None`
+    /// when the word count does not match them.
+    pub fn from_words(words: &[u64], names: &[(&str, &str)]) -> Option<Profile> {
+        if words.len() != WORDS_PER_STEP * names.len() {
+            return None;
+        }
+        let mut profile = Profile::default();
+        for (&(node, op), w) in names.iter().zip(words.chunks_exact(WORDS_PER_STEP)) {
+            let stats = Stats {
+                bytes_sent: w[1],
+                messages_sent: w[2],
+                rounds: w[3],
+            };
+            profile.record(node, op, Duration::from_nanos(w[0]), stats);
+        }
+        Some(profile)
     }
 
     pub fn total(&self) -> StepCost {

@@ -329,7 +329,7 @@ fn serve_request(
     }
     profile.record(
         super::REVEAL_STEP,
-        "Reveal",
+        super::REVEAL_OP,
         reveal_start.elapsed(),
         dom.stats() - before_reveal,
     );

@@ -338,3 +338,51 @@ pub fn check_generated(relative: &str, generated: &str, regenerate: &str) {
 pub fn out_of_date(relative: &str, regenerate: &str) -> String {
     format!("{relative} is out of date; regenerate it with `TFE_BLESS=1 {regenerate}`")
 }
+
+/// The numbers in a line of printed text.
+pub fn printed_numbers(text: &str) -> Vec<f32> {
+    text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | '+')))
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// A `tfe-predict --profile` table printed beside the estimate: for each step and then the
+/// total, its line and its last four numbers (bytes, estimated bytes, rounds, estimated
+/// rounds).
+pub struct ProfileTable<'a> {
+    pub header: &'a str,
+    pub steps: Vec<(&'a str, [u64; 4])>,
+    pub total: (&'a str, [u64; 4]),
+}
+
+/// The profile table in a command's stderr, if it printed one.
+pub fn profile_table(stderr: &str) -> Option<ProfileTable<'_>> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("node"))?;
+    let total = lines.iter().position(|l| l.starts_with("total"))?;
+    let row = |l: &'_ str| -> Option<[u64; 4]> {
+        let numbers = printed_numbers(l);
+        let tail = numbers.get(numbers.len().checked_sub(4)?..)?;
+        Some([0, 1, 2, 3].map(|i| tail[i] as u64))
+    };
+    Some(ProfileTable {
+        header: lines[header],
+        steps: lines[header + 1..total]
+            .iter()
+            .map(|&l| Some((l, row(l)?)))
+            .collect::<Option<_>>()?,
+        total: (lines[total], row(lines[total])?),
+    })
+}
+
+impl ProfileTable<'_> {
+    /// Checks that the total sums the steps' bytes and that every row's measured bytes and
+    /// rounds equal the estimate.
+    pub fn assert_measured_equals_estimated(&self) {
+        let sum: u64 = self.steps.iter().map(|(_, r)| r[0]).sum();
+        assert_eq!(self.total.1[0], sum, "the total line sums the bytes");
+        for (line, r) in self.steps.iter().chain([&self.total]) {
+            assert_eq!((r[0], r[2]), (r[1], r[3]), "measured = estimated\n{line}");
+        }
+    }
+}
