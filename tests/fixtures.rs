@@ -153,6 +153,8 @@ fixtures! {
     cnn_from_the_dynamo_exporter => "cnn_dynamo",
     transformer_encoder_torchscript_exporter => "transformer_ts",
     transformer_encoder_dynamo_exporter => "transformer_dynamo",
+    lstm_torchscript_exporter => "lstm_ts",
+    lstm_dynamo_exporter => "lstm_dynamo",
     keras_cnn_through_tf2onnx => "keras_cnn",
     keras_mlp_through_tf2onnx => "keras_mlp",
     frozen_tensorflow_graph => "tf_cnn",

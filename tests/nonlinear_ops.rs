@@ -371,6 +371,226 @@ fn conv_transpose() {
 }
 
 /// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
+/// An LSTM with hidden size 5 over x [N, 4, 3] as exporters feed it: transposed to [4, N, 3]
+/// for layout 0, as is for layout 1. `inputs` after X, W, R, B, where the names of `states`
+/// are initial states computed from x; `outputs` named Y, Y_h, Y_c.
+fn lstm(
+    name: &str,
+    directions: usize,
+    attrs: Vec<Attr>,
+    inputs: &[&str],
+    states: &[&str],
+    outputs: &[&str],
+) -> Case {
+    let batch_first = attrs.iter().any(|a| matches!(a, Attr::Int("layout", 1)));
+    let (c, xs) = lstm_operands(name, directions, batch_first, states);
+    let c = c.node(
+        "LSTM",
+        &lstm_inputs(xs, inputs),
+        outputs,
+        with_hidden(attrs),
+    );
+    graph_outputs(c, outputs)
+}
+
+/// The same reverse LSTM (layout 0) as [`lstm`] with these arguments, computed as the forward
+/// LSTM on the time-reversed sequence with Y reversed back: tract 0.23 drops the initial
+/// state of a reverse LSTM (onnxruntime agrees with tfe), so this is the reference.
+fn reverse_lstm_reference(name: &str, inputs: &[&str], states: &[&str], outputs: &[&str]) -> Case {
+    let (c, xs) = lstm_operands(name, 1, false, states);
+    let back = |from: &str, to: &str, c: Case| {
+        c.node(
+            "Slice",
+            &[from, "first", "past", "time", "back"],
+            &[to],
+            vec![],
+        )
+    };
+    let c = c
+        .init_i64("first", &[-1])
+        .init_i64("past", &[i64::MIN])
+        .init_i64("time", &[0])
+        .init_i64("back", &[-1]);
+    let c = back(xs, "xr", c);
+    let forward_outputs: Vec<&str> = ["y_forward"]
+        .into_iter()
+        .chain(outputs[1..].iter().copied())
+        .collect();
+    let c = c.node(
+        "LSTM",
+        &lstm_inputs("xr", inputs),
+        &forward_outputs,
+        with_hidden(vec![]),
+    );
+    graph_outputs(back("y_forward", outputs[0], c), outputs)
+}
+
+/// x, the transposed sequence for layout 0, the parameters and the computed `states`.
+fn lstm_operands(
+    name: &str,
+    directions: usize,
+    batch_first: bool,
+    states: &[&str],
+) -> (Case, &'static str) {
+    let c = case(name, 14)
+        .input("x", &[N, Some(4), Some(3)])
+        .weight("w", &[directions, 20, 3])
+        .weight("r", &[directions, 20, 5])
+        .weight_scaled("b", &[directions, 40], 0.5);
+    let (c, xs) = if batch_first {
+        (c, "x")
+    } else {
+        let perm = vec![ints("perm", &[1, 0, 2])];
+        (c.node("Transpose", &["x"], &["xs"], perm), "xs")
+    };
+    let c = states
+        .iter()
+        .fold(c, |c, state| with_state(c, state, batch_first));
+    (c, xs)
+}
+
+fn lstm_inputs<'a>(xs: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {
+    [xs, "w", "r", "b"]
+        .into_iter()
+        .chain(inputs.iter().copied())
+        .collect()
+}
+
+fn with_hidden(mut attrs: Vec<Attr>) -> Vec<Attr> {
+    attrs.push(int("hidden_size", 5));
+    attrs
+}
+
+fn graph_outputs(c: Case, outputs: &[&str]) -> Case {
+    outputs
+        .iter()
+        .filter(|o| !o.is_empty())
+        .fold(c, |c, o| c.output(o))
+}
+
+/// A secret initial state computed from the input: tanh(x[:, 0, :] V) as [1, N, 5] (or
+/// [N, 1, 5] batch first).
+fn with_state(c: Case, name: &str, batch_first: bool) -> Case {
+    let (first, v, proj, t) = (
+        format!("{name}_x0"),
+        format!("{name}_v"),
+        format!("{name}_p"),
+        format!("{name}_t"),
+    );
+    c.weight(&v, &[3, 5])
+        .init_i64(&format!("{name}_idx"), &[0])
+        .init_i64(&format!("{name}_axis"), &[if batch_first { 1 } else { 0 }])
+        .node(
+            "Gather",
+            &["x", &format!("{name}_idx")],
+            &[&first],
+            vec![int("axis", 1)],
+        )
+        .node(
+            "Squeeze",
+            &[&first, &format!("{name}_idx_sq")],
+            &[&format!("{first}_sq")],
+            vec![],
+        )
+        .init_i64(&format!("{name}_idx_sq"), &[1])
+        .node("MatMul", &[&format!("{first}_sq"), &v], &[&proj], vec![])
+        .node("Tanh", &[&proj], &[&t], vec![])
+        .node("Unsqueeze", &[&t, &format!("{name}_axis")], &[name], vec![])
+}
+
+#[test]
+fn lstm_unrolled() {
+    let forward = lstm("lstm-forward", 1, vec![], &[], &[], &["y", "y_h"]);
+    let reverse = lstm(
+        "lstm-reverse-initial-states",
+        1,
+        vec![Attr::Str("direction", "reverse")],
+        &["", "h0", "c0"],
+        &["h0", "c0"],
+        &["y", "", "y_c"],
+    )
+    .reference(reverse_lstm_reference(
+        "lstm-reverse-initial-states",
+        &["", "h0", "c0"],
+        &["h0", "c0"],
+        &["y", "", "y_c"],
+    ));
+    let bidirectional = lstm(
+        "lstm-bidirectional",
+        2,
+        vec![Attr::Str("direction", "bidirectional")],
+        &[],
+        &[],
+        &["y", "y_h", "y_c"],
+    );
+    let batch_first = lstm(
+        "lstm-layout-1",
+        1,
+        vec![int("layout", 1)],
+        &["", "h0"],
+        &["h0"],
+        &["y", "y_h"],
+    );
+    let constant_states = case("lstm-constant-states", 14)
+        .input("x", &[Some(2), Some(4), Some(3)])
+        .weight("w", &[1, 20, 3])
+        .weight("r", &[1, 20, 5])
+        .weight("h0", &[1, 2, 5])
+        .weight("c0", &[1, 2, 5])
+        .node("Transpose", &["x"], &["xs"], vec![ints("perm", &[1, 0, 2])])
+        .node(
+            "LSTM",
+            &["xs", "w", "r", "", "", "h0", "c0"],
+            &["y"],
+            vec![int("hidden_size", 5)],
+        )
+        .output("y")
+        .fixed_shapes();
+    run_all(vec![
+        forward,
+        reverse,
+        bidirectional,
+        batch_first,
+        constant_states,
+    ]);
+    refuse_all(vec![
+        (
+            lstm(
+                "refuse-lstm-clip",
+                1,
+                vec![float("clip", 3.0)],
+                &[],
+                &[],
+                &["y"],
+            ),
+            &["LSTM with a cell clip"],
+        ),
+        (
+            lstm(
+                "refuse-lstm-input-forget",
+                1,
+                vec![int("input_forget", 1)],
+                &[],
+                &[],
+                &["y"],
+            ),
+            &["input_forget=1"],
+        ),
+        (
+            lstm(
+                "refuse-lstm-peepholes",
+                1,
+                vec![],
+                &["", "", "", "p"],
+                &[],
+                &["y"],
+            )
+            .weight("p", &[1, 15]),
+            &["peephole"],
+        ),
+    ]);
+}
+
 #[test]
 fn piecewise_sigmoid_option() {
     use tfe::exec::{Mode, predict};

@@ -192,6 +192,9 @@ pub enum BatchMode {
 pub struct Fact {
     pub shape: Option<Shape>,
     pub konst: Option<Arc<Tensor>>,
+    /// The one value of a tensor whose shape depends on the batch but whose elements are all
+    /// that value at convert time (the zero initial state exporters build from `Shape`).
+    pub uniform: Option<f32>,
     pub datum_type: Option<DatumType>,
 }
 
@@ -224,6 +227,11 @@ impl Graph {
     /// The value of a tensor known at convert time (initializer, Constant or folded subgraph).
     pub fn constant(&self, tensor: &str) -> Option<&Arc<Tensor>> {
         self.facts.get(tensor).and_then(|f| f.konst.as_ref())
+    }
+
+    /// The one value of a batch-sized tensor that is filled with it (see [`Fact::uniform`]).
+    pub fn uniform(&self, tensor: &str) -> Option<f32> {
+        self.facts.get(tensor).and_then(|f| f.uniform)
     }
 }
 
@@ -376,6 +384,7 @@ fn analyse_proto(
             Fact {
                 shape,
                 konst: fact.value.concretize(),
+                uniform: None,
                 datum_type: fact.datum_type.concretize(),
             },
         );
@@ -426,16 +435,30 @@ fn batch_facts(
                 (Some(ka), Some(kb)) if ka == kb => Some(ka.clone()),
                 _ => None,
             };
+            let uniform = match (&fa.konst, &fb.konst) {
+                (Some(ka), Some(kb)) if konst.is_none() => {
+                    uniform_value(ka).filter(|&v| uniform_value(kb) == Some(v))
+                }
+                _ => None,
+            };
             Ok((
                 name.clone(),
                 Fact {
                     shape,
                     konst,
+                    uniform,
                     datum_type: fa.datum_type,
                 },
             ))
         })
         .collect()
+}
+
+/// The value every element of a non-empty numeric tensor has, if they all have one.
+fn uniform_value(t: &Tensor) -> Option<f32> {
+    let values = floats(t).ok()?;
+    let first = *values.first()?;
+    values.iter().all(|&v| v == first).then_some(first)
 }
 
 /// A one-dimensional int64 initializer, for the rewrites made before shape inference.

@@ -32,9 +32,7 @@ fn function_of(node: &Node) -> Result<Function> {
 pub fn function(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
     let function = match function_of(node)? {
-        Function::Sigmoid if cx.sigmoid == super::SigmoidMethod::Piecewise => {
-            Function::SigmoidPiecewise
-        }
+        Function::Sigmoid => cx.sigmoid_function(),
         f => f,
     };
     cx.finish(node, Op::Function { function }, &[x])

@@ -15,6 +15,7 @@ mod normalization;
 mod pool;
 mod power;
 mod readers;
+mod recurrent;
 mod reduce;
 mod registry;
 mod reorder;
@@ -30,7 +31,7 @@ pub use registry::{OpRule, operators_markdown, rules};
 use registry::{hint_for, rule_for};
 
 use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
-use crate::plan::{Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
+use crate::plan::{Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
 use fuse::Fusions;
@@ -249,6 +250,14 @@ impl<'g> Lowering<'g> {
 
     pub fn fusions(&self) -> &Fusions {
         &self.fusions
+    }
+
+    /// The sigmoid approximation chosen at convert time.
+    pub fn sigmoid_function(&self) -> Function {
+        match self.sigmoid {
+            SigmoidMethod::Exact => Function::Sigmoid,
+            SigmoidMethod::Piecewise => Function::SigmoidPiecewise,
+        }
     }
 }
 

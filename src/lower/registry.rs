@@ -4,7 +4,7 @@
 
 use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    reduce, resize, shape, softmax,
+    recurrent, reduce, resize, shape, softmax,
 };
 use crate::import::Node;
 use anyhow::Result;
@@ -229,6 +229,12 @@ const RULES: &[OpRule] = &[
         softmax::softmax,
         1,
         "x - max - ln(sum exp(x - max)); any axis, both opset semantics",
+    ),
+    rule(
+        "LSTM",
+        recurrent::lstm,
+        7,
+        "unrolled over the (fixed) sequence length; forward, reverse, bidirectional; layout 0 and 1; initial states (zero, constant or computed); one sigmoid approximation for all four gates per step, the tanh approximation for the cell; custom activations, clip, input_forget, peepholes and shorter sequence_lens refused",
     ),
     rule(
         "MatMul",
@@ -522,7 +528,7 @@ const HINTS: &[(&[&str], &str)] = &[
         "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow",
     ),
     (
-        &["LSTM", "GRU", "RNN"],
+        &["GRU", "RNN"],
         "unroll the recurrence at export time, which gives MatMul, Sigmoid and Tanh steps",
     ),
     (
