@@ -371,10 +371,17 @@ fn conv_transpose() {
 }
 
 /// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
-/// An LSTM with hidden size 5 over x [N, 4, 3] as exporters feed it: transposed to [4, N, 3]
-/// for layout 0, as is for layout 1. `inputs` after X, W, R, B, where the names of `states`
-/// are initial states computed from x; `outputs` named Y, Y_h, Y_c.
-fn lstm(
+/// A recurrent op type and its number of gate blocks.
+#[derive(Clone, Copy)]
+struct Rnn(&'static str, usize);
+const LSTM: Rnn = Rnn("LSTM", 4);
+const GRU: Rnn = Rnn("GRU", 3);
+
+/// An LSTM or GRU with hidden size 5 over x [N, 4, 3] as exporters feed it: transposed to
+/// [4, N, 3] for layout 0, as is for layout 1. `inputs` after X, W, R, B, where the names of
+/// `states` are initial states computed from x; `outputs` named Y, Y_h (and LSTM's Y_c).
+fn rnn(
+    kind: Rnn,
     name: &str,
     directions: usize,
     attrs: Vec<Attr>,
@@ -383,21 +390,23 @@ fn lstm(
     outputs: &[&str],
 ) -> Case {
     let batch_first = attrs.iter().any(|a| matches!(a, Attr::Int("layout", 1)));
-    let (c, xs) = lstm_operands(name, directions, batch_first, states);
-    let c = c.node(
-        "LSTM",
-        &lstm_inputs(xs, inputs),
-        outputs,
-        with_hidden(attrs),
-    );
+    let (c, xs) = rnn_operands(kind, name, directions, batch_first, states);
+    let c = c.node(kind.0, &rnn_inputs(xs, inputs), outputs, with_hidden(attrs));
     graph_outputs(c, outputs)
 }
 
-/// The same reverse LSTM (layout 0) as [`lstm`] with these arguments, computed as the forward
-/// LSTM on the time-reversed sequence with Y reversed back: tract 0.23 drops the initial
-/// state of a reverse LSTM (onnxruntime agrees with tfe), so this is the reference.
-fn reverse_lstm_reference(name: &str, inputs: &[&str], states: &[&str], outputs: &[&str]) -> Case {
-    let (c, xs) = lstm_operands(name, 1, false, states);
+/// The same reverse op (layout 0) as [`rnn`] with these arguments, computed forward on the
+/// time-reversed sequence with Y reversed back: tract 0.23 drops the initial state of a
+/// reverse LSTM or GRU (onnxruntime agrees with tfe), so this is the reference.
+fn reverse_reference(
+    kind: Rnn,
+    name: &str,
+    attrs: Vec<Attr>,
+    inputs: &[&str],
+    states: &[&str],
+    outputs: &[&str],
+) -> Case {
+    let (c, xs) = rnn_operands(kind, name, 1, false, states);
     let back = |from: &str, to: &str, c: Case| {
         c.node(
             "Slice",
@@ -417,16 +426,17 @@ fn reverse_lstm_reference(name: &str, inputs: &[&str], states: &[&str], outputs:
         .chain(outputs[1..].iter().copied())
         .collect();
     let c = c.node(
-        "LSTM",
-        &lstm_inputs("xr", inputs),
+        kind.0,
+        &rnn_inputs("xr", inputs),
         &forward_outputs,
-        with_hidden(vec![]),
+        with_hidden(attrs),
     );
     graph_outputs(back("y_forward", outputs[0], c), outputs)
 }
 
 /// x, the transposed sequence for layout 0, the parameters and the computed `states`.
-fn lstm_operands(
+fn rnn_operands(
+    kind: Rnn,
     name: &str,
     directions: usize,
     batch_first: bool,
@@ -434,9 +444,9 @@ fn lstm_operands(
 ) -> (Case, &'static str) {
     let c = case(name, 14)
         .input("x", &[N, Some(4), Some(3)])
-        .weight("w", &[directions, 20, 3])
-        .weight("r", &[directions, 20, 5])
-        .weight_scaled("b", &[directions, 40], 0.5);
+        .weight("w", &[directions, 5 * kind.1, 3])
+        .weight("r", &[directions, 5 * kind.1, 5])
+        .weight_scaled("b", &[directions, 10 * kind.1], 0.5);
     let (c, xs) = if batch_first {
         (c, "x")
     } else {
@@ -449,7 +459,7 @@ fn lstm_operands(
     (c, xs)
 }
 
-fn lstm_inputs<'a>(xs: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {
+fn rnn_inputs<'a>(xs: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {
     [xs, "w", "r", "b"]
         .into_iter()
         .chain(inputs.iter().copied())
@@ -500,8 +510,9 @@ fn with_state(c: Case, name: &str, batch_first: bool) -> Case {
 
 #[test]
 fn lstm_unrolled() {
-    let forward = lstm("lstm-forward", 1, vec![], &[], &[], &["y", "y_h"]);
-    let reverse = lstm(
+    let forward = rnn(LSTM, "lstm-forward", 1, vec![], &[], &[], &["y", "y_h"]);
+    let reverse = rnn(
+        LSTM,
         "lstm-reverse-initial-states",
         1,
         vec![Attr::Str("direction", "reverse")],
@@ -509,13 +520,16 @@ fn lstm_unrolled() {
         &["h0", "c0"],
         &["y", "", "y_c"],
     )
-    .reference(reverse_lstm_reference(
+    .reference(reverse_reference(
+        LSTM,
         "lstm-reverse-initial-states",
+        vec![],
         &["", "h0", "c0"],
         &["h0", "c0"],
         &["y", "", "y_c"],
     ));
-    let bidirectional = lstm(
+    let bidirectional = rnn(
+        LSTM,
         "lstm-bidirectional",
         2,
         vec![Attr::Str("direction", "bidirectional")],
@@ -523,7 +537,8 @@ fn lstm_unrolled() {
         &[],
         &["y", "y_h", "y_c"],
     );
-    let batch_first = lstm(
+    let batch_first = rnn(
+        LSTM,
         "lstm-layout-1",
         1,
         vec![int("layout", 1)],
@@ -555,7 +570,8 @@ fn lstm_unrolled() {
     ]);
     refuse_all(vec![
         (
-            lstm(
+            rnn(
+                LSTM,
                 "refuse-lstm-clip",
                 1,
                 vec![float("clip", 3.0)],
@@ -566,7 +582,8 @@ fn lstm_unrolled() {
             &["LSTM with a cell clip"],
         ),
         (
-            lstm(
+            rnn(
+                LSTM,
                 "refuse-lstm-input-forget",
                 1,
                 vec![int("input_forget", 1)],
@@ -577,7 +594,8 @@ fn lstm_unrolled() {
             &["input_forget=1"],
         ),
         (
-            lstm(
+            rnn(
+                LSTM,
                 "refuse-lstm-peepholes",
                 1,
                 vec![],
@@ -589,6 +607,84 @@ fn lstm_unrolled() {
             &["peephole"],
         ),
     ]);
+}
+
+#[test]
+fn gru_unrolled() {
+    let before_reset = || int("linear_before_reset", 1);
+    let pytorch_form = rnn(
+        GRU,
+        "gru-linear-before-reset",
+        1,
+        vec![before_reset()],
+        &[],
+        &[],
+        &["y", "y_h"],
+    );
+    let onnx_default = rnn(
+        GRU,
+        "gru-default",
+        1,
+        vec![],
+        &["", "h0"],
+        &["h0"],
+        &["y", "y_h"],
+    );
+    let reverse_attrs = || vec![Attr::Str("direction", "reverse"), before_reset()];
+    let reverse = rnn(
+        GRU,
+        "gru-reverse-initial-state",
+        1,
+        reverse_attrs(),
+        &["", "h0"],
+        &["h0"],
+        &["y"],
+    )
+    .reference(reverse_reference(
+        GRU,
+        "gru-reverse-initial-state",
+        vec![before_reset()],
+        &["", "h0"],
+        &["h0"],
+        &["y"],
+    ));
+    let bidirectional = rnn(
+        GRU,
+        "gru-bidirectional",
+        2,
+        vec![Attr::Str("direction", "bidirectional"), before_reset()],
+        &[],
+        &[],
+        &["y", "y_h"],
+    );
+    let batch_first = rnn(
+        GRU,
+        "gru-layout-1",
+        1,
+        vec![int("layout", 1)],
+        &["", "h0"],
+        &["h0"],
+        &["y", "y_h"],
+    );
+    run_all(vec![
+        pytorch_form,
+        onnx_default,
+        reverse,
+        bidirectional,
+        batch_first,
+    ]);
+    refuse_all(vec![(
+        rnn(
+            GRU,
+            "refuse-gru-clip",
+            1,
+            vec![float("clip", 3.0)],
+            &[],
+            &[],
+            &["y"],
+        ),
+        &["GRU with a cell clip"],
+    )]);
 }
 
 #[test]

@@ -2327,6 +2327,26 @@ fn shape_arithmetic_is_folded() {
     run_all(vec![c]);
 }
 
+/// A tensor of x's whole shape (batch included) filled with one value, as an unrolled Keras RNN
+/// builds its zero state, used by Add and Mul: lowered as the value expanded to that shape,
+/// for every batch size.
+#[test]
+fn batch_sized_fill_from_the_input_shape() {
+    let c = case("batch-sized-fill", 13)
+        .input("x", &[N, Some(3)])
+        .node("Shape", &["x"], &["shape"], vec![])
+        .node(
+            "ConstantOfShape",
+            &["shape"],
+            &["fill"],
+            vec![Attr::FloatTensor("value", 0.75)],
+        )
+        .node("Add", &["x", "fill"], &["shifted"], vec![])
+        .node("Mul", &["fill", "shifted"], &["y"], vec![])
+        .output("y");
+    run_all(vec![c]);
+}
+
 /// Models that move data along the batch axis: refused with the symbolic batch, converted
 /// with --fixed-shapes (every dimension as declared, the batch being 3).
 fn along_batch_axis(batch: Option<i64>) -> Vec<Case> {

@@ -1,6 +1,7 @@
 //! ONNX nodes as the lowering rules see them: names, inputs, outputs and typed attributes.
 
 use anyhow::{Result, bail};
+use std::collections::HashSet;
 use tract_onnx::pb::{self, attribute_proto::AttributeType};
 
 #[derive(Clone, Debug)]
@@ -32,6 +33,18 @@ impl Node {
             outputs: proto.output.clone(),
             attributes: proto.attribute.clone(),
         }
+    }
+
+    /// Outer-scope tensors that the node's subgraphs (Loop, If and Scan bodies) read: inputs
+    /// of the node as much as the listed ones, though ONNX does not list them.
+    pub fn captured(&self) -> Vec<String> {
+        let mut names = vec![];
+        for a in &self.attributes {
+            for graph in a.g.iter().chain(&a.graphs) {
+                captured_by(graph, &mut names);
+            }
+        }
+        names
     }
 
     /// The `i`th input's name, or `None` when it is absent or omitted.
@@ -106,5 +119,83 @@ impl Node {
 
     pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
         self.attributes.iter().map(|a| a.name.as_str())
+    }
+}
+
+/// Appends the tensors `graph` reads without defining them (its inputs, initializers and node
+/// outputs), nested subgraphs included.
+fn captured_by(graph: &pb::GraphProto, names: &mut Vec<String>) {
+    let mut defined: HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .collect();
+    for node in &graph.node {
+        let mut read: Vec<String> = node.input.clone();
+        for a in &node.attribute {
+            for sub in a.g.iter().chain(&a.graphs) {
+                captured_by(sub, &mut read);
+            }
+        }
+        names.extend(
+            read.into_iter()
+                .filter(|n| !n.is_empty() && !defined.contains(n.as_str())),
+        );
+        defined.extend(node.output.iter().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op_type: &str, inputs: &[&str], outputs: &[&str]) -> pb::NodeProto {
+        pb::NodeProto {
+            op_type: op_type.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn body(nodes: Vec<pb::NodeProto>, inputs: &[&str]) -> pb::AttributeProto {
+        pb::AttributeProto {
+            name: "body".into(),
+            r#type: AttributeType::Graph as i32,
+            g: Some(pb::GraphProto {
+                node: nodes,
+                input: inputs
+                    .iter()
+                    .map(|n| pb::ValueInfoProto {
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_loop_body_reading_outer_tensors_captures_them_through_nested_bodies() {
+        let inner = node("If", &["cond"], &["picked"]);
+        let mut inner_if = inner.clone();
+        inner_if
+            .attribute
+            .push(body(vec![node("Neg", &["outer_b"], &["nb"])], &[]));
+        let mut proto = node("Loop", &["trip", "cond"], &["out"]);
+        proto.attribute.push(body(
+            vec![
+                node("Add", &["state", "outer_a"], &["sum"]),
+                node("Mul", &["sum", "sum"], &["square"]),
+                inner_if,
+            ],
+            &["i", "cond", "state"],
+        ));
+        let captured = Node::from_proto(&proto, 0).captured();
+        assert_eq!(captured, ["outer_a", "outer_b"]);
+        assert!(Node::from_proto(&inner, 0).captured().is_empty());
     }
 }

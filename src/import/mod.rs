@@ -98,7 +98,12 @@ impl Model {
         let mut secret: HashSet<String> = self.inputs.iter().cloned().collect();
         for node in &self.nodes {
             let reads_values = !matches!(node.op_type.as_str(), "Shape" | "Size");
-            if reads_values && node.inputs.iter().any(|i| secret.contains(i)) {
+            let reads_secret = node
+                .inputs
+                .iter()
+                .chain(&node.captured())
+                .any(|i| secret.contains(i));
+            if reads_values && reads_secret {
                 secret.extend(node.outputs.iter().filter(|o| !o.is_empty()).cloned());
             }
         }

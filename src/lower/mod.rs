@@ -31,7 +31,7 @@ pub use registry::{OpRule, operators_markdown, rules};
 use registry::{hint_for, rule_for};
 
 use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
-use crate::plan::{Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
+use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
 use fuse::Fusions;
@@ -83,10 +83,36 @@ impl<'g> Lowering<'g> {
         if let Some(&id) = self.values.get(tensor) {
             return Ok(id);
         }
-        let data = self.constant(tensor)?;
-        let id = self.weight(tensor, data, Visibility::Secret)?;
+        let id = match self.graph.uniform(tensor) {
+            Some(v) => self.batch_filled(tensor, v)?,
+            None => {
+                let data = self.constant(tensor)?;
+                self.weight(tensor, data, Visibility::Secret)?
+            }
+        };
         self.values.insert(tensor.to_string(), id);
         Ok(id)
+    }
+
+    /// A batch-sized tensor filled with one value (the zero state an unrolled Keras RNN
+    /// builds from the input's shape): the value as a weight with 1 for each batch axis,
+    /// expanded to the tensor's shape.
+    fn batch_filled(&mut self, tensor: &str, v: f32) -> Result<ValueId> {
+        let shape = self.shape(tensor)?;
+        let seed_dims: Vec<usize> = shape
+            .0
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => *n,
+                Dim::Batch(_) => 1,
+            })
+            .collect();
+        let seed = ArrayD::from_elem(ndarray::IxDyn(&seed_dims), v);
+        let seed = self.weight(&format!("{tensor}/fill"), seed, Visibility::Secret)?;
+        let op = Op::Expand {
+            shape: shape.clone(),
+        };
+        Ok(self.builder.step(tensor, op, &[seed], tensor, shape))
     }
 
     /// A tensor's value at convert time, or an error saying it must be constant.

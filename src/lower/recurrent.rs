@@ -1,8 +1,10 @@
-//! LSTM, unrolled over the sequence at convert time (the model's shapes fix its length). Per
-//! time step: one product with the recurrent weights, one sigmoid for all four gates (the
-//! cell gate's block of the parameters is doubled, so that tanh(x) = 2 sigmoid(2x) - 1, the
-//! identity the Tanh lowering uses, comes out of the same evaluation), the cell update and
-//! the tanh of the cell. The input projection of every step is one product up front.
+//! LSTM and GRU, unrolled over the sequence at convert time (the model's shapes fix its
+//! length). The input projection of every step is one product up front; each step then has
+//! one product with the recurrent weights and two function evaluations:
+//! - LSTM: one sigmoid for all four gates (the cell gate's block of the parameters is doubled,
+//!   so that tanh(x) = 2 sigmoid(2x) - 1, the identity the Tanh lowering uses, comes out of
+//!   the same evaluation), the cell update, and the tanh of the cell;
+//! - GRU: one sigmoid for the update and reset gates, then the tanh of the candidate.
 
 use super::args::required_input;
 use super::{Lowering, Op};
@@ -12,7 +14,7 @@ use crate::tensor::movement::AxisSlice;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use ndarray::{ArrayD, Axis, IxDyn};
 
-/// ONNX LSTM inputs by position.
+/// Inputs by position (LSTM and GRU alike; P is LSTM's only).
 const W: usize = 1;
 const R: usize = 2;
 const BIAS: usize = 3;
@@ -21,21 +23,71 @@ const INITIAL_H: usize = 5;
 const INITIAL_C: usize = 6;
 const PEEPHOLES: usize = 7;
 
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Lstm,
+    /// With linear_before_reset, the reset gate multiplies h R^T + Rb (PyTorch and Keras
+    /// export this form); without, it multiplies h before the product.
+    Gru {
+        linear_before_reset: bool,
+    },
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Lstm => "LSTM",
+            Kind::Gru { .. } => "GRU",
+        }
+    }
+
+    /// Gate blocks stacked in W, R and each half of B.
+    fn blocks(self) -> usize {
+        match self {
+            Kind::Lstm => 4,
+            Kind::Gru { .. } => 3,
+        }
+    }
+
+    fn default_activations(self) -> &'static [&'static str] {
+        match self {
+            Kind::Lstm => &["Sigmoid", "Tanh", "Tanh"],
+            Kind::Gru { .. } => &["Sigmoid", "Tanh"],
+        }
+    }
+}
+
 pub fn lstm(cx: &mut Lowering, node: &Node) -> Result<()> {
+    recurrence(cx, node, Kind::Lstm)
+}
+
+pub fn gru(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let linear_before_reset = node.int("linear_before_reset", 0)? != 0;
+    recurrence(
+        cx,
+        node,
+        Kind::Gru {
+            linear_before_reset,
+        },
+    )
+}
+
+fn recurrence(cx: &mut Lowering, node: &Node, kind: Kind) -> Result<()> {
+    let op = kind.name();
     let hidden = node.int("hidden_size", 0)?;
-    ensure!(hidden > 0, "LSTM needs a positive hidden_size attribute");
+    ensure!(hidden > 0, "{op} needs a positive hidden_size attribute");
     let hidden = hidden as usize;
     let reversed: &[bool] = match node.string("direction")?.as_deref() {
         None | Some("forward") => &[false],
         Some("reverse") => &[true],
         Some("bidirectional") => &[false, true],
-        Some(other) => bail!("LSTM direction {other:?} is not forward, reverse or bidirectional"),
+        Some(other) => bail!("{op} direction {other:?} is not forward, reverse or bidirectional"),
     };
-    check_variant(cx, node, reversed.len())?;
+    check_variant(cx, node, kind, reversed.len())?;
     let batch_first = match node.int("layout", 0)? {
         0 => false,
         1 => true,
-        other => bail!("LSTM layout {other} is not 0 or 1"),
+        other => bail!("{op} layout {other} is not 0 or 1"),
     };
 
     let x_name = required_input(node, 0, "X")?;
@@ -43,7 +95,7 @@ pub fn lstm(cx: &mut Lowering, node: &Node) -> Result<()> {
     let mut x_shape = cx.shape(x_name)?;
     ensure!(
         x_shape.rank() == 3,
-        "LSTM input X must have rank 3, it has shape {x_shape}"
+        "{op} input X must have rank 3, it has shape {x_shape}"
     );
     if batch_first {
         x_shape = Shape(vec![x_shape.0[1], x_shape.0[0], x_shape.0[2]]);
@@ -54,46 +106,49 @@ pub fn lstm(cx: &mut Lowering, node: &Node) -> Result<()> {
         unreachable!("rank checked above")
     };
     let Dim::Fixed(steps) = seq else {
-        bail!("the sequence length of LSTM grows with the batch; convert with --fixed-shapes")
+        bail!("the sequence length of {op} grows with the batch; convert with --fixed-shapes")
     };
-    check_sequence_lens(cx, node, steps)?;
+    check_sequence_lens(cx, node, op, steps)?;
     let mut outputs = Outputs::default();
     for (d, &reverse) in reversed.iter().enumerate() {
         let cell = Cell {
             node,
+            kind,
             d,
             hidden,
             batch,
             steps,
             batch_first,
         };
-        let params = gate_params(cx, node, d, hidden)?;
+        let params = gate_params(cx, node, kind, d, hidden)?;
         let (y, h, c) = cell.run(cx, x, params, reverse)?;
         outputs.y.push(y);
         outputs.h.push(h);
-        outputs.c.push(c);
+        outputs.c.extend(c);
     }
     outputs.finish(cx, node, [seq, batch, Dim::Fixed(hidden)], batch_first)
 }
 
 /// Refuses the attribute and input variants this lowering does not compute.
-fn check_variant(cx: &Lowering, node: &Node, directions: usize) -> Result<()> {
+fn check_variant(cx: &Lowering, node: &Node, kind: Kind, directions: usize) -> Result<()> {
+    let op = kind.name();
     if let Some(activations) = node.strings("activations")? {
-        let default = ["Sigmoid", "Tanh", "Tanh"].repeat(directions);
+        let default = kind.default_activations().repeat(directions);
         ensure!(
             activations == default,
-            "LSTM activations {activations:?} are not supported; only the default Sigmoid, Tanh, Tanh"
+            "{op} activations {activations:?} are not supported; only the default {}",
+            kind.default_activations().join(", ")
         );
     }
     ensure!(
         !node.has_attr("clip"),
-        "LSTM with a cell clip is not supported; export the model without clip"
+        "{op} with a cell clip is not supported; export the model without clip"
     );
     ensure!(
         node.int("input_forget", 0)? == 0,
         "LSTM with input_forget=1 (coupled input and forget gates) is not supported"
     );
-    if let Some(name) = node.input(PEEPHOLES) {
+    if let Some(name) = node.input(PEEPHOLES).filter(|_| kind == Kind::Lstm) {
         let zero = cx.is_constant(name) && cx.constant(name)?.iter().all(|&v| v == 0.0);
         ensure!(
             zero,
@@ -104,7 +159,7 @@ fn check_variant(cx: &Lowering, node: &Node, directions: usize) -> Result<()> {
 }
 
 /// sequence_lens may only say that every sequence has the full length.
-fn check_sequence_lens(cx: &Lowering, node: &Node, steps: usize) -> Result<()> {
+fn check_sequence_lens(cx: &Lowering, node: &Node, op: &str, steps: usize) -> Result<()> {
     let Some(name) = node.input(SEQUENCE_LENS) else {
         return Ok(());
     };
@@ -116,92 +171,156 @@ fn check_sequence_lens(cx: &Lowering, node: &Node, steps: usize) -> Result<()> {
     };
     ensure!(
         full,
-        "LSTM sequence_lens {name} must be a constant equal to the sequence length {steps} for every row; shorter sequences are not supported"
+        "{op} sequence_lens {name} must be a constant equal to the sequence length {steps} for every row; shorter sequences are not supported"
     );
     Ok(())
 }
 
-/// Direction `d`'s gate parameters for the products x W^T and h R^T, and the summed biases:
-/// [input_size, 4H], [H, 4H] and [4H], with the cell gate's block (the last of i, o, f, c)
-/// doubled. The model's constants become secret weights as they are; the slicing, doubling
-/// and sums are steps of the plan (local, no communication), so computed parameters work too.
+/// Direction `d`'s parameters, for products x W^T and h R^T. The model's constants become
+/// secret weights as they are; the slicing, doubling and sums are steps of the plan (local,
+/// no communication), so computed parameters work too.
+struct Params {
+    /// [input_size, blocks H].
+    w: ValueId,
+    /// [H, blocks H].
+    r: ValueId,
+    /// [blocks H], added to the input projection: Wb + Rb, but for a GRU with
+    /// linear_before_reset the candidate's block is Wb's alone.
+    bias: Option<ValueId>,
+    /// That GRU's candidate block of Rb, [H], which the reset gate multiplies.
+    reset_bias: Option<ValueId>,
+    /// A GRU without linear_before_reset: the candidate's block of R^T, [H, H], for the
+    /// product after the reset gate (`r` then holds the update and reset gates' blocks).
+    candidate_r: Option<ValueId>,
+}
+
+/// Reads and checks direction `d`'s parameters; for an LSTM the cell gate's block (the last
+/// of i, o, f, c) is doubled.
 fn gate_params(
     cx: &mut Lowering,
     node: &Node,
+    kind: Kind,
     d: usize,
     hidden: usize,
-) -> Result<([ValueId; 2], Option<ValueId>)> {
+) -> Result<Params> {
+    let op = kind.name();
+    let width = kind.blocks() * hidden;
     let directions = cx.shape(required_input(node, W, "W")?)?.0[0];
-    let mut params = vec![];
-    for (i, what, width) in [(W, "W", None), (R, "R", Some(hidden))] {
+    let doubled = |cx: &mut Lowering, v: ValueId, shape: &[usize], tag: &str| match kind {
+        Kind::Lstm => cell_doubled(cx, node, v, shape, 1, tag),
+        Kind::Gru { .. } => v,
+    };
+    let mut weights = vec![];
+    for (i, what, columns) in [(W, "W", None), (R, "R", Some(hidden))] {
         let name = required_input(node, i, what)?;
-        let shape = fixed_shape(cx, name, what)?;
+        let shape = fixed_shape(cx, name, op, what)?;
         let k = shape.get(2).copied().unwrap_or(0);
         ensure!(
             shape.len() == 3
                 && Dim::Fixed(shape[0]) == directions
-                && shape[1] == 4 * hidden
-                && width.is_none_or(|w| w == k),
-            "LSTM {what} has shape {shape:?}, expected [directions, {}, {}]",
-            4 * hidden,
-            width.map_or("input_size".to_string(), |w| w.to_string())
+                && shape[1] == width
+                && columns.is_none_or(|c| c == k),
+            "{op} {what} has shape {shape:?}, expected [directions, {width}, {}]",
+            columns.map_or("input_size".to_string(), |c| c.to_string())
         );
         let all = cx.value(name)?;
-        let one = direction(cx, node, all, d, &[1, 4 * hidden, k], what);
+        let one = direction(cx, node, all, d, &[1, width, k], what);
         let tag = format!("{what}{d}");
-        let doubled = cell_doubled(cx, node, one, &[1, 4 * hidden, k], 1, &tag);
-        let matrix = Shape::fixed_dims(&[4 * hidden, k]);
-        let matrix = cx.emit_temp(
-            node,
-            Op::Reshape {
-                shape: matrix.clone(),
-            },
-            &[doubled],
-            &format!("{what}{d}_2d"),
-            matrix,
-        );
+        let one = doubled(cx, one, &[1, width, k], &tag);
+        let matrix = Shape::fixed_dims(&[width, k]);
+        let reshape = Op::Reshape {
+            shape: matrix.clone(),
+        };
+        let matrix = cx.emit_temp(node, reshape, &[one], &format!("{tag}_2d"), matrix);
         let perm = vec![1, 0];
-        params.push(cx.emit_temp(
-            node,
-            Op::Transpose { perm },
-            &[matrix],
-            &format!("{what}{d}_t"),
-            Shape::fixed_dims(&[k, 4 * hidden]),
-        ));
+        let transposed = Shape::fixed_dims(&[k, width]);
+        let tag = format!("{tag}_t");
+        weights.push(cx.emit_temp(node, Op::Transpose { perm }, &[matrix], &tag, transposed));
     }
-    let weights = [params[0], params[1]];
+    let (w, mut r) = (weights[0], weights[1]);
+    let mut candidate_r = None;
+    if kind
+        == (Kind::Gru {
+            linear_before_reset: false,
+        })
+    {
+        let columns = |cx: &mut Lowering, start: usize, len: usize, tag: &str| {
+            let shape = Shape::fixed_dims(&[hidden, len]);
+            cx.emit_temp(
+                node,
+                range(1, start, len),
+                &[r],
+                &format!("R{d}_{tag}"),
+                shape,
+            )
+        };
+        candidate_r = Some(columns(cx, 2 * hidden, hidden, "h"));
+        r = columns(cx, 0, 2 * hidden, "zr");
+    }
     let Some(name) = node.input(BIAS) else {
-        return Ok((weights, None));
+        return Ok(Params {
+            w,
+            r,
+            bias: None,
+            reset_bias: None,
+            candidate_r,
+        });
     };
-    let shape = fixed_shape(cx, name, "B")?;
+    let shape = fixed_shape(cx, name, op, "B")?;
     ensure!(
-        shape.len() == 2 && Dim::Fixed(shape[0]) == directions && shape[1] == 8 * hidden,
-        "LSTM B has shape {shape:?}, expected [directions, {}]",
-        8 * hidden
+        shape.len() == 2 && Dim::Fixed(shape[0]) == directions && shape[1] == 2 * width,
+        "{op} B has shape {shape:?}, expected [directions, {}]",
+        2 * width
     );
     let all = cx.value(name)?;
-    let one = direction(cx, node, all, d, &[1, 8 * hidden], "B");
-    let row = Shape::fixed_dims(&[1, 4 * hidden]);
-    let half = |cx: &mut Lowering, k: usize| {
-        let op = range(1, k * 4 * hidden, 4 * hidden);
-        cx.emit_temp(node, op, &[one], &format!("B{d}_{k}"), row.clone())
+    let one = direction(cx, node, all, d, &[1, 2 * width], "B");
+    let part = |cx: &mut Lowering, start: usize, len: usize, tag: &str| {
+        let shape = Shape::fixed_dims(&[1, len]);
+        cx.emit_temp(
+            node,
+            range(1, start, len),
+            &[one],
+            &format!("B{d}_{tag}"),
+            shape,
+        )
     };
-    let (wb, rb) = (half(cx, 0), half(cx, 1));
-    let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row);
-    let doubled = cell_doubled(cx, node, sum, &[1, 4 * hidden], 1, &format!("B{d}"));
-    let four = Shape::fixed_dims(&[4 * hidden]);
-    let reshape = Op::Reshape {
-        shape: four.clone(),
+    let row = |len: usize| Shape::fixed_dims(&[1, len]);
+    let (bias, reset_bias) = if kind
+        == (Kind::Gru {
+            linear_before_reset: true,
+        }) {
+        let gates = 2 * hidden;
+        let (wb, rb) = (part(cx, 0, gates, "wzr"), part(cx, width, gates, "rzr"));
+        let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_zr"), row(gates));
+        let candidate = part(cx, gates, hidden, "wh");
+        let concat = Op::Concat { axis: 1 };
+        let bias = cx.emit_temp(
+            node,
+            concat,
+            &[sum, candidate],
+            &format!("B{d}_sum"),
+            row(width),
+        );
+        (bias, Some(part(cx, width + gates, hidden, "rh")))
+    } else {
+        let (wb, rb) = (part(cx, 0, width, "w"), part(cx, width, width, "r"));
+        let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row(width));
+        (doubled(cx, sum, &[1, width], &format!("B{d}")), None)
     };
-    let bias = cx.emit_temp(node, reshape, &[doubled], &format!("B{d}_1d"), four);
-    Ok((weights, Some(bias)))
+    Ok(Params {
+        w,
+        r,
+        bias: Some(bias),
+        reset_bias,
+        candidate_r,
+    })
 }
 
 /// A parameter's shape, which must not depend on the batch.
-fn fixed_shape(cx: &Lowering, name: &str, what: &str) -> Result<Vec<usize>> {
+fn fixed_shape(cx: &Lowering, name: &str, op: &str, what: &str) -> Result<Vec<usize>> {
     cx.shape(name)?
         .fixed()
-        .ok_or_else(|| anyhow!("LSTM {what} must not depend on the batch size"))
+        .ok_or_else(|| anyhow!("{op} {what} must not depend on the batch size"))
 }
 
 /// Entry `d` of axis 0 of `all`, as a value of `shape`.
@@ -268,6 +387,7 @@ fn cell_doubled(
 /// One direction's recurrence.
 struct Cell<'n> {
     node: &'n Node,
+    kind: Kind,
     d: usize,
     hidden: usize,
     batch: Dim,
@@ -275,57 +395,64 @@ struct Cell<'n> {
     batch_first: bool,
 }
 
+/// The recurrent state after a step: h, and an LSTM's cell c.
+type State = (Option<ValueId>, Option<ValueId>);
+
 impl Cell<'_> {
     fn shape(&self, width: usize) -> Shape {
         Shape(vec![Dim::Fixed(1), self.batch, Dim::Fixed(width)])
     }
 
+    /// An intermediate [1, B, width] value of step `t`.
     fn temp(
         &self,
         cx: &mut Lowering,
         op: Op,
         inputs: &[ValueId],
+        t: usize,
         tag: &str,
         width: usize,
     ) -> ValueId {
-        let suffix = format!("{tag}{}", self.d);
+        let suffix = format!("t{t}/{tag}{}", self.d);
         cx.emit_temp(self.node, op, inputs, &suffix, self.shape(width))
     }
 
-    /// Gate `k` of i, o, f, c from the gates' sigmoid at one step.
-    fn gate(&self, cx: &mut Lowering, gates: ValueId, k: usize, t: usize) -> ValueId {
+    /// Block `k` (of hidden width) of a step's gates.
+    fn block(&self, cx: &mut Lowering, gates: ValueId, k: usize, t: usize, tag: &str) -> ValueId {
         let op = range(2, k * self.hidden, self.hidden);
-        let tag = format!("t{t}/{}_", ["i", "o", "f", "c"][k]);
-        self.temp(cx, op, &[gates], &tag, self.hidden)
+        self.temp(cx, op, &[gates], t, tag, self.hidden)
     }
 
-    /// Runs the steps in time order (or reversed) and returns Y [S, B, H] in time order and
-    /// the last hidden and cell states [1, B, H].
+    /// Runs the steps in time order (or reversed) and returns Y [S, B, H] in time order, the
+    /// last hidden state and an LSTM's last cell state, [1, B, H].
     fn run(
         &self,
         cx: &mut Lowering,
         x: ValueId,
-        ([w, r], bias): ([ValueId; 2], Option<ValueId>),
+        params: Params,
         reverse: bool,
-    ) -> Result<(ValueId, ValueId, ValueId)> {
-        let (h, four) = (self.hidden, 4 * self.hidden);
-        let node = self.node;
-        let projected_shape = Shape(vec![Dim::Fixed(self.steps), self.batch, Dim::Fixed(four)]);
+    ) -> Result<(ValueId, ValueId, Option<ValueId>)> {
+        let (node, d, width) = (self.node, self.d, self.kind.blocks() * self.hidden);
+        let projected_shape = Shape(vec![Dim::Fixed(self.steps), self.batch, Dim::Fixed(width)]);
+        let xw = format!("XW{d}");
         let mut projected = cx.emit_temp(
             node,
             Op::MatMul,
-            &[x, w],
-            &format!("XW{}", self.d),
+            &[x, params.w],
+            &xw,
             projected_shape.clone(),
         );
-        if let Some(bias) = bias {
-            let tag = format!("XWB{}", self.d);
+        if let Some(bias) = params.bias {
+            let tag = format!("XWB{d}");
             projected = cx.emit_temp(node, Op::Add, &[projected, bias], &tag, projected_shape);
         }
-        let mut hidden = initial_state(cx, node, INITIAL_H, self.d, self.batch_first)?;
-        let mut cell = initial_state(cx, node, INITIAL_C, self.d, self.batch_first)?;
-        let sigmoid = cx.sigmoid_function();
-        let one = cx.scalar(node, "one", 1.0)?;
+        let mut state: State = (
+            initial_state(cx, node, INITIAL_H, d, self.batch_first)?,
+            match self.kind {
+                Kind::Lstm => initial_state(cx, node, INITIAL_C, d, self.batch_first)?,
+                Kind::Gru { .. } => None,
+            },
+        );
         let mut ys = vec![None; self.steps];
         let order: Vec<usize> = if reverse {
             (0..self.steps).rev().collect()
@@ -333,47 +460,143 @@ impl Cell<'_> {
             (0..self.steps).collect()
         };
         for t in order {
-            let mut gates = self.temp(cx, range(0, t, 1), &[projected], &format!("t{t}/xw"), four);
-            if let Some(prev) = hidden {
-                let recurrent = self.temp(cx, Op::MatMul, &[prev, r], &format!("t{t}/hr"), four);
-                gates = self.temp(
-                    cx,
-                    Op::Add,
-                    &[gates, recurrent],
-                    &format!("t{t}/gates"),
-                    four,
-                );
-            }
-            let function = Op::Function { function: sigmoid };
-            let gates = self.temp(cx, function, &[gates], &format!("t{t}/sigmoid"), four);
-            let [i, o, f, c] = [0, 1, 2, 3].map(|k| self.gate(cx, gates, k, t));
-            // tanh of the (doubled) cell input: 2 sigmoid - 1.
-            let c = self.temp(cx, Op::Add, &[c, c], &format!("t{t}/c2_"), h);
-            let candidate = self.temp(cx, Op::Sub, &[c, one], &format!("t{t}/candidate"), h);
-            let mut next = self.temp(cx, Op::Mul, &[i, candidate], &format!("t{t}/ic"), h);
-            if let Some(prev) = cell {
-                let kept = self.temp(cx, Op::Mul, &[f, prev], &format!("t{t}/fc"), h);
-                next = self.temp(cx, Op::Add, &[kept, next], &format!("t{t}/cell"), h);
-            }
-            let tanh = Op::Function {
-                function: Function::Tanh,
+            let input = self.temp(cx, range(0, t, 1), &[projected], t, "xw", width);
+            state = match self.kind {
+                Kind::Lstm => self.lstm_step(cx, t, input, &params, state)?,
+                Kind::Gru { .. } => self.gru_step(cx, t, input, &params, state.0)?,
             };
-            let squashed = self.temp(cx, tanh, &[next], &format!("t{t}/tanh"), h);
-            let out = self.temp(cx, Op::Mul, &[o, squashed], &format!("t{t}/h"), h);
-            ys[t] = Some(out);
-            (hidden, cell) = (Some(out), Some(next));
+            ys[t] = state.0;
         }
         let ys: Vec<ValueId> = ys.into_iter().map(|y| y.expect("every step ran")).collect();
-        let y_shape = Shape(vec![Dim::Fixed(self.steps), self.batch, Dim::Fixed(h)]);
-        let y = cx.emit_temp(
-            node,
-            Op::Concat { axis: 0 },
-            &ys,
-            &format!("Y{}", self.d),
-            y_shape,
-        );
-        let last = |v: Option<ValueId>| v.ok_or_else(|| anyhow!("LSTM over an empty sequence"));
-        Ok((y, last(hidden)?, last(cell)?))
+        let y_shape = Shape(vec![
+            Dim::Fixed(self.steps),
+            self.batch,
+            Dim::Fixed(self.hidden),
+        ]);
+        let y = cx.emit_temp(node, Op::Concat { axis: 0 }, &ys, &format!("Y{d}"), y_shape);
+        let op = self.kind.name();
+        let last = state
+            .0
+            .ok_or_else(|| anyhow!("{op} over an empty sequence"))?;
+        Ok((y, last, state.1))
+    }
+
+    /// i, o, f = sigmoid, c' = tanh (from the same sigmoid of the doubled block);
+    /// c = f c_prev + i c'; h = o tanh(c).
+    fn lstm_step(
+        &self,
+        cx: &mut Lowering,
+        t: usize,
+        input: ValueId,
+        params: &Params,
+        (hidden, cell): State,
+    ) -> Result<State> {
+        let (h, four) = (self.hidden, 4 * self.hidden);
+        let mut gates = input;
+        if let Some(prev) = hidden {
+            let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", four);
+            gates = self.temp(cx, Op::Add, &[gates, recurrent], t, "gates", four);
+        }
+        let sigmoid = Op::Function {
+            function: cx.sigmoid_function(),
+        };
+        let gates = self.temp(cx, sigmoid, &[gates], t, "sigmoid", four);
+        let [i, o, f, c] = [(0, "i"), (1, "o"), (2, "f"), (3, "c")]
+            .map(|(k, tag)| self.block(cx, gates, k, t, tag));
+        // tanh of the (doubled) cell input: 2 sigmoid - 1.
+        let one = cx.scalar(self.node, "one", 1.0)?;
+        let c = self.temp(cx, Op::Add, &[c, c], t, "c2_", h);
+        let candidate = self.temp(cx, Op::Sub, &[c, one], t, "candidate", h);
+        let mut next = self.temp(cx, Op::Mul, &[i, candidate], t, "ic", h);
+        if let Some(prev) = cell {
+            let kept = self.temp(cx, Op::Mul, &[f, prev], t, "fc", h);
+            next = self.temp(cx, Op::Add, &[kept, next], t, "cell", h);
+        }
+        let squashed = self.temp(cx, tanh(), &[next], t, "tanh", h);
+        let out = self.temp(cx, Op::Mul, &[o, squashed], t, "h", h);
+        Ok((Some(out), Some(next)))
+    }
+
+    /// z, r = sigmoid; h' = tanh(x Wh + r (h_prev Rh + Rbh)) with linear_before_reset, else
+    /// tanh(x Wh + (r h_prev) Rh + Rbh); h = h' + z (h_prev - h').
+    fn gru_step(
+        &self,
+        cx: &mut Lowering,
+        t: usize,
+        input: ValueId,
+        params: &Params,
+        hidden: Option<ValueId>,
+    ) -> Result<State> {
+        let Kind::Gru {
+            linear_before_reset,
+        } = self.kind
+        else {
+            unreachable!("a GRU step of a GRU")
+        };
+        let (h, two, three) = (self.hidden, 2 * self.hidden, 3 * self.hidden);
+        let zr_in = self.temp(cx, range(2, 0, two), &[input], t, "xzr", two);
+        let x_candidate = self.block(cx, input, 2, t, "xh");
+        let (zr_in, reset_product) = match hidden {
+            Some(prev) if linear_before_reset => {
+                let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", three);
+                let h_zr = self.temp(cx, range(2, 0, two), &[recurrent], t, "hzr", two);
+                let zr_in = self.temp(cx, Op::Add, &[zr_in, h_zr], t, "zr_in", two);
+                (zr_in, Some(self.block(cx, recurrent, 2, t, "hh")))
+            }
+            Some(prev) => {
+                let h_zr = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hzr", two);
+                (
+                    self.temp(cx, Op::Add, &[zr_in, h_zr], t, "zr_in", two),
+                    None,
+                )
+            }
+            None => (zr_in, None),
+        };
+        let sigmoid = Op::Function {
+            function: cx.sigmoid_function(),
+        };
+        let zr = self.temp(cx, sigmoid, &[zr_in], t, "zr", two);
+        let (z, r) = (self.block(cx, zr, 0, t, "z"), self.block(cx, zr, 1, t, "r"));
+        // What the reset gate multiplies, and the term it gives.
+        let reset_term = if linear_before_reset {
+            let linear = match (reset_product, params.reset_bias) {
+                (Some(p), Some(b)) => Some(self.temp(cx, Op::Add, &[p, b], t, "hh_b", h)),
+                (p, b) => p.or(b),
+            };
+            linear.map(|l| self.temp(cx, Op::Mul, &[r, l], t, "reset", h))
+        } else {
+            match (hidden, params.candidate_r) {
+                (Some(prev), Some(rh)) => {
+                    let reset = self.temp(cx, Op::Mul, &[r, prev], t, "reset", h);
+                    Some(self.temp(cx, Op::MatMul, &[reset, rh], t, "reset_rh", h))
+                }
+                _ => None,
+            }
+        };
+        let candidate_in = match reset_term {
+            Some(term) => self.temp(cx, Op::Add, &[x_candidate, term], t, "h_in", h),
+            None => x_candidate,
+        };
+        let candidate = self.temp(cx, tanh(), &[candidate_in], t, "candidate", h);
+        // h = h' + z (h_prev - h'), or (1 - z) h' = h' - z h' from a zero state.
+        let out = match hidden {
+            Some(prev) => {
+                let diff = self.temp(cx, Op::Sub, &[prev, candidate], t, "diff", h);
+                let kept = self.temp(cx, Op::Mul, &[z, diff], t, "kept", h);
+                self.temp(cx, Op::Add, &[candidate, kept], t, "h", h)
+            }
+            None => {
+                let kept = self.temp(cx, Op::Mul, &[z, candidate], t, "kept", h);
+                self.temp(cx, Op::Sub, &[candidate, kept], t, "h", h)
+            }
+        };
+        Ok((Some(out), None))
+    }
+}
+
+fn tanh() -> Op {
+    Op::Function {
+        function: Function::Tanh,
     }
 }
 
@@ -420,7 +643,9 @@ fn initial_state(
             ArrayD::from_elem(IxDyn(&[1, 1, hidden]), v)
         }
         None => {
-            let all = cx.constant(name).with_context(|| format!("LSTM {what}"))?;
+            let all = cx
+                .constant(name)
+                .with_context(|| format!("{} {what}", node.op_type))?;
             let mut state = all.slice_axis(Axis(axis), (d..d + 1).into()).to_owned();
             if batch_first {
                 state.swap_axes(0, 1);
@@ -472,12 +697,11 @@ impl Outputs {
         let y = stack(cx, node, &ys, 1, Shape(vec![seq, dirs, batch, hidden]), "Y");
         let states = Shape(vec![dirs, batch, hidden]);
         let h = stack(cx, node, &self.h, 0, states.clone(), "Y_h");
-        let c = stack(cx, node, &self.c, 0, states, "Y_c");
-        let outputs = [
-            (y, vec![2, 0, 1, 3]),
-            (h, vec![1, 0, 2]),
-            (c, vec![1, 0, 2]),
-        ];
+        let mut outputs = vec![(y, vec![2, 0, 1, 3]), (h, vec![1, 0, 2])];
+        if !self.c.is_empty() {
+            let c = stack(cx, node, &self.c, 0, states, "Y_c");
+            outputs.push((c, vec![1, 0, 2]));
+        }
         for (i, (value, perm)) in outputs.into_iter().enumerate() {
             let Some(name) = node.outputs.get(i).filter(|n| !n.is_empty()) else {
                 continue;
@@ -487,7 +711,8 @@ impl Outputs {
             } else {
                 ensure!(
                     cx.shape(name)? == *cx.shape_of(value),
-                    "LSTM output {name}: shape inference says {}, the unrolled steps give {}",
+                    "{} output {name}: shape inference says {}, the unrolled steps give {}",
+                    node.op_type,
                     cx.shape(name)?,
                     cx.shape_of(value)
                 );

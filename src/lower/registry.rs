@@ -188,6 +188,12 @@ const RULES: &[OpRule] = &[
         "tree of exact comparisons",
     ),
     rule(
+        "GRU",
+        recurrent::gru,
+        7,
+        "unrolled over the (fixed) sequence length; linear_before_reset 0 and 1; forward, reverse, bidirectional; layout 0 and 1; initial state (zero, constant or computed); one sigmoid approximation for the update and reset gates per step, the tanh approximation for the candidate; custom activations, clip and shorter sequence_lens refused",
+    ),
+    rule(
         "HardSigmoid",
         activation::hard_sigmoid,
         6,
@@ -525,10 +531,10 @@ pub fn operators_markdown() -> String {
 const HINTS: &[(&[&str], &str)] = &[
     (
         &["If", "Loop", "Scan"],
-        "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow",
+        "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
     ),
     (
-        &["GRU", "RNN"],
+        &["RNN"],
         "unroll the recurrence at export time, which gives MatMul, Sigmoid and Tanh steps",
     ),
     (
