@@ -1,6 +1,7 @@
 //! LSTM and GRU, unrolled over the sequence at convert time (the model's shapes fix its
 //! length). The input projection of every step is one product up front; each step then has
-//! one product with the recurrent weights and two function evaluations:
+//! one product with the recurrent weights (two for a GRU without linear_before_reset) and two
+//! function evaluations:
 //! - LSTM: one sigmoid for all four gates (the cell gate's block of the parameters is doubled,
 //!   so that tanh(x) = 2 sigmoid(2x) - 1, the identity the Tanh lowering uses, comes out of
 //!   the same evaluation), the cell update, and the tanh of the cell;
@@ -26,8 +27,8 @@ const PEEPHOLES: usize = 7;
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Lstm,
-    /// With linear_before_reset, the reset gate multiplies h R^T + Rb (PyTorch and Keras
-    /// export this form); without, it multiplies h before the product.
+    /// With linear_before_reset, the reset gate multiplies h R^T + Rb (PyTorch's GRU, and
+    /// Keras's with reset_after); without, it multiplies h before the product.
     Gru {
         linear_before_reset: bool,
     },
