@@ -155,6 +155,7 @@ fixtures! {
     transformer_encoder_dynamo_exporter => "transformer_dynamo",
     lstm_torchscript_exporter => "lstm_ts",
     lstm_dynamo_exporter => "lstm_dynamo",
+    bidirectional_gru_torchscript_exporter => "gru_ts",
     keras_cnn_through_tf2onnx => "keras_cnn",
     keras_mlp_through_tf2onnx => "keras_mlp",
     frozen_tensorflow_graph => "tf_cnn",
