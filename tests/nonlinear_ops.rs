@@ -561,12 +561,34 @@ fn lstm_unrolled() {
         )
         .output("y")
         .fixed_shapes();
+    let peepholes = rnn(
+        LSTM,
+        "lstm-peepholes",
+        1,
+        vec![],
+        &["", "", "c0", "p"],
+        &["c0"],
+        &["y", "y_h", "y_c"],
+    )
+    .weight("p", &[1, 15]);
+    let peepholes_from_zero = rnn(
+        LSTM,
+        "lstm-peepholes-zero-state",
+        1,
+        vec![],
+        &["", "", "", "p"],
+        &[],
+        &["y"],
+    )
+    .weight("p", &[1, 15]);
     run_all(vec![
         forward,
         reverse,
         bidirectional,
         batch_first,
         constant_states,
+        peepholes,
+        peepholes_from_zero,
     ]);
     refuse_all(vec![
         (
@@ -592,19 +614,6 @@ fn lstm_unrolled() {
                 &["y"],
             ),
             &["input_forget=1"],
-        ),
-        (
-            rnn(
-                LSTM,
-                "refuse-lstm-peepholes",
-                1,
-                vec![],
-                &["", "", "", "p"],
-                &[],
-                &["y"],
-            )
-            .weight("p", &[1, 15]),
-            &["peephole"],
         ),
     ]);
 }

@@ -4,7 +4,8 @@
 //! function evaluations:
 //! - LSTM: one sigmoid for all four gates (the cell gate's block of the parameters is doubled,
 //!   so that tanh(x) = 2 sigmoid(2x) - 1, the identity the Tanh lowering uses, comes out of
-//!   the same evaluation), the cell update, and the tanh of the cell;
+//!   the same evaluation), the cell update, and the tanh of the cell; with peepholes the
+//!   output gate, which reads the updated cell, takes a sigmoid of its own;
 //! - GRU: one sigmoid for the update and reset gates, then the tanh of the candidate.
 
 use super::args::required_input;
@@ -84,7 +85,7 @@ fn recurrence(cx: &mut Lowering, node: &Node, kind: Kind) -> Result<()> {
         Some("bidirectional") => &[false, true],
         Some(other) => bail!("{op} direction {other:?} is not forward, reverse or bidirectional"),
     };
-    check_variant(cx, node, kind, reversed.len())?;
+    check_variant(node, kind, reversed.len())?;
     let batch_first = match node.int("layout", 0)? {
         0 => false,
         1 => true,
@@ -131,7 +132,7 @@ fn recurrence(cx: &mut Lowering, node: &Node, kind: Kind) -> Result<()> {
 }
 
 /// Refuses the attribute and input variants this lowering does not compute.
-fn check_variant(cx: &Lowering, node: &Node, kind: Kind, directions: usize) -> Result<()> {
+fn check_variant(node: &Node, kind: Kind, directions: usize) -> Result<()> {
     let op = kind.name();
     if let Some(activations) = node.strings("activations")? {
         let default = kind.default_activations().repeat(directions);
@@ -149,13 +150,6 @@ fn check_variant(cx: &Lowering, node: &Node, kind: Kind, directions: usize) -> R
         node.int("input_forget", 0)? == 0,
         "LSTM with input_forget=1 (coupled input and forget gates) is not supported"
     );
-    if let Some(name) = node.input(PEEPHOLES).filter(|_| kind == Kind::Lstm) {
-        let zero = cx.is_constant(name) && cx.constant(name)?.iter().all(|&v| v == 0.0);
-        ensure!(
-            zero,
-            "LSTM with peephole weights (input P) is not supported"
-        );
-    }
     Ok(())
 }
 
@@ -193,6 +187,10 @@ struct Params {
     /// A GRU without linear_before_reset: the candidate's block of R^T, [H, H], for the
     /// product after the reset gate (`r` then holds the update and reset gates' blocks).
     candidate_r: Option<ValueId>,
+    /// An LSTM's peephole weights for i, o and f, [1, H] each, unless absent or zero.
+    peepholes: Option<[ValueId; 3]>,
+    /// The public 1 of an LSTM's 2 sigmoid - 1.
+    one: Option<ValueId>,
 }
 
 /// Reads and checks direction `d`'s parameters; for an LSTM the cell gate's block (the last
@@ -258,15 +256,36 @@ fn gate_params(
         candidate_r = Some(columns(cx, 2 * hidden, hidden, "h"));
         r = columns(cx, 0, 2 * hidden, "zr");
     }
-    let Some(name) = node.input(BIAS) else {
-        return Ok(Params {
-            w,
-            r,
-            bias: None,
-            reset_bias: None,
-            candidate_r,
-        });
+    let (bias, reset_bias) = match node.input(BIAS) {
+        Some(name) => biases(cx, node, kind, name, d, hidden)?,
+        None => (None, None),
     };
+    Ok(Params {
+        w,
+        r,
+        bias,
+        reset_bias,
+        candidate_r,
+        peepholes: peepholes(cx, node, kind, d, hidden)?,
+        one: match kind {
+            Kind::Lstm => Some(cx.scalar(node, &format!("one{d}"), 1.0)?),
+            Kind::Gru { .. } => None,
+        },
+    })
+}
+
+/// Direction `d`'s biases from B [directions, 2 blocks H]: the input projection's, and a
+/// GRU-with-linear_before_reset's candidate block of Rb (see [`Params`]).
+fn biases(
+    cx: &mut Lowering,
+    node: &Node,
+    kind: Kind,
+    name: &str,
+    d: usize,
+    hidden: usize,
+) -> Result<(Option<ValueId>, Option<ValueId>)> {
+    let (op, width) = (kind.name(), kind.blocks() * hidden);
+    let directions = cx.shape(required_input(node, W, "W")?)?.0[0];
     let shape = fixed_shape(cx, name, op, "B")?;
     ensure!(
         shape.len() == 2 && Dim::Fixed(shape[0]) == directions && shape[1] == 2 * width,
@@ -277,44 +296,69 @@ fn gate_params(
     let one = direction(cx, node, all, d, &[1, 2 * width], "B");
     let part = |cx: &mut Lowering, start: usize, len: usize, tag: &str| {
         let shape = Shape::fixed_dims(&[1, len]);
-        cx.emit_temp(
-            node,
-            range(1, start, len),
-            &[one],
-            &format!("B{d}_{tag}"),
-            shape,
-        )
+        let tag = format!("B{d}_{tag}");
+        cx.emit_temp(node, range(1, start, len), &[one], &tag, shape)
     };
     let row = |len: usize| Shape::fixed_dims(&[1, len]);
-    let (bias, reset_bias) = if kind
-        == (Kind::Gru {
+    Ok(match kind {
+        Kind::Gru {
             linear_before_reset: true,
-        }) {
-        let gates = 2 * hidden;
-        let (wb, rb) = (part(cx, 0, gates, "wzr"), part(cx, width, gates, "rzr"));
-        let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_zr"), row(gates));
-        let candidate = part(cx, gates, hidden, "wh");
-        let concat = Op::Concat { axis: 1 };
-        let bias = cx.emit_temp(
-            node,
-            concat,
-            &[sum, candidate],
-            &format!("B{d}_sum"),
-            row(width),
-        );
-        (bias, Some(part(cx, width + gates, hidden, "rh")))
-    } else {
-        let (wb, rb) = (part(cx, 0, width, "w"), part(cx, width, width, "r"));
-        let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row(width));
-        (doubled(cx, sum, &[1, width], &format!("B{d}")), None)
-    };
-    Ok(Params {
-        w,
-        r,
-        bias: Some(bias),
-        reset_bias,
-        candidate_r,
+        } => {
+            let gates = 2 * hidden;
+            let (wb, rb) = (part(cx, 0, gates, "wzr"), part(cx, width, gates, "rzr"));
+            let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_zr"), row(gates));
+            let candidate = part(cx, gates, hidden, "wh");
+            let concat = Op::Concat { axis: 1 };
+            let tag = format!("B{d}_sum");
+            let bias = cx.emit_temp(node, concat, &[sum, candidate], &tag, row(width));
+            (Some(bias), Some(part(cx, width + gates, hidden, "rh")))
+        }
+        _ => {
+            let (wb, rb) = (part(cx, 0, width, "w"), part(cx, width, width, "r"));
+            let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row(width));
+            let bias = match kind {
+                Kind::Lstm => cell_doubled(cx, node, sum, &[1, width], 1, &format!("B{d}")),
+                Kind::Gru { .. } => sum,
+            };
+            (Some(bias), None)
+        }
     })
+}
+
+/// Direction `d`'s peephole weights for i, o and f from an LSTM's P [directions, 3H], unless
+/// absent or all zero.
+fn peepholes(
+    cx: &mut Lowering,
+    node: &Node,
+    kind: Kind,
+    d: usize,
+    hidden: usize,
+) -> Result<Option<[ValueId; 3]>> {
+    let Some(name) = node.input(PEEPHOLES).filter(|_| kind == Kind::Lstm) else {
+        return Ok(None);
+    };
+    if cx.is_constant(name) && cx.constant(name)?.iter().all(|&v| v == 0.0) {
+        return Ok(None);
+    }
+    let shape = fixed_shape(cx, name, "LSTM", "P")?;
+    ensure!(
+        shape.len() == 2 && shape[1] == 3 * hidden,
+        "LSTM P has shape {shape:?}, expected [directions, {}]",
+        3 * hidden
+    );
+    let all = cx.value(name)?;
+    let one = direction(cx, node, all, d, &[1, 3 * hidden], "P");
+    let row = Shape::fixed_dims(&[1, hidden]);
+    Ok(Some([0, 1, 2].map(|k| {
+        let tag = format!("P{d}_{k}");
+        cx.emit_temp(
+            node,
+            range(1, k * hidden, hidden),
+            &[one],
+            &tag,
+            row.clone(),
+        )
+    })))
 }
 
 /// A parameter's shape, which must not depend on the batch.
@@ -492,7 +536,7 @@ impl Cell<'_> {
         params: &Params,
         (hidden, cell): State,
     ) -> Result<State> {
-        let (h, four) = (self.hidden, 4 * self.hidden);
+        let (h, three, four) = (self.hidden, 3 * self.hidden, 4 * self.hidden);
         let mut gates = input;
         if let Some(prev) = hidden {
             let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", four);
@@ -501,18 +545,53 @@ impl Cell<'_> {
         let sigmoid = Op::Function {
             function: cx.sigmoid_function(),
         };
-        let gates = self.temp(cx, sigmoid, &[gates], t, "sigmoid", four);
-        let [i, o, f, c] = [(0, "i"), (1, "o"), (2, "f"), (3, "c")]
-            .map(|(k, tag)| self.block(cx, gates, k, t, tag));
+        // Peepholes add p * c_prev to i and f and p * c to o, so o takes its own sigmoid
+        // after the cell update; without them one sigmoid covers all four gates.
+        let peeped = |cx: &mut Lowering, k: usize, p: ValueId, c: Option<ValueId>, tag: &str| {
+            let pre = self.block(cx, gates, k, t, &format!("{tag}_in"));
+            match c {
+                Some(c) => {
+                    let peep = self.temp(cx, Op::Mul, &[p, c], t, &format!("{tag}_peep"), h);
+                    self.temp(cx, Op::Add, &[pre, peep], t, &format!("{tag}_pre"), h)
+                }
+                None => pre,
+            }
+        };
+        let (i, f, c, o) = match params.peepholes {
+            None => {
+                let all = self.temp(cx, sigmoid.clone(), &[gates], t, "sigmoid", four);
+                let [i, o, f, c] = [(0, "i"), (1, "o"), (2, "f"), (3, "c")]
+                    .map(|(k, tag)| self.block(cx, all, k, t, tag));
+                (i, f, c, Some(o))
+            }
+            Some([p_i, _, p_f]) => {
+                let i = peeped(cx, 0, p_i, cell, "i");
+                let f = peeped(cx, 2, p_f, cell, "f");
+                let c = self.block(cx, gates, 3, t, "c_in");
+                let ifc = self.temp(cx, Op::Concat { axis: 2 }, &[i, f, c], t, "ifc", three);
+                let ifc = self.temp(cx, sigmoid.clone(), &[ifc], t, "sigmoid", three);
+                let [i, f, c] =
+                    [(0, "i"), (1, "f"), (2, "c")].map(|(k, tag)| self.block(cx, ifc, k, t, tag));
+                (i, f, c, None)
+            }
+        };
         // tanh of the (doubled) cell input: 2 sigmoid - 1.
-        let one = cx.scalar(self.node, "one", 1.0)?;
         let c = self.temp(cx, Op::Add, &[c, c], t, "c2_", h);
+        let one = params.one.context("an LSTM's parameters hold the 1")?;
         let candidate = self.temp(cx, Op::Sub, &[c, one], t, "candidate", h);
         let mut next = self.temp(cx, Op::Mul, &[i, candidate], t, "ic", h);
         if let Some(prev) = cell {
             let kept = self.temp(cx, Op::Mul, &[f, prev], t, "fc", h);
             next = self.temp(cx, Op::Add, &[kept, next], t, "cell", h);
         }
+        let o = match (o, params.peepholes) {
+            (Some(o), _) => o,
+            (None, Some([_, p_o, _])) => {
+                let pre = peeped(cx, 1, p_o, Some(next), "o");
+                self.temp(cx, sigmoid, &[pre], t, "o", h)
+            }
+            (None, None) => unreachable!("o comes from the one sigmoid without peepholes"),
+        };
         let squashed = self.temp(cx, tanh(), &[next], t, "tanh", h);
         let out = self.temp(cx, Op::Mul, &[o, squashed], t, "h", h);
         Ok((Some(out), Some(next)))

@@ -240,7 +240,7 @@ const RULES: &[OpRule] = &[
         "LSTM",
         recurrent::lstm,
         7,
-        "unrolled over the (fixed) sequence length; forward, reverse, bidirectional; layout 0 and 1; initial states (zero, constant or computed); one sigmoid approximation for all four gates per step, the tanh approximation for the cell; custom activations, clip, input_forget, peepholes and shorter sequence_lens refused",
+        "unrolled over the (fixed) sequence length; forward, reverse, bidirectional; layout 0 and 1; initial states (zero, constant or computed); peepholes; one sigmoid approximation for all four gates per step (two with peepholes: o then follows the cell update), the tanh approximation for the cell; custom activations, clip, input_forget and shorter sequence_lens refused",
     ),
     rule(
         "MatMul",
