@@ -376,8 +376,9 @@ fn conv_transpose() {
 struct Rnn(&'static str, usize);
 const LSTM: Rnn = Rnn("LSTM", 4);
 const GRU: Rnn = Rnn("GRU", 3);
+const RNN: Rnn = Rnn("RNN", 1);
 
-/// An LSTM or GRU with hidden size 5 over x [N, 4, 3] as exporters feed it: transposed to
+/// An LSTM, GRU or RNN with hidden size 5 over x [N, 4, 3] as exporters feed it: transposed to
 /// [4, N, 3] for layout 0, as is for layout 1. `inputs` after X, W, R, B, where the names of
 /// `states` are initial states computed from x; `outputs` named Y, Y_h (and LSTM's Y_c).
 fn rnn(
@@ -693,6 +694,116 @@ fn gru_unrolled() {
             &["y"],
         ),
         &["GRU with a cell clip"],
+    )]);
+}
+
+/// The forward ReLU RNN of [`rnn`] (layout 0, no initial state) spelled out step by step in
+/// MatMul, Add and Relu: tract 0.23 applies tanh whatever an RNN's activations say.
+fn relu_rnn_reference(name: &str) -> Case {
+    let (mut c, xs) = rnn_operands(RNN, name, 1, false, &[]);
+    c = c
+        .init_i64("axis0", &[0])
+        .init_i64("lo", &[0])
+        .init_i64("mid", &[5])
+        .init_i64("hi", &[10])
+        .node("Squeeze", &["w", "axis0"], &["w2"], vec![])
+        .node("Transpose", &["w2"], &["wt"], vec![])
+        .node("Squeeze", &["r", "axis0"], &["r2"], vec![])
+        .node("Transpose", &["r2"], &["rt"], vec![])
+        .node("Squeeze", &["b", "axis0"], &["b1"], vec![])
+        .node("Slice", &["b1", "lo", "mid"], &["wb"], vec![])
+        .node("Slice", &["b1", "mid", "hi"], &["rb"], vec![])
+        .node("Add", &["wb", "rb"], &["bias"], vec![]);
+    let mut steps = vec![];
+    for t in 0..4 {
+        let n = |what: &str| format!("{what}{t}");
+        c = c
+            .init_i64_shaped(&n("index"), &[], &[t])
+            .node(
+                "Gather",
+                &[xs, &n("index")],
+                &[&n("x")],
+                vec![int("axis", 0)],
+            )
+            .node("MatMul", &[&n("x"), "wt"], &[&n("xw")], vec![])
+            .node("Add", &[&n("xw"), "bias"], &[&n("in")], vec![]);
+        let input = if t == 0 {
+            n("in")
+        } else {
+            let prev = format!("h{}", t - 1);
+            c = c.node("MatMul", &[&prev, "rt"], &[&n("hr")], vec![]).node(
+                "Add",
+                &[&n("in"), &n("hr")],
+                &[&n("pre")],
+                vec![],
+            );
+            n("pre")
+        };
+        c = c
+            .node("Relu", &[&input], &[&n("h")], vec![])
+            .init_i64(&n("axes"), &[0, 1])
+            .node("Unsqueeze", &[&n("h"), &n("axes")], &[&n("y")], vec![]);
+        steps.push(n("y"));
+    }
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    c.node("Concat", &steps, &["y"], vec![int("axis", 0)])
+        .node("Unsqueeze", &["h3", "axis0"], &["y_h"], vec![])
+        .output("y")
+        .output("y_h")
+}
+
+#[test]
+fn rnn_unrolled() {
+    let tanh = rnn(RNN, "rnn-tanh", 1, vec![], &[], &[], &["y", "y_h"]);
+    let relu = rnn(
+        RNN,
+        "rnn-relu",
+        1,
+        vec![Attr::Strs("activations", vec!["Relu"])],
+        &[],
+        &[],
+        &["y", "y_h"],
+    )
+    .reference(relu_rnn_reference("rnn-relu"));
+    let reverse_attrs = || vec![Attr::Str("direction", "reverse")];
+    let reverse = rnn(
+        RNN,
+        "rnn-reverse-initial-state",
+        1,
+        reverse_attrs(),
+        &["", "h0"],
+        &["h0"],
+        &["y"],
+    )
+    .reference(reverse_reference(
+        RNN,
+        "rnn-reverse-initial-state",
+        vec![],
+        &["", "h0"],
+        &["h0"],
+        &["y"],
+    ));
+    let batch_first = rnn(
+        RNN,
+        "rnn-layout-1",
+        1,
+        vec![int("layout", 1)],
+        &["", "h0"],
+        &["h0"],
+        &["y", "y_h"],
+    );
+    run_all(vec![tanh, relu, reverse, batch_first]);
+    refuse_all(vec![(
+        rnn(
+            RNN,
+            "refuse-rnn-sigmoid",
+            1,
+            vec![Attr::Strs("activations", vec!["Sigmoid"])],
+            &[],
+            &[],
+            &["y"],
+        ),
+        &["RNN activations", "Tanh"],
     )]);
 }
 

@@ -1,12 +1,13 @@
-//! LSTM and GRU, unrolled over the sequence at convert time (the model's shapes fix its
+//! LSTM, GRU and RNN, unrolled over the sequence at convert time (the model's shapes fix its
 //! length). The input projection of every step is one product up front; each step then has
-//! one product with the recurrent weights (two for a GRU without linear_before_reset) and two
+//! one product with the recurrent weights (two for a GRU without linear_before_reset) and its
 //! function evaluations:
 //! - LSTM: one sigmoid for all four gates (the cell gate's block of the parameters is doubled,
 //!   so that tanh(x) = 2 sigmoid(2x) - 1, the identity the Tanh lowering uses, comes out of
 //!   the same evaluation), the cell update, and the tanh of the cell; with peepholes the
 //!   output gate, which reads the updated cell, takes a sigmoid of its own;
-//! - GRU: one sigmoid for the update and reset gates, then the tanh of the candidate.
+//! - GRU: one sigmoid for the update and reset gates, then the tanh of the candidate;
+//! - RNN: the tanh (or ReLU) of the sum.
 
 use super::args::required_input;
 use super::{Lowering, Op};
@@ -33,6 +34,10 @@ enum Kind {
     Gru {
         linear_before_reset: bool,
     },
+    /// A plain RNN, with tanh or (PyTorch's nonlinearity='relu') ReLU.
+    Rnn {
+        relu: bool,
+    },
 }
 
 impl Kind {
@@ -40,6 +45,7 @@ impl Kind {
         match self {
             Kind::Lstm => "LSTM",
             Kind::Gru { .. } => "GRU",
+            Kind::Rnn { .. } => "RNN",
         }
     }
 
@@ -48,6 +54,7 @@ impl Kind {
         match self {
             Kind::Lstm => 4,
             Kind::Gru { .. } => 3,
+            Kind::Rnn { .. } => 1,
         }
     }
 
@@ -55,12 +62,21 @@ impl Kind {
         match self {
             Kind::Lstm => &["Sigmoid", "Tanh", "Tanh"],
             Kind::Gru { .. } => &["Sigmoid", "Tanh"],
+            Kind::Rnn { relu: false } => &["Tanh"],
+            Kind::Rnn { relu: true } => &["Relu"],
         }
     }
 }
 
 pub fn lstm(cx: &mut Lowering, node: &Node) -> Result<()> {
     recurrence(cx, node, Kind::Lstm)
+}
+
+pub fn rnn(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let relu = node
+        .strings("activations")?
+        .is_some_and(|a| a.first().is_some_and(|f| f == "Relu"));
+    recurrence(cx, node, Kind::Rnn { relu })
 }
 
 pub fn gru(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -207,7 +223,7 @@ fn gate_params(
     let directions = cx.shape(required_input(node, W, "W")?)?.0[0];
     let doubled = |cx: &mut Lowering, v: ValueId, shape: &[usize], tag: &str| match kind {
         Kind::Lstm => cell_doubled(cx, node, v, shape, 1, tag),
-        Kind::Gru { .. } => v,
+        Kind::Gru { .. } | Kind::Rnn { .. } => v,
     };
     let mut weights = vec![];
     for (i, what, columns) in [(W, "W", None), (R, "R", Some(hidden))] {
@@ -269,7 +285,7 @@ fn gate_params(
         peepholes: peepholes(cx, node, kind, d, hidden)?,
         one: match kind {
             Kind::Lstm => Some(cx.scalar(node, &format!("one{d}"), 1.0)?),
-            Kind::Gru { .. } => None,
+            Kind::Gru { .. } | Kind::Rnn { .. } => None,
         },
     })
 }
@@ -318,7 +334,7 @@ fn biases(
             let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row(width));
             let bias = match kind {
                 Kind::Lstm => cell_doubled(cx, node, sum, &[1, width], 1, &format!("B{d}")),
-                Kind::Gru { .. } => sum,
+                Kind::Gru { .. } | Kind::Rnn { .. } => sum,
             };
             (Some(bias), None)
         }
@@ -495,7 +511,7 @@ impl Cell<'_> {
             initial_state(cx, node, INITIAL_H, d, self.batch_first)?,
             match self.kind {
                 Kind::Lstm => initial_state(cx, node, INITIAL_C, d, self.batch_first)?,
-                Kind::Gru { .. } => None,
+                Kind::Gru { .. } | Kind::Rnn { .. } => None,
             },
         );
         let mut ys = vec![None; self.steps];
@@ -509,6 +525,7 @@ impl Cell<'_> {
             state = match self.kind {
                 Kind::Lstm => self.lstm_step(cx, t, input, &params, state)?,
                 Kind::Gru { .. } => self.gru_step(cx, t, input, &params, state.0)?,
+                Kind::Rnn { relu } => self.rnn_step(cx, t, input, &params, state.0, relu),
             };
             ys[t] = state.0;
         }
@@ -671,6 +688,26 @@ impl Cell<'_> {
             }
         };
         Ok((Some(out), None))
+    }
+
+    /// h = tanh(x W + h_prev R + b), or relu of it.
+    fn rnn_step(
+        &self,
+        cx: &mut Lowering,
+        t: usize,
+        input: ValueId,
+        params: &Params,
+        hidden: Option<ValueId>,
+        relu: bool,
+    ) -> State {
+        let h = self.hidden;
+        let mut pre = input;
+        if let Some(prev) = hidden {
+            let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", h);
+            pre = self.temp(cx, Op::Add, &[pre, recurrent], t, "pre", h);
+        }
+        let activation = if relu { Op::Relu } else { tanh() };
+        (Some(self.temp(cx, activation, &[pre], t, "h", h)), None)
     }
 }
 

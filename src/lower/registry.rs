@@ -298,6 +298,12 @@ const RULES: &[OpRule] = &[
         "constant exponent: integers by products (negative through the reciprocal), 0.5 and -0.5 by sqrt and rsqrt, others as exp(p ln x) for x > 0",
     ),
     rule(
+        "RNN",
+        recurrent::rnn,
+        7,
+        "unrolled over the (fixed) sequence length; activation Tanh or Relu; forward, reverse, bidirectional; layout 0 and 1; initial state (zero, constant or computed); other activations, clip and shorter sequence_lens refused",
+    ),
+    rule(
         "Reciprocal",
         activation::function,
         6,
@@ -532,10 +538,6 @@ const HINTS: &[(&[&str], &str)] = &[
     (
         &["If", "Loop", "Scan"],
         "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
-    ),
-    (
-        &["RNN"],
-        "unroll the recurrence at export time, which gives MatMul, Sigmoid and Tanh steps",
     ),
     (
         &["TopK", "NonMaxSuppression", "Unique", "NonZero"],

@@ -15,6 +15,7 @@ pub enum Attr {
     Ints(&'static str, Vec<i64>),
     Float(&'static str, f32),
     Str(&'static str, &'static str),
+    Strs(&'static str, Vec<&'static str>),
     /// A one-element float32 tensor (ConstantOfShape's `value`).
     FloatTensor(&'static str, f32),
 }
@@ -153,6 +154,10 @@ impl OnnxBuilder {
                     Attr::Str(n, v) => {
                         (p.name, p.r#type, p.s) =
                             (n.into(), T::String as i32, v.as_bytes().to_vec())
+                    }
+                    Attr::Strs(n, v) => {
+                        let strings = v.iter().map(|s| s.as_bytes().to_vec()).collect();
+                        (p.name, p.r#type, p.strings) = (n.into(), T::Strings as i32, strings)
                     }
                 }
                 p
