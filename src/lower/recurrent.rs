@@ -273,7 +273,7 @@ fn gate_params(
         r = columns(cx, 0, 2 * hidden, "zr");
     }
     let (bias, reset_bias) = match node.input(BIAS) {
-        Some(name) => biases(cx, node, kind, name, d, hidden)?,
+        Some(name) => biases(cx, node, kind, name, (d, directions), hidden)?,
         None => (None, None),
     };
     Ok(Params {
@@ -297,11 +297,10 @@ fn biases(
     node: &Node,
     kind: Kind,
     name: &str,
-    d: usize,
+    (d, directions): (usize, Dim),
     hidden: usize,
 ) -> Result<(Option<ValueId>, Option<ValueId>)> {
     let (op, width) = (kind.name(), kind.blocks() * hidden);
-    let directions = cx.shape(required_input(node, W, "W")?)?.0[0];
     let shape = fixed_shape(cx, name, op, "B")?;
     ensure!(
         shape.len() == 2 && Dim::Fixed(shape[0]) == directions && shape[1] == 2 * width,
@@ -478,6 +477,80 @@ impl Cell<'_> {
         cx.emit_temp(self.node, op, inputs, &suffix, self.shape(width))
     }
 
+    /// This direction's initial hidden or cell state as [1, B or 1, H] (the input is [dirs, B, H],
+    /// or [B, dirs, H] batch first); `None` when it is zero.
+    fn initial_state(&self, cx: &mut Lowering, i: usize) -> Result<Option<ValueId>> {
+        let (node, d, batch_first) = (self.node, self.d, self.batch_first);
+        let Some(name) = node.input(i) else {
+            return Ok(None);
+        };
+        let what = if i == INITIAL_H {
+            "initial_h"
+        } else {
+            "initial_c"
+        };
+        let axis = usize::from(batch_first);
+        if cx.graph.is_secret(name) {
+            let all = cx.value(name)?;
+            let mut shape = cx.shape(name)?;
+            shape.0[axis] = Dim::Fixed(1);
+            let tag = format!("{what}{d}");
+            let mut state = cx.emit_temp(node, range(axis, d, 1), &[all], &tag, shape.clone());
+            if batch_first {
+                shape.0.swap(0, 1);
+                let perm = vec![1, 0, 2];
+                state = cx.emit_temp(
+                    node,
+                    Op::Transpose { perm },
+                    &[state],
+                    &format!("{tag}_t"),
+                    shape,
+                );
+            }
+            return Ok(Some(state));
+        }
+        let state = match cx.graph.uniform(name) {
+            Some(v) => ArrayD::from_elem(IxDyn(&[1, 1, self.hidden]), v),
+            None => {
+                let all = cx
+                    .constant(name)
+                    .with_context(|| format!("{} {what}", node.op_type))?;
+                let mut state = all.slice_axis(Axis(axis), (d..d + 1).into()).to_owned();
+                if batch_first {
+                    state.swap_axes(0, 1);
+                }
+                state.as_standard_layout().to_owned()
+            }
+        };
+        if state.iter().all(|&v| v == 0.0) {
+            return Ok(None);
+        }
+        let id = cx.weight(
+            &format!("{}/{what}{d}", node.name),
+            state,
+            Visibility::Secret,
+        )?;
+        Ok(Some(id))
+    }
+
+    /// `input` + h_prev `r` (of `width` columns), or `input` itself from a zero state.
+    fn plus_recurrent(
+        &self,
+        cx: &mut Lowering,
+        t: usize,
+        input: ValueId,
+        (hidden, r): (Option<ValueId>, ValueId),
+        width: usize,
+    ) -> ValueId {
+        match hidden {
+            Some(prev) => {
+                let recurrent = self.temp(cx, Op::MatMul, &[prev, r], t, "hr", width);
+                self.temp(cx, Op::Add, &[input, recurrent], t, "pre", width)
+            }
+            None => input,
+        }
+    }
+
     /// Block `k` (of hidden width) of a step's gates.
     fn block(&self, cx: &mut Lowering, gates: ValueId, k: usize, t: usize, tag: &str) -> ValueId {
         let op = range(2, k * self.hidden, self.hidden);
@@ -508,9 +581,9 @@ impl Cell<'_> {
             projected = cx.emit_temp(node, Op::Add, &[projected, bias], &tag, projected_shape);
         }
         let mut state: State = (
-            initial_state(cx, node, INITIAL_H, d, self.batch_first)?,
+            self.initial_state(cx, INITIAL_H)?,
             match self.kind {
-                Kind::Lstm => initial_state(cx, node, INITIAL_C, d, self.batch_first)?,
+                Kind::Lstm => self.initial_state(cx, INITIAL_C)?,
                 Kind::Gru { .. } | Kind::Rnn { .. } => None,
             },
         );
@@ -554,11 +627,7 @@ impl Cell<'_> {
         (hidden, cell): State,
     ) -> Result<State> {
         let (h, three, four) = (self.hidden, 3 * self.hidden, 4 * self.hidden);
-        let mut gates = input;
-        if let Some(prev) = hidden {
-            let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", four);
-            gates = self.temp(cx, Op::Add, &[gates, recurrent], t, "gates", four);
-        }
+        let gates = self.plus_recurrent(cx, t, input, (hidden, params.r), four);
         let sigmoid = Op::Function {
             function: cx.sigmoid_function(),
         };
@@ -640,14 +709,10 @@ impl Cell<'_> {
                 let zr_in = self.temp(cx, Op::Add, &[zr_in, h_zr], t, "zr_in", two);
                 (zr_in, Some(self.block(cx, recurrent, 2, t, "hh")))
             }
-            Some(prev) => {
-                let h_zr = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hzr", two);
-                (
-                    self.temp(cx, Op::Add, &[zr_in, h_zr], t, "zr_in", two),
-                    None,
-                )
-            }
-            None => (zr_in, None),
+            _ => (
+                self.plus_recurrent(cx, t, zr_in, (hidden, params.r), two),
+                None,
+            ),
         };
         let sigmoid = Op::Function {
             function: cx.sigmoid_function(),
@@ -701,11 +766,7 @@ impl Cell<'_> {
         relu: bool,
     ) -> State {
         let h = self.hidden;
-        let mut pre = input;
-        if let Some(prev) = hidden {
-            let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", h);
-            pre = self.temp(cx, Op::Add, &[pre, recurrent], t, "pre", h);
-        }
+        let pre = self.plus_recurrent(cx, t, input, (hidden, params.r), h);
         let activation = if relu { Op::Relu } else { tanh() };
         (Some(self.temp(cx, activation, &[pre], t, "h", h)), None)
     }
@@ -715,70 +776,6 @@ fn tanh() -> Op {
     Op::Function {
         function: Function::Tanh,
     }
-}
-
-/// Direction `d`'s initial hidden or cell state as [1, B or 1, H] (the input is [dirs, B, H],
-/// or [B, dirs, H] batch first); `None` when it is zero.
-fn initial_state(
-    cx: &mut Lowering,
-    node: &Node,
-    i: usize,
-    d: usize,
-    batch_first: bool,
-) -> Result<Option<ValueId>> {
-    let Some(name) = node.input(i) else {
-        return Ok(None);
-    };
-    let what = if i == INITIAL_H {
-        "initial_h"
-    } else {
-        "initial_c"
-    };
-    let axis = usize::from(batch_first);
-    if cx.graph.is_secret(name) {
-        let all = cx.value(name)?;
-        let mut shape = cx.shape(name)?;
-        shape.0[axis] = Dim::Fixed(1);
-        let tag = format!("{what}{d}");
-        let mut state = cx.emit_temp(node, range(axis, d, 1), &[all], &tag, shape.clone());
-        if batch_first {
-            shape.0.swap(0, 1);
-            let perm = vec![1, 0, 2];
-            state = cx.emit_temp(
-                node,
-                Op::Transpose { perm },
-                &[state],
-                &format!("{tag}_t"),
-                shape,
-            );
-        }
-        return Ok(Some(state));
-    }
-    let state = match cx.graph.uniform(name) {
-        Some(v) => {
-            let hidden = node.int("hidden_size", 0)? as usize;
-            ArrayD::from_elem(IxDyn(&[1, 1, hidden]), v)
-        }
-        None => {
-            let all = cx
-                .constant(name)
-                .with_context(|| format!("{} {what}", node.op_type))?;
-            let mut state = all.slice_axis(Axis(axis), (d..d + 1).into()).to_owned();
-            if batch_first {
-                state.swap_axes(0, 1);
-            }
-            state.as_standard_layout().to_owned()
-        }
-    };
-    if state.iter().all(|&v| v == 0.0) {
-        return Ok(None);
-    }
-    let id = cx.weight(
-        &format!("{}/{what}{d}", node.name),
-        state,
-        Visibility::Secret,
-    )?;
-    Ok(Some(id))
 }
 
 /// Each direction's Y [S, B, H] and last states [1, B, H], stacked into the node's outputs.
