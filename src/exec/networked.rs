@@ -9,21 +9,21 @@
 //! every role drops the bootstrap mesh and connects again under the client's session id, so
 //! a frame of another run (or a replay) is refused by the framing layer.
 
-use super::predict::{Traffic, check_inputs, encode_inputs, encode_weight};
-use super::session::{Setup, client_request, client_stop, serve_requests};
+use super::predict::{check_inputs, encode_inputs, encode_weight};
+use super::session::{Setup, client_request, client_stop, prediction, serve_requests};
 use super::{MpcValue, Prediction, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::prf::{Prf, os_key};
 use crate::mpc::share::Dealer;
 use crate::mpc::{ArithShare, Party};
 use crate::net::config::Config;
-use crate::net::frame::SessionId;
+use crate::net::frame::{SessionId, words_of};
 use crate::net::tls::{TlsTransport, connect};
 use crate::net::{Role, Stats, Transport};
 use crate::plan::{Holder, Plan, SharedPlan, Visibility, hex};
 use anyhow::{Context, Result, anyhow, ensure};
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The session id of the bootstrap mesh, which carries only the hello and its answers.
 const BOOTSTRAP: SessionId = SessionId(*b"tfe-bootstrap-v1");
@@ -73,10 +73,7 @@ pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
 /// What every file of one dealing has in common, as protocol words.
 fn fingerprint(file: &SharedPlan) -> Vec<u64> {
     let digest = Sha256::digest(format!("{}/{}", file.plan_sha256, file.dealing));
-    digest
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
+    words_of(&digest)
 }
 
 fn describe(file: &SharedPlan) -> String {
@@ -212,8 +209,7 @@ impl PartyServer {
             &self.weights,
             |party, profile, traffic| {
                 served += 1;
-                let rounds = profile.total().stats.rounds;
-                let mut report = vec![traffic.bytes_sent, traffic.messages_sent, rounds];
+                let mut report = vec![traffic.bytes_sent, traffic.messages_sent];
                 report.extend(profile.to_words());
                 party.send_role(Role::Client, &report)
             },
@@ -260,10 +256,8 @@ impl RemoteSession {
         let mine = fingerprint(file);
         {
             let mut boot = Explained(connect(config, Role::Client, BOOTSTRAP)?);
-            let hello: Vec<u64> = session
-                .0
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            let hello: Vec<u64> = words_of(&session.0)
+                .into_iter()
                 .chain(mine.iter().copied())
                 .collect();
             for role in Role::PARTIES {
@@ -300,35 +294,23 @@ impl RemoteSession {
         let batch = check_inputs(&self.plan, inputs)?;
         let encoded = encode_inputs(&self.plan, inputs)?;
         let started = Instant::now();
-        let (outputs, mut online) =
+        let (outputs, client) =
             client_request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
         let names = step_names(&self.plan);
-        let mut rounds = 0;
-        let mut profiles = vec![];
+        let mut reports = vec![];
         for role in Role::PARTIES {
             let report = self.net.recv(role)?;
             let malformed = || anyhow!("{role} sent a malformed report");
-            let (totals, steps) = report.split_at_checked(3).ok_or_else(malformed)?;
-            profiles.push(Profile::from_words(steps, &names).ok_or_else(malformed)?);
-            online = online.alongside(Stats {
+            let (totals, steps) = report.split_at_checked(2).ok_or_else(malformed)?;
+            let profile = Profile::from_words(steps, &names).ok_or_else(malformed)?;
+            let traffic = Stats {
                 bytes_sent: totals[0],
                 messages_sent: totals[1],
                 rounds: 0,
-            });
-            rounds = rounds.max(totals[2]);
+            };
+            reports.push((profile, traffic));
         }
-        online.rounds = rounds;
-        Ok(Prediction {
-            outputs,
-            batch,
-            profile: Profile::merge_parties(&profiles),
-            traffic: Traffic {
-                setup: Stats::default(),
-                online,
-            },
-            setup_time: Duration::ZERO,
-            total_time: started.elapsed(),
-        })
+        Ok(prediction(outputs, batch, client, reports, started))
     }
 
     /// Tells the parties this client is done; they end the session cleanly.

@@ -119,22 +119,8 @@ impl Session {
         let started = Instant::now();
         let result = self.exchange(inputs, batch);
         let (outputs, client, reports) = result.map_err(|e| self.fail(e))?;
-        let mut online = reports.iter().fold(client, |t, r| t.alongside(r.traffic));
-        let profiles: Vec<Profile> = reports.into_iter().map(|r| r.profile).collect();
-        let profile = Profile::merge_parties(&profiles);
-        // Rounds on the critical path: per step, the party that waited most.
-        online.rounds = profile.total().stats.rounds;
-        Ok(Prediction {
-            outputs,
-            batch,
-            profile,
-            traffic: Traffic {
-                setup: Stats::default(),
-                online,
-            },
-            setup_time: Duration::ZERO,
-            total_time: started.elapsed(),
-        })
+        let reports = reports.into_iter().map(|r| (r.profile, r.traffic));
+        Ok(prediction(outputs, batch, client, reports, started))
     }
 
     /// The client's side of a request: the batch size and the input shares out, the revealed
@@ -250,6 +236,33 @@ pub(super) fn client_request(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((outputs, net.stats() - before))
+}
+
+/// A request's outputs with its figures: every role's traffic, the parties' profiles merged,
+/// and the rounds on the critical path (per step, the party that waited most), in the
+/// embedded and the networked mode alike.
+pub(super) fn prediction(
+    outputs: Vec<ArrayD<f32>>,
+    batch: usize,
+    client: Stats,
+    reports: impl IntoIterator<Item = (Profile, Stats)>,
+    started: Instant,
+) -> Prediction {
+    let (profiles, traffic): (Vec<Profile>, Vec<Stats>) = reports.into_iter().unzip();
+    let mut online = traffic.into_iter().fold(client, Stats::alongside);
+    let profile = Profile::merge_parties(&profiles);
+    online.rounds = profile.total().stats.rounds;
+    Prediction {
+        outputs,
+        batch,
+        profile,
+        traffic: Traffic {
+            setup: Stats::default(),
+            online,
+        },
+        setup_time: Duration::ZERO,
+        total_time: started.elapsed(),
+    }
 }
 
 /// Tells every party that the client has no more requests.

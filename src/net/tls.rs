@@ -210,11 +210,7 @@ async fn write_loop(
                 Ok(None) => break,
                 Err(_) => sealer.seal(Kind::Heartbeat, &[])?,
             };
-            patiently(silence, async {
-                wr.write_all(&frame).await?;
-                wr.flush().await
-            })
-            .await?;
+            patiently(silence, write_frame(&mut wr, &frame)).await?;
         }
         patiently(silence, wr.shutdown()).await
     }
