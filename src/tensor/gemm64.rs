@@ -328,6 +328,9 @@ mod x86 {
 thread_local! {
     /// Packed A of the task running on this thread, kept to avoid an allocation per task.
     static A_PACK: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+    /// Packed B of the product running on this thread (megabytes for a large conv), kept
+    /// to avoid an allocation and a zero fill per product.
+    static B_PACK: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
 }
 
 /// A rectangle of C one task owns: its first row, its first column as an offset into the
@@ -373,7 +376,7 @@ fn product<K: Kernel>(
     let row_blocks = m.div_ceil(mc_max).max(tasks_wanted.min(m_panels));
     let mc = m_panels.div_ceil(row_blocks) * K::MR;
     let row_blocks = m.div_ceil(mc);
-    let mut b_pack = Vec::new();
+    let mut b_pack = B_PACK.take();
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
         let n_panels = nc.div_ceil(K::NR);
@@ -394,6 +397,7 @@ fn product<K: Kernel>(
             });
         }
     }
+    B_PACK.set(b_pack);
 }
 
 /// Runs `f` on every item, spread over the rayon pool if `parallel`.

@@ -232,10 +232,11 @@ pub fn window_planes<E: Elem>(x: &ArrayViewD<E>, window: &Window) -> Result<Arra
     let plane: usize = spatial.iter().product();
     let positions = taps.positions();
     let mut out = Vec::with_capacity(taps.kernel_size * n * c * positions);
-    for kk in 0..taps.kernel_size {
+    for offset in taps.offsets() {
         for nc in 0..n * c {
             let src = &flat[nc * plane..(nc + 1) * plane];
-            out.extend((0..positions).map(|op| src[taps.tap(op, kk).unwrap_or(fallback[op])]));
+            let index = |(&i, &f)| if i == PAD { f } else { i as usize };
+            out.extend(offset.iter().zip(&fallback).map(|p| src[index(p)]));
         }
     }
     taps.shaped(&[taps.kernel_size, n, c], out)
