@@ -370,7 +370,6 @@ fn conv_transpose() {
     ]);
 }
 
-/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
 /// A recurrent op type and its number of gate blocks.
 #[derive(Clone, Copy)]
 struct Rnn(&'static str, usize);
@@ -807,6 +806,7 @@ fn rnn_unrolled() {
     )]);
 }
 
+/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
 #[test]
 fn piecewise_sigmoid_option() {
     use tfe::exec::{Mode, predict};
