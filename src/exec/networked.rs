@@ -10,7 +10,9 @@
 //! a frame of another run (or a replay) is refused by the framing layer.
 
 use super::predict::{check_inputs, encode_inputs, encode_weight};
-use super::session::{Setup, client_request, client_stop, prediction, serve_requests};
+use super::session::{
+    Setup, client_request, client_stop, prediction, serve_requests, weight_values,
+};
 use super::{MpcValue, Prediction, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::prf::{Prf, os_key};
 use crate::mpc::share::Dealer;
@@ -134,24 +136,12 @@ impl PartyServer {
             file.holder.name()
         );
         let mut pairs = std::mem::take(&mut file.shares).into_iter();
-        let plan = &file.plan;
-        let weights = plan
-            .weights
-            .iter()
-            .map(|w| {
-                Ok(match w.visibility {
-                    Visibility::Secret => {
-                        let [cur, next] = pairs
-                            .next()
-                            .with_context(|| format!("{name} lacks the shares of a weight"))?;
-                        MpcValue::Secret(ArithShare { cur, next })
-                    }
-                    Visibility::Public => {
-                        MpcValue::Public(plan.fixed_point.encode_array(w.data.view())?)
-                    }
-                })
-            })
-            .collect::<Result<_>>()?;
+        let weights = weight_values(&file.plan, |_| {
+            let [cur, next] = pairs
+                .next()
+                .with_context(|| format!("{name} lacks the shares of a weight"))?;
+            Ok(ArithShare { cur, next })
+        })?;
         Ok(PartyServer {
             me: Role::Party(id),
             file,

@@ -5,9 +5,9 @@
 use super::predict::{Traffic, check_inputs, encode_inputs, encode_weight};
 use super::{Domain, MpcDomain, MpcValue, Prediction, Profile, run};
 use crate::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
-use crate::mpc::{LocalParties, Party, WrapTransport, spawn_local};
+use crate::mpc::{ArithShare, LocalParties, Party, WrapTransport, spawn_local};
 use crate::net::{Role, Stats, Transport};
-use crate::plan::{Plan, Visibility};
+use crate::plan::{Plan, Visibility, Weight};
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
 use std::sync::Arc;
@@ -297,13 +297,22 @@ pub(super) fn serve_requests(
 /// The plan's weights as this party holds them: shares of the secret ones from the model
 /// owner, the public ones in the clear.
 fn receive_weights(plan: &Plan, party: &mut Party) -> Result<Vec<MpcValue>> {
+    weight_values(plan, |w| {
+        recv_secret(party, Role::ModelOwner, w.data.shape())
+    })
+}
+
+/// The plan's weights in plan order: this party's share of each secret one from `secret`,
+/// the public ones encoded in the clear.
+pub(super) fn weight_values(
+    plan: &Plan,
+    mut secret: impl FnMut(&Weight) -> Result<ArithShare>,
+) -> Result<Vec<MpcValue>> {
     plan.weights
         .iter()
         .map(|w| {
             Ok(match w.visibility {
-                Visibility::Secret => {
-                    MpcValue::Secret(recv_secret(party, Role::ModelOwner, w.data.shape())?)
-                }
+                Visibility::Secret => MpcValue::Secret(secret(w)?),
                 Visibility::Public => {
                     MpcValue::Public(plan.fixed_point.encode_array(w.data.view())?)
                 }
