@@ -1255,7 +1255,7 @@ fn share_files_are_refused_where_they_do_not_belong() {
     let dir = temp_dir("cli-share-files");
     let plan = dir.join("mlp.plan");
     expect_ok(&convert(&[
-        s(&fixture("mlp", "model.onnx")),
+        s(mlp_plan()),
         "--share".into(),
         "-o".into(),
         s(&plan),
@@ -1265,7 +1265,11 @@ fn share_files_are_refused_where_they_do_not_belong() {
     expect_error(
         &predict(&[party.as_str(), input.as_str()]),
         1,
-        &["mlp.party0.plan", "share file", "tfe-party"],
+        &[
+            "mlp.party0.plan",
+            "is a share file for the networked mode",
+            "tfe-party",
+        ],
     );
     let missing = s(&dir.join("nowhere.json"));
     let client = s(&dir.join("mlp.client.plan"));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{max_abs_diff, profile_table, read_npy};
+use common::{max_abs_diff, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -23,12 +23,11 @@ const FAULT_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("networked")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    temp_dir(&format!("networked-{name}"))
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
 }
 
 fn free_ports() -> String {
@@ -56,11 +55,11 @@ fn run(bin: &str, args: &[&str], dir: &Path, log: &str) -> (ExitStatus, String) 
     children.wait(0, Duration::from_secs(300))
 }
 
-/// The test PKI (with the tfe-pki binary) and a shared plan of `model` in `dir`.
+/// The test PKI (with the tfe-pki binary), `model` converted to model.plan and that plan
+/// dealt to share files, in `dir`.
 fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
     let pki = dir.join("pki");
     let ports = free_ports();
-    let s = |p: &Path| p.display().to_string();
     let (status, err) = run(
         PKI,
         &[&s(&pki), "--ports", &ports, "--read-ms", read_ms],
@@ -68,13 +67,10 @@ fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
         "pki.log",
     );
     assert!(status.success(), "{err}");
-    let model = fixture(model, "model.onnx");
-    let (status, err) = run(
-        CONVERT,
-        &[&s(&model), "--share", "-o", &s(&dir.join("model.plan"))],
-        dir,
-        "convert.log",
-    );
+    let (model, plan) = (fixture(model, "model.onnx"), s(&dir.join("model.plan")));
+    let (status, err) = run(CONVERT, &[&s(&model), "-o", &plan], dir, "convert.log");
+    assert!(status.success(), "{err}");
+    let (status, err) = run(CONVERT, &[&plan, "--share", "-o", &plan], dir, "share.log");
     assert!(status.success(), "{err}");
     pki.join("parties.json")
 }
@@ -187,7 +183,6 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
     let config = deployment(&dir, "cnn_bn", "10000");
     let mut children = Children::new(&dir);
     children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
-    let s = |p: &Path| p.display().to_string();
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
     let client = children.client(&config, &dir, &input, &["-o", &s(&out), "--profile"]);
     let (status, err) = children.wait(client, Duration::from_secs(120));
@@ -214,10 +209,7 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
     assert!(max_abs_diff(&networked, &expected) <= TOLERANCE);
     assert_eq!(top1(&networked), top1(&expected));
 
-    let plan = dir.join("clear.plan");
-    let model = fixture("cnn_bn", "model.onnx");
-    let (status, err) = run(CONVERT, &[&s(&model), "-o", &s(&plan)], &dir, "c.log");
-    assert!(status.success(), "{err}");
+    let plan = dir.join("model.plan");
     let embedded_out = dir.join("embedded.npy");
     let args = [&s(&plan), &s(&input), "-o", &s(&embedded_out)];
     let (status, err) = run(PREDICT, &args, &dir, "embedded.log");
@@ -295,7 +287,6 @@ fn a_client_with_a_wrong_certificate_is_refused_and_the_refusal_is_logged() {
 fn a_party_refuses_the_share_file_of_another_role() {
     let dir = scratch("wrong_file");
     let config = deployment(&dir, "mlp", "2000");
-    let s = |p: &Path| p.display().to_string();
     let party0 = dir.join("model.party0.plan");
     let args = [
         "--config",
@@ -312,26 +303,16 @@ fn a_party_refuses_the_share_file_of_another_role() {
         err.contains("holds the shares of party0, not of party1"),
         "{err}"
     );
-    // A share file is not a plan, and a plan is not a share file.
-    let input = fixture("mlp", "input_b1.npy");
-    let (status, err) = run(PREDICT, &[&s(&party0), &s(&input)], &dir, "p.log");
-    assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("is a share file for the networked mode"),
-        "{err}"
-    );
 }
 
 #[test]
 fn parties_refuse_shares_of_two_different_dealings() {
     let dir = scratch("two_dealings");
     let config = deployment(&dir, "mlp", "2000");
-    let s = |p: &Path| p.display().to_string();
-    let again = dir.join("again.plan");
-    let model = fixture("mlp", "model.onnx");
+    let (plan, again) = (dir.join("model.plan"), dir.join("again.plan"));
     let (status, err) = run(
         CONVERT,
-        &[&s(&model), "--share", "-o", &s(&again)],
+        &[&s(&plan), "--share", "-o", &s(&again)],
         &dir,
         "again.log",
     );
