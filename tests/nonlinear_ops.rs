@@ -395,10 +395,31 @@ fn rnn(
     graph_outputs(c, outputs)
 }
 
-/// The same reverse op (layout 0) as [`rnn`] with these arguments, computed forward on the
-/// time-reversed sequence with Y reversed back: tract 0.23 drops the initial state of a
-/// reverse LSTM or GRU (onnxruntime agrees with tfe), so this is the reference.
-fn reverse_reference(
+/// The reverse op (layout 0) of [`rnn`] with these arguments, checked against the forward op
+/// on the time-reversed sequence with Y reversed back: tract 0.23 drops the initial state of
+/// a reverse LSTM, GRU or RNN (onnxruntime agrees with tfe).
+fn reversed(
+    kind: Rnn,
+    name: &str,
+    attrs: impl Fn() -> Vec<Attr>,
+    inputs: &[&str],
+    states: &[&str],
+    outputs: &[&str],
+) -> Case {
+    let mut reverse = vec![Attr::Str("direction", "reverse")];
+    reverse.extend(attrs());
+    rnn(kind, name, 1, reverse, inputs, states, outputs).reference(reversed_forward(
+        kind,
+        name,
+        attrs(),
+        inputs,
+        states,
+        outputs,
+    ))
+}
+
+/// The forward op on the time-reversed sequence, Y reversed back.
+fn reversed_forward(
     kind: Rnn,
     name: &str,
     attrs: Vec<Attr>,
@@ -432,6 +453,12 @@ fn reverse_reference(
         with_hidden(attrs),
     );
     graph_outputs(back("y_forward", outputs[0], c), outputs)
+}
+
+/// [`rnn`] with layout 1 (batch first) and a computed initial state.
+fn layout_1(kind: Rnn, name: &str) -> Case {
+    let attrs = vec![int("layout", 1)];
+    rnn(kind, name, 1, attrs, &["", "h0"], &["h0"], &["y", "y_h"])
 }
 
 /// x, the transposed sequence for layout 0, the parameters and the computed `states`.
@@ -511,23 +538,14 @@ fn with_state(c: Case, name: &str, batch_first: bool) -> Case {
 #[test]
 fn lstm_unrolled() {
     let forward = rnn(LSTM, "lstm-forward", 1, vec![], &[], &[], &["y", "y_h"]);
-    let reverse = rnn(
+    let reverse = reversed(
         LSTM,
         "lstm-reverse-initial-states",
-        1,
-        vec![Attr::Str("direction", "reverse")],
+        Vec::new,
         &["", "h0", "c0"],
         &["h0", "c0"],
         &["y", "", "y_c"],
-    )
-    .reference(reverse_reference(
-        LSTM,
-        "lstm-reverse-initial-states",
-        vec![],
-        &["", "h0", "c0"],
-        &["h0", "c0"],
-        &["y", "", "y_c"],
-    ));
+    );
     let bidirectional = rnn(
         LSTM,
         "lstm-bidirectional",
@@ -537,15 +555,7 @@ fn lstm_unrolled() {
         &[],
         &["y", "y_h", "y_c"],
     );
-    let batch_first = rnn(
-        LSTM,
-        "lstm-layout-1",
-        1,
-        vec![int("layout", 1)],
-        &["", "h0"],
-        &["h0"],
-        &["y", "y_h"],
-    );
+    let batch_first = layout_1(LSTM, "lstm-layout-1");
     let constant_states = case("lstm-constant-states", 14)
         .input("x", &[Some(2), Some(4), Some(3)])
         .weight("w", &[1, 20, 3])
@@ -639,24 +649,14 @@ fn gru_unrolled() {
         &["h0"],
         &["y", "y_h"],
     );
-    let reverse_attrs = || vec![Attr::Str("direction", "reverse"), before_reset()];
-    let reverse = rnn(
+    let reverse = reversed(
         GRU,
         "gru-reverse-initial-state",
-        1,
-        reverse_attrs(),
+        || vec![before_reset()],
         &["", "h0"],
         &["h0"],
         &["y"],
-    )
-    .reference(reverse_reference(
-        GRU,
-        "gru-reverse-initial-state",
-        vec![before_reset()],
-        &["", "h0"],
-        &["h0"],
-        &["y"],
-    ));
+    );
     let bidirectional = rnn(
         GRU,
         "gru-bidirectional",
@@ -666,15 +666,7 @@ fn gru_unrolled() {
         &[],
         &["y", "y_h"],
     );
-    let batch_first = rnn(
-        GRU,
-        "gru-layout-1",
-        1,
-        vec![int("layout", 1)],
-        &["", "h0"],
-        &["h0"],
-        &["y", "y_h"],
-    );
+    let batch_first = layout_1(GRU, "gru-layout-1");
     run_all(vec![
         pytorch_form,
         onnx_default,
@@ -764,33 +756,15 @@ fn rnn_unrolled() {
         &["y", "y_h"],
     )
     .reference(relu_rnn_reference("rnn-relu"));
-    let reverse_attrs = || vec![Attr::Str("direction", "reverse")];
-    let reverse = rnn(
+    let reverse = reversed(
         RNN,
         "rnn-reverse-initial-state",
-        1,
-        reverse_attrs(),
+        Vec::new,
         &["", "h0"],
         &["h0"],
         &["y"],
-    )
-    .reference(reverse_reference(
-        RNN,
-        "rnn-reverse-initial-state",
-        vec![],
-        &["", "h0"],
-        &["h0"],
-        &["y"],
-    ));
-    let batch_first = rnn(
-        RNN,
-        "rnn-layout-1",
-        1,
-        vec![int("layout", 1)],
-        &["", "h0"],
-        &["h0"],
-        &["y", "y_h"],
     );
+    let batch_first = layout_1(RNN, "rnn-layout-1");
     run_all(vec![tanh, relu, reverse, batch_first]);
     refuse_all(vec![(
         rnn(
