@@ -14,7 +14,7 @@ use super::session::{
     Setup, client_request, client_stop, prediction, serve_requests, weight_values,
 };
 use super::{MpcValue, Prediction, Profile, REVEAL_OP, REVEAL_STEP};
-use crate::mpc::prf::{Prf, os_key};
+use crate::mpc::prf::os_key;
 use crate::mpc::share::Dealer;
 use crate::mpc::{ArithShare, Party};
 use crate::net::config::Config;
@@ -31,10 +31,10 @@ use std::time::Instant;
 const BOOTSTRAP: SessionId = SessionId(*b"tfe-bootstrap-v1");
 
 /// Deals `plan`'s secret weights into the four files of a networked deployment: parties 0,
-/// 1 and 2, then the client. Components 0 and 1 come from two fresh OS-seeded keys, as a
-/// [`Dealer`]'s do; each party's file holds its own pair only.
+/// 1 and 2, then the client. The components come from a fresh [`Dealer`], whose keys are
+/// dropped with it; each party's file holds its own pair only.
 pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
-    let keys = [Prf::new(os_key()?), Prf::new(os_key()?)];
+    let mut dealer = Dealer::from_os()?;
     let mut public = plan.clone();
     let mut components: Vec<[ArrayD<u64>; 3]> = vec![];
     for (i, w) in public.weights.iter_mut().enumerate() {
@@ -42,12 +42,7 @@ pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
             continue;
         }
         let x = encode_weight(plan, i)?;
-        let [x0, x1] = keys.each_ref().map(|k| k.words(i as u64, x.len()));
-        let x2: Vec<u64> = x
-            .iter()
-            .zip(x0.iter().zip(&x1))
-            .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
-            .collect();
+        let [x0, x1, x2] = dealer.components(&x);
         let shaped = |v: Vec<u64>| ArrayD::from_shape_vec(x.raw_dim(), v);
         components.push([shaped(x0)?, shaped(x1)?, shaped(x2)?]);
         w.data.fill(0.0);

@@ -65,6 +65,13 @@ impl Dealer {
             }
             self.introduced = true;
         }
+        let [_, _, x2] = self.components(x);
+        net.send(Role::Party(1), &x2)?;
+        net.send(Role::Party(2), &x2)
+    }
+
+    /// The next sharing of `x`: x0 and x1 from the two keys, x2 = x - x0 - x1 in Z_2^64.
+    pub fn components(&mut self, x: &ArrayD<u64>) -> [Vec<u64>; 3] {
         self.nonce += 1;
         let x0 = self.keys[0].words(self.nonce, x.len());
         let x1 = self.keys[1].words(self.nonce, x.len());
@@ -73,8 +80,7 @@ impl Dealer {
             .zip(x0.iter().zip(&x1))
             .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
             .collect();
-        net.send(Role::Party(1), &x2)?;
-        net.send(Role::Party(2), &x2)
+        [x0, x1, x2]
     }
 }
 
