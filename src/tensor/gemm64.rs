@@ -382,6 +382,7 @@ fn product<K: Kernel>(
         let n_panels = nc.div_ceil(K::NR);
         let col_splits = tasks_wanted.div_ceil(row_blocks).min(n_panels);
         let split_width = n_panels.div_ceil(col_splits) * K::NR;
+        let mut tasks = split_output(c, n, j0..j0 + nc, mc, split_width);
         for p0 in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - p0);
             let panel_len = kc * K::B_STEP;
@@ -391,8 +392,7 @@ fn product<K: Kernel>(
                 let col = panel * K::NR;
                 pack_b::<K>(b, n, p0, j0 + col, (nc - col).min(K::NR), out);
             });
-            let tasks = split_output(c, n, j0..j0 + nc, mc, split_width);
-            run_all(parallel, tasks, |task| {
+            run_all(parallel, tasks.iter_mut().collect(), |task| {
                 run_task(kernel, a, k, p0, kc, &b_pack, task)
             });
         }
@@ -474,19 +474,15 @@ fn run_task<K: Kernel>(
     p0: usize,
     kc: usize,
     b_pack: &[u64],
-    task: Task,
+    task: &mut Task,
 ) {
     const { assert!(K::MR * K::NR <= MAX_TILE) };
-    let Task {
-        row0,
-        col0,
-        mut rows,
-    } = task;
+    let Task { row0, col0, rows } = task;
     let mut a_pack = A_PACK.take();
     a_pack.resize(rows.len() * kc, 0);
-    pack_a::<K>(a, k, row0, p0, kc, &mut a_pack);
+    pack_a::<K>(a, k, *row0, p0, kc, &mut a_pack);
     let width = rows[0].len();
-    let b_panels = b_pack[col0 / K::NR * kc * K::B_STEP..].chunks_exact(kc * K::B_STEP);
+    let b_panels = b_pack[*col0 / K::NR * kc * K::B_STEP..].chunks_exact(kc * K::B_STEP);
     let mut tile = [0u64; MAX_TILE];
     for (j, b_panel) in (0..width).step_by(K::NR).zip(b_panels) {
         let cols = j..width.min(j + K::NR);
