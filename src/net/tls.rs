@@ -9,7 +9,7 @@
 //! that is merely busy computing does not.
 
 use super::config::{Config, field_name, host_name};
-use super::frame::{HEADER_LEN, Kind, MAX_WORDS, Opener, Sealer, SessionId, words_of};
+use super::frame::{HEADER_LEN, Kind, MAX_WORDS, Opener, Sealer, SessionId};
 use super::{Meter, Role, Stats, Transport};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -290,9 +290,13 @@ async fn read_frame(
     let mut header = [0; HEADER_LEN];
     read_full(rd, &mut header, silence).await?;
     let header = opener.open(&header)?;
-    let mut payload = vec![0; 8 * header.words];
-    read_full(rd, &mut payload, silence).await?;
-    Ok((header.kind, words_of(&payload)))
+    // Read straight into words: no byte buffer to copy from.
+    let mut payload = vec![0u64; header.words];
+    read_full(rd, bytemuck::cast_slice_mut(&mut payload), silence).await?;
+    for w in &mut payload {
+        *w = u64::from_le(*w);
+    }
+    Ok((header.kind, payload))
 }
 
 async fn write_frame(wr: &mut (impl AsyncWrite + Unpin), frame: &[u8]) -> std::io::Result<()> {
