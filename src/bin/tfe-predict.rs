@@ -125,7 +125,7 @@ fn run(args: &Args) -> Result<()> {
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    for (i, latency) in latencies.iter().enumerate() {
+    for (i, latency) in latencies.iter().enumerate().filter(|_| args.repeat > 1) {
         eprintln!(
             "request {}: {:.2} ms online",
             i + 1,
@@ -196,6 +196,21 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `n` requests in turn, recording each one's online latency; returns the last prediction.
+fn repeat(
+    n: u64,
+    latencies: &mut Vec<Duration>,
+    mut request: impl FnMut() -> Result<Prediction>,
+) -> Result<Prediction> {
+    let mut last = request()?;
+    latencies.push(last.total_time);
+    for _ in 1..n {
+        last = request()?;
+        latencies.push(last.total_time);
+    }
+    Ok(last)
+}
+
 /// Serves `inputs` `n` times on one session, recording each request's online latency, and
 /// returns the last prediction with the session's one-time setup.
 fn serve(
@@ -205,12 +220,7 @@ fn serve(
     latencies: &mut Vec<Duration>,
 ) -> Result<Prediction> {
     let mut session = Session::start(plan.clone())?;
-    let mut last = session.predict(inputs)?;
-    latencies.push(last.total_time);
-    for _ in 1..n {
-        last = session.predict(inputs)?;
-        latencies.push(last.total_time);
-    }
+    let mut last = repeat(n, latencies, || session.predict(inputs))?;
     let setup = session.setup();
     session.close()?;
     last.traffic.setup = setup.traffic;
@@ -229,14 +239,7 @@ fn serve_remote(
 ) -> Result<Prediction> {
     let config = Config::load(config)?;
     let mut session = RemoteSession::connect(&config, file, &args.plan.display().to_string())?;
-    let mut last = session.predict(inputs)?;
-    for _ in 1..args.repeat {
-        latencies.push(last.total_time);
-        last = session.predict(inputs)?;
-    }
-    if args.repeat > 1 {
-        latencies.push(last.total_time);
-    }
+    let mut last = repeat(args.repeat, latencies, || session.predict(inputs))?;
     last.setup_time = session.setup().time;
     session.close()?;
     Ok(last)
