@@ -22,13 +22,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tfe::cli::human_bytes;
-use tfe::exec::{PartyServer, Prediction, RemoteSession, Session, Setup, deal};
+use tfe::exec::human_bytes;
 use tfe::lower::{Options, convert};
 use tfe::net::Role;
 use tfe::net::config::Config;
 use tfe::net::pki::write_test_pki;
 use tfe::plan::{Holder, SharedPlan};
+use tfe::serve::{self, Mode, NetworkedSession, PartyServer, Session, deal};
 use tract_onnx::prelude::*;
 
 #[derive(Parser)]
@@ -208,36 +208,6 @@ fn measure_in_child(name: &str, batch: u64, runs: u64, networked: bool) -> Resul
         .with_context(|| format!("the child measuring {name} at batch {batch} answered badly"))
 }
 
-/// Either mode's requests: the embedded session or the networked client.
-enum Served {
-    Embedded(Session),
-    Networked(RemoteSession, Parties),
-}
-
-impl Served {
-    fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
-        match self {
-            Served::Embedded(s) => s.predict(inputs),
-            Served::Networked(s, _) => s.predict(inputs),
-        }
-    }
-
-    fn close(self) -> Result<Setup> {
-        match self {
-            Served::Embedded(s) => {
-                let setup = s.setup();
-                s.close().map(|()| setup)
-            }
-            Served::Networked(s, mut parties) => {
-                let setup = s.setup();
-                s.close()?;
-                parties.wait()?;
-                Ok(setup)
-            }
-        }
-    }
-}
-
 /// The three party processes of a networked row, killed if the row fails.
 struct Parties(Vec<std::process::Child>);
 
@@ -261,7 +231,7 @@ impl Drop for Parties {
 
 /// Deals `plan` into a fresh directory with a test PKI, starts the three parties as child
 /// processes and connects to them.
-fn start_networked(plan: &tfe::plan::Plan) -> Result<Served> {
+fn start_networked(plan: &tfe::plan::Plan) -> Result<(NetworkedSession, Parties)> {
     let dir = std::env::temp_dir().join(format!("tfe-bench-{}", std::process::id()));
     // Free ports: bound, read, and released before the parties bind them.
     let listeners: Vec<std::net::TcpListener> = (0..3)
@@ -298,10 +268,10 @@ fn start_networked(plan: &tfe::plan::Plan) -> Result<Served> {
         .collect::<std::io::Result<_>>()?;
     let parties = Parties(parties);
     let file = client_file.context("a dealing has a client file")?;
-    let session = RemoteSession::connect(&Config::load(&config)?, &file, "client.plan");
+    let session = NetworkedSession::connect(&Config::load(&config)?, &file, "client.plan");
     // Every party has read its files by the time the client is connected.
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(Served::Networked(session?, parties))
+    Ok((session?, parties))
 }
 
 /// A networked row's party: one session on its file in `dir`.
@@ -326,10 +296,11 @@ fn measure(model: &str, batch: usize, runs: usize, networked: bool) -> Result<Me
     let x = input(&dir, batch)?;
     let (expected, plaintext_median) = plaintext(&onnx, &x, runs.max(20))?;
     let inputs = std::slice::from_ref(&x);
-    let mut session = if networked {
-        start_networked(&plan)?
+    let (mut session, parties): (Box<dyn Session>, _) = if networked {
+        let (session, parties) = start_networked(&plan)?;
+        (Box::new(session), Some(parties))
     } else {
-        Served::Embedded(Session::start(Arc::new(plan))?)
+        (serve::start(Arc::new(plan), Mode::Mpc)?, None)
     };
     session.predict(inputs)?;
     let mut times = vec![];
@@ -346,9 +317,13 @@ fn measure(model: &str, batch: usize, runs: usize, networked: bool) -> Result<Me
             .map(|(a, b)| (a - b).abs())
             .fold(max_abs_err, f32::max);
         top1_agree = top1_agree.min(top1_agreement(got, &expected));
-        traffic = p.traffic.online;
+        traffic = p.online;
     }
-    let setup = session.close()?;
+    let setup = session.setup();
+    session.close()?;
+    if let Some(mut parties) = parties {
+        parties.wait()?;
+    }
     times.sort();
     Ok(Measured {
         online_min: times[0],

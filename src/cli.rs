@@ -47,13 +47,3 @@ pub fn write_npy(path: &Path, array: &ArrayD<f32>) -> Result<()> {
         .write_npy(BufWriter::new(file))
         .with_context(|| format!("cannot write {}", path.display()))
 }
-
-/// Bytes in a readable unit.
-pub fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}

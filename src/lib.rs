@@ -1,6 +1,5 @@
 //! tfe: private inference for trained models under three-party replicated secret sharing.
 
-pub mod approx;
 pub mod cli;
 pub mod exec;
 pub mod import;
@@ -8,4 +7,5 @@ pub mod lower;
 pub mod mpc;
 pub mod net;
 pub mod plan;
+pub mod serve;
 pub mod tensor;

@@ -6,9 +6,9 @@
 use ndarray::{ArrayD, IxDyn};
 use std::fmt::Write;
 use std::path::Path;
-use tfe::approx;
-use tfe::exec::{Mode, predict};
+use tfe::exec::approx;
 use tfe::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source};
+use tfe::serve::{Mode, predict};
 use tfe::tensor::FixedPoint;
 
 const FUNCTIONS: [Function; 11] = [
@@ -176,8 +176,8 @@ fn approximations_meet_their_documented_error() {
             approx::method(f).replace('|', "\\|"),
             fixed.max_abs,
             fixed.max_rel,
-            run.traffic.online.rounds,
-            run.traffic.online.bytes_sent / sample.len() as u64
+            run.online.rounds,
+            run.online.bytes_sent / sample.len() as u64
         )
         .unwrap();
     }

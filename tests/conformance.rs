@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use tfe::exec::{Mode, predict};
 use tfe::import::BatchPolicy;
 use tfe::lower::{Options, convert, rules};
+use tfe::serve::{Mode, predict};
 
 const REPORT: &str = "docs/CONFORMANCE.md";
 const EXPECTED_FAILURES: &str = "tests/conformance_expected_failures.txt";

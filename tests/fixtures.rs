@@ -7,9 +7,10 @@ mod common;
 use common::{max_abs_diff, read_npy};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-use tfe::exec::{Mode, Prediction, estimate, predict};
+use tfe::exec::estimate;
 use tfe::lower::{Options, convert};
 use tfe::plan::Plan;
+use tfe::serve::{Mode, Prediction, predict};
 
 /// Max |output error| allowed against the plaintext runtime (the issues' bar).
 const OUTPUT_TOLERANCE: f32 = 1e-2;
@@ -131,7 +132,7 @@ fn check_cost_estimate(name: &str, plan: &Plan, batch: usize, run: &Prediction) 
     let overhead = 8 * (3 + 8);
     let online = estimate.total().bytes_sent + overhead;
     assert_eq!(
-        online, run.traffic.online.bytes_sent,
+        online, run.online.bytes_sent,
         "{name} batch {batch}: online bytes"
     );
 }

@@ -783,9 +783,9 @@ fn rnn_unrolled() {
 /// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
 #[test]
 fn piecewise_sigmoid_option() {
-    use tfe::exec::{Mode, predict};
     use tfe::lower::{Options, SigmoidMethod, convert};
     use tfe::plan::{Function, Op};
+    use tfe::serve::{Mode, predict};
     let mut onnx = common::OnnxBuilder::new(13);
     onnx.input("x", &[N, Some(40)])
         .node("Sigmoid", &["x"], &["y"], vec![])

@@ -1416,8 +1416,8 @@ fn moved_relu_gates_the_pooled_tensor() {
         .output("y");
     let sent = |c: &Case| {
         let inputs = c.inputs_for(2);
-        let run = tfe::exec::predict(&plan_of(c), &inputs, tfe::exec::Mode::Mpc).unwrap();
-        run.traffic.online.bytes_sent
+        let run = tfe::serve::predict(&plan_of(c), &inputs, tfe::serve::Mode::Mpc).unwrap();
+        run.online.bytes_sent
     };
     let (moved, hidden) = (sent(&moved), sent(&hidden_behind_identity));
     assert_eq!(moved, sent(&written_in_that_order));
@@ -1434,7 +1434,7 @@ fn window_wholly_in_padding_is_refused_in_either_order() {
     let kept = activation_then("padding-kept", relu_op(), max_pool_op(padded())).output("a");
     for (c, moved) in [(&moved, true), (&kept, false)] {
         assert_eq!(runs_after(c, "relu_1", "maxpool_2"), moved, "{}", c.name);
-        let run = tfe::exec::predict(&plan_of(c), &c.inputs_for(1), tfe::exec::Mode::Float);
+        let run = tfe::serve::predict(&plan_of(c), &c.inputs_for(1), tfe::serve::Mode::Float);
         let error = format!("{:#}", run.err().expect("a window wholly in padding"));
         assert!(
             error.contains("entirely in the padding"),

@@ -6,8 +6,8 @@ mod common;
 
 use common::{max_abs_diff, read_npy};
 use std::path::Path;
-use tfe::exec::{Mode, predict};
 use tfe::lower::{Options, convert};
+use tfe::serve::{Mode, predict};
 
 #[test]
 fn onnxruntime_reference_cases() {

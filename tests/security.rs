@@ -13,9 +13,9 @@
 
 use ndarray::{ArrayD, IxDyn};
 use std::sync::{Arc, Mutex};
-use tfe::exec::predict_mpc_wrapped;
 use tfe::net::{Role, Transport, tap::Tap};
 use tfe::plan::{Dim, Op, Plan, PlanBuilder, Shape, Source, Visibility};
+use tfe::serve::{EmbeddedSession, run_requests};
 use tfe::tensor::{FixedPoint, Window};
 
 const RUNS: usize = 200;
@@ -86,7 +86,8 @@ fn view_of_party_0(plan: &Plan, input: &ArrayD<f32>) -> Vec<u64> {
             Box::new(end)
         }
     };
-    predict_mpc_wrapped(plan, std::slice::from_ref(input), &wrap).unwrap();
+    let session = EmbeddedSession::start_wrapped(Arc::new(plan.clone()), &wrap).unwrap();
+    run_requests(Box::new(session), std::slice::from_ref(input), 1, |_| ()).unwrap();
     seen.lock().unwrap().clone()
 }
 

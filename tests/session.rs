@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
-use tfe::exec::{InputError, Mode, Session, predict};
 use tfe::lower::{Options, convert};
 use tfe::net::local::LocalTransport;
 use tfe::net::{Role, Stats, Transport};
 use tfe::plan::{Plan, Visibility};
+use tfe::serve::{self, EmbeddedSession, InputError, Mode, Session, predict};
 
 /// Max |output error| allowed against the plaintext runtime, as tests/fixtures.rs allows.
 const OUTPUT_TOLERANCE: f32 = 1e-2;
@@ -62,7 +62,7 @@ fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
 fn serves_requests_of_any_batch_size_like_fresh_predictions() {
     for (name, batches) in [("mlp", &[1, 7, 32, 2][..]), ("lenet", &[1, 3])] {
         let plan = plan(name);
-        let mut session = Session::start(plan.clone()).unwrap();
+        let mut session = serve::start(plan.clone(), Mode::Mpc).unwrap();
         for (i, &batch) in batches.iter().enumerate() {
             let x = [rows_of(name, "input_b32.npy", batch)];
             let got = session.predict(&x).unwrap();
@@ -73,12 +73,12 @@ fn serves_requests_of_any_batch_size_like_fresh_predictions() {
             // The same protocol as a one-shot prediction, without its setup.
             let fresh = predict(&plan, &x, Mode::Mpc).unwrap();
             let keys = if i == 0 { 0 } else { CLIENT_KEYS };
-            let (got_online, fresh_online) = (got.traffic.online, fresh.traffic.online);
+            let (got_online, fresh_online) = (got.online, fresh.online);
             assert_eq!(got_online.bytes_sent + keys, fresh_online.bytes_sent);
             assert_eq!(got_online.rounds, fresh_online.rounds, "{name} {batch}");
             assert_eq!(got.profile.steps.len(), fresh.profile.steps.len());
-            assert_eq!(got.traffic.setup, Stats::default());
-            assert_eq!(got.setup_time, Duration::ZERO);
+            assert_eq!(got.setup.traffic, Stats::default());
+            assert_eq!(got.setup.time, Duration::ZERO);
         }
         session.close().unwrap();
     }
@@ -94,12 +94,12 @@ fn weights_are_shared_once_and_not_per_request() {
         .filter(|w| w.visibility == Visibility::Secret)
         .map(|w| 2 * 8 * w.data.len() as u64)
         .sum();
-    let mut session = Session::start(plan.clone()).unwrap();
+    let mut session = serve::start(plan.clone(), Mode::Mpc).unwrap();
     let setup = session.setup();
     assert!(setup.traffic.bytes_sent >= weight_bytes, "{setup:?}");
     let x = [rows(1)];
     let online: Vec<Stats> = (0..3)
-        .map(|_| session.predict(&x).unwrap().traffic.online)
+        .map(|_| session.predict(&x).unwrap().online)
         .collect();
     assert_eq!(
         online[1], online[2],
@@ -114,8 +114,8 @@ fn weights_are_shared_once_and_not_per_request() {
     assert_eq!(session.setup().traffic, setup.traffic);
     // A one-shot prediction is a session's setup and first request.
     let once = predict(&plan, &x, Mode::Mpc).unwrap();
-    assert_eq!(once.traffic.setup, setup.traffic);
-    assert_eq!(once.traffic.online, online[0]);
+    assert_eq!(once.setup.traffic, setup.traffic);
+    assert_eq!(once.online, online[0]);
     session.close().unwrap();
 }
 
@@ -147,9 +147,9 @@ impl Transport for BreakingLink {
 }
 
 /// A session whose party 1 can send `sends_left` more messages.
-fn breakable_session(sends_left: &Arc<AtomicI64>) -> anyhow::Result<Session> {
+fn breakable_session(sends_left: &Arc<AtomicI64>) -> anyhow::Result<Box<dyn Session>> {
     let sends_left = sends_left.clone();
-    Session::start_wrapped(mlp(), &move |end: LocalTransport| -> Box<dyn Transport> {
+    let wrap = move |end: LocalTransport| -> Box<dyn Transport> {
         if end.me() == Role::Party(1) {
             Box::new(BreakingLink {
                 inner: end,
@@ -158,7 +158,8 @@ fn breakable_session(sends_left: &Arc<AtomicI64>) -> anyhow::Result<Session> {
         } else {
             Box::new(end)
         }
-    })
+    };
+    Ok(Box::new(EmbeddedSession::start_wrapped(mlp(), &wrap)?))
 }
 
 #[test]
@@ -191,7 +192,7 @@ fn a_party_failing_during_setup_fails_the_start() {
 #[test]
 fn a_bad_input_is_refused_and_the_session_goes_on() {
     within_a_minute(|| {
-        let mut session = Session::start(mlp()).unwrap();
+        let mut session = serve::start(mlp(), Mode::Mpc).unwrap();
         let x = rows(2);
         let wrong = x.slice_axis(Axis(1), Slice::from(1..)).to_owned();
         let e = session.predict(&[wrong]).err().unwrap();
@@ -205,7 +206,7 @@ fn a_bad_input_is_refused_and_the_session_goes_on() {
 #[test]
 fn dropping_a_session_stops_its_parties() {
     within_a_minute(|| {
-        let mut session = Session::start(mlp()).unwrap();
+        let mut session = serve::start(mlp(), Mode::Mpc).unwrap();
         session.predict(&[rows(1)]).unwrap();
         drop(session);
     });

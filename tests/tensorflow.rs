@@ -5,8 +5,8 @@ mod common;
 
 use common::{max_abs_diff, random, temp_dir};
 use ndarray::ArrayD;
-use tfe::exec::{Mode, predict};
 use tfe::lower::{Options, convert};
+use tfe::serve::{Mode, predict};
 use tract_tensorflow::prelude::*;
 use tract_tensorflow::tfpb::{
     self,

@@ -6,10 +6,11 @@ use clap::Parser;
 use std::path::Path;
 use std::path::PathBuf;
 use tfe::cli;
-use tfe::exec::{Estimate, deal, estimate};
+use tfe::exec::{Estimate, estimate, human_bytes};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
 use tfe::lower::{Options, SigmoidMethod, check, convert};
 use tfe::plan::{MAGIC, Plan};
+use tfe::serve::deal;
 use tfe::tensor::FixedPoint;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -200,7 +201,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             "estimated online cost at batch {}: {} rounds, {} sent (tfe-convert --check itemises it)",
             args.batch,
             total.rounds,
-            cli::human_bytes(total.bytes_sent)
+            human_bytes(total.bytes_sent)
         );
     }
     Ok(())

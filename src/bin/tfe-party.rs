@@ -5,9 +5,9 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 use tfe::cli;
-use tfe::exec::PartyServer;
 use tfe::net::config::Config;
 use tfe::plan::SharedPlan;
+use tfe::serve::PartyServer;
 
 #[derive(Parser)]
 #[command(

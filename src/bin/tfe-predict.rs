@@ -3,14 +3,13 @@
 
 use anyhow::{Result, bail};
 use clap::{CommandFactory, Parser, ValueEnum, error::ErrorKind};
-use ndarray::ArrayD;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-use tfe::cli::{self, human_bytes};
-use tfe::exec::{InputError, Mode, Prediction, RemoteSession, Session, estimate, predict};
+use tfe::cli;
+use tfe::exec::{estimate, human_bytes};
 use tfe::net::config::Config;
 use tfe::plan::{Plan, SharedPlan};
+use tfe::serve::{self, InputError, Mode, NetworkedSession, Session};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ModeArg {
@@ -114,23 +113,20 @@ fn run(args: &Args) -> Result<()> {
         ModeArg::Float => Mode::Float,
     };
     let spinner = progress(mode);
-    let mut latencies = vec![];
-    let prediction = if let (Some(config), Some(file)) = (&args.config, &shared) {
-        serve_remote(config, file, args, &inputs, &mut latencies)
-    } else if args.repeat > 1 {
-        serve(&plan, &inputs, args.repeat, &mut latencies)
-    } else {
-        predict(&plan, &inputs, mode)
-    };
+    let prediction = start(args, &plan, shared.as_ref(), mode).and_then(|session| {
+        let mut request = 0;
+        serve::run_requests(session, &inputs, args.repeat, |p| {
+            request += 1;
+            if args.repeat > 1 {
+                eprintln!(
+                    "request {request}: {:.2} ms online",
+                    p.time.as_secs_f64() * 1e3
+                );
+            }
+        })
+    });
     if let Some(s) = spinner {
         s.finish_and_clear();
-    }
-    for (i, latency) in latencies.iter().enumerate().filter(|_| args.repeat > 1) {
-        eprintln!(
-            "request {}: {:.2} ms online",
-            i + 1,
-            latency.as_secs_f64() * 1e3
-        );
     }
     let prediction = prediction.map_err(|e| {
         match e
@@ -167,8 +163,7 @@ fn run(args: &Args) -> Result<()> {
         Mode::Fixed => "fixed",
         Mode::Float => "float",
     };
-    let t = &prediction.traffic;
-    let setup_ms = prediction.setup_time.as_secs_f64() * 1e3;
+    let setup_ms = prediction.setup.time.as_secs_f64() * 1e3;
     let setup = if args.config.is_some() {
         Some(format!(
             "networked; one-time setup: {setup_ms:.1} ms connecting to the parties over TLS"
@@ -177,72 +172,41 @@ fn run(args: &Args) -> Result<()> {
         (mode == Mode::Mpc).then(|| {
             format!(
                 "one-time setup: {setup_ms:.1} ms, {} sharing keys and weights",
-                human_bytes(t.setup.bytes_sent)
+                human_bytes(prediction.setup.traffic.bytes_sent)
             )
         })
     };
     let traffic = setup.map_or(String::new(), |setup| {
         format!(
             ", {} sent in {} rounds ({setup})",
-            human_bytes(t.online.bytes_sent),
-            t.online.rounds
+            human_bytes(prediction.online.bytes_sent),
+            prediction.online.rounds
         )
     });
     eprintln!(
         "{mode_name}: batch {}, {:.1} ms{traffic}",
         prediction.batch,
-        prediction.total_time.as_secs_f64() * 1e3
+        prediction.time.as_secs_f64() * 1e3
     );
     Ok(())
 }
 
-/// `n` requests in turn, recording each one's online latency; returns the last prediction.
-fn repeat(
-    n: u64,
-    latencies: &mut Vec<Duration>,
-    mut request: impl FnMut() -> Result<Prediction>,
-) -> Result<Prediction> {
-    let mut last = request()?;
-    latencies.push(last.total_time);
-    for _ in 1..n {
-        last = request()?;
-        latencies.push(last.total_time);
-    }
-    Ok(last)
-}
-
-/// Serves `inputs` `n` times on one session, recording each request's online latency, and
-/// returns the last prediction with the session's one-time setup.
-fn serve(
-    plan: &Arc<Plan>,
-    inputs: &[ArrayD<f32>],
-    n: u64,
-    latencies: &mut Vec<Duration>,
-) -> Result<Prediction> {
-    let mut session = Session::start(plan.clone())?;
-    let mut last = repeat(n, latencies, || session.predict(inputs))?;
-    let setup = session.setup();
-    session.close()?;
-    last.traffic.setup = setup.traffic;
-    last.setup_time = setup.time;
-    Ok(last)
-}
-
-/// Serves `inputs` `args.repeat` times over the network, as the client of the parties of
-/// `config`, recording each request's online latency; returns the last prediction.
-fn serve_remote(
-    config: &Path,
-    file: &SharedPlan,
+/// The session the arguments ask for: the client of the networked parties of `--config`,
+/// or one in this process.
+fn start(
     args: &Args,
-    inputs: &[ArrayD<f32>],
-    latencies: &mut Vec<Duration>,
-) -> Result<Prediction> {
-    let config = Config::load(config)?;
-    let mut session = RemoteSession::connect(&config, file, &args.plan.display().to_string())?;
-    let mut last = repeat(args.repeat, latencies, || session.predict(inputs))?;
-    last.setup_time = session.setup().time;
-    session.close()?;
-    Ok(last)
+    plan: &Arc<Plan>,
+    shared: Option<&SharedPlan>,
+    mode: Mode,
+) -> Result<Box<dyn Session>> {
+    match (&args.config, shared) {
+        (Some(config), Some(file)) => {
+            let config = Config::load(config)?;
+            let name = args.plan.display().to_string();
+            Ok(Box::new(NetworkedSession::connect(&config, file, &name)?))
+        }
+        _ => serve::start(plan.clone(), mode),
+    }
 }
 
 /// A spinner on an interactive terminal while the secure computation runs.

@@ -3,10 +3,10 @@
 //! values are zeros of the right shapes (the protocol never branches on data), tagged
 //! public or secret because the mpc domain computes on public values locally.
 
+use super::approx::{self, Ring};
 use super::domain_mpc::ProductRoute;
 use super::maps::{MaskMap, MulMap};
 use super::{Bilinear, Domain, Linear};
-use crate::approx::{self, Ring};
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
 use crate::plan::Function;

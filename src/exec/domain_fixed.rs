@@ -2,9 +2,9 @@
 //! truncated by flooring, where the protocol may add one unit in the last place, and
 //! non-linear functions use the same approximations as mpc.
 
+use super::approx::{self, Ring};
 use super::maps::MulMap;
 use super::{Bilinear, Domain, Linear};
-use crate::approx::{self, Ring};
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
 use crate::tensor::fixed::{shift_right, top_bit_onehot};

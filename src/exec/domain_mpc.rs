@@ -1,9 +1,9 @@
 //! One compute party's view of a plan run: values are replicated shares, or public tensors
 //! (constants introduced by lowering) that every party holds in the clear.
 
+use super::approx::{self, Ring};
 use super::maps::{MaskMap, MulMap};
 use super::{Bilinear, Domain, Linear};
-use crate::approx::{self, Ring};
 use crate::mpc::{ArithShare, Party, arith::product_term};
 use crate::net::Stats;
 use crate::plan::Function;

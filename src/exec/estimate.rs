@@ -3,8 +3,8 @@
 //! `tfe-predict --profile` holds the measured traffic against it.
 
 use super::domain_cost::{CostDomain, Costed};
+use super::profile::human_bytes;
 use super::{Profile, REVEAL_OP, REVEAL_STEP, run};
-use crate::cli::human_bytes;
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
 use crate::plan::{Plan, Visibility};

@@ -4,27 +4,21 @@
 //! Comparing them places a wrong answer: float vs the source model is a conversion bug,
 //! fixed vs float is precision, mpc vs fixed is the protocol.
 
+pub mod approx;
 mod domain_cost;
 mod domain_fixed;
 mod domain_float;
 mod domain_mpc;
 mod estimate;
 pub(crate) mod maps;
-mod networked;
 mod nonlinear;
-mod predict;
 mod profile;
-mod session;
 
-pub use crate::mpc::WrapTransport;
 pub use domain_fixed::FixedDomain;
 pub use domain_float::FloatDomain;
 pub use domain_mpc::{MpcDomain, MpcValue};
 pub use estimate::{Estimate, estimate};
-pub use networked::{PartyServer, RemoteSession, deal};
-pub use predict::{InputError, Mode, Prediction, Traffic, predict, predict_mpc_wrapped};
-pub use profile::{Profile, StepCost};
-pub use session::{Session, Setup};
+pub use profile::{Profile, StepCost, human_bytes};
 
 /// The profile entry for revealing the outputs to the client.
 pub const REVEAL_STEP: &str = "(reveal)";

@@ -7,7 +7,6 @@
 //! apart by a label.
 
 use super::prf::{Prf, os_key};
-use super::share::OwnerLink;
 use crate::net::{Role, Stats, Transport};
 use anyhow::{Context, Result, ensure};
 
@@ -134,14 +133,30 @@ impl Party {
         Ok(words)
     }
 
-    /// The link to an owner of secrets, if it has dealt before (put back with `keep_owner`).
-    pub(crate) fn take_owner(&mut self, role: Role) -> Option<OwnerLink> {
-        let at = self.owners.iter().position(|o| o.role() == role)?;
-        Some(self.owners.swap_remove(at))
-    }
-
-    pub(crate) fn keep_owner(&mut self, link: OwnerLink) {
-        self.owners.push(link);
+    /// Components `cur` and `next` of an owner's next sharing of `len` elements, each derived
+    /// from the owner's keys where this party holds that key, `None` where the owner sends
+    /// it. The owner's first sharing starts with its keys, which are taken here.
+    pub(crate) fn dealt_components(
+        &mut self,
+        owner: Role,
+        len: usize,
+    ) -> Result<[Option<Vec<u64>>; 2]> {
+        let at = match self.owners.iter().position(|o| o.role == owner) {
+            Some(at) => at,
+            None => {
+                let link = OwnerLink::accept(self, owner)?;
+                self.owners.push(link);
+                self.owners.len() - 1
+            }
+        };
+        let link = &mut self.owners[at];
+        link.nonce += 1;
+        let derived = |j: usize| link.keys[j].as_ref().map(|k| k.words(link.nonce, len));
+        Ok(match self.id {
+            0 => [derived(0), derived(1)],
+            1 => [derived(1), None],
+            _ => [None, derived(0)],
+        })
     }
 
     /// Reports a value reconstructed in the clear (see [`Transport::observe_opened`]).
@@ -155,5 +170,42 @@ impl Party {
 
     pub fn recv_role(&mut self, role: Role) -> Result<Vec<u64>> {
         self.net.recv(role)
+    }
+}
+
+/// A party's side of one owner's [`Dealer`](super::share::Dealer): the keys it was given and
+/// the sharings so far.
+struct OwnerLink {
+    role: Role,
+    /// Keys for components 0 and 1, where this party holds them.
+    keys: [Option<Prf>; 2],
+    nonce: u64,
+}
+
+impl OwnerLink {
+    /// Takes the owner's keys, sent with its first sharing: party 0 holds both, party 1 the
+    /// second, party 2 the first.
+    fn accept(party: &mut Party, role: Role) -> Result<OwnerLink> {
+        let words = party.recv_role(role)?;
+        let mut keys = [None, None];
+        let held: &[usize] = match party.id() {
+            0 => &[0, 1],
+            1 => &[1],
+            _ => &[0],
+        };
+        ensure!(
+            words.len() == 2 * held.len(),
+            "{role} sent {} words of keys where {} were expected",
+            words.len(),
+            2 * held.len()
+        );
+        for (&component, key) in held.iter().zip(words.chunks(2)) {
+            keys[component] = Some(Prf::from_key_words(key).expect("two words make a key"));
+        }
+        Ok(OwnerLink {
+            role,
+            keys,
+            nonce: 0,
+        })
     }
 }

@@ -84,58 +84,10 @@ impl Dealer {
     }
 }
 
-/// A party's side of one owner's [`Dealer`]: the keys it was given and the sharings so far.
-pub(crate) struct OwnerLink {
-    role: Role,
-    /// Keys for components 0 and 1, where this party holds them.
-    keys: [Option<Prf>; 2],
-    nonce: u64,
-}
-
-impl OwnerLink {
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    fn accept(party: &mut Party, role: Role) -> Result<OwnerLink> {
-        let words = party.recv_role(role)?;
-        let mut keys = [None, None];
-        let held: &[usize] = match party.id() {
-            0 => &[0, 1],
-            1 => &[1],
-            _ => &[0],
-        };
-        ensure!(
-            words.len() == 2 * held.len(),
-            "{role} sent {} words of keys where {} were expected",
-            words.len(),
-            2 * held.len()
-        );
-        for (&component, key) in held.iter().zip(words.chunks(2)) {
-            keys[component] = Some(Prf::from_key_words(key).expect("two words make a key"));
-        }
-        Ok(OwnerLink {
-            role,
-            keys,
-            nonce: 0,
-        })
-    }
-}
-
 /// Party side of [`Dealer::send_secret`].
 pub fn recv_secret(party: &mut Party, from: Role, shape: &[usize]) -> Result<ArithShare> {
-    let mut link = match party.take_owner(from) {
-        Some(link) => link,
-        None => OwnerLink::accept(party, from)?,
-    };
     let len: usize = shape.iter().product();
-    link.nonce += 1;
-    let derived = |j: usize| link.keys[j].as_ref().map(|k| k.words(link.nonce, len));
-    let (cur, next) = match party.id() {
-        0 => (derived(0), derived(1)),
-        1 => (derived(1), None),
-        _ => (None, derived(0)),
-    };
+    let [cur, next] = party.dealt_components(from, len)?;
     let sent = |party: &mut Party| -> Result<Vec<u64>> {
         let words = party.recv_role(from)?;
         ensure!(
@@ -153,7 +105,6 @@ pub fn recv_secret(party: &mut Party, from: Role, shape: &[usize]) -> Result<Ari
         Some(n) => n,
         None => sent(party)?,
     };
-    party.keep_owner(link);
     Ok(ArithShare {
         cur: ArrayD::from_shape_vec(IxDyn(shape), cur)?,
         next: ArrayD::from_shape_vec(IxDyn(shape), next)?,

@@ -5,10 +5,10 @@
 use super::{Attr, OnnxBuilder, random, tract_reference};
 use ndarray::{ArrayD, IxDyn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use tfe::exec::{Mode, predict};
 use tfe::import::BatchPolicy;
 use tfe::lower::{Options, Status, convert};
 use tfe::plan::Plan;
+use tfe::serve::{Mode, predict};
 
 /// The float interpreter only reorders f32 operations, so it must match tract to f32
 /// round-off: 1e-4, relative to the output's magnitude when that exceeds 1.

@@ -13,7 +13,7 @@ mod calc;
 mod exp;
 mod normalize;
 
-use crate::exec::Domain;
+use super::Domain;
 use crate::plan::Function;
 use anyhow::Result;
 use calc::Calc;

@@ -1,7 +1,7 @@
-//! The networked mode: each compute party and the client in its own process, over mutually
-//! authenticated TLS (`net::tls`). The model owner deals the weights to files once
-//! ([`deal`]); a party serves requests on its file's shares with the embedded session's own
-//! loop, and the client sends requests with the embedded client's own code.
+//! The networked deployment: each compute party and the client in its own process, over
+//! mutually authenticated TLS (`net::tls`). The model owner deals the weights to files once
+//! ([`deal`](super::deal)); a party serves requests on its file's shares with the party
+//! role's loop, and the client sends requests with the client role's code.
 //!
 //! A run starts with a bootstrap on a mesh under a fixed session id, which carries one
 //! message each way: the client sends a fresh random session id and the fingerprint of its
@@ -9,19 +9,17 @@
 //! every role drops the bootstrap mesh and connects again under the client's session id, so
 //! a frame of another run (or a replay) is refused by the framing layer.
 
-use super::predict::{check_inputs, encode_inputs, encode_weight};
-use super::session::{
-    Setup, client_request, client_stop, prediction, serve_requests, weight_values,
-};
-use super::{MpcValue, Prediction, Profile, REVEAL_OP, REVEAL_STEP};
-use crate::mpc::prf::os_key;
+use super::encoding::prepare;
+use super::party::{serve_requests, weight_values};
+use super::{Prediction, Session, Setup, client};
+use crate::exec::{MpcValue, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::share::Dealer;
 use crate::mpc::{ArithShare, Party};
 use crate::net::config::Config;
 use crate::net::frame::{SessionId, words_of};
 use crate::net::tls::{TlsTransport, connect};
 use crate::net::{Role, Stats, Transport};
-use crate::plan::{Holder, Plan, SharedPlan, Visibility, hex};
+use crate::plan::{Holder, Plan, SharedPlan};
 use anyhow::{Context, Result, anyhow, ensure};
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
@@ -29,43 +27,6 @@ use std::time::Instant;
 
 /// The session id of the bootstrap mesh, which carries only the hello and its answers.
 const BOOTSTRAP: SessionId = SessionId(*b"tfe-bootstrap-v1");
-
-/// Deals `plan`'s secret weights into the four files of a networked deployment: parties 0,
-/// 1 and 2, then the client. The components come from a fresh [`Dealer`], whose keys are
-/// dropped with it; each party's file holds its own pair only.
-pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
-    let mut dealer = Dealer::from_os()?;
-    let mut public = plan.clone();
-    let mut components: Vec<[ArrayD<u64>; 3]> = vec![];
-    for (i, w) in public.weights.iter_mut().enumerate() {
-        if w.visibility != Visibility::Secret {
-            continue;
-        }
-        let x = encode_weight(plan, i)?;
-        let [x0, x1, x2] = dealer.components(&x);
-        let shaped = |v: Vec<u64>| ArrayD::from_shape_vec(x.raw_dim(), v);
-        components.push([shaped(x0)?, shaped(x1)?, shaped(x2)?]);
-        w.data.fill(0.0);
-    }
-    let plan_sha256 = SharedPlan::plan_hash(&public);
-    let dealing = hex(&os_key()?);
-    Ok(Holder::ALL
-        .into_iter()
-        .map(|holder| SharedPlan {
-            holder,
-            plan: public.clone(),
-            plan_sha256: plan_sha256.clone(),
-            dealing: dealing.clone(),
-            shares: match holder {
-                Holder::Party(i) => components
-                    .iter()
-                    .map(|c| [c[i as usize].clone(), c[(i as usize + 1) % 3].clone()])
-                    .collect(),
-                Holder::Client => vec![],
-            },
-        })
-        .collect())
-}
 
 /// What every file of one dealing has in common, as protocol words.
 fn fingerprint(file: &SharedPlan) -> Vec<u64> {
@@ -221,16 +182,16 @@ fn session_of(words: &[u64]) -> SessionId {
 
 /// The client of a networked deployment: connected to the three parties, sending only
 /// shares of its inputs and reconstructing the outputs itself.
-pub struct RemoteSession {
+pub struct NetworkedSession {
     net: Explained,
     dealer: Dealer,
     plan: Plan,
     setup: Setup,
 }
 
-impl RemoteSession {
+impl NetworkedSession {
     /// Says hello with a fresh session id, then connects the mesh under it.
-    pub fn connect(config: &Config, file: &SharedPlan, name: &str) -> Result<RemoteSession> {
+    pub fn connect(config: &Config, file: &SharedPlan, name: &str) -> Result<NetworkedSession> {
         ensure!(
             file.holder == Holder::Client,
             "{name} holds the shares of {}; the client needs the .client.plan file",
@@ -257,7 +218,7 @@ impl RemoteSession {
             }
         }
         let net = Explained(connect(config, Role::Client, session)?);
-        Ok(RemoteSession {
+        Ok(NetworkedSession {
             net,
             dealer: Dealer::from_os()?,
             plan: file.plan.clone(),
@@ -267,20 +228,21 @@ impl RemoteSession {
             },
         })
     }
+}
 
+impl Session for NetworkedSession {
     /// Connecting: the bootstrap, the mesh and the TLS handshakes (the weights are on disk).
-    pub fn setup(&self) -> Setup {
+    fn setup(&self) -> Setup {
         self.setup
     }
 
-    /// One prediction, with the embedded mode's input checks. The traffic is every role's
-    /// for this request, and the profile every party's per step, as the parties report them.
-    pub fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
-        let batch = check_inputs(&self.plan, inputs)?;
-        let encoded = encode_inputs(&self.plan, inputs)?;
+    /// The traffic is every role's for this request, and the profile every party's per
+    /// step, as the parties report them.
+    fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
+        let (batch, encoded) = prepare(&self.plan, inputs)?;
         let started = Instant::now();
         let (outputs, client) =
-            client_request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
+            client::request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
         let names = step_names(&self.plan);
         let mut reports = vec![];
         for role in Role::PARTIES {
@@ -295,11 +257,11 @@ impl RemoteSession {
             };
             reports.push((profile, traffic));
         }
-        Ok(prediction(outputs, batch, client, reports, started))
+        Ok(client::prediction(outputs, batch, client, reports, started))
     }
 
     /// Tells the parties this client is done; they end the session cleanly.
-    pub fn close(mut self) -> Result<()> {
-        client_stop(&mut self.net)
+    fn close(mut self: Box<Self>) -> Result<()> {
+        client::stop(&mut self.net)
     }
 }

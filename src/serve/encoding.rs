@@ -1,0 +1,169 @@
+//! What a request's inputs must be, and how inputs and weights enter the ring: the checks
+//! against the plan (count, rank, shape, one batch size) and the fixed-point encoding, with
+//! errors that name the input and say what to do.
+
+use crate::plan::Plan;
+use crate::tensor::fixed::EncodeError;
+use anyhow::{Context, Result};
+use ndarray::ArrayD;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "the model takes {expected} input(s) ({names}), but {got} were given; pass one .npy file per input, in this order"
+    )]
+    Count {
+        expected: usize,
+        got: usize,
+        names: String,
+    },
+    #[error(
+        "input {name} must have rank {expected_rank} (shape {expected}), but the given array has shape {got:?}"
+    )]
+    Rank {
+        index: usize,
+        name: String,
+        expected: String,
+        expected_rank: usize,
+        got: Vec<usize>,
+    },
+    #[error(
+        "input {name} must have shape {expected} (N = any batch size), but the given array has shape {got:?}"
+    )]
+    Shape {
+        index: usize,
+        name: String,
+        expected: String,
+        got: Vec<usize>,
+    },
+    #[error("the inputs disagree on the batch size: {first} has batch {a}, {second} has batch {b}")]
+    Batch {
+        first: String,
+        a: usize,
+        second: String,
+        b: usize,
+    },
+    #[error("input {name}: {reason}; inputs must be finite numbers")]
+    NotFinite {
+        index: usize,
+        name: String,
+        reason: EncodeError,
+    },
+    #[error("input {name}: {reason}; scale the input down (or convert with fewer --frac-bits)")]
+    OutOfRange {
+        index: usize,
+        name: String,
+        reason: EncodeError,
+    },
+}
+
+impl InputError {
+    /// Which of the given inputs the error is about, if one.
+    pub fn input_index(&self) -> Option<usize> {
+        match self {
+            InputError::Rank { index, .. }
+            | InputError::Shape { index, .. }
+            | InputError::NotFinite { index, .. }
+            | InputError::OutOfRange { index, .. } => Some(*index),
+            InputError::Count { .. } | InputError::Batch { .. } => None,
+        }
+    }
+}
+
+/// Checks the inputs against the plan and returns the batch size.
+fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError> {
+    let names = || {
+        plan.inputs
+            .iter()
+            .map(|&id| plan.value(id).name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if inputs.len() != plan.inputs.len() {
+        return Err(InputError::Count {
+            expected: plan.inputs.len(),
+            got: inputs.len(),
+            names: names(),
+        });
+    }
+    let mut batch: Option<(String, usize)> = None;
+    for (index, (&id, x)) in plan.inputs.iter().zip(inputs).enumerate() {
+        let info = plan.value(id);
+        let expected = info.shape.to_string();
+        if x.ndim() != info.shape.rank() {
+            return Err(InputError::Rank {
+                index,
+                name: info.name.clone(),
+                expected,
+                expected_rank: info.shape.rank(),
+                got: x.shape().to_vec(),
+            });
+        }
+        let b = info
+            .shape
+            .batch_for(x.shape())
+            .filter(|&b| b > 0)
+            .ok_or_else(|| InputError::Shape {
+                index,
+                name: info.name.clone(),
+                expected: expected.clone(),
+                got: x.shape().to_vec(),
+            })?;
+        if let Some((first, a)) = &batch {
+            if info.shape.has_batch() && *a != b {
+                return Err(InputError::Batch {
+                    first: first.clone(),
+                    a: *a,
+                    second: info.name.clone(),
+                    b,
+                });
+            }
+        } else if info.shape.has_batch() {
+            batch = Some((info.name.clone(), b));
+        }
+    }
+    Ok(batch.map_or(1, |(_, b)| b))
+}
+
+/// Checks the inputs against the plan and encodes them: the batch size and the encoded
+/// inputs.
+pub(super) fn prepare(
+    plan: &Plan,
+    inputs: &[ArrayD<f32>],
+) -> Result<(usize, Vec<ArrayD<u64>>), InputError> {
+    let batch = check_inputs(plan, inputs)?;
+    Ok((batch, encode_inputs(plan, inputs)?))
+}
+
+fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>, InputError> {
+    plan.inputs
+        .iter()
+        .zip(inputs)
+        .enumerate()
+        .map(|(index, (&id, x))| {
+            let name = plan.value(id).name.clone();
+            plan.fixed_point
+                .encode_array(x.view())
+                .map_err(|reason| match reason {
+                    EncodeError::NotFinite { .. } => InputError::NotFinite {
+                        index,
+                        name,
+                        reason,
+                    },
+                    EncodeError::OutOfRange { .. } => InputError::OutOfRange {
+                        index,
+                        name,
+                        reason,
+                    },
+                })
+        })
+        .collect()
+}
+
+/// The plan's `index`th weight in fixed point.
+pub(super) fn encode_weight(plan: &Plan, index: usize) -> Result<ArrayD<u64>> {
+    let w = &plan.weights[index];
+    plan.fixed_point
+        .encode_array(w.data.view())
+        .with_context(|| format!("weight {} cannot be encoded; the model's weights must be finite and within the fixed-point range", plan.value(w.value).name))
+}

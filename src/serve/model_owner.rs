@@ -1,0 +1,66 @@
+//! The model owner's role: it secret-shares the plan's secret weights, online to the parties
+//! of an embedded session, or once into the share files of a networked deployment. It never
+//! learns anything back.
+
+use super::encoding::encode_weight;
+use crate::mpc::prf::os_key;
+use crate::mpc::share::Dealer;
+use crate::net::Transport;
+use crate::plan::{Holder, Plan, SharedPlan, Visibility, hex};
+use anyhow::Result;
+use ndarray::ArrayD;
+
+/// The plan's secret weights in fixed point, in plan order (checked before any party starts).
+pub(super) fn secret_weights(plan: &Plan) -> Result<Vec<ArrayD<u64>>> {
+    plan.weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.visibility == Visibility::Secret)
+        .map(|(i, _)| encode_weight(plan, i))
+        .collect()
+}
+
+/// Deals every secret weight to the parties, once per session.
+pub(super) fn share_weights(owner: &mut dyn Transport, weights: &[ArrayD<u64>]) -> Result<()> {
+    let mut dealer = Dealer::from_os()?;
+    weights
+        .iter()
+        .try_for_each(|w| dealer.send_secret(owner, w))
+}
+
+/// Deals `plan`'s secret weights into the four files of a networked deployment: parties 0,
+/// 1 and 2, then the client. The components come from a fresh [`Dealer`], whose keys are
+/// dropped with it; each party's file holds its own pair only.
+pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
+    let mut dealer = Dealer::from_os()?;
+    let mut public = plan.clone();
+    let mut components: Vec<[ArrayD<u64>; 3]> = vec![];
+    for (i, w) in public.weights.iter_mut().enumerate() {
+        if w.visibility != Visibility::Secret {
+            continue;
+        }
+        let x = encode_weight(plan, i)?;
+        let [x0, x1, x2] = dealer.components(&x);
+        let shaped = |v: Vec<u64>| ArrayD::from_shape_vec(x.raw_dim(), v);
+        components.push([shaped(x0)?, shaped(x1)?, shaped(x2)?]);
+        w.data.fill(0.0);
+    }
+    let plan_sha256 = SharedPlan::plan_hash(&public);
+    let dealing = hex(&os_key()?);
+    Ok(Holder::ALL
+        .into_iter()
+        .map(|holder| SharedPlan {
+            holder,
+            plan: public.clone(),
+            plan_sha256: plan_sha256.clone(),
+            dealing: dealing.clone(),
+            shares: match holder {
+                Holder::Party(i) => components
+                    .iter()
+                    .map(|c| [c[i as usize].clone(), c[(i as usize + 1) % 3].clone()])
+                    .collect(),
+                Holder::Client => vec![],
+            },
+        })
+        .collect())
+}

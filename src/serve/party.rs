@@ -1,0 +1,96 @@
+//! A compute party's role, in the embedded and the networked deployment alike: it holds its
+//! shares of the weights and serves the client's requests on them, computing the plan with
+//! the other two parties and revealing the outputs to the client alone.
+
+use super::STOP;
+use crate::exec::{Domain, MpcDomain, MpcValue, Profile, REVEAL_OP, REVEAL_STEP, run};
+use crate::mpc::share::{recv_secret, reveal_to};
+use crate::mpc::{ArithShare, Party};
+use crate::net::{Role, Stats};
+use crate::plan::{Plan, Visibility, Weight};
+use anyhow::{Context, Result};
+use std::time::Instant;
+
+/// The request loop: requests from the client on `weights` until a stop request. After
+/// each, `report` gets the request's profile and this party's traffic for it.
+pub(super) fn serve_requests(
+    plan: &Plan,
+    party: &mut Party,
+    weights: &[MpcValue],
+    mut report: impl FnMut(&mut Party, Profile, Stats) -> Result<()>,
+) -> Result<()> {
+    loop {
+        let before = party.stats();
+        let header = party.recv_role(Role::Client)?;
+        let batch = *header.first().context("empty request from the client")?;
+        if batch == STOP {
+            return Ok(());
+        }
+        let profile = serve_request(plan, party, weights, batch as usize)?;
+        let traffic = party.stats() - before;
+        report(party, profile, traffic)?;
+    }
+}
+
+/// The plan's weights as this party holds them, shared online by the model owner.
+pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<Vec<MpcValue>> {
+    weight_values(plan, |w| {
+        recv_secret(party, Role::ModelOwner, w.data.shape())
+    })
+}
+
+/// The plan's weights in plan order: this party's share of each secret one from `secret`,
+/// the public ones encoded in the clear.
+pub(super) fn weight_values(
+    plan: &Plan,
+    mut secret: impl FnMut(&Weight) -> Result<ArithShare>,
+) -> Result<Vec<MpcValue>> {
+    plan.weights
+        .iter()
+        .map(|w| {
+            Ok(match w.visibility {
+                Visibility::Secret => MpcValue::Secret(secret(w)?),
+                Visibility::Public => {
+                    MpcValue::Public(plan.fixed_point.encode_array(w.data.view())?)
+                }
+            })
+        })
+        .collect()
+}
+
+/// One request: the input shares from the client, the plan, and this party's share of each
+/// output back to the client.
+fn serve_request(
+    plan: &Plan,
+    party: &mut Party,
+    weights: &[MpcValue],
+    batch: usize,
+) -> Result<Profile> {
+    let inputs = plan
+        .inputs
+        .iter()
+        .map(|&id| {
+            let shape = plan.value(id).shape.resolve(batch);
+            Ok(MpcValue::Secret(recv_secret(party, Role::Client, &shape)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut profile = Profile::default();
+    let mut dom = MpcDomain {
+        party,
+        fixed: plan.fixed_point,
+    };
+    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut profile))?;
+    let reveal_start = Instant::now();
+    let before_reveal = dom.stats();
+    let id = dom.party.id();
+    for out in &outputs {
+        reveal_to(dom.party, Role::Client, &out.to_share(id))?;
+    }
+    profile.record(
+        REVEAL_STEP,
+        REVEAL_OP,
+        reveal_start.elapsed(),
+        dom.stats() - before_reveal,
+    );
+    Ok(profile)
+}
