@@ -272,11 +272,12 @@ fn certificate(path: &Path, field: &str) -> Result<CertificateDer<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn load_text(text: &str) -> Result<Config> {
         let dir = std::env::temp_dir().join(format!("tfe-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.json", blake3::hash(text.as_bytes()).to_hex()));
+        let path = dir.join(format!("{:x}.json", Sha256::digest(text)));
         std::fs::write(&path, text)?;
         Config::load(&path)
     }

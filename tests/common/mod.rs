@@ -310,7 +310,7 @@ impl OnnxBuilder {
 }
 
 // ---------------------------------------------------------------------------------------
-// Shared by tests that run many cases (tests/ops.rs, tests/conformance.rs) and by the tests
+// Shared by tests that run many cases (tests/ops/, tests/conformance.rs) and by the tests
 // that check generated documentation (tests/docs.rs, tests/conformance.rs).
 // ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,150 @@
+//! Activations (src/lower/activation.rs): the exact ones by secure comparison (Relu,
+//! LeakyRelu, Abs, Clip, PRelu, HardSigmoid, HardSwish) and the approximated ones (Sigmoid,
+//! Tanh, Erf, Gelu, Exp, Log, Sqrt, Reciprocal, ...), with `--sigmoid piecewise`.
+
+use super::with_positive;
+use crate::common;
+use crate::common::Attr;
+use crate::common::cases::*;
+
+#[test]
+fn relu() {
+    run_all(vec![
+        case("relu", 13)
+            .input("x", &[N, Some(3), Some(5)])
+            .node("Relu", &["x"], &["y"], vec![])
+            .output("y"),
+        case("relu-large", 13)
+            .input("x", &[N, Some(8)])
+            .input_scale(50.0)
+            .node("Relu", &["x"], &["y"], vec![])
+            .output("y"),
+        // values near zero and exact zeros after a shift
+        case("relu-after-sub", 13)
+            .input("x", &[N, Some(4), Some(3)])
+            .scalar("c", 0.5)
+            .node("Sub", &["x", "c"], &["s"], vec![])
+            .node("Relu", &["s"], &["r"], vec![])
+            .node("Relu", &["r"], &["y"], vec![])
+            .output("y"),
+    ]);
+}
+
+fn unary(op: &str, opset: i64, scale: f32, attrs: Vec<Attr>) -> Case {
+    case(&format!("{op}-{opset}-{scale}"), opset)
+        .input("x", &[N, Some(3), Some(5)])
+        .input_scale(scale)
+        .node(op, &["x"], &["y"], attrs)
+        .output("y")
+}
+
+#[test]
+fn smooth_activations() {
+    run_all(vec![
+        unary("Sigmoid", 13, 1.0, vec![]),
+        unary("Sigmoid", 13, 12.0, vec![]),
+        unary("Tanh", 13, 1.0, vec![]),
+        unary("Tanh", 13, 6.0, vec![]),
+        unary("Erf", 13, 3.0, vec![]),
+        unary("Softplus", 13, 10.0, vec![]),
+        unary("Elu", 13, 4.0, vec![float("alpha", 0.7)]),
+        unary("Selu", 13, 3.0, vec![]),
+        unary("Exp", 13, 3.0, vec![]).relative_tolerance(2e-4),
+        unary("Gelu", 20, 3.0, vec![]),
+        unary("Gelu", 20, 3.0, vec![Attr::Str("approximate", "tanh")]),
+        unary("Softsign", 13, 4.0, vec![]),
+    ]);
+}
+
+#[test]
+fn exact_activations() {
+    run_all(vec![
+        unary("Relu", 14, 2.0, vec![]),
+        unary("LeakyRelu", 13, 2.0, vec![]),
+        unary("LeakyRelu", 16, 2.0, vec![float("alpha", 0.3)]),
+        unary("Abs", 13, 2.0, vec![]),
+        unary("HardSigmoid", 13, 5.0, vec![]),
+        unary(
+            "HardSigmoid",
+            13,
+            5.0,
+            vec![float("alpha", 0.3), float("beta", 0.4)],
+        ),
+        unary("HardSwish", 14, 5.0, vec![]),
+        unary("Clip", 6, 2.0, vec![float("min", -0.5), float("max", 0.8)]),
+        case("clip-relu6", 13)
+            .input("x", &[N, Some(6)])
+            .input_scale(10.0)
+            .scalar("lo", 0.0)
+            .scalar("hi", 6.0)
+            .node("Clip", &["x", "lo", "hi"], &["y"], vec![])
+            .output("y"),
+        case("clip-min-only", 13)
+            .input("x", &[N, Some(6)])
+            .scalar("lo", -0.25)
+            .node("Clip", &["x", "lo"], &["y"], vec![])
+            .output("y"),
+        case("clip-max-only", 13)
+            .input("x", &[N, Some(6)])
+            .scalar("hi", 0.25)
+            .node("Clip", &["x", "", "hi"], &["y"], vec![])
+            .output("y"),
+        case("prelu-per-channel", 9)
+            .input("x", &[N, Some(3), Some(2), Some(2)])
+            .weight("slope", &[3, 1, 1])
+            .node("PRelu", &["x", "slope"], &["y"], vec![])
+            .output("y"),
+    ]);
+}
+
+#[test]
+fn positive_domain_functions() {
+    let of_positive = |op: &str, c: f32| {
+        with_positive(&format!("{op}-{c}"), 13, c)
+            .node(op, &["p"], &["y"], vec![])
+            .output("y")
+    };
+    run_all(vec![
+        of_positive("Log", 0.05),
+        of_positive("Log", 3.0),
+        of_positive("Sqrt", 0.01),
+        of_positive("Reciprocal", 0.2),
+        of_positive("Reciprocal", 5.0),
+        case("reciprocal-signed", 13)
+            .input("x", &[N, Some(8)])
+            .input_scale(4.0)
+            .node("Reciprocal", &["x"], &["y"], vec![])
+            .output("y")
+            .relative_tolerance(1e-3),
+    ]);
+}
+
+/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
+#[test]
+fn piecewise_sigmoid_option() {
+    use tfe::lower::{Options, SigmoidMethod, convert};
+    use tfe::plan::{Function, Op};
+    use tfe::serve::{Mode, predict};
+    let mut onnx = common::OnnxBuilder::new(13);
+    onnx.input("x", &[N, Some(40)])
+        .node("Sigmoid", &["x"], &["y"], vec![])
+        .output("y");
+    let path = onnx.save("piecewise-sigmoid");
+    let options = Options {
+        sigmoid: SigmoidMethod::Piecewise,
+        ..Options::default()
+    };
+    let plan = convert(&path, options).unwrap().plan;
+    assert!(plan.steps.iter().any(|s| s.op
+        == Op::Function {
+            function: Function::SigmoidPiecewise
+        }));
+    let x = common::random(&[2, 40], 5, 10.0);
+    let got = predict(&plan, std::slice::from_ref(&x), Mode::Mpc)
+        .unwrap()
+        .outputs
+        .remove(0);
+    let exact = x.mapv(|v| 1.0 / (1.0 + (-v).exp()));
+    let err = common::max_abs_diff(&got, &exact);
+    assert!(err < 3.6e-3 && err > 1e-4, "piecewise sigmoid error {err}");
+}
