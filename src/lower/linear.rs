@@ -4,7 +4,7 @@
 use super::args::required_input;
 use super::normalization::{affine, per_channel};
 use super::window::{kernel_shape, spatial_dims, window};
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{ValueId, Visibility};
 use anyhow::{Context, Result, ensure};
@@ -26,7 +26,7 @@ fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<FoldedBn>> {
 pub fn matmul(cx: &mut Lowering, node: &Node) -> Result<()> {
     let a = cx.value(required_input(node, 0, "A")?)?;
     let b = cx.value(required_input(node, 1, "B")?)?;
-    cx.emit(node, Op::MatMul, &[a, b], node.output())?;
+    cx.emit(node, Op::MatMul, &[a, b], To::Output)?;
     Ok(())
 }
 
@@ -41,13 +41,8 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             "Gemm {what} must be a matrix, got shape {shape}"
         );
         let swapped = crate::plan::Shape(vec![shape.0[1], shape.0[0]]);
-        Ok(cx.emit_temp(
-            node,
-            Op::Transpose { perm: vec![1, 0] },
-            &[id],
-            &format!("{what}_transposed"),
-            swapped,
-        ))
+        let to = To::shaped(format!("{what}_transposed"), swapped);
+        cx.emit(node, Op::Transpose { perm: vec![1, 0] }, &[id], to)
     };
     let mut a = cx.value(a_name)?;
     if node.int("transA", 0)? != 0 {
@@ -105,7 +100,12 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
                     &format!("{}/beta", node.name),
                     ArrayD::from_elem(ndarray::IxDyn(&[]), beta),
                 )?;
-                cx.emit_temp(node, Op::Mul, &[c_id, beta_id], "C_scaled", shape)
+                cx.emit(
+                    node,
+                    Op::Mul,
+                    &[c_id, beta_id],
+                    To::shaped("C_scaled", shape),
+                )?
             } else {
                 c_id
             };
@@ -135,7 +135,32 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             node.output().to_string()
         }
     };
-    cx.emit_chain(node, &output, Op::MatMul, &[a, b], then)?;
+    product_then(cx, node, &output, (Op::MatMul, &[a, b]), then)
+}
+
+/// A product, then each `(op, operand)` applied to the running result (its scale, biases),
+/// the last step computing `output`: the node's output, or that of a BatchNormalization
+/// folded into it. The steps before are named `{op type}_{i}` and have `output`'s shape.
+fn product_then(
+    cx: &mut Lowering,
+    node: &Node,
+    output: &str,
+    (product, inputs): (Op, &[ValueId]),
+    then: Vec<(Op, ValueId)>,
+) -> Result<()> {
+    let shape = cx.shape(output)?;
+    let last = then.len();
+    let to = |i: usize| {
+        if i == last {
+            To::Tensor(output)
+        } else {
+            To::shaped(format!("{}_{i}", node.op_type), shape.clone())
+        }
+    };
+    let mut current = cx.emit(node, product, inputs, to(0))?;
+    for (i, (op, operand)) in then.into_iter().enumerate() {
+        current = cx.emit(node, op, &[current, operand], to(i + 1))?;
+    }
     Ok(())
 }
 
@@ -216,8 +241,13 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
             )?,
         ));
     }
-    cx.emit_chain(node, &output, Op::Conv { window, groups }, &[x, w], then)?;
-    Ok(())
+    product_then(
+        cx,
+        node,
+        &output,
+        (Op::Conv { window, groups }, &[x, w]),
+        then,
+    )
 }
 
 pub fn conv_transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -264,16 +294,10 @@ pub fn conv_transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
             )?,
         ));
     }
-    cx.emit_chain(
-        node,
-        node.output(),
-        Op::ConvTranspose {
-            window,
-            groups,
-            output_size,
-        },
-        &[x, w],
-        then,
-    )?;
-    Ok(())
+    let product = Op::ConvTranspose {
+        window,
+        groups,
+        output_size,
+    };
+    product_then(cx, node, node.output(), (product, &[x, w]), then)
 }

@@ -10,7 +10,7 @@
 //! - RNN: the tanh (or ReLU) of the sum.
 
 use super::args::required_input;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{Dim, Function, Shape, ValueId, Visibility};
 use crate::tensor::movement::AxisSlice;
@@ -118,7 +118,12 @@ fn recurrence(cx: &mut Lowering, node: &Node, kind: Kind) -> Result<()> {
     if batch_first {
         x_shape = Shape(vec![x_shape.0[1], x_shape.0[0], x_shape.0[2]]);
         let perm = vec![1, 0, 2];
-        x = cx.emit_temp(node, Op::Transpose { perm }, &[x], "X_seq", x_shape.clone());
+        x = cx.emit(
+            node,
+            Op::Transpose { perm },
+            &[x],
+            To::shaped("X_seq", x_shape.clone()),
+        )?;
     }
     let [seq, batch, _] = x_shape.0[..] else {
         unreachable!("rank checked above")
@@ -223,7 +228,7 @@ fn gate_params(
     let directions = cx.shape(required_input(node, W, "W")?)?.0[0];
     let doubled = |cx: &mut Lowering, v: ValueId, shape: &[usize], tag: &str| match kind {
         Kind::Lstm => cell_doubled(cx, node, v, shape, 1, tag),
-        Kind::Gru { .. } | Kind::Rnn { .. } => v,
+        Kind::Gru { .. } | Kind::Rnn { .. } => Ok(v),
     };
     let mut weights = vec![];
     for (i, what, columns) in [(W, "W", None), (R, "R", Some(hidden))] {
@@ -239,18 +244,28 @@ fn gate_params(
             columns.map_or("input_size".to_string(), |c| c.to_string())
         );
         let all = cx.value(name)?;
-        let one = direction(cx, node, all, d, &[1, width, k], what);
+        let one = direction(cx, node, all, d, &[1, width, k], what)?;
         let tag = format!("{what}{d}");
-        let one = doubled(cx, one, &[1, width, k], &tag);
+        let one = doubled(cx, one, &[1, width, k], &tag)?;
         let matrix = Shape::fixed_dims(&[width, k]);
         let reshape = Op::Reshape {
             shape: matrix.clone(),
         };
-        let matrix = cx.emit_temp(node, reshape, &[one], &format!("{tag}_2d"), matrix);
+        let matrix = cx.emit(
+            node,
+            reshape,
+            &[one],
+            To::shaped(format!("{tag}_2d"), matrix),
+        )?;
         let perm = vec![1, 0];
         let transposed = Shape::fixed_dims(&[k, width]);
         let tag = format!("{tag}_t");
-        weights.push(cx.emit_temp(node, Op::Transpose { perm }, &[matrix], &tag, transposed));
+        weights.push(cx.emit(
+            node,
+            Op::Transpose { perm },
+            &[matrix],
+            To::shaped(tag, transposed),
+        )?);
     }
     let (w, mut r) = (weights[0], weights[1]);
     let mut candidate_r = None;
@@ -261,16 +276,15 @@ fn gate_params(
     {
         let columns = |cx: &mut Lowering, start: usize, len: usize, tag: &str| {
             let shape = Shape::fixed_dims(&[hidden, len]);
-            cx.emit_temp(
+            cx.emit(
                 node,
                 range(1, start, len),
                 &[r],
-                &format!("R{d}_{tag}"),
-                shape,
+                To::shaped(format!("R{d}_{tag}"), shape),
             )
         };
-        candidate_r = Some(columns(cx, 2 * hidden, hidden, "h"));
-        r = columns(cx, 0, 2 * hidden, "zr");
+        candidate_r = Some(columns(cx, 2 * hidden, hidden, "h")?);
+        r = columns(cx, 0, 2 * hidden, "zr")?;
     }
     let (bias, reset_bias) = match node.input(BIAS) {
         Some(name) => biases(cx, node, kind, name, (d, directions), hidden)?,
@@ -308,11 +322,11 @@ fn biases(
         2 * width
     );
     let all = cx.value(name)?;
-    let one = direction(cx, node, all, d, &[1, 2 * width], "B");
+    let one = direction(cx, node, all, d, &[1, 2 * width], "B")?;
     let part = |cx: &mut Lowering, start: usize, len: usize, tag: &str| {
         let shape = Shape::fixed_dims(&[1, len]);
         let tag = format!("B{d}_{tag}");
-        cx.emit_temp(node, range(1, start, len), &[one], &tag, shape)
+        cx.emit(node, range(1, start, len), &[one], To::shaped(tag, shape))
     };
     let row = |len: usize| Shape::fixed_dims(&[1, len]);
     Ok(match kind {
@@ -320,19 +334,29 @@ fn biases(
             linear_before_reset: true,
         } => {
             let gates = 2 * hidden;
-            let (wb, rb) = (part(cx, 0, gates, "wzr"), part(cx, width, gates, "rzr"));
-            let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_zr"), row(gates));
-            let candidate = part(cx, gates, hidden, "wh");
+            let (wb, rb) = (part(cx, 0, gates, "wzr")?, part(cx, width, gates, "rzr")?);
+            let sum = cx.emit(
+                node,
+                Op::Add,
+                &[wb, rb],
+                To::shaped(format!("B{d}_zr"), row(gates)),
+            )?;
+            let candidate = part(cx, gates, hidden, "wh")?;
             let concat = Op::Concat { axis: 1 };
             let tag = format!("B{d}_sum");
-            let bias = cx.emit_temp(node, concat, &[sum, candidate], &tag, row(width));
-            (Some(bias), Some(part(cx, width + gates, hidden, "rh")))
+            let bias = cx.emit(node, concat, &[sum, candidate], To::shaped(tag, row(width)))?;
+            (Some(bias), Some(part(cx, width + gates, hidden, "rh")?))
         }
         _ => {
-            let (wb, rb) = (part(cx, 0, width, "w"), part(cx, width, width, "r"));
-            let sum = cx.emit_temp(node, Op::Add, &[wb, rb], &format!("B{d}_sum"), row(width));
+            let (wb, rb) = (part(cx, 0, width, "w")?, part(cx, width, width, "r")?);
+            let sum = cx.emit(
+                node,
+                Op::Add,
+                &[wb, rb],
+                To::shaped(format!("B{d}_sum"), row(width)),
+            )?;
             let bias = match kind {
-                Kind::Lstm => cell_doubled(cx, node, sum, &[1, width], 1, &format!("B{d}")),
+                Kind::Lstm => cell_doubled(cx, node, sum, &[1, width], 1, &format!("B{d}"))?,
                 Kind::Gru { .. } | Kind::Rnn { .. } => sum,
             };
             (Some(bias), None)
@@ -362,18 +386,13 @@ fn peepholes(
         3 * hidden
     );
     let all = cx.value(name)?;
-    let one = direction(cx, node, all, d, &[1, 3 * hidden], "P");
+    let one = direction(cx, node, all, d, &[1, 3 * hidden], "P")?;
     let row = Shape::fixed_dims(&[1, hidden]);
-    Ok(Some([0, 1, 2].map(|k| {
-        let tag = format!("P{d}_{k}");
-        cx.emit_temp(
-            node,
-            range(1, k * hidden, hidden),
-            &[one],
-            &tag,
-            row.clone(),
-        )
-    })))
+    let mut block = |k: usize| {
+        let to = To::shaped(format!("P{d}_{k}"), row.clone());
+        cx.emit(node, range(1, k * hidden, hidden), &[one], to)
+    };
+    Ok(Some([block(0)?, block(1)?, block(2)?]))
 }
 
 /// A parameter's shape, which must not depend on the batch.
@@ -391,9 +410,14 @@ fn direction(
     d: usize,
     shape: &[usize],
     what: &str,
-) -> ValueId {
+) -> Result<ValueId> {
     let shape = Shape::fixed_dims(shape);
-    cx.emit_temp(node, range(0, d, 1), &[all], &format!("{what}{d}"), shape)
+    cx.emit(
+        node,
+        range(0, d, 1),
+        &[all],
+        To::shaped(format!("{what}{d}"), shape),
+    )
 }
 
 /// Entries `start..start + len` of `axis`.
@@ -416,7 +440,7 @@ fn cell_doubled(
     shape: &[usize],
     axis: usize,
     what: &str,
-) -> ValueId {
+) -> Result<ValueId> {
     let hidden = shape[axis] / 4;
     let part = |len: usize| {
         let mut dims = shape.to_vec();
@@ -425,23 +449,27 @@ fn cell_doubled(
     };
     let (gates_shape, cell_shape) = (part(3 * hidden), part(hidden));
     let gates = range(axis, 0, 3 * hidden);
-    let gates = cx.emit_temp(node, gates, &[v], &format!("{what}_iof"), gates_shape);
+    let gates = cx.emit(
+        node,
+        gates,
+        &[v],
+        To::shaped(format!("{what}_iof"), gates_shape),
+    )?;
     let cell = range(axis, 3 * hidden, hidden);
-    let cell = cx.emit_temp(node, cell, &[v], &format!("{what}_c"), cell_shape.clone());
-    let cell = cx.emit_temp(
+    let cell = cx.emit(
+        node,
+        cell,
+        &[v],
+        To::shaped(format!("{what}_c"), cell_shape.clone()),
+    )?;
+    let cell = cx.emit(
         node,
         Op::Add,
         &[cell, cell],
-        &format!("{what}_2c"),
-        cell_shape,
-    );
-    cx.emit_temp(
-        node,
-        Op::Concat { axis },
-        &[gates, cell],
-        &format!("{what}_doubled"),
-        Shape::fixed_dims(shape),
-    )
+        To::shaped(format!("{what}_2c"), cell_shape),
+    )?;
+    let doubled = To::shaped(format!("{what}_doubled"), Shape::fixed_dims(shape));
+    cx.emit(node, Op::Concat { axis }, &[gates, cell], doubled)
 }
 
 /// One direction's recurrence.
@@ -464,17 +492,8 @@ impl Cell<'_> {
     }
 
     /// An intermediate [1, B, width] value of step `t`.
-    fn temp(
-        &self,
-        cx: &mut Lowering,
-        op: Op,
-        inputs: &[ValueId],
-        t: usize,
-        tag: &str,
-        width: usize,
-    ) -> ValueId {
-        let suffix = format!("t{t}/{tag}{}", self.d);
-        cx.emit_temp(self.node, op, inputs, &suffix, self.shape(width))
+    fn at(&self, t: usize, tag: &str, width: usize) -> To<'static> {
+        To::shaped(format!("t{t}/{tag}{}", self.d), self.shape(width))
     }
 
     /// This direction's initial hidden or cell state as [1, B or 1, H] (the input is [dirs, B, H],
@@ -495,17 +514,21 @@ impl Cell<'_> {
             let mut shape = cx.shape(name)?;
             shape.0[axis] = Dim::Fixed(1);
             let tag = format!("{what}{d}");
-            let mut state = cx.emit_temp(node, range(axis, d, 1), &[all], &tag, shape.clone());
+            let mut state = cx.emit(
+                node,
+                range(axis, d, 1),
+                &[all],
+                To::shaped(&tag, shape.clone()),
+            )?;
             if batch_first {
                 shape.0.swap(0, 1);
                 let perm = vec![1, 0, 2];
-                state = cx.emit_temp(
+                state = cx.emit(
                     node,
                     Op::Transpose { perm },
                     &[state],
-                    &format!("{tag}_t"),
-                    shape,
-                );
+                    To::shaped(format!("{tag}_t"), shape),
+                )?;
             }
             return Ok(Some(state));
         }
@@ -541,20 +564,47 @@ impl Cell<'_> {
         input: ValueId,
         (hidden, r): (Option<ValueId>, ValueId),
         width: usize,
-    ) -> ValueId {
+    ) -> Result<ValueId> {
         match hidden {
             Some(prev) => {
-                let recurrent = self.temp(cx, Op::MatMul, &[prev, r], t, "hr", width);
-                self.temp(cx, Op::Add, &[input, recurrent], t, "pre", width)
+                let recurrent =
+                    cx.emit(self.node, Op::MatMul, &[prev, r], self.at(t, "hr", width))?;
+                cx.emit(
+                    self.node,
+                    Op::Add,
+                    &[input, recurrent],
+                    self.at(t, "pre", width),
+                )
             }
-            None => input,
+            None => Ok(input),
         }
     }
 
     /// Block `k` (of hidden width) of a step's gates.
-    fn block(&self, cx: &mut Lowering, gates: ValueId, k: usize, t: usize, tag: &str) -> ValueId {
+    fn block(
+        &self,
+        cx: &mut Lowering,
+        gates: ValueId,
+        k: usize,
+        t: usize,
+        tag: &str,
+    ) -> Result<ValueId> {
         let op = range(2, k * self.hidden, self.hidden);
-        self.temp(cx, op, &[gates], t, tag, self.hidden)
+        cx.emit(self.node, op, &[gates], self.at(t, tag, self.hidden))
+    }
+
+    /// Blocks `0..N` of a step's gates, tagged in order.
+    fn blocks<const N: usize>(
+        &self,
+        cx: &mut Lowering,
+        gates: ValueId,
+        t: usize,
+        tags: [&str; N],
+    ) -> Result<[ValueId; N]> {
+        let blocks = (tags.iter().enumerate())
+            .map(|(k, tag)| self.block(cx, gates, k, t, tag))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(blocks.try_into().expect("one block per tag"))
     }
 
     /// Runs the steps in time order (or reversed) and returns Y [S, B, H] in time order, the
@@ -569,16 +619,20 @@ impl Cell<'_> {
         let (node, d, width) = (self.node, self.d, self.kind.blocks() * self.hidden);
         let projected_shape = Shape(vec![Dim::Fixed(self.steps), self.batch, Dim::Fixed(width)]);
         let xw = format!("XW{d}");
-        let mut projected = cx.emit_temp(
+        let mut projected = cx.emit(
             node,
             Op::MatMul,
             &[x, params.w],
-            &xw,
-            projected_shape.clone(),
-        );
+            To::shaped(xw, projected_shape.clone()),
+        )?;
         if let Some(bias) = params.bias {
             let tag = format!("XWB{d}");
-            projected = cx.emit_temp(node, Op::Add, &[projected, bias], &tag, projected_shape);
+            projected = cx.emit(
+                node,
+                Op::Add,
+                &[projected, bias],
+                To::shaped(tag, projected_shape),
+            )?;
         }
         let mut state: State = (
             self.initial_state(cx, INITIAL_H)?,
@@ -594,11 +648,16 @@ impl Cell<'_> {
             (0..self.steps).collect()
         };
         for t in order {
-            let input = self.temp(cx, range(0, t, 1), &[projected], t, "xw", width);
+            let input = cx.emit(
+                self.node,
+                range(0, t, 1),
+                &[projected],
+                self.at(t, "xw", width),
+            )?;
             state = match self.kind {
                 Kind::Lstm => self.lstm_step(cx, t, input, &params, state)?,
                 Kind::Gru { .. } => self.gru_step(cx, t, input, &params, state.0)?,
-                Kind::Rnn { relu } => self.rnn_step(cx, t, input, &params, state.0, relu),
+                Kind::Rnn { relu } => self.rnn_step(cx, t, input, &params, state.0, relu)?,
             };
             ys[t] = state.0;
         }
@@ -608,7 +667,12 @@ impl Cell<'_> {
             self.batch,
             Dim::Fixed(self.hidden),
         ]);
-        let y = cx.emit_temp(node, Op::Concat { axis: 0 }, &ys, &format!("Y{d}"), y_shape);
+        let y = cx.emit(
+            node,
+            Op::Concat { axis: 0 },
+            &ys,
+            To::shaped(format!("Y{d}"), y_shape),
+        )?;
         let op = self.kind.name();
         let last = state
             .0
@@ -627,59 +691,82 @@ impl Cell<'_> {
         (hidden, cell): State,
     ) -> Result<State> {
         let (h, three, four) = (self.hidden, 3 * self.hidden, 4 * self.hidden);
-        let gates = self.plus_recurrent(cx, t, input, (hidden, params.r), four);
+        let gates = self.plus_recurrent(cx, t, input, (hidden, params.r), four)?;
         let sigmoid = Op::Function {
             function: cx.sigmoid_function(),
         };
         // Peepholes add p * c_prev to i and f and p * c to o, so o takes its own sigmoid
         // after the cell update; without them one sigmoid covers all four gates.
         let peeped = |cx: &mut Lowering, k: usize, p: ValueId, c: Option<ValueId>, tag: &str| {
-            let pre = self.block(cx, gates, k, t, &format!("{tag}_in"));
+            let pre = self.block(cx, gates, k, t, &format!("{tag}_in"))?;
             match c {
                 Some(c) => {
-                    let peep = self.temp(cx, Op::Mul, &[p, c], t, &format!("{tag}_peep"), h);
-                    self.temp(cx, Op::Add, &[pre, peep], t, &format!("{tag}_pre"), h)
+                    let peep = cx.emit(
+                        self.node,
+                        Op::Mul,
+                        &[p, c],
+                        self.at(t, &format!("{tag}_peep"), h),
+                    )?;
+                    cx.emit(
+                        self.node,
+                        Op::Add,
+                        &[pre, peep],
+                        self.at(t, &format!("{tag}_pre"), h),
+                    )
                 }
-                None => pre,
+                None => Ok(pre),
             }
         };
         let (i, f, c, o) = match params.peepholes {
             None => {
-                let all = self.temp(cx, sigmoid.clone(), &[gates], t, "sigmoid", four);
-                let [i, o, f, c] = [(0, "i"), (1, "o"), (2, "f"), (3, "c")]
-                    .map(|(k, tag)| self.block(cx, all, k, t, tag));
+                let all = cx.emit(
+                    self.node,
+                    sigmoid.clone(),
+                    &[gates],
+                    self.at(t, "sigmoid", four),
+                )?;
+                let [i, o, f, c] = self.blocks(cx, all, t, ["i", "o", "f", "c"])?;
                 (i, f, c, Some(o))
             }
             Some([p_i, _, p_f]) => {
-                let i = peeped(cx, 0, p_i, cell, "i");
-                let f = peeped(cx, 2, p_f, cell, "f");
-                let c = self.block(cx, gates, 3, t, "c_in");
-                let ifc = self.temp(cx, Op::Concat { axis: 2 }, &[i, f, c], t, "ifc", three);
-                let ifc = self.temp(cx, sigmoid.clone(), &[ifc], t, "sigmoid", three);
-                let [i, f, c] =
-                    [(0, "i"), (1, "f"), (2, "c")].map(|(k, tag)| self.block(cx, ifc, k, t, tag));
+                let i = peeped(cx, 0, p_i, cell, "i")?;
+                let f = peeped(cx, 2, p_f, cell, "f")?;
+                let c = self.block(cx, gates, 3, t, "c_in")?;
+                let ifc = cx.emit(
+                    self.node,
+                    Op::Concat { axis: 2 },
+                    &[i, f, c],
+                    self.at(t, "ifc", three),
+                )?;
+                let ifc = cx.emit(
+                    self.node,
+                    sigmoid.clone(),
+                    &[ifc],
+                    self.at(t, "sigmoid", three),
+                )?;
+                let [i, f, c] = self.blocks(cx, ifc, t, ["i", "f", "c"])?;
                 (i, f, c, None)
             }
         };
         // tanh of the (doubled) cell input: 2 sigmoid - 1.
-        let c = self.temp(cx, Op::Add, &[c, c], t, "c2_", h);
+        let c = cx.emit(self.node, Op::Add, &[c, c], self.at(t, "c2_", h))?;
         let one = params.one.context("an LSTM's parameters hold the 1")?;
-        let candidate = self.temp(cx, Op::Sub, &[c, one], t, "candidate", h);
-        let mut next = self.temp(cx, Op::Mul, &[i, candidate], t, "ic", h);
+        let candidate = cx.emit(self.node, Op::Sub, &[c, one], self.at(t, "candidate", h))?;
+        let mut next = cx.emit(self.node, Op::Mul, &[i, candidate], self.at(t, "ic", h))?;
         if let Some(prev) = cell {
-            let kept = self.temp(cx, Op::Mul, &[f, prev], t, "fc", h);
-            next = self.temp(cx, Op::Add, &[kept, next], t, "cell", h);
+            let kept = cx.emit(self.node, Op::Mul, &[f, prev], self.at(t, "fc", h))?;
+            next = cx.emit(self.node, Op::Add, &[kept, next], self.at(t, "cell", h))?;
         }
         let o = match (o, params.peepholes) {
             (Some(o), _) => o,
             (None, Some([_, p_o, _])) => {
-                let pre = peeped(cx, 1, p_o, Some(next), "o");
-                self.temp(cx, sigmoid, &[pre], t, "o", h)
+                let pre = peeped(cx, 1, p_o, Some(next), "o")?;
+                cx.emit(self.node, sigmoid, &[pre], self.at(t, "o", h))?
             }
             (None, None) => unreachable!("o comes from the one sigmoid without peepholes"),
         };
-        let squashed = self.temp(cx, tanh(), &[next], t, "tanh", h);
-        let out = self.temp(cx, Op::Mul, &[o, squashed], t, "h", h);
+        let squashed = cx.emit(self.node, tanh(), &[next], self.at(t, "tanh", h))?;
+        let out = cx.emit(self.node, Op::Mul, &[o, squashed], self.at(t, "h", h))?;
         Ok((Some(out), Some(next)))
     }
 
@@ -700,56 +787,97 @@ impl Cell<'_> {
             unreachable!("a GRU step of a GRU")
         };
         let (h, two, three) = (self.hidden, 2 * self.hidden, 3 * self.hidden);
-        let zr_in = self.temp(cx, range(2, 0, two), &[input], t, "xzr", two);
-        let x_candidate = self.block(cx, input, 2, t, "xh");
+        let zr_in = cx.emit(
+            self.node,
+            range(2, 0, two),
+            &[input],
+            self.at(t, "xzr", two),
+        )?;
+        let x_candidate = self.block(cx, input, 2, t, "xh")?;
         let (zr_in, reset_product) = match hidden {
             Some(prev) if linear_before_reset => {
-                let recurrent = self.temp(cx, Op::MatMul, &[prev, params.r], t, "hr", three);
-                let h_zr = self.temp(cx, range(2, 0, two), &[recurrent], t, "hzr", two);
-                let zr_in = self.temp(cx, Op::Add, &[zr_in, h_zr], t, "zr_in", two);
-                (zr_in, Some(self.block(cx, recurrent, 2, t, "hh")))
+                let recurrent = cx.emit(
+                    self.node,
+                    Op::MatMul,
+                    &[prev, params.r],
+                    self.at(t, "hr", three),
+                )?;
+                let h_zr = cx.emit(
+                    self.node,
+                    range(2, 0, two),
+                    &[recurrent],
+                    self.at(t, "hzr", two),
+                )?;
+                let zr_in =
+                    cx.emit(self.node, Op::Add, &[zr_in, h_zr], self.at(t, "zr_in", two))?;
+                (zr_in, Some(self.block(cx, recurrent, 2, t, "hh")?))
             }
             _ => (
-                self.plus_recurrent(cx, t, zr_in, (hidden, params.r), two),
+                self.plus_recurrent(cx, t, zr_in, (hidden, params.r), two)?,
                 None,
             ),
         };
         let sigmoid = Op::Function {
             function: cx.sigmoid_function(),
         };
-        let zr = self.temp(cx, sigmoid, &[zr_in], t, "zr", two);
-        let (z, r) = (self.block(cx, zr, 0, t, "z"), self.block(cx, zr, 1, t, "r"));
+        let zr = cx.emit(self.node, sigmoid, &[zr_in], self.at(t, "zr", two))?;
+        let [z, r] = self.blocks(cx, zr, t, ["z", "r"])?;
         // What the reset gate multiplies, and the term it gives.
         let reset_term = if linear_before_reset {
             let linear = match (reset_product, params.reset_bias) {
-                (Some(p), Some(b)) => Some(self.temp(cx, Op::Add, &[p, b], t, "hh_b", h)),
+                (Some(p), Some(b)) => {
+                    Some(cx.emit(self.node, Op::Add, &[p, b], self.at(t, "hh_b", h))?)
+                }
                 (p, b) => p.or(b),
             };
-            linear.map(|l| self.temp(cx, Op::Mul, &[r, l], t, "reset", h))
+            match linear {
+                Some(l) => Some(cx.emit(self.node, Op::Mul, &[r, l], self.at(t, "reset", h))?),
+                None => None,
+            }
         } else {
             match (hidden, params.candidate_r) {
                 (Some(prev), Some(rh)) => {
-                    let reset = self.temp(cx, Op::Mul, &[r, prev], t, "reset", h);
-                    Some(self.temp(cx, Op::MatMul, &[reset, rh], t, "reset_rh", h))
+                    let reset = cx.emit(self.node, Op::Mul, &[r, prev], self.at(t, "reset", h))?;
+                    Some(cx.emit(
+                        self.node,
+                        Op::MatMul,
+                        &[reset, rh],
+                        self.at(t, "reset_rh", h),
+                    )?)
                 }
                 _ => None,
             }
         };
         let candidate_in = match reset_term {
-            Some(term) => self.temp(cx, Op::Add, &[x_candidate, term], t, "h_in", h),
+            Some(term) => cx.emit(
+                self.node,
+                Op::Add,
+                &[x_candidate, term],
+                self.at(t, "h_in", h),
+            )?,
             None => x_candidate,
         };
-        let candidate = self.temp(cx, tanh(), &[candidate_in], t, "candidate", h);
+        let candidate = cx.emit(
+            self.node,
+            tanh(),
+            &[candidate_in],
+            self.at(t, "candidate", h),
+        )?;
         // h = h' + z (h_prev - h'), or (1 - z) h' = h' - z h' from a zero state.
         let out = match hidden {
             Some(prev) => {
-                let diff = self.temp(cx, Op::Sub, &[prev, candidate], t, "diff", h);
-                let kept = self.temp(cx, Op::Mul, &[z, diff], t, "kept", h);
-                self.temp(cx, Op::Add, &[candidate, kept], t, "h", h)
+                let diff = cx.emit(
+                    self.node,
+                    Op::Sub,
+                    &[prev, candidate],
+                    self.at(t, "diff", h),
+                )?;
+                let kept = cx.emit(self.node, Op::Mul, &[z, diff], self.at(t, "kept", h))?;
+                cx.emit(self.node, Op::Add, &[candidate, kept], self.at(t, "h", h))?
             }
             None => {
-                let kept = self.temp(cx, Op::Mul, &[z, candidate], t, "kept", h);
-                self.temp(cx, Op::Sub, &[candidate, kept], t, "h", h)
+                let kept = cx.emit(self.node, Op::Mul, &[z, candidate], self.at(t, "kept", h))?;
+                cx.emit(self.node, Op::Sub, &[candidate, kept], self.at(t, "h", h))?
             }
         };
         Ok((Some(out), None))
@@ -764,11 +892,14 @@ impl Cell<'_> {
         params: &Params,
         hidden: Option<ValueId>,
         relu: bool,
-    ) -> State {
+    ) -> Result<State> {
         let h = self.hidden;
-        let pre = self.plus_recurrent(cx, t, input, (hidden, params.r), h);
+        let pre = self.plus_recurrent(cx, t, input, (hidden, params.r), h)?;
         let activation = if relu { Op::Relu } else { tanh() };
-        (Some(self.temp(cx, activation, &[pre], t, "h", h)), None)
+        Ok((
+            Some(cx.emit(self.node, activation, &[pre], self.at(t, "h", h))?),
+            None,
+        ))
     }
 }
 
@@ -805,15 +936,20 @@ impl Outputs {
                 let op = Op::Reshape {
                     shape: per_direction.clone(),
                 };
-                cx.emit_temp(node, op, &[y], &format!("Y{d}_4d"), per_direction.clone())
+                cx.emit(
+                    node,
+                    op,
+                    &[y],
+                    To::shaped(format!("Y{d}_4d"), per_direction.clone()),
+                )
             })
-            .collect();
-        let y = stack(cx, node, &ys, 1, Shape(vec![seq, dirs, batch, hidden]), "Y");
+            .collect::<Result<_>>()?;
+        let y = stack(cx, node, &ys, 1, Shape(vec![seq, dirs, batch, hidden]), "Y")?;
         let states = Shape(vec![dirs, batch, hidden]);
-        let h = stack(cx, node, &self.h, 0, states.clone(), "Y_h");
+        let h = stack(cx, node, &self.h, 0, states.clone(), "Y_h")?;
         let mut outputs = vec![(y, vec![2, 0, 1, 3]), (h, vec![1, 0, 2])];
         if !self.c.is_empty() {
-            let c = stack(cx, node, &self.c, 0, states, "Y_c");
+            let c = stack(cx, node, &self.c, 0, states, "Y_c")?;
             outputs.push((c, vec![1, 0, 2]));
         }
         for (i, (value, perm)) in outputs.into_iter().enumerate() {
@@ -821,7 +957,7 @@ impl Outputs {
                 continue;
             };
             if batch_first {
-                cx.emit(node, Op::Transpose { perm }, &[value], name)?;
+                cx.emit(node, Op::Transpose { perm }, &[value], To::Tensor(name))?;
             } else {
                 ensure!(
                     cx.shape(name)? == *cx.shape_of(value),
@@ -845,9 +981,9 @@ fn stack(
     axis: usize,
     shape: Shape,
     tag: &str,
-) -> ValueId {
+) -> Result<ValueId> {
     match values {
-        [one] => *one,
-        _ => cx.emit_temp(node, Op::Concat { axis }, values, tag, shape),
+        [one] => Ok(*one),
+        _ => cx.emit(node, Op::Concat { axis }, values, To::shaped(tag, shape)),
     }
 }
