@@ -2,7 +2,7 @@
 //! hard variants), the rest through the documented approximations of `approx`.
 
 use super::{Lowering, Op, To};
-use crate::import::Node;
+use crate::import::{Graph, Node};
 use crate::plan::{Function, Shape, ValueId};
 use anyhow::{Result, bail};
 
@@ -10,6 +10,24 @@ pub fn relu(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
     cx.emit(node, Op::Relu, &[x], To::Output)?;
     Ok(())
+}
+
+// Which activations are exact and non-decreasing, and cost comparisons per element: those
+// may run after a max-pooling that reads them (`reorder.rs`).
+
+pub fn relu_is_monotone(_: &Graph, _: &Node) -> bool {
+    true
+}
+
+/// With public bounds: a secret bound is a tensor of its own, not part of a fixed function
+/// of the element.
+pub fn clip_is_monotone(graph: &Graph, node: &Node) -> bool {
+    node.inputs.iter().skip(1).all(|b| !graph.is_secret(b))
+}
+
+/// With a non-negative slope.
+pub fn leaky_relu_is_monotone(_: &Graph, node: &Node) -> bool {
+    node.float("alpha", 0.01).is_ok_and(|alpha| alpha >= 0.0)
 }
 
 /// The op types that are one approximated function of their input.

@@ -232,28 +232,15 @@ impl<'g> Lowering<'g> {
             .is_some_and(|id| self.integral.contains(id))
     }
 
-    /// Data movement keeps integers integers.
-    fn propagate_integral(&mut self, node: &Node) {
-        const MOVES: &[&str] = &[
-            "Reshape",
-            "Flatten",
-            "Squeeze",
-            "Unsqueeze",
-            "Identity",
-            "Transpose",
-            "Gather",
-            "Slice",
-            "Concat",
-            "Expand",
-            "Tile",
-            "Cast",
-        ];
+    /// Data movement keeps integers integers: the outputs of a node its rule says moves
+    /// integers are integral when its secret inputs are.
+    fn propagate_integral(&mut self, node: &Node, rule: &OpRule) {
         let inputs_integral = node
             .inputs
             .iter()
             .filter(|i| !i.is_empty() && self.graph.is_secret(i))
             .all(|i| self.is_integral(i));
-        if MOVES.contains(&node.op_type.as_str()) && inputs_integral {
+        if rule.moves_integers && inputs_integral {
             let outputs: Vec<ValueId> = node
                 .outputs
                 .iter()
@@ -326,9 +313,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         } else {
             match rule_for(node) {
                 None => no_rule(node),
-                Some(rule) => match lower_node(&mut cx, node, rule) {
+                Some(rule) => match lower_node(&mut cx, node, rule.lower) {
                     Ok(()) => {
-                        cx.propagate_integral(node);
+                        cx.propagate_integral(node, rule);
                         Status::Lowered(approximations(&cx.builder.steps()[steps_before..]))
                     }
                     Err(e) => Status::Unsupported(format!("{e:#}")),
@@ -406,17 +393,9 @@ fn no_rule(node: &Node) -> Status {
 /// The approximated functions a node's steps use, for the coverage report.
 fn approximations(steps: &[crate::plan::Step]) -> Vec<String> {
     let mut names: Vec<String> = vec![];
-    for step in steps {
-        let used: &[&str] = match &step.op {
-            Op::Function { function } => &[function.name()],
-            Op::Softmax { log: false, .. } => &["exp", "reciprocal"],
-            Op::Softmax { log: true, .. } => &["exp", "log"],
-            _ => &[],
-        };
-        for name in used {
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_string());
-            }
+    for function in steps.iter().flat_map(|step| step.op.approximations()) {
+        if !names.iter().any(|n| n == function.name()) {
+            names.push(function.name().to_string());
         }
     }
     names
