@@ -6,7 +6,6 @@ use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::ValueId;
 use anyhow::{Result, anyhow};
-use ndarray::{ArrayD, IxDyn};
 
 fn binary(cx: &mut Lowering, node: &Node, op: Op) -> Result<()> {
     let a = cx.value(required_input(node, 0, "A")?)?;
@@ -42,8 +41,7 @@ pub fn sum(cx: &mut Lowering, node: &Node) -> Result<()> {
 pub fn mean(cx: &mut Lowering, node: &Node) -> Result<()> {
     let count = node.inputs.iter().filter(|i| !i.is_empty()).count();
     let total = add_inputs(cx, node, false)?;
-    let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / count as f32);
-    let scale = cx.public(&format!("{}/count", node.name), scale)?;
+    let scale = cx.scalar(node, "count", 1.0 / count as f32)?;
     cx.emit(node, Op::Mul, &[total, scale], To::Output)?;
     Ok(())
 }

@@ -79,13 +79,7 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             b = transpose(cx, b, "B")?;
         }
         if alpha != 1.0 {
-            then.push((
-                Op::Mul,
-                cx.public(
-                    &format!("{}/alpha", node.name),
-                    ArrayD::from_elem(ndarray::IxDyn(&[]), alpha),
-                )?,
-            ));
+            then.push((Op::Mul, cx.scalar(node, "alpha", alpha)?));
         }
         b
     };
@@ -95,10 +89,7 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             let c_id = cx.value(c)?;
             let c_id = if beta != 1.0 {
                 let shape = cx.shape(c)?;
-                let beta_id = cx.public(
-                    &format!("{}/beta", node.name),
-                    ArrayD::from_elem(ndarray::IxDyn(&[]), beta),
-                )?;
+                let beta_id = cx.scalar(node, "beta", beta)?;
                 cx.emit(
                     node,
                     Op::Mul,

@@ -64,12 +64,12 @@ fn divide(
     out_spatial: &[usize],
 ) -> Result<()> {
     let recip: Vec<f32> = divisors.iter().map(|d| 1.0 / d).collect();
-    let data = if recip.iter().all(|&r| r == recip[0]) {
-        ArrayD::from_elem(IxDyn(&[]), recip[0])
+    let scale = if recip.iter().all(|&r| r == recip[0]) {
+        cx.scalar(node, "divisor", recip[0])?
     } else {
-        ArrayD::from_shape_vec(IxDyn(out_spatial), recip)?
+        let data = ArrayD::from_shape_vec(IxDyn(out_spatial), recip)?;
+        cx.public(&format!("{}/divisor", node.name), data)?
     };
-    let scale = cx.public(&format!("{}/divisor", node.name), data)?;
     sum_times(cx, node, sum, x, Some(scale))
 }
 

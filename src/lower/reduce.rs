@@ -8,7 +8,6 @@ use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::ValueId;
 use anyhow::Result;
-use ndarray::{ArrayD, IxDyn};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reducer {
@@ -45,8 +44,7 @@ fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
             .map(|&a| fixed_dim(node, &shape, a))
             .product::<Result<usize>>()?;
         if count > 1 {
-            let count_scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / count as f32);
-            scale = Some(cx.public(&format!("{}/count", node.name), count_scale)?);
+            scale = Some(cx.scalar(node, "count", 1.0 / count as f32)?);
         }
     }
     let x = cx.value(x_name)?;
