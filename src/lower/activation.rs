@@ -1,14 +1,33 @@
 //! Activations: exact ones by secure comparison (Relu, LeakyRelu, PRelu, Clip, Abs, the
 //! hard variants), the rest through the documented approximations of `approx`.
 
-use super::{Lowering, Op};
-use crate::import::Node;
+use super::{Lowering, Op, To};
+use crate::import::{Graph, Node};
 use crate::plan::{Function, Shape, ValueId};
 use anyhow::{Result, bail};
 
 pub fn relu(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    cx.finish(node, Op::Relu, &[x])
+    cx.emit(node, Op::Relu, &[x], To::Output)?;
+    Ok(())
+}
+
+// Which activations are exact and non-decreasing, and cost comparisons per element: those
+// may run after a max-pooling that reads them (`reorder.rs`).
+
+pub fn relu_is_monotone(_: &Graph, _: &Node) -> bool {
+    true
+}
+
+/// With public bounds: a secret bound is a tensor of its own, not part of a fixed function
+/// of the element.
+pub fn clip_is_monotone(graph: &Graph, node: &Node) -> bool {
+    node.inputs.iter().skip(1).all(|b| !graph.is_secret(b))
+}
+
+/// With a non-negative slope.
+pub fn leaky_relu_is_monotone(_: &Graph, node: &Node) -> bool {
+    node.float("alpha", 0.01).is_ok_and(|alpha| alpha >= 0.0)
 }
 
 /// The op types that are one approximated function of their input.
@@ -35,14 +54,16 @@ pub fn function(cx: &mut Lowering, node: &Node) -> Result<()> {
         Function::Sigmoid => cx.sigmoid_function(),
         f => f,
     };
-    cx.finish(node, Op::Function { function }, &[x])
+    cx.emit(node, Op::Function { function }, &[x], To::Output)?;
+    Ok(())
 }
 
 /// `[x >= 0] ? x : slope * x`, for LeakyRelu (public alpha) and PRelu (secret slope).
 fn leaky(cx: &mut Lowering, node: &Node, slope: ValueId) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    let scaled = cx.step(node, Op::Mul, &[x, slope], "scaled")?;
-    cx.finish(node, Op::Select, &[x, x, scaled])
+    let scaled = cx.emit(node, Op::Mul, &[x, slope], To::temp("scaled"))?;
+    cx.emit(node, Op::Select, &[x, x, scaled], To::Output)?;
+    Ok(())
 }
 
 pub fn leaky_relu(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -79,7 +100,8 @@ pub fn clip(cx: &mut Lowering, node: &Node) -> Result<()> {
     };
     let (min, max) = (bound(cx, 1, "min")?, bound(cx, 2, "max")?);
     let x = cx.input_value(node, 0)?;
-    cx.finish(node, Op::Clip { min, max }, &[x])
+    cx.emit(node, Op::Clip { min, max }, &[x], To::Output)?;
+    Ok(())
 }
 
 /// min(max(x, lo), hi) when a bound is itself secret: one select per bound.
@@ -88,72 +110,63 @@ fn clip_by_secret_bounds(cx: &mut Lowering, node: &Node) -> Result<()> {
     let (lo, hi) = (node.input(1), node.input(2));
     if let Some(lo) = lo {
         let lo = cx.value(lo)?;
-        let above = cx.step(node, Op::Sub, &[y, lo], "above_min")?;
-        y = cx.step_or_finish(node, Op::Select, &[above, y, lo], "raised", hi.is_none())?;
+        let above = cx.emit(node, Op::Sub, &[y, lo], To::temp("above_min"))?;
+        let to = To::output_if(hi.is_none(), "raised");
+        y = cx.emit(node, Op::Select, &[above, y, lo], to)?;
     }
     if let Some(hi) = hi {
         let hi = cx.value(hi)?;
-        let below = cx.step(node, Op::Sub, &[hi, y], "below_max")?;
-        cx.step_or_finish(node, Op::Select, &[below, y, hi], "clipped", true)?;
+        let below = cx.emit(node, Op::Sub, &[hi, y], To::temp("below_max"))?;
+        cx.emit(node, Op::Select, &[below, y, hi], To::Output)?;
     }
     Ok(())
 }
 
-/// clip(alpha x + beta, 0, 1).
+/// clip(alpha x + beta, 0, 1), going `to` the node's output or an intermediate.
 fn hard_sigmoid_of(
     cx: &mut Lowering,
     node: &Node,
     x: ValueId,
-    alpha: f32,
-    beta: f32,
-    last: bool,
+    (alpha, beta): (f32, f32),
+    to: To,
 ) -> Result<ValueId> {
     let a = cx.scalar(node, "alpha", alpha)?;
     let b = cx.scalar(node, "beta", beta)?;
-    let scaled = cx.step(node, Op::Mul, &[x, a], "scaled")?;
-    let shifted = cx.step(node, Op::Add, &[scaled, b], "shifted")?;
-    cx.step_or_finish(
-        node,
-        Op::Clip {
-            min: Some(0.0),
-            max: Some(1.0),
-        },
-        &[shifted],
-        "hard_sigmoid",
-        last,
-    )
+    let scaled = cx.emit(node, Op::Mul, &[x, a], To::temp("scaled"))?;
+    let shifted = cx.emit(node, Op::Add, &[scaled, b], To::temp("shifted"))?;
+    let clip = Op::Clip {
+        min: Some(0.0),
+        max: Some(1.0),
+    };
+    cx.emit(node, clip, &[shifted], to)
 }
 
 pub fn hard_sigmoid(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    hard_sigmoid_of(
-        cx,
-        node,
-        x,
-        node.float("alpha", 0.2)?,
-        node.float("beta", 0.5)?,
-        true,
-    )
-    .map(|_| ())
+    let line = (node.float("alpha", 0.2)?, node.float("beta", 0.5)?);
+    hard_sigmoid_of(cx, node, x, line, To::Output)?;
+    Ok(())
 }
 
 pub fn hard_swish(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    let gate = hard_sigmoid_of(cx, node, x, 1.0 / 6.0, 0.5, false)?;
-    cx.finish(node, Op::Mul, &[x, gate])
+    let gate = hard_sigmoid_of(cx, node, x, (1.0 / 6.0, 0.5), To::temp("hard_sigmoid"))?;
+    cx.emit(node, Op::Mul, &[x, gate], To::Output)?;
+    Ok(())
 }
 
-/// |x| = 2 relu(x) - x.
-pub fn abs_of(cx: &mut Lowering, node: &Node, x: ValueId, shape: Shape) -> ValueId {
-    let relu = cx.emit_temp(node, Op::Relu, &[x], "relu", shape.clone());
-    let twice = cx.emit_temp(node, Op::Add, &[relu, relu], "twice_relu", shape.clone());
-    cx.emit_temp(node, Op::Sub, &[twice, x], "abs", shape)
+/// |x| = 2 relu(x) - x, intermediates of x's shape.
+pub fn abs_of(cx: &mut Lowering, node: &Node, x: ValueId, shape: Shape) -> Result<ValueId> {
+    let relu = cx.emit(node, Op::Relu, &[x], To::shaped("relu", shape.clone()))?;
+    let twice = To::shaped("twice_relu", shape.clone());
+    let twice = cx.emit(node, Op::Add, &[relu, relu], twice)?;
+    cx.emit(node, Op::Sub, &[twice, x], To::shaped("abs", shape))
 }
 
 pub fn abs(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
     let shape = cx.shape(node.output())?;
-    let magnitude = abs_of(cx, node, x, shape);
+    let magnitude = abs_of(cx, node, x, shape)?;
     cx.alias(node.output(), magnitude);
     Ok(())
 }
@@ -162,18 +175,15 @@ pub fn abs(cx: &mut Lowering, node: &Node) -> Result<()> {
 pub fn softsign(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
     let shape = cx.shape(node.output())?;
-    let magnitude = abs_of(cx, node, x, shape);
+    let magnitude = abs_of(cx, node, x, shape)?;
     let one = cx.scalar(node, "one", 1.0)?;
-    let denominator = cx.step(node, Op::Add, &[magnitude, one], "denominator")?;
-    let inverse = cx.step(
-        node,
-        Op::Function {
-            function: Function::Reciprocal,
-        },
-        &[denominator],
-        "inverse",
-    )?;
-    cx.finish(node, Op::Mul, &[x, inverse])
+    let denominator = cx.emit(node, Op::Add, &[magnitude, one], To::temp("denominator"))?;
+    let reciprocal = Op::Function {
+        function: Function::Reciprocal,
+    };
+    let inverse = cx.emit(node, reciprocal, &[denominator], To::temp("inverse"))?;
+    cx.emit(node, Op::Mul, &[x, inverse], To::Output)?;
+    Ok(())
 }
 
 /// gamma * elu_alpha(x).
@@ -181,16 +191,13 @@ pub fn selu(cx: &mut Lowering, node: &Node) -> Result<()> {
     let alpha = node.float("alpha", 1.673_263_2)?;
     let gamma = node.float("gamma", 1.050_701)?;
     let x = cx.input_value(node, 0)?;
-    let elu = cx.step(
-        node,
-        Op::Function {
-            function: Function::Elu { alpha },
-        },
-        &[x],
-        "elu",
-    )?;
+    let elu = Op::Function {
+        function: Function::Elu { alpha },
+    };
+    let elu = cx.emit(node, elu, &[x], To::temp("elu"))?;
     let g = cx.scalar(node, "gamma", gamma)?;
-    cx.finish(node, Op::Mul, &[elu, g])
+    cx.emit(node, Op::Mul, &[elu, g], To::Output)?;
+    Ok(())
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh",
@@ -200,38 +207,31 @@ pub fn gelu(cx: &mut Lowering, node: &Node) -> Result<()> {
     let inner = match node.string("approximate")?.as_deref().unwrap_or("none") {
         "none" => {
             let c = cx.scalar(node, "inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2)?;
-            let scaled = cx.step(node, Op::Mul, &[x, c], "scaled")?;
-            cx.step(
-                node,
-                Op::Function {
-                    function: Function::Erf,
-                },
-                &[scaled],
-                "erf",
-            )?
+            let scaled = cx.emit(node, Op::Mul, &[x, c], To::temp("scaled"))?;
+            let erf = Op::Function {
+                function: Function::Erf,
+            };
+            cx.emit(node, erf, &[scaled], To::temp("erf"))?
         }
         "tanh" => {
-            let square = cx.step(node, Op::Mul, &[x, x], "square")?;
-            let cube = cx.step(node, Op::Mul, &[square, x], "cube")?;
+            let square = cx.emit(node, Op::Mul, &[x, x], To::temp("square"))?;
+            let cube = cx.emit(node, Op::Mul, &[square, x], To::temp("cube"))?;
             let k = cx.scalar(node, "cubic", 0.044715)?;
-            let cubic = cx.step(node, Op::Mul, &[cube, k], "cubic_term")?;
-            let sum = cx.step(node, Op::Add, &[x, cubic], "sum")?;
+            let cubic = cx.emit(node, Op::Mul, &[cube, k], To::temp("cubic_term"))?;
+            let sum = cx.emit(node, Op::Add, &[x, cubic], To::temp("sum"))?;
             let c = cx.scalar(node, "sqrt_2_over_pi", (2.0 / std::f32::consts::PI).sqrt())?;
-            let scaled = cx.step(node, Op::Mul, &[sum, c], "scaled")?;
-            cx.step(
-                node,
-                Op::Function {
-                    function: Function::Tanh,
-                },
-                &[scaled],
-                "tanh",
-            )?
+            let scaled = cx.emit(node, Op::Mul, &[sum, c], To::temp("scaled"))?;
+            let tanh = Op::Function {
+                function: Function::Tanh,
+            };
+            cx.emit(node, tanh, &[scaled], To::temp("tanh"))?
         }
         other => bail!("Gelu approximate={other:?} is not an ONNX mode"),
     };
     let one = cx.scalar(node, "one", 1.0)?;
-    let plus_one = cx.step(node, Op::Add, &[inner, one], "plus_one")?;
+    let plus_one = cx.emit(node, Op::Add, &[inner, one], To::temp("plus_one"))?;
     let half = cx.scalar(node, "half", 0.5)?;
-    let half_x = cx.step(node, Op::Mul, &[x, half], "half_x")?;
-    cx.finish(node, Op::Mul, &[half_x, plus_one])
+    let half_x = cx.emit(node, Op::Mul, &[x, half], To::temp("half_x"))?;
+    cx.emit(node, Op::Mul, &[half_x, plus_one], To::Output)?;
+    Ok(())
 }

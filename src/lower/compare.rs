@@ -1,7 +1,7 @@
 //! Max, Min, ReduceMax, ReduceMin, ArgMax and ArgMin: trees of exact comparisons.
 
 use super::args::normalize_axis;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use anyhow::{Result, anyhow};
 
@@ -16,19 +16,19 @@ pub fn max_min(cx: &mut Lowering, node: &Node) -> Result<()> {
             .shape_of(acc)
             .broadcast(cx.shape_of(next))
             .ok_or_else(|| anyhow!("inputs of {} do not broadcast", node.name))?;
-        let diff = cx.emit_temp(node, Op::Sub, &[acc, next], &format!("diff{k}"), shape);
+        let diff = cx.emit(
+            node,
+            Op::Sub,
+            &[acc, next],
+            To::shaped(format!("diff{k}"), shape),
+        )?;
         let (x, a, b) = if min {
             (diff, next, acc)
         } else {
             (diff, acc, next)
         };
-        acc = cx.step_or_finish(
-            node,
-            Op::Select,
-            &[x, a, b],
-            &format!("pick{k}"),
-            k == inputs.len() - 1,
-        )?;
+        let to = To::output_if(k == inputs.len() - 1, format!("pick{k}"));
+        acc = cx.emit(node, Op::Select, &[x, a, b], to)?;
     }
     if inputs.len() == 1 {
         cx.alias(node.output(), acc);
@@ -52,7 +52,8 @@ pub fn reduce_max(cx: &mut Lowering, node: &Node) -> Result<()> {
         keep_dims: node.int("keepdims", 1)? != 0,
         min: node.op_type == "ReduceMin",
     };
-    cx.finish(node, op, &[x])
+    cx.emit(node, op, &[x], To::Output)?;
+    Ok(())
 }
 
 pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -67,7 +68,7 @@ pub fn arg_max(cx: &mut Lowering, node: &Node) -> Result<()> {
         last_index: node.int("select_last_index", 0)? != 0,
     };
     let x = cx.value(x_name)?;
-    let index = cx.emit(node, op, &[x], node.output())?;
+    let index = cx.emit(node, op, &[x], To::Output)?;
     cx.mark_integral(index);
     Ok(())
 }

@@ -2,16 +2,15 @@
 //! is by constants only (a product with the reciprocal), and Mean is a sum times a public 1/n.
 
 use super::args::required_input;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::ValueId;
 use anyhow::{Result, anyhow};
-use ndarray::{ArrayD, IxDyn};
 
 fn binary(cx: &mut Lowering, node: &Node, op: Op) -> Result<()> {
     let a = cx.value(required_input(node, 0, "A")?)?;
     let b = cx.value(required_input(node, 1, "B")?)?;
-    cx.emit(node, op, &[a, b], node.output())?;
+    cx.emit(node, op, &[a, b], To::Output)?;
     Ok(())
 }
 
@@ -29,7 +28,7 @@ pub fn mul(cx: &mut Lowering, node: &Node) -> Result<()> {
 
 pub fn neg(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.value(required_input(node, 0, "X")?)?;
-    cx.emit(node, Op::Neg, &[x], node.output())?;
+    cx.emit(node, Op::Neg, &[x], To::Output)?;
     Ok(())
 }
 
@@ -42,9 +41,8 @@ pub fn sum(cx: &mut Lowering, node: &Node) -> Result<()> {
 pub fn mean(cx: &mut Lowering, node: &Node) -> Result<()> {
     let count = node.inputs.iter().filter(|i| !i.is_empty()).count();
     let total = add_inputs(cx, node, false)?;
-    let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / count as f32);
-    let scale = cx.public(&format!("{}/count", node.name), scale)?;
-    cx.emit(node, Op::Mul, &[total, scale], node.output())?;
+    let scale = cx.scalar(node, "count", 1.0 / count as f32)?;
+    cx.emit(node, Op::Mul, &[total, scale], To::Output)?;
     Ok(())
 }
 
@@ -58,8 +56,8 @@ fn add_inputs(cx: &mut Lowering, node: &Node, to_output: bool) -> Result<ValueId
     let mut total = cx.value(first)?;
     for (i, name) in rest.iter().enumerate() {
         let term = cx.value(name)?;
-        total = if to_output && i + 1 == rest.len() {
-            cx.emit(node, Op::Add, &[total, term], node.output())?
+        let to = if to_output && i + 1 == rest.len() {
+            To::Output
         } else {
             let (a, b) = (cx.shape_of(total), cx.shape_of(term));
             let shape = a.broadcast(b).ok_or_else(|| {
@@ -68,8 +66,9 @@ fn add_inputs(cx: &mut Lowering, node: &Node, to_output: bool) -> Result<ValueId
                     node.op_type
                 )
             })?;
-            cx.emit_temp(node, Op::Add, &[total, term], &format!("sum_{i}"), shape)
+            To::shaped(format!("sum_{i}"), shape)
         };
+        total = cx.emit(node, Op::Add, &[total, term], to)?;
     }
     Ok(total)
 }

@@ -3,6 +3,7 @@
 //! costs nothing at run time and loses no precision.
 
 use super::readers::Readers;
+use super::registry::rule_for;
 use crate::import::{Graph, Node};
 use std::collections::HashMap;
 
@@ -36,7 +37,7 @@ impl Fusions {
             let training = bn.int("training_mode", 0).unwrap_or(1) != 0
                 || bn.outputs.iter().skip(1).any(|o| !o.is_empty());
             let Some(p) = producer.get(x) else { continue };
-            let foldable_producer = matches!(p.op_type.as_str(), "Conv" | "Gemm")
+            let foldable_producer = rule_for(p).is_some_and(|r| r.absorbs_batch_norm)
                 && p.input(1)
                     .is_some_and(|w| !graph.is_secret(w) && graph.constant(w).is_some())
                 && p.input(2)

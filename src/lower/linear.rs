@@ -3,14 +3,13 @@
 
 use super::args::required_input;
 use super::normalization::{affine, per_channel};
-use super::window::{kernel_shape, spatial_dims, window};
-use super::{Lowering, Op};
+use super::window::{kernel_shape, spatial_dims, transpose_window, window};
+use super::{Lowering, Op, To};
 use crate::import::Node;
-use crate::plan::{ValueId, Visibility};
+use crate::plan::{Shape, ValueId, Visibility};
 use anyhow::{Context, Result, ensure};
 use ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
 
-/// The BatchNormalization folded into this node, as (its output tensor, scale, shift).
 /// A BatchNormalization folded into its producer: its output tensor, scale and shift.
 type FoldedBn = (String, Array1<f32>, Array1<f32>);
 
@@ -26,7 +25,7 @@ fn folded_bn(cx: &Lowering, node: &Node) -> Result<Option<FoldedBn>> {
 pub fn matmul(cx: &mut Lowering, node: &Node) -> Result<()> {
     let a = cx.value(required_input(node, 0, "A")?)?;
     let b = cx.value(required_input(node, 1, "B")?)?;
-    cx.emit(node, Op::MatMul, &[a, b], node.output())?;
+    cx.emit(node, Op::MatMul, &[a, b], To::Output)?;
     Ok(())
 }
 
@@ -40,14 +39,9 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             shape.rank() == 2,
             "Gemm {what} must be a matrix, got shape {shape}"
         );
-        let swapped = crate::plan::Shape(vec![shape.0[1], shape.0[0]]);
-        Ok(cx.emit_temp(
-            node,
-            Op::Transpose { perm: vec![1, 0] },
-            &[id],
-            &format!("{what}_transposed"),
-            swapped,
-        ))
+        let swapped = Shape(vec![shape.0[1], shape.0[0]]);
+        let to = To::shaped(format!("{what}_transposed"), swapped);
+        cx.emit(node, Op::Transpose { perm: vec![1, 0] }, &[id], to)
     };
     let mut a = cx.value(a_name)?;
     if node.int("transA", 0)? != 0 {
@@ -85,13 +79,7 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             b = transpose(cx, b, "B")?;
         }
         if alpha != 1.0 {
-            then.push((
-                Op::Mul,
-                cx.public(
-                    &format!("{}/alpha", node.name),
-                    ArrayD::from_elem(ndarray::IxDyn(&[]), alpha),
-                )?,
-            ));
+            then.push((Op::Mul, cx.scalar(node, "alpha", alpha)?));
         }
         b
     };
@@ -101,11 +89,13 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             let c_id = cx.value(c)?;
             let c_id = if beta != 1.0 {
                 let shape = cx.shape(c)?;
-                let beta_id = cx.public(
-                    &format!("{}/beta", node.name),
-                    ArrayD::from_elem(ndarray::IxDyn(&[]), beta),
-                )?;
-                cx.emit_temp(node, Op::Mul, &[c_id, beta_id], "C_scaled", shape)
+                let beta_id = cx.scalar(node, "beta", beta)?;
+                cx.emit(
+                    node,
+                    Op::Mul,
+                    &[c_id, beta_id],
+                    To::shaped("C_scaled", shape),
+                )?
             } else {
                 c_id
             };
@@ -135,22 +125,107 @@ pub fn gemm(cx: &mut Lowering, node: &Node) -> Result<()> {
             node.output().to_string()
         }
     };
-    cx.emit_chain(node, &output, Op::MatMul, &[a, b], then)?;
+    product_then(cx, node, &output, (Op::MatMul, &[a, b]), then)
+}
+
+/// A product, then each `(op, operand)` applied to the running result (its scale, biases),
+/// the last step computing `output`: the node's output, or that of a BatchNormalization
+/// folded into it. The steps before are named `{op type}_{i}` and have `output`'s shape.
+fn product_then(
+    cx: &mut Lowering,
+    node: &Node,
+    output: &str,
+    (product, inputs): (Op, &[ValueId]),
+    then: Vec<(Op, ValueId)>,
+) -> Result<()> {
+    let shape = cx.shape(output)?;
+    let last = then.len();
+    let to = |i: usize| {
+        if i == last {
+            To::Tensor(output)
+        } else {
+            To::shaped(format!("{}_{i}", node.op_type), shape.clone())
+        }
+    };
+    let mut current = cx.emit(node, product, inputs, to(0))?;
+    for (i, (op, operand)) in then.into_iter().enumerate() {
+        current = cx.emit(node, op, &[current, operand], to(i + 1))?;
+    }
     Ok(())
 }
 
+/// What Conv and ConvTranspose read alike: the input and weight tensors, the input's shape
+/// and spatial size, and the number of groups.
+struct Convolution<'n> {
+    x_name: &'n str,
+    w_name: &'n str,
+    x_shape: Shape,
+    spatial: Vec<usize>,
+    groups: usize,
+}
+
+impl<'n> Convolution<'n> {
+    fn read(cx: &Lowering, node: &'n Node) -> Result<Convolution<'n>> {
+        let (x_name, w_name) = (required_input(node, 0, "X")?, required_input(node, 1, "W")?);
+        let x_shape = cx.shape(x_name)?;
+        let spatial = spatial_dims(&x_shape)?;
+        let groups = usize::try_from(node.int("group", 1)?)
+            .ok()
+            .filter(|&g| g > 0)
+            .context("group must be positive")?;
+        Ok(Convolution {
+            x_name,
+            w_name,
+            x_shape,
+            spatial,
+            groups,
+        })
+    }
+
+    /// The convolution `product` of the input and the weight, then the bias of each of the
+    /// `out_channels` (a secret weight) when there is one; the last step computes `output`.
+    fn finish(
+        &self,
+        cx: &mut Lowering,
+        node: &Node,
+        (product, x, w): (Op, ValueId, ValueId),
+        (bias, out_channels): (Option<Array1<f32>>, usize),
+        output: &str,
+    ) -> Result<()> {
+        let mut then = vec![];
+        if let Some(b) = bias {
+            ensure!(
+                b.len() == out_channels,
+                "{} bias has {} values for {out_channels} output channels",
+                node.op_type,
+                b.len()
+            );
+            let b = per_channel(&b, self.x_shape.rank());
+            let b = cx.weight(&format!("{}/B", node.name), b, Visibility::Secret)?;
+            then.push((Op::Add, b));
+        }
+        product_then(cx, node, output, (product, &[x, w]), then)
+    }
+}
+
+/// A convolution's per-output-channel bias B, which must be a constant.
+fn constant_bias(cx: &Lowering, node: &Node) -> Result<Option<Array1<f32>>> {
+    node.input(2)
+        .map(|b| {
+            let values = (cx.constant(b))
+                .with_context(|| format!("{} bias must be a constant", node.op_type))?;
+            Ok(Array1::from_iter(values.iter().copied()))
+        })
+        .transpose()
+}
+
 pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let (x_name, w_name) = (required_input(node, 0, "X")?, required_input(node, 1, "W")?);
-    let x_shape = cx.shape(x_name)?;
-    let spatial = spatial_dims(&x_shape)?;
-    let groups = usize::try_from(node.int("group", 1)?)
-        .ok()
-        .filter(|&g| g > 0)
-        .context("group must be positive")?;
+    let conv = Convolution::read(cx, node)?;
+    let (x_shape, spatial) = (&conv.x_shape, &conv.spatial);
     let bn = folded_bn(cx, node)?;
-    let x = cx.value(x_name)?;
-    let (w, kernel, out_channels) = if cx.is_constant(w_name) {
-        let mut data = cx.constant(w_name)?;
+    let x = cx.value(conv.x_name)?;
+    let (w, kernel, out_channels) = if cx.is_constant(conv.w_name) {
+        let mut data = cx.constant(conv.w_name)?;
         ensure!(
             data.ndim() == spatial.len() + 2,
             "Conv weight of shape {:?} does not match a rank-{} input",
@@ -177,22 +252,14 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
         )
     } else {
         let shape = cx
-            .shape(w_name)?
+            .shape(conv.w_name)?
             .fixed()
             .context("a secret Conv weight needs a fixed shape")?;
-        (cx.value(w_name)?, shape[2..].to_vec(), shape[0])
+        (cx.value(conv.w_name)?, shape[2..].to_vec(), shape[0])
     };
     let kernel = kernel_shape(node, Some(&kernel))?;
-    let window = window(node, &spatial, &kernel, false)?;
-    let bias: Option<Array1<f32>> = match node.input(2) {
-        Some(b) => Some(Array1::from_iter(
-            cx.constant(b)
-                .context("Conv bias must be a constant")?
-                .iter()
-                .copied(),
-        )),
-        None => None,
-    };
+    let window = window(node, spatial, &kernel, false)?;
+    let bias = constant_bias(cx, node)?;
     let (output, bias) = match &bn {
         Some((out, scale, shift)) => {
             let b = bias.unwrap_or_else(|| Array1::zeros(out_channels));
@@ -200,80 +267,39 @@ pub fn conv(cx: &mut Lowering, node: &Node) -> Result<()> {
         }
         None => (node.output().to_string(), bias),
     };
-    let mut then = vec![];
-    if let Some(b) = bias {
-        ensure!(
-            b.len() == out_channels,
-            "Conv bias has {} values for {out_channels} output channels",
-            b.len()
-        );
-        then.push((
-            Op::Add,
-            cx.weight(
-                &format!("{}/B", node.name),
-                per_channel(&b, x_shape.rank()),
-                Visibility::Secret,
-            )?,
-        ));
-    }
-    cx.emit_chain(node, &output, Op::Conv { window, groups }, &[x, w], then)?;
-    Ok(())
+    let groups = conv.groups;
+    let product = (Op::Conv { window, groups }, x, w);
+    conv.finish(cx, node, product, (bias, out_channels), &output)
 }
 
 pub fn conv_transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let (x_name, w_name) = (required_input(node, 0, "X")?, required_input(node, 1, "W")?);
-    let x_shape = cx.shape(x_name)?;
-    let spatial = spatial_dims(&x_shape)?;
-    let groups = usize::try_from(node.int("group", 1)?)
-        .ok()
-        .filter(|&g| g > 0)
-        .context("group must be positive")?;
+    let conv = Convolution::read(cx, node)?;
     let w_shape = cx
-        .shape(w_name)?
+        .shape(conv.w_name)?
         .fixed()
         .context("the ConvTranspose weight needs a fixed shape")?;
     ensure!(
-        w_shape.len() == spatial.len() + 2,
+        w_shape.len() == conv.spatial.len() + 2,
         "ConvTranspose weight of shape {w_shape:?} does not match a rank-{} input",
-        x_shape.rank()
+        conv.x_shape.rank()
     );
     let kernel = kernel_shape(node, Some(&w_shape[2..]))?;
-    let (window, output_size) = super::window::transpose_window(node, &spatial, &kernel)?;
+    let (window, output_size) = transpose_window(node, &conv.spatial, &kernel)?;
+    let groups = conv.groups;
     let out_channels = w_shape[1] * groups;
-    let x = cx.value(x_name)?;
-    let w = cx.value(w_name)?;
-    let mut then = vec![];
-    if let Some(b) = node.input(2) {
-        let bias = Array1::from_iter(
-            cx.constant(b)
-                .context("ConvTranspose bias must be a constant")?
-                .iter()
-                .copied(),
-        );
-        ensure!(
-            bias.len() == out_channels,
-            "ConvTranspose bias has {} values for {out_channels} output channels",
-            bias.len()
-        );
-        then.push((
-            Op::Add,
-            cx.weight(
-                &format!("{}/B", node.name),
-                per_channel(&bias, x_shape.rank()),
-                Visibility::Secret,
-            )?,
-        ));
-    }
-    cx.emit_chain(
+    let x = cx.value(conv.x_name)?;
+    let w = cx.value(conv.w_name)?;
+    let bias = constant_bias(cx, node)?;
+    let product = Op::ConvTranspose {
+        window,
+        groups,
+        output_size,
+    };
+    conv.finish(
+        cx,
         node,
+        (product, x, w),
+        (bias, out_channels),
         node.output(),
-        Op::ConvTranspose {
-            window,
-            groups,
-            output_size,
-        },
-        &[x, w],
-        then,
-    )?;
-    Ok(())
+    )
 }

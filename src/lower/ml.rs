@@ -2,7 +2,7 @@
 //! as a product with secret coefficients, scalers and normalisers as element-wise maps, and
 //! class labels by a secret lookup into the public label table.
 
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{Dim, Function, Shape, ValueId, Visibility};
 use anyhow::{Result, anyhow, bail, ensure};
@@ -50,55 +50,35 @@ fn affine(
     let x = cx.input_value(node, 0)?;
     let n = cx.shape(node.input(0).expect("checked"))?.0[0];
     let shape = Shape(vec![n, Dim::Fixed(rows)]);
-    let product = cx.emit_temp(node, Op::MatMul, &[x, w], "product", shape.clone());
-    let scores = cx.emit_temp(node, Op::Add, &[product, b], "raw_scores", shape.clone());
-    let function = match post {
-        "NONE" => None,
-        "SOFTMAX" | "SOFTMAX_ZERO" => {
-            return emit_named(
-                cx,
-                node,
-                Op::Softmax {
-                    axis: 1,
-                    log: false,
-                },
-                scores,
-                output,
-                shape,
-            );
+    let product = cx.emit(
+        node,
+        Op::MatMul,
+        &[x, w],
+        To::shaped("product", shape.clone()),
+    )?;
+    let raw = To::shaped("raw_scores", shape.clone());
+    let scores = cx.emit(node, Op::Add, &[product, b], raw)?;
+    let post = match post {
+        "NONE" => {
+            cx.alias(output, scores);
+            return Ok(scores);
         }
-        "LOGISTIC" => Some(Function::Sigmoid),
+        "SOFTMAX" | "SOFTMAX_ZERO" => Op::Softmax {
+            axis: 1,
+            log: false,
+        },
+        "LOGISTIC" => Op::Function {
+            function: Function::Sigmoid,
+        },
         other => bail!("post_transform {other} of {} is not supported", node.name),
     };
-    match function {
-        Some(f) => emit_named(
-            cx,
-            node,
-            Op::Function { function: f },
-            scores,
-            output,
-            shape,
-        ),
-        None => {
-            cx.alias(output, scores);
-            Ok(scores)
-        }
-    }
-}
-
-fn emit_named(
-    cx: &mut Lowering,
-    node: &Node,
-    op: Op,
-    input: ValueId,
-    output: &str,
-    shape: Shape,
-) -> Result<ValueId> {
-    if output.is_empty() {
-        Ok(cx.emit_temp(node, op, &[input], "scores", shape))
+    // A classifier whose scores no one reads still computes them, for its labels.
+    let to = if output.is_empty() {
+        To::shaped("scores", shape)
     } else {
-        cx.emit(node, op, &[input], output)
-    }
+        To::Tensor(output)
+    };
+    cx.emit(node, post, &[scores], to)
 }
 
 /// `table[index]` for a secret integral index: table_0 + Σ_{k>=1} [index >= k - 1/2]
@@ -116,17 +96,14 @@ fn lookup(
         let result = if table.len() == 1 {
             let value = cx.scalar(node, "label", table[0])?;
             let zero = cx.scalar(node, "zero", 0.0)?;
-            let zeros = cx.emit_temp(node, Op::Mul, &[index, zero], "zeros", shape.clone());
-            cx.emit(node, Op::Add, &[zeros, value], output)?
+            let zeros = To::shaped("zeros", shape.clone());
+            let zeros = cx.emit(node, Op::Mul, &[index, zero], zeros)?;
+            cx.emit(node, Op::Add, &[zeros, value], To::Tensor(output))?
         } else {
-            cx.emit(
-                node,
-                Op::Reshape {
-                    shape: shape.clone(),
-                },
-                &[index],
-                output,
-            )?
+            let reshape = Op::Reshape {
+                shape: shape.clone(),
+            };
+            cx.emit(node, reshape, &[index], To::Tensor(output))?
         };
         cx.mark_integral(result);
         return Ok(());
@@ -152,33 +129,24 @@ fn lookup(
             .chain(index_shape.0.iter().copied())
             .collect(),
     );
-    let above = cx.emit_temp(
+    let above = To::shaped("above", stacked.clone());
+    let above = cx.emit(node, Op::Sub, &[index, thresholds], above)?;
+    let increments = To::shaped("increments", stacked);
+    let increments = cx.emit(node, Op::Select, &[above, steps, zero], increments)?;
+    let sum = Op::ReduceSum {
+        axes: vec![0],
+        keep_dims: false,
+    };
+    let total = cx.emit(
         node,
-        Op::Sub,
-        &[index, thresholds],
-        "above",
-        stacked.clone(),
-    );
-    let increments = cx.emit_temp(
-        node,
-        Op::Select,
-        &[above, steps, zero],
-        "increments",
-        stacked,
-    );
-    let total = cx.emit_temp(
-        node,
-        Op::ReduceSum {
-            axes: vec![0],
-            keep_dims: false,
-        },
+        sum,
         &[increments],
-        "total",
-        index_shape.clone(),
-    );
+        To::shaped("total", index_shape.clone()),
+    )?;
     let first = cx.scalar(node, "first", table[0])?;
-    let label = cx.emit_temp(node, Op::Add, &[total, first], "label", index_shape);
-    let result = cx.emit(node, Op::Reshape { shape }, &[label], output)?;
+    let label = To::shaped("label", index_shape);
+    let label = cx.emit(node, Op::Add, &[total, first], label)?;
+    let result = cx.emit(node, Op::Reshape { shape }, &[label], To::Tensor(output))?;
     cx.mark_integral(result);
     Ok(())
 }
@@ -207,18 +175,18 @@ pub fn linear_classifier(cx: &mut Lowering, node: &Node) -> Result<()> {
     let scores = affine(cx, node, rows, &scores_name, &post)?;
     if let Some(label) = node.outputs.first().filter(|o| !o.is_empty()) {
         let n = cx.shape_of(scores).0[0];
-        let index = cx.emit_temp(
+        let arg_max = Op::ArgMax {
+            axis: 1,
+            keep_dims: false,
+            min: false,
+            last_index: false,
+        };
+        let index = cx.emit(
             node,
-            Op::ArgMax {
-                axis: 1,
-                keep_dims: false,
-                min: false,
-                last_index: false,
-            },
+            arg_max,
             &[scores],
-            "index",
-            Shape(vec![n]),
-        );
+            To::shaped("index", Shape(vec![n])),
+        )?;
         cx.mark_integral(index);
         lookup(cx, node, index, &labels, label)?;
     }
@@ -250,8 +218,9 @@ pub fn scaler(cx: &mut Lowering, node: &Node) -> Result<()> {
         vector("scale")?,
         Visibility::Secret,
     )?;
-    let centered = cx.step(node, Op::Sub, &[x, offset], "centered")?;
-    cx.finish(node, Op::Mul, &[centered, scale])
+    let centered = cx.emit(node, Op::Sub, &[x, offset], To::temp("centered"))?;
+    cx.emit(node, Op::Mul, &[centered, scale], To::Output)?;
+    Ok(())
 }
 
 /// Each row divided by its max, L1 or L2 norm.
@@ -266,59 +235,44 @@ pub fn normalizer(cx: &mut Lowering, node: &Node) -> Result<()> {
         "Normalizer expects a [N, features] input, got {shape}"
     );
     let rows = shape.reduced(&[1], true);
+    let per_row = |tag: &str| To::shaped(tag, rows.clone());
     let sum = |cx: &mut Lowering, v: ValueId, tag: &str| {
-        cx.emit_temp(
-            node,
-            Op::ReduceSum {
-                axes: vec![1],
-                keep_dims: true,
-            },
-            &[v],
-            tag,
-            rows.clone(),
-        )
+        let op = Op::ReduceSum {
+            axes: vec![1],
+            keep_dims: true,
+        };
+        cx.emit(node, op, &[v], per_row(tag))
     };
     let norm = match node.string("norm")?.as_deref().unwrap_or("MAX") {
-        "MAX" => cx.emit_temp(
-            node,
-            Op::ReduceMax {
+        "MAX" => {
+            let max = Op::ReduceMax {
                 axes: vec![1],
                 keep_dims: true,
                 min: false,
-            },
-            &[x],
-            "max",
-            rows.clone(),
-        ),
+            };
+            cx.emit(node, max, &[x], per_row("max"))?
+        }
         "L1" => {
-            let magnitude = super::activation::abs_of(cx, node, x, shape.clone());
-            sum(cx, magnitude, "l1")
+            let magnitude = super::activation::abs_of(cx, node, x, shape.clone())?;
+            sum(cx, magnitude, "l1")?
         }
         "L2" => {
-            let squares = cx.emit_temp(node, Op::Mul, &[x, x], "squares", shape.clone());
-            let total = sum(cx, squares, "sum_of_squares");
-            cx.emit_temp(
-                node,
-                Op::Function {
-                    function: Function::Sqrt,
-                },
-                &[total],
-                "l2",
-                rows.clone(),
-            )
+            let squares = To::shaped("squares", shape.clone());
+            let squares = cx.emit(node, Op::Mul, &[x, x], squares)?;
+            let total = sum(cx, squares, "sum_of_squares")?;
+            let sqrt = Op::Function {
+                function: Function::Sqrt,
+            };
+            cx.emit(node, sqrt, &[total], per_row("l2"))?
         }
         other => bail!("Normalizer norm {other} is not one of MAX, L1 and L2"),
     };
-    let inverse = cx.emit_temp(
-        node,
-        Op::Function {
-            function: Function::Reciprocal,
-        },
-        &[norm],
-        "inverse",
-        rows,
-    );
-    cx.finish(node, Op::Mul, &[x, inverse])
+    let reciprocal = Op::Function {
+        function: Function::Reciprocal,
+    };
+    let inverse = cx.emit(node, reciprocal, &[norm], per_row("inverse"))?;
+    cx.emit(node, Op::Mul, &[x, inverse], To::Output)?;
+    Ok(())
 }
 
 /// ZipMap turns the probability matrix into a list of label-to-probability maps; tfe outputs
@@ -359,12 +313,10 @@ pub fn array_feature_extractor(cx: &mut Lowering, node: &Node) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let x = cx.value(data)?;
-    cx.finish(
-        node,
-        Op::Gather {
-            axis: rank - 1,
-            indices: picked,
-        },
-        &[x],
-    )
+    let gather = Op::Gather {
+        axis: rank - 1,
+        indices: picked,
+    };
+    cx.emit(node, gather, &[x], To::Output)?;
+    Ok(())
 }

@@ -59,6 +59,34 @@ pub enum SigmoidMethod {
     Piecewise,
 }
 
+/// Where a step's result goes, which gives the value its name and shape.
+pub enum To<'a> {
+    /// The node's (first) output tensor, with its inferred shape.
+    Output,
+    /// Another tensor the node computes (a further output, or the output of a
+    /// BatchNormalization folded into the node), with its inferred shape.
+    Tensor(&'a str),
+    /// An intermediate value named `{node}/{tag}`, with the shape of the node's output.
+    Temp(String),
+    /// An intermediate value named `{node}/{tag}`, of the given shape.
+    Shaped(String, Shape),
+}
+
+impl To<'_> {
+    pub fn temp(tag: impl Into<String>) -> Self {
+        To::Temp(tag.into())
+    }
+
+    pub fn shaped(tag: impl Into<String>, shape: Shape) -> Self {
+        To::Shaped(tag.into(), shape)
+    }
+
+    /// The node's output for the last step of a lowering, else the intermediate `tag`.
+    pub fn output_if(last: bool, tag: impl Into<String>) -> Self {
+        if last { To::Output } else { To::temp(tag) }
+    }
+}
+
 /// The state rules lower into: the plan under construction and the plan value of every
 /// ONNX tensor lowered so far.
 pub struct Lowering<'g> {
@@ -174,57 +202,23 @@ impl<'g> Lowering<'g> {
         self.builder.shape(id)
     }
 
-    /// Emits a step computing the node's output tensor `output`, with the inferred shape.
-    pub fn emit(
-        &mut self,
-        node: &Node,
-        op: Op,
-        inputs: &[ValueId],
-        output: &str,
-    ) -> Result<ValueId> {
-        let shape = self.shape(output)?;
-        let id = self.builder.step(&node.name, op, inputs, output, shape);
-        self.values.insert(output.to_string(), id);
-        Ok(id)
-    }
-
-    /// Emits a step computing an intermediate value of a multi-step lowering.
-    pub fn emit_temp(
-        &mut self,
-        node: &Node,
-        op: Op,
-        inputs: &[ValueId],
-        suffix: &str,
-        shape: Shape,
-    ) -> ValueId {
-        let name = format!("{}/{suffix}", node.name);
-        self.builder.step(&node.name, op, inputs, &name, shape)
-    }
-
-    /// Emits one-input steps in turn starting from `x`, each with the shape given, the last
-    /// computing the node's output; with no steps the output is `x` itself.
-    pub fn emit_sequence(
-        &mut self,
-        node: &Node,
-        x: ValueId,
-        mut steps: Vec<(Op, Shape)>,
-    ) -> Result<ValueId> {
-        let Some((last, _)) = steps.pop() else {
-            self.alias(node.output(), x);
-            return Ok(x);
+    /// Emits one step of `node`'s lowering: `op` applied to `inputs`, its result going `to`
+    /// a tensor of the graph or an intermediate value. Every rule emits through this.
+    pub fn emit(&mut self, node: &Node, op: Op, inputs: &[ValueId], to: To) -> Result<ValueId> {
+        let (name, shape, is_tensor) = match to {
+            To::Output => (node.output().to_string(), self.shape(node.output())?, true),
+            To::Tensor(tensor) => (tensor.to_string(), self.shape(tensor)?, true),
+            To::Temp(tag) => {
+                let shape = self.shape(node.output())?;
+                (format!("{}/{tag}", node.name), shape, false)
+            }
+            To::Shaped(tag, shape) => (format!("{}/{tag}", node.name), shape, false),
         };
-        let current = self.emit_temps(node, x, steps);
-        self.emit(node, last, &[current], node.output())
-    }
-
-    /// Emits one-input steps in turn starting from `x`, all intermediate; returns the last.
-    pub fn emit_temps(&mut self, node: &Node, x: ValueId, steps: Vec<(Op, Shape)>) -> ValueId {
-        let mut current = x;
-        for (i, (op, shape)) in steps.into_iter().enumerate() {
-            let suffix = format!("{}_{i}", op.name());
-            current = self.emit_temp(node, op, &[current], &suffix, shape);
+        let id = self.builder.step(&node.name, op, inputs, &name, shape);
+        if is_tensor {
+            self.values.insert(name, id);
         }
-        current
+        Ok(id)
     }
 
     pub fn mark_integral(&mut self, id: ValueId) {
@@ -238,28 +232,15 @@ impl<'g> Lowering<'g> {
             .is_some_and(|id| self.integral.contains(id))
     }
 
-    /// Data movement keeps integers integers.
-    fn propagate_integral(&mut self, node: &Node) {
-        const MOVES: &[&str] = &[
-            "Reshape",
-            "Flatten",
-            "Squeeze",
-            "Unsqueeze",
-            "Identity",
-            "Transpose",
-            "Gather",
-            "Slice",
-            "Concat",
-            "Expand",
-            "Tile",
-            "Cast",
-        ];
+    /// Data movement keeps integers integers: the outputs of a node its rule says moves
+    /// integers are integral when its secret inputs are.
+    fn propagate_integral(&mut self, node: &Node, rule: &OpRule) {
         let inputs_integral = node
             .inputs
             .iter()
             .filter(|i| !i.is_empty() && self.graph.is_secret(i))
             .all(|i| self.is_integral(i));
-        if MOVES.contains(&node.op_type.as_str()) && inputs_integral {
+        if rule.moves_integers && inputs_integral {
             let outputs: Vec<ValueId> = node
                 .outputs
                 .iter()
@@ -332,9 +313,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         } else {
             match rule_for(node) {
                 None => no_rule(node),
-                Some(rule) => match lower_node(&mut cx, node, rule) {
+                Some(rule) => match lower_node(&mut cx, node, rule.lower) {
                     Ok(()) => {
-                        cx.propagate_integral(node);
+                        cx.propagate_integral(node, rule);
                         Status::Lowered(approximations(&cx.builder.steps()[steps_before..]))
                     }
                     Err(e) => Status::Unsupported(format!("{e:#}")),
@@ -412,17 +393,9 @@ fn no_rule(node: &Node) -> Status {
 /// The approximated functions a node's steps use, for the coverage report.
 fn approximations(steps: &[crate::plan::Step]) -> Vec<String> {
     let mut names: Vec<String> = vec![];
-    for step in steps {
-        let used: &[&str] = match &step.op {
-            Op::Function { function } => &[function.name()],
-            Op::Softmax { log: false, .. } => &["exp", "reciprocal"],
-            Op::Softmax { log: true, .. } => &["exp", "log"],
-            _ => &[],
-        };
-        for name in used {
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_string());
-            }
+    for function in steps.iter().flat_map(|step| step.op.approximations()) {
+        if !names.iter().any(|n| n == function.name()) {
+            names.push(function.name().to_string());
         }
     }
     names
@@ -445,48 +418,7 @@ pub fn registry_coverage(model: &Model) -> Coverage {
     coverage
 }
 
-impl Lowering<'_> {
-    /// Emits `first`, then each `(op, operand)` applied to the previous result, the last step
-    /// computing `output`. Used for multi-step lowerings whose steps all have the output's
-    /// shape (a product then its bias, a sum then its divisor).
-    pub fn emit_chain(
-        &mut self,
-        node: &Node,
-        output: &str,
-        first: Op,
-        inputs: &[ValueId],
-        then: Vec<(Op, ValueId)>,
-    ) -> Result<ValueId> {
-        if then.is_empty() {
-            return self.emit(node, first, inputs, output);
-        }
-        let shape = self.shape(output)?;
-        let mut current = self.emit_temp(
-            node,
-            first,
-            inputs,
-            &format!("{}_0", node.op_type),
-            shape.clone(),
-        );
-        let last = then.len() - 1;
-        for (i, (op, operand)) in then.into_iter().enumerate() {
-            current = if i == last {
-                self.emit(node, op, &[current, operand], output)?
-            } else {
-                self.emit_temp(
-                    node,
-                    op,
-                    &[current, operand],
-                    &format!("{}_{}", node.op_type, i + 1),
-                    shape.clone(),
-                )
-            };
-        }
-        Ok(current)
-    }
-}
-
-/// Helpers for rules that lower one node to several element-wise steps.
+/// What rules read besides tensors by name: a node's inputs by position, public scalars.
 impl Lowering<'_> {
     /// The node's `i`th input as a plan value.
     pub fn input_value(&mut self, node: &Node, i: usize) -> Result<ValueId> {
@@ -503,33 +435,5 @@ impl Lowering<'_> {
             &format!("{}/{tag}", node.name),
             ArrayD::from_elem(ndarray::IxDyn(&[]), v),
         )
-    }
-
-    /// An intermediate step whose result has the node's output shape.
-    pub fn step(&mut self, node: &Node, op: Op, inputs: &[ValueId], tag: &str) -> Result<ValueId> {
-        let shape = self.shape(node.output())?;
-        Ok(self.emit_temp(node, op, inputs, tag, shape))
-    }
-
-    /// The step computing the node's output.
-    pub fn finish(&mut self, node: &Node, op: Op, inputs: &[ValueId]) -> Result<()> {
-        self.emit(node, op, inputs, node.output()).map(|_| ())
-    }
-
-    /// The node's output when `last`, else an intermediate step: for helpers that end a
-    /// lowering in one rule and feed further steps in another.
-    pub fn step_or_finish(
-        &mut self,
-        node: &Node,
-        op: Op,
-        inputs: &[ValueId],
-        tag: &str,
-        last: bool,
-    ) -> Result<ValueId> {
-        if last {
-            self.emit(node, op, inputs, node.output())
-        } else {
-            self.step(node, op, inputs, tag)
-        }
     }
 }

@@ -8,9 +8,9 @@ use super::args::{
     fixed_dim, ints_arg, normalize_axes, normalize_axis, normalize_index, required_input, with_dim,
 };
 use super::shape::data_input;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
-use crate::plan::{Dim, Shape};
+use crate::plan::{Dim, Shape, ValueId};
 use crate::tensor::movement::AxisSlice;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use ndarray::{ArrayD, IxDyn, Slice};
@@ -75,7 +75,7 @@ pub fn pad(cx: &mut Lowering, node: &Node) -> Result<()> {
     }
     let x = cx.value(x_name)?;
     if value == 0.0 || !grows {
-        cx.emit_sequence(node, x, steps)?;
+        moved(cx, node, x, steps, true)?;
         return Ok(());
     }
     let border = border(value, &cx.shape(node.output())?, &grow_begin, &cropped);
@@ -83,11 +83,38 @@ pub fn pad(cx: &mut Lowering, node: &Node) -> Result<()> {
     let mut border = cx.public(&format!("{}/border", node.name), border)?;
     if let Some(fill) = secret_value {
         let fill = cx.value(&fill)?;
-        border = cx.emit_temp(node, Op::Mul, &[fill, border], "border", border_shape);
+        let to = To::shaped("border", border_shape);
+        border = cx.emit(node, Op::Mul, &[fill, border], to)?;
     }
-    let padded = cx.emit_temps(node, x, steps);
-    cx.emit(node, Op::Add, &[padded, border], node.output())?;
+    let padded = moved(cx, node, x, steps, false)?;
+    cx.emit(node, Op::Add, &[padded, border], To::Output)?;
     Ok(())
+}
+
+/// `x` moved by `steps` in turn, each step to the shape given and named `{op}_{i}`; with
+/// `to_output` the last step computes the node's output instead (and with no steps the
+/// output is `x` itself). The rules that move data in several steps share this.
+pub(super) fn moved(
+    cx: &mut Lowering,
+    node: &Node,
+    x: ValueId,
+    steps: Vec<(Op, Shape)>,
+    to_output: bool,
+) -> Result<ValueId> {
+    if to_output && steps.is_empty() {
+        cx.alias(node.output(), x);
+    }
+    let last = steps.len().saturating_sub(1);
+    let mut current = x;
+    for (i, (op, shape)) in steps.into_iter().enumerate() {
+        let to = if to_output && i == last {
+            To::Output
+        } else {
+            To::shaped(format!("{}_{i}", op.name()), shape)
+        };
+        current = cx.emit(node, op, &[current], to)?;
+    }
+    Ok(current)
 }
 
 /// Pads before and after each axis (negative ones crop): the `pads` attribute (opset < 11)
@@ -198,7 +225,7 @@ pub fn slice(cx: &mut Lowering, node: &Node) -> Result<()> {
         vec![(Op::Slice { slices }, taken)]
     };
     let x = cx.value(x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 
@@ -254,7 +281,7 @@ pub fn split(cx: &mut Lowering, node: &Node) -> Result<()> {
                 len,
                 step: 1,
             }];
-            cx.emit(node, Op::Slice { slices }, &[x], output)?;
+            cx.emit(node, Op::Slice { slices }, &[x], To::Tensor(output))?;
         }
         start += len;
     }
@@ -350,7 +377,7 @@ pub fn gather(cx: &mut Lowering, node: &Node) -> Result<()> {
         steps.push((Op::Reshape { shape: out.clone() }, out));
     }
     let x = cx.value(g.x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 
@@ -370,7 +397,7 @@ pub fn gather_elements(cx: &mut Lowering, node: &Node) -> Result<()> {
         indices: g.indices,
         shape: index_shape,
     };
-    cx.emit(node, op, &[x], node.output())?;
+    cx.emit(node, op, &[x], To::Output)?;
     Ok(())
 }
 
@@ -388,7 +415,7 @@ pub fn expand(cx: &mut Lowering, node: &Node) -> Result<()> {
         vec![(Op::Expand { shape: to.clone() }, to)]
     };
     let x = cx.value(x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 
@@ -407,7 +434,7 @@ pub fn tile(cx: &mut Lowering, node: &Node) -> Result<()> {
         vec![(Op::Tile { repeats }, cx.shape(node.output())?)]
     };
     let x = cx.value(x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 
@@ -426,7 +453,7 @@ pub fn where_(cx: &mut Lowering, node: &Node) -> Result<()> {
         condition: mask.iter().map(|&v| v != 0.0).collect(),
         shape: mask.shape().to_vec(),
     };
-    cx.emit(node, op, &[a, b], node.output())?;
+    cx.emit(node, op, &[a, b], To::Output)?;
     Ok(())
 }
 
@@ -500,7 +527,7 @@ fn rearrange(
     split: Shape,
     perm: Vec<usize>,
 ) -> Result<()> {
-    let moved = Shape(perm.iter().map(|&p| split.0[p]).collect());
+    let permuted = Shape(perm.iter().map(|&p| split.0[p]).collect());
     let out = cx.shape(node.output())?;
     let steps = vec![
         (
@@ -509,11 +536,11 @@ fn rearrange(
             },
             split,
         ),
-        (Op::Transpose { perm }, moved),
+        (Op::Transpose { perm }, permuted),
         (Op::Reshape { shape: out.clone() }, out),
     ];
     let x = cx.value(x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 

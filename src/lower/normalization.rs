@@ -1,7 +1,7 @@
 //! BatchNormalization in inference mode: folded into the producer when possible (see
 //! `fuse`), otherwise a per-channel affine map with secret scale and shift.
 
-use super::Lowering;
+use super::{Lowering, To};
 use crate::import::Node;
 use crate::plan::{Dim, Function, Op, Shape, ValueId, Visibility};
 use anyhow::{Result, bail, ensure};
@@ -68,15 +68,15 @@ fn per_channel_input(cx: &mut Lowering, node: &Node, i: usize, rank: usize) -> R
     dims.extend(std::iter::repeat_n(Dim::Fixed(1), rank.saturating_sub(2)));
     let shape = Shape(dims);
     let value = cx.value(name)?;
-    Ok(cx.emit_temp(
+    let reshape = Op::Reshape {
+        shape: shape.clone(),
+    };
+    cx.emit(
         node,
-        Op::Reshape {
-            shape: shape.clone(),
-        },
+        reshape,
         &[value],
-        &format!("input{i}_per_channel"),
-        shape,
-    ))
+        To::shaped(format!("input{i}_per_channel"), shape),
+    )
 }
 
 /// 1 / sqrt(variance + eps), the scale every normalisation shares.
@@ -88,16 +88,12 @@ fn inv_std(
     shape: Shape,
 ) -> Result<ValueId> {
     let eps = cx.scalar(node, "epsilon", eps)?;
-    let shifted = cx.emit_temp(node, Op::Add, &[variance, eps], "var_eps", shape.clone());
-    Ok(cx.emit_temp(
-        node,
-        Op::Function {
-            function: Function::Rsqrt,
-        },
-        &[shifted],
-        "inv_std",
-        shape,
-    ))
+    let shifted = To::shaped("var_eps", shape.clone());
+    let shifted = cx.emit(node, Op::Add, &[variance, eps], shifted)?;
+    let rsqrt = Op::Function {
+        function: Function::Rsqrt,
+    };
+    cx.emit(node, rsqrt, &[shifted], To::shaped("inv_std", shape))
 }
 
 /// BatchNormalization whose parameters are computed from the secret input: the scale
@@ -118,30 +114,43 @@ fn batch_norm_of_secret_parameters(cx: &mut Lowering, node: &Node) -> Result<()>
         (param(cx, 1)?, param(cx, 2)?, param(cx, 3)?, param(cx, 4)?);
     let eps = node.float("epsilon", 1e-5)?;
     let inv_std = inv_std(cx, node, var, eps, c.clone())?;
-    let scale = cx.emit_temp(node, Op::Mul, &[gamma, inv_std], "scale", c.clone());
-    let mean_scaled = cx.emit_temp(node, Op::Mul, &[mean, scale], "mean_scaled", c.clone());
-    let shift = cx.emit_temp(node, Op::Sub, &[beta, mean_scaled], "shift", c);
+    let scale = cx.emit(
+        node,
+        Op::Mul,
+        &[gamma, inv_std],
+        To::shaped("scale", c.clone()),
+    )?;
+    let mean_scaled = To::shaped("mean_scaled", c.clone());
+    let mean_scaled = cx.emit(node, Op::Mul, &[mean, scale], mean_scaled)?;
+    let shift = cx.emit(node, Op::Sub, &[beta, mean_scaled], To::shaped("shift", c))?;
     let mut dims = vec![shape.0.get(1).copied().unwrap_or(Dim::Fixed(1))];
     dims.extend(std::iter::repeat_n(Dim::Fixed(1), rank.saturating_sub(2)));
     let channel_shape = Shape(dims);
     let reshape = |cx: &mut Lowering, v: ValueId, tag: &str| {
-        cx.emit_temp(
-            node,
-            Op::Reshape {
-                shape: channel_shape.clone(),
-            },
-            &[v],
-            tag,
-            channel_shape.clone(),
-        )
+        let op = Op::Reshape {
+            shape: channel_shape.clone(),
+        };
+        cx.emit(node, op, &[v], To::shaped(tag, channel_shape.clone()))
     };
     let (scale, shift) = (
-        reshape(cx, scale, "scale_per_channel"),
-        reshape(cx, shift, "shift_per_channel"),
+        reshape(cx, scale, "scale_per_channel")?,
+        reshape(cx, shift, "shift_per_channel")?,
     );
     let x = cx.value(x_name)?;
-    let scaled = cx.emit_temp(node, Op::Mul, &[x, scale], "scaled", shape);
-    cx.emit(node, Op::Add, &[scaled, shift], node.output())?;
+    scale_and_shift(cx, node, x, scale, shift, shape)
+}
+
+/// The node's output `x * scale + shift`, the product `scaled` of the shape given.
+fn scale_and_shift(
+    cx: &mut Lowering,
+    node: &Node,
+    x: ValueId,
+    scale: ValueId,
+    shift: ValueId,
+    shape: Shape,
+) -> Result<()> {
+    let scaled = cx.emit(node, Op::Mul, &[x, scale], To::shaped("scaled", shape))?;
+    cx.emit(node, Op::Add, &[scaled, shift], To::Output)?;
     Ok(())
 }
 
@@ -175,9 +184,7 @@ pub fn batch_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
         per_channel(&shift, shape.rank()),
         Visibility::Secret,
     )?;
-    let scaled = cx.emit_temp(node, Op::Mul, &[x, scale], "scaled", shape);
-    cx.emit(node, Op::Add, &[scaled, shift], node.output())?;
-    Ok(())
+    scale_and_shift(cx, node, x, scale, shift, shape)
 }
 
 /// (x - mean) / sqrt(var + eps) over `axes`: the core LayerNormalization and
@@ -211,36 +218,32 @@ fn standardize(
     let reduced = shape.reduced(&axes, true);
     let inv_count = cx.scalar(node, "inv_count", 1.0 / count as f32)?;
     let mean_of = |cx: &mut Lowering, v: ValueId, tag: &str| {
-        let sum = cx.emit_temp(
+        let sum = Op::ReduceSum {
+            axes: axes.clone(),
+            keep_dims: true,
+        };
+        let sum = cx.emit(
             node,
-            Op::ReduceSum {
-                axes: axes.clone(),
-                keep_dims: true,
-            },
+            sum,
             &[v],
-            &format!("{tag}_sum"),
-            reduced.clone(),
-        );
-        cx.emit_temp(node, Op::Mul, &[sum, inv_count], tag, reduced.clone())
+            To::shaped(format!("{tag}_sum"), reduced.clone()),
+        )?;
+        cx.emit(
+            node,
+            Op::Mul,
+            &[sum, inv_count],
+            To::shaped(tag, reduced.clone()),
+        )
     };
-    let mean = mean_of(cx, x, "mean");
-    let centered = cx.emit_temp(node, Op::Sub, &[x, mean], "centered", shape.clone());
-    let squared = cx.emit_temp(
-        node,
-        Op::Mul,
-        &[centered, centered],
-        "squared",
-        shape.clone(),
-    );
-    let variance = mean_of(cx, squared, "variance");
+    let mean = mean_of(cx, x, "mean")?;
+    let centered = To::shaped("centered", shape.clone());
+    let centered = cx.emit(node, Op::Sub, &[x, mean], centered)?;
+    let squared = To::shaped("squared", shape.clone());
+    let squared = cx.emit(node, Op::Mul, &[centered, centered], squared)?;
+    let variance = mean_of(cx, squared, "variance")?;
     let inv_std = inv_std(cx, node, variance, eps, reduced)?;
-    let value = cx.emit_temp(
-        node,
-        Op::Mul,
-        &[centered, inv_std],
-        "standardized",
-        shape.clone(),
-    );
+    let value = To::shaped("standardized", shape.clone());
+    let value = cx.emit(node, Op::Mul, &[centered, inv_std], value)?;
     Ok(Standardized {
         mean,
         inv_std,
@@ -274,10 +277,13 @@ pub fn layer_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
     match node.input(2) {
         Some(bias) => {
             let bias = cx.value(bias)?;
-            let scaled = cx.step(node, Op::Mul, &[standardized, scale], "scaled")?;
-            cx.finish(node, Op::Add, &[scaled, bias])
+            let shape = cx.shape(node.output())?;
+            scale_and_shift(cx, node, standardized, scale, bias, shape)
         }
-        None => cx.finish(node, Op::Mul, &[standardized, scale]),
+        None => {
+            cx.emit(node, Op::Mul, &[standardized, scale], To::Output)?;
+            Ok(())
+        }
     }
 }
 
@@ -302,6 +308,6 @@ pub fn instance_norm(cx: &mut Lowering, node: &Node) -> Result<()> {
     .value;
     let scale = per_channel_input(cx, node, 1, shape.rank())?;
     let bias = per_channel_input(cx, node, 2, shape.rank())?;
-    let scaled = cx.step(node, Op::Mul, &[standardized, scale], "scaled")?;
-    cx.finish(node, Op::Add, &[scaled, bias])
+    let shape = cx.shape(node.output())?;
+    scale_and_shift(cx, node, standardized, scale, bias, shape)
 }

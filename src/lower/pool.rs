@@ -1,7 +1,8 @@
 //! Pooling: MaxPool by exact comparisons, AveragePool as a window sum times public divisors.
 
+use super::reduce::sum_times;
 use super::window::{kernel_shape, spatial_dims, window};
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::tensor::Window;
 use anyhow::{Result, anyhow, bail};
@@ -27,7 +28,7 @@ pub fn max_pool(cx: &mut Lowering, node: &Node) -> Result<()> {
     let kernel = kernel_shape(node, None)?;
     let window = window(node, &spatial, &kernel, ceil_mode(node)?)?;
     let x = cx.value(x_name)?;
-    cx.emit(node, Op::MaxPool { window }, &[x], node.output())?;
+    cx.emit(node, Op::MaxPool { window }, &[x], To::Output)?;
     Ok(())
 }
 
@@ -36,7 +37,7 @@ pub fn global_max_pool(cx: &mut Lowering, node: &Node) -> Result<()> {
     let spatial = spatial_dims(&cx.shape(x_name)?)?;
     let window = whole_input(&spatial);
     let x = cx.value(x_name)?;
-    cx.emit(node, Op::MaxPool { window }, &[x], node.output())?;
+    cx.emit(node, Op::MaxPool { window }, &[x], To::Output)?;
     Ok(())
 }
 
@@ -63,14 +64,13 @@ fn divide(
     out_spatial: &[usize],
 ) -> Result<()> {
     let recip: Vec<f32> = divisors.iter().map(|d| 1.0 / d).collect();
-    let data = if recip.iter().all(|&r| r == recip[0]) {
-        ArrayD::from_elem(IxDyn(&[]), recip[0])
+    let scale = if recip.iter().all(|&r| r == recip[0]) {
+        cx.scalar(node, "divisor", recip[0])?
     } else {
-        ArrayD::from_shape_vec(IxDyn(out_spatial), recip)?
+        let data = ArrayD::from_shape_vec(IxDyn(out_spatial), recip)?;
+        cx.public(&format!("{}/divisor", node.name), data)?
     };
-    let scale = cx.public(&format!("{}/divisor", node.name), data)?;
-    cx.emit_chain(node, node.output(), sum, &[x], vec![(Op::Mul, scale)])?;
-    Ok(())
+    sum_times(cx, node, sum, x, Some(scale))
 }
 
 pub fn average_pool(cx: &mut Lowering, node: &Node) -> Result<()> {

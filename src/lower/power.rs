@@ -1,7 +1,7 @@
 //! Division and powers: by constants at convert time, by secret values through the
 //! reciprocal, square root and log approximations.
 
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{Function, ValueId, Visibility};
 use anyhow::{Result, anyhow, bail};
@@ -25,17 +25,13 @@ pub fn div(cx: &mut Lowering, node: &Node) -> Result<()> {
     } else {
         let b = cx.value(&b_name)?;
         let shape = cx.shape(&b_name)?;
-        cx.emit_temp(
-            node,
-            Op::Function {
-                function: Function::Reciprocal,
-            },
-            &[b],
-            "inverse",
-            shape,
-        )
+        let reciprocal = Op::Function {
+            function: Function::Reciprocal,
+        };
+        cx.emit(node, reciprocal, &[b], To::shaped("inverse", shape))?
     };
-    cx.finish(node, Op::Mul, &[a, inverse])
+    cx.emit(node, Op::Mul, &[a, inverse], To::Output)?;
+    Ok(())
 }
 
 /// x^n for an integer n >= 1 by repeated squaring.
@@ -50,11 +46,13 @@ fn integer_power(
         return Ok(x);
     }
     let half = integer_power(cx, node, x, n / 2, false)?;
+    let to = To::output_if(last, format!("pow{n}"));
     if n.is_multiple_of(2) {
-        cx.step_or_finish(node, Op::Mul, &[half, half], &format!("pow{n}"), last)
+        cx.emit(node, Op::Mul, &[half, half], to)
     } else {
-        let square = cx.step(node, Op::Mul, &[half, half], &format!("pow{}", n - 1))?;
-        cx.step_or_finish(node, Op::Mul, &[square, x], &format!("pow{n}"), last)
+        let square = To::temp(format!("pow{}", n - 1));
+        let square = cx.emit(node, Op::Mul, &[half, half], square)?;
+        cx.emit(node, Op::Mul, &[square, x], to)
     }
 }
 
@@ -62,23 +60,16 @@ fn integer_power(
 fn general_power(cx: &mut Lowering, node: &Node, x: ValueId, exponent: &str) -> Result<()> {
     let y = cx.value(exponent)?;
     let shape = cx.shape(node.input(0).expect("Pow has a base"))?;
-    let ln = cx.emit_temp(
-        node,
-        Op::Function {
-            function: Function::Log,
-        },
-        &[x],
-        "ln",
-        shape,
-    );
-    let scaled = cx.step(node, Op::Mul, &[ln, y], "scaled")?;
-    cx.finish(
-        node,
-        Op::Function {
-            function: Function::Exp,
-        },
-        &[scaled],
-    )
+    let log = Op::Function {
+        function: Function::Log,
+    };
+    let ln = cx.emit(node, log, &[x], To::shaped("ln", shape))?;
+    let scaled = cx.emit(node, Op::Mul, &[ln, y], To::temp("scaled"))?;
+    let exp = Op::Function {
+        function: Function::Exp,
+    };
+    cx.emit(node, exp, &[scaled], To::Output)?;
+    Ok(())
 }
 
 pub fn pow(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -99,31 +90,33 @@ pub fn pow(cx: &mut Lowering, node: &Node) -> Result<()> {
     }
     let function = |f| Op::Function { function: f };
     match p {
-        1.0 => {
-            cx.alias(node.output(), x);
-            Ok(())
+        1.0 => cx.alias(node.output(), x),
+        0.5 => {
+            cx.emit(node, function(Function::Sqrt), &[x], To::Output)?;
         }
-        0.5 => cx.finish(node, function(Function::Sqrt), &[x]),
-        -0.5 => cx.finish(node, function(Function::Rsqrt), &[x]),
+        -0.5 => {
+            cx.emit(node, function(Function::Rsqrt), &[x], To::Output)?;
+        }
         p if p.fract() == 0.0 && (1.0..=64.0).contains(&p.abs()) => {
             let n = p.abs() as u32;
             if p > 0.0 {
-                integer_power(cx, node, x, n, true).map(|_| ())
+                integer_power(cx, node, x, n, true)?;
             } else {
                 let power = if n == 1 {
                     x
                 } else {
                     integer_power(cx, node, x, n, false)?
                 };
-                cx.finish(node, function(Function::Reciprocal), &[power])
+                cx.emit(node, function(Function::Reciprocal), &[power], To::Output)?;
             }
         }
         // x^p = exp(p ln x) for x > 0.
         p => {
-            let ln = cx.step(node, function(Function::Log), &[x], "ln")?;
+            let ln = cx.emit(node, function(Function::Log), &[x], To::temp("ln"))?;
             let k = cx.scalar(node, "exponent", p)?;
-            let scaled = cx.step(node, Op::Mul, &[ln, k], "scaled")?;
-            cx.finish(node, function(Function::Exp), &[scaled])
+            let scaled = cx.emit(node, Op::Mul, &[ln, k], To::temp("scaled"))?;
+            cx.emit(node, function(Function::Exp), &[scaled], To::Output)?;
         }
     }
+    Ok(())
 }

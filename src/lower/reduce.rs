@@ -4,10 +4,10 @@
 
 use super::args::{fixed_dim, ints_arg, normalize_axes};
 use super::shape::data_input;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
+use crate::plan::ValueId;
 use anyhow::Result;
-use ndarray::{ArrayD, IxDyn};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reducer {
@@ -37,24 +37,23 @@ fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
     let x_name = data_input(node)?;
     let shape = cx.shape(x_name)?;
     let axes = reduced_axes(cx, node, shape.rank())?;
-    let mut then = vec![];
+    let mut scale = None;
     if reducer == Reducer::Mean {
         let count = axes
             .iter()
             .map(|&a| fixed_dim(node, &shape, a))
             .product::<Result<usize>>()?;
         if count > 1 {
-            let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / count as f32);
-            then.push((Op::Mul, cx.public(&format!("{}/count", node.name), scale)?));
+            scale = Some(cx.scalar(node, "count", 1.0 / count as f32)?);
         }
     }
     let x = cx.value(x_name)?;
     let terms = match reducer {
-        Reducer::SumSquare => cx.emit_temp(node, Op::Mul, &[x, x], "square", shape),
-        Reducer::L1 => super::activation::abs_of(cx, node, x, shape),
+        Reducer::SumSquare => cx.emit(node, Op::Mul, &[x, x], To::shaped("square", shape))?,
+        Reducer::L1 => super::activation::abs_of(cx, node, x, shape)?,
         Reducer::Sum | Reducer::Mean => x,
     };
-    if axes.is_empty() && then.is_empty() && terms == x {
+    if axes.is_empty() && scale.is_none() && terms == x {
         cx.alias(node.output(), x);
         return Ok(());
     }
@@ -62,7 +61,25 @@ fn reduce(cx: &mut Lowering, node: &Node, reducer: Reducer) -> Result<()> {
         axes,
         keep_dims: node.int("keepdims", 1)? != 0,
     };
-    cx.emit_chain(node, node.output(), sum, &[terms], then)?;
+    sum_times(cx, node, sum, terms, scale)
+}
+
+/// The node's output: the sum of `terms` by `sum`, times the public `scale` when given (a
+/// mean's 1/count). Pooling by average shares it.
+pub fn sum_times(
+    cx: &mut Lowering,
+    node: &Node,
+    sum: Op,
+    terms: ValueId,
+    scale: Option<ValueId>,
+) -> Result<()> {
+    match scale {
+        Some(scale) => {
+            let total = cx.emit(node, sum, &[terms], To::temp(format!("{}_0", node.op_type)))?;
+            cx.emit(node, Op::Mul, &[total, scale], To::Output)?
+        }
+        None => cx.emit(node, sum, &[terms], To::Output)?,
+    };
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
     recurrent, reduce, resize, shape, softmax,
 };
-use crate::import::Node;
+use crate::import::{Graph, Node};
 use anyhow::Result;
 use std::fmt::Write;
 
@@ -22,16 +22,25 @@ pub struct OpRule {
     pub since: i64,
     /// How it is computed and what is left out.
     pub notes: &'static str,
+    /// Data movement: integers (indices, class labels) stay integers, so a later cast of
+    /// them to an integer type rounds nothing.
+    pub moves_integers: bool,
+    /// A reduction by max or min that reads one tensor and writes one: a monotone activation
+    /// that only it reads may run after it, on fewer values (`reorder.rs`).
+    pub reduces_by_max: bool,
+    /// For an activation that may be exact and non-decreasing: whether the node is (then it
+    /// commutes with a reduction by max or min).
+    pub monotone: Option<fn(&Graph, &Node) -> bool>,
+    /// A product with constant weights that a BatchNormalization reading it folds into
+    /// (`fuse.rs`).
+    pub absorbs_batch_norm: bool,
 }
 
 /// A rule for scikit-learn's operator domain.
 const fn ml_rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
     OpRule {
-        op_type,
         domain: "ai.onnx.ml",
-        lower,
-        since,
-        notes,
+        ..rule(op_type, lower, since, notes)
     }
 }
 
@@ -42,6 +51,41 @@ const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static s
         lower,
         since,
         notes,
+        moves_integers: false,
+        reduces_by_max: false,
+        monotone: None,
+        absorbs_batch_norm: false,
+    }
+}
+
+/// The facts besides its lowering that the rewrites and the integer tracking read.
+impl OpRule {
+    const fn moves_integers(self) -> OpRule {
+        OpRule {
+            moves_integers: true,
+            ..self
+        }
+    }
+
+    const fn reduces_by_max(self) -> OpRule {
+        OpRule {
+            reduces_by_max: true,
+            ..self
+        }
+    }
+
+    const fn monotone_when(self, monotone: fn(&Graph, &Node) -> bool) -> OpRule {
+        OpRule {
+            monotone: Some(monotone),
+            ..self
+        }
+    }
+
+    const fn absorbs_batch_norm(self) -> OpRule {
+        OpRule {
+            absorbs_batch_norm: true,
+            ..self
+        }
     }
 }
 
@@ -77,7 +121,7 @@ const RULES: &[OpRule] = &[
         movement::cast,
         6,
         "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); to integer, bool or 8-bit float types refused",
-    ),
+    ).moves_integers(),
     rule(
         "CastLike",
         movement::cast,
@@ -89,19 +133,19 @@ const RULES: &[OpRule] = &[
         activation::clip,
         6,
         "exact; bounds as attributes (< 11) or constant inputs (>= 11), either may be absent (ReLU6 and the like)",
-    ),
+    ).monotone_when(activation::clip_is_monotone),
     rule(
         "Concat",
         shape::concat,
         4,
         "any axis, negative axes; constant operands become secret weights",
-    ),
+    ).moves_integers(),
     rule(
         "Conv",
         linear::conv,
         1,
         "1-D to 3-D; strides, pads, auto_pad, dilations, group (including depthwise); the kernel may be secret-computed",
-    ),
+    ).absorbs_batch_norm(),
     rule(
         "ConvTranspose",
         linear::conv_transpose,
@@ -149,14 +193,14 @@ const RULES: &[OpRule] = &[
         movement::expand,
         8,
         "to the inferred output shape (numpy broadcasting), so a target shape computed from the input works too",
-    ),
-    rule("Flatten", shape::reshape, 1, "any axis"),
+    ).moves_integers(),
+    rule("Flatten", shape::reshape, 1, "any axis").moves_integers(),
     rule(
         "Gather",
         movement::gather,
         1,
         "constant indices (scalar or any shape, negative allowed), any axis but the batch axis; secret indices refused",
-    ),
+    ).moves_integers(),
     rule(
         "GatherElements",
         movement::gather_elements,
@@ -174,7 +218,7 @@ const RULES: &[OpRule] = &[
         linear::gemm,
         7,
         "transA, transB, alpha, beta; C of any broadcastable shape; a following BatchNormalization is folded in",
-    ),
+    ).absorbs_batch_norm(),
     rule(
         "GlobalAveragePool",
         pool::global_average_pool,
@@ -186,7 +230,7 @@ const RULES: &[OpRule] = &[
         pool::global_max_pool,
         1,
         "tree of exact comparisons",
-    ),
+    ).reduces_by_max(),
     rule(
         "GRU",
         recurrent::gru,
@@ -205,7 +249,7 @@ const RULES: &[OpRule] = &[
         14,
         "exact: x hardsigmoid(x)",
     ),
-    rule("Identity", shape::identity, 1, "removed"),
+    rule("Identity", shape::identity, 1, "removed").moves_integers(),
     rule(
         "InstanceNormalization",
         normalization::instance_norm,
@@ -223,7 +267,7 @@ const RULES: &[OpRule] = &[
         activation::leaky_relu,
         6,
         "exact (secure comparison)",
-    ),
+    ).monotone_when(activation::leaky_relu_is_monotone),
     rule(
         "Log",
         activation::function,
@@ -259,7 +303,7 @@ const RULES: &[OpRule] = &[
         pool::max_pool,
         1,
         "tree of exact comparisons; pads, auto_pad, strides, dilations, ceil_mode; 1-D to 3-D; the Indices output is refused",
-    ),
+    ).reduces_by_max(),
     rule(
         "Mean",
         elementwise::mean,
@@ -320,14 +364,14 @@ const RULES: &[OpRule] = &[
         compare::reduce_max,
         1,
         "tree of exact comparisons; axes as attribute or input (>= 18), keepdims, noop_with_empty_axes",
-    ),
+    ).reduces_by_max(),
     rule(
         "ReduceMean",
         reduce::reduce_mean,
         1,
         "sum times a public 1/count; axes as attribute (< 18) or input, negative axes, keepdims, noop_with_empty_axes; not along the batch axis",
     ),
-    rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax"),
+    rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax").reduces_by_max(),
     rule(
         "ReduceSum",
         reduce::reduce_sum,
@@ -340,13 +384,13 @@ const RULES: &[OpRule] = &[
         1,
         "secret product x*x, then a sum; axes as for ReduceMean, including the batch axis",
     ),
-    rule("Relu", activation::relu, 6, "exact (secure comparison)"),
+    rule("Relu", activation::relu, 6, "exact (secure comparison)").monotone_when(activation::relu_is_monotone),
     rule(
         "Reshape",
         shape::reshape,
         5,
         "shape from inference, so 0, -1 and allowzero all work",
-    ),
+    ).moves_integers(),
     rule(
         "Resize",
         resize::resize,
@@ -365,7 +409,7 @@ const RULES: &[OpRule] = &[
         movement::slice,
         1,
         "starts, ends, axes as attributes (< 10) or constant inputs with steps; negative and out-of-range positions clamped, negative steps; the batch axis only whole",
-    ),
+    ).moves_integers(),
     rule(
         "Softmax",
         softmax::softmax,
@@ -407,7 +451,7 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
-    ),
+    ).moves_integers(),
     rule(
         "Sub",
         elementwise::sub,
@@ -431,19 +475,19 @@ const RULES: &[OpRule] = &[
         movement::tile,
         6,
         "constant repeats, any axis including the batch",
-    ),
+    ).moves_integers(),
     rule(
         "Transpose",
         shape::transpose,
         1,
         "any permutation; default reverses the axes",
-    ),
+    ).moves_integers(),
     rule(
         "Unsqueeze",
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
-    ),
+    ).moves_integers(),
     rule(
         "Where",
         movement::where_,
@@ -492,7 +536,7 @@ pub fn rules() -> &'static [OpRule] {
     RULES
 }
 
-pub(super) fn rule_for(node: &Node) -> Option<Lower> {
+pub(super) fn rule_for(node: &Node) -> Option<&'static OpRule> {
     let domain = if node.domain == "ai.onnx" {
         ""
     } else {
@@ -501,7 +545,6 @@ pub(super) fn rule_for(node: &Node) -> Option<Lower> {
     RULES
         .iter()
         .find(|r| r.op_type == node.op_type && r.domain == domain)
-        .map(|r| r.lower)
 }
 
 /// The operator table of docs/OPERATORS.md.

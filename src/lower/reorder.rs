@@ -11,9 +11,6 @@ use crate::import::{Graph, Node};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 
-/// Reductions by max or min that read one tensor and write one.
-const POOLS: &[&str] = &["MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin"];
-
 /// An activation lowered after the pooling, by its rule.
 #[derive(Clone)]
 pub struct MovedActivation {
@@ -32,9 +29,9 @@ pub struct Reorders {
 impl Reorders {
     pub fn find(graph: &Graph, readers: &Readers) -> Reorders {
         let mut reorders = Reorders::default();
-        for activation in graph.model.nodes.iter().filter(|n| is_monotone(graph, n)) {
+        for activation in &graph.model.nodes {
             let (Some(rule), Some(_), Some(output)) = (
-                rule_for(activation),
+                rule_for(activation).filter(|r| r.monotone.is_some_and(|m| m(graph, activation))),
                 activation.input(0),
                 activation.outputs.first(),
             ) else {
@@ -43,8 +40,7 @@ impl Reorders {
             let Some(pool) = readers.sole(output) else {
                 continue;
             };
-            let pools_it = POOLS.contains(&pool.op_type.as_str())
-                && rule_for(pool).is_some()
+            let pools_it = rule_for(pool).is_some_and(|r| r.reduces_by_max)
                 && pool.input(0) == Some(output.as_str())
                 && pool.outputs.iter().skip(1).all(|o| o.is_empty());
             if pools_it {
@@ -53,7 +49,7 @@ impl Reorders {
                     .insert(activation.name.clone(), pool.name.clone());
                 let moved = MovedActivation {
                     node: activation.clone(),
-                    rule,
+                    rule: rule.lower,
                 };
                 reorders.activation_before.insert(pool.name.clone(), moved);
             }
@@ -67,18 +63,6 @@ impl Reorders {
 
     pub fn activation_before(&self, pool: &str) -> Option<&MovedActivation> {
         self.activation_before.get(pool)
-    }
-}
-
-/// Relu, Clip with public bounds, and LeakyRelu with a non-negative slope: exact,
-/// non-decreasing, and costing comparisons per element. A secret Clip bound is a tensor of
-/// its own, not part of a fixed function of the element.
-fn is_monotone(graph: &Graph, node: &Node) -> bool {
-    match node.op_type.as_str() {
-        "Relu" => true,
-        "Clip" => node.inputs.iter().skip(1).all(|b| !graph.is_secret(b)),
-        "LeakyRelu" => node.float("alpha", 0.01).is_ok_and(|alpha| alpha >= 0.0),
-        _ => false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! output element copies one input element, so the op is one constant gather per axis.
 
 use super::args::{fixed_dim, normalize_axes, with_dim};
+use super::movement::moved;
 use super::shape::data_input;
 use super::{Lowering, Op};
 use crate::import::Node;
@@ -38,7 +39,7 @@ pub fn resize(cx: &mut Lowering, node: &Node) -> Result<()> {
         steps.push((Op::Gather { axis, indices }, current.clone()));
     }
     let x = cx.value(x_name)?;
-    cx.emit_sequence(node, x, steps)?;
+    moved(cx, node, x, steps, true)?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! output shape), Transpose, Concat, and the no-ops Identity and inference-mode Dropout.
 
 use super::args::{normalize_axis, required_input};
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use anyhow::{Result, anyhow, bail};
 
@@ -13,7 +13,7 @@ pub(super) fn data_input(node: &Node) -> Result<&str> {
 pub fn reshape(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.value(data_input(node)?)?;
     let shape = cx.shape(node.output())?;
-    cx.emit(node, Op::Reshape { shape }, &[x], node.output())?;
+    cx.emit(node, Op::Reshape { shape }, &[x], To::Output)?;
     Ok(())
 }
 
@@ -28,7 +28,7 @@ pub fn transpose(cx: &mut Lowering, node: &Node) -> Result<()> {
         None => (0..rank).rev().collect(),
     };
     let x = cx.value(x_name)?;
-    cx.emit(node, Op::Transpose { perm }, &[x], node.output())?;
+    cx.emit(node, Op::Transpose { perm }, &[x], To::Output)?;
     Ok(())
 }
 
@@ -45,7 +45,7 @@ pub fn concat(cx: &mut Lowering, node: &Node) -> Result<()> {
         .filter(|i| !i.is_empty())
         .map(|i| cx.value(i))
         .collect::<Result<Vec<_>>>()?;
-    cx.emit(node, Op::Concat { axis }, &inputs, node.output())?;
+    cx.emit(node, Op::Concat { axis }, &inputs, To::Output)?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! reciprocal or the log of the sum.
 
 use super::args::normalize_axis;
-use super::{Lowering, Op};
+use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{Dim, Shape};
 use anyhow::{Result, anyhow, bail};
@@ -22,7 +22,8 @@ pub fn softmax(cx: &mut Lowering, node: &Node) -> Result<()> {
         rank,
     )?;
     if opset >= 13 || axis == rank - 1 {
-        return cx.finish(node, Op::Softmax { axis, log }, &[x]);
+        cx.emit(node, Op::Softmax { axis, log }, &[x], To::Output)?;
+        return Ok(());
     }
     // Before opset 13 the input is read as a matrix [d0 .. d(axis-1), d(axis) .. d(n-1)].
     let product = |dims: &[Dim]| -> Result<Dim> {
@@ -47,21 +48,12 @@ pub fn softmax(cx: &mut Lowering, node: &Node) -> Result<()> {
             node.op_type
         );
     }
-    let flat = cx.emit_temp(
-        node,
-        Op::Reshape {
-            shape: matrix.clone(),
-        },
-        &[x],
-        "matrix",
-        matrix.clone(),
-    );
-    let soft = cx.emit_temp(
-        node,
-        Op::Softmax { axis: 1, log },
-        &[flat],
-        "softmax",
-        matrix,
-    );
-    cx.finish(node, Op::Reshape { shape }, &[soft])
+    let reshape = Op::Reshape {
+        shape: matrix.clone(),
+    };
+    let flat = cx.emit(node, reshape, &[x], To::shaped("matrix", matrix.clone()))?;
+    let softmax = Op::Softmax { axis: 1, log };
+    let soft = cx.emit(node, softmax, &[flat], To::shaped("softmax", matrix))?;
+    cx.emit(node, Op::Reshape { shape }, &[soft], To::Output)?;
+    Ok(())
 }

@@ -261,6 +261,17 @@ impl Op {
         }
     }
 
+    /// The approximated functions computing this op takes (none for an exact op), for the
+    /// coverage report.
+    pub fn approximations(&self) -> Vec<Function> {
+        match self {
+            Op::Function { function } => vec![*function],
+            Op::Softmax { log: false, .. } => vec![Function::Exp, Function::Reciprocal],
+            Op::Softmax { log: true, .. } => vec![Function::Exp, Function::Log],
+            _ => vec![],
+        }
+    }
+
     /// Short name for profiles and reports.
     pub fn name(&self) -> &'static str {
         match self {
