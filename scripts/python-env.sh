@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or check) a pinned Python environment used to generate fixtures/.
 #
-#   scripts/python-env.sh            # .venv    (torch, onnxscript, scikit-learn, skl2onnx)
+#   scripts/python-env.sh            # .venv    (torch, onnxscript, scikit-learn, skl2onnx,
+#                                    #           transformers, timm, torchvision, xgboost, onnxmltools)
 #   scripts/python-env.sh --tf       # .venv-tf (tensorflow-cpu, keras, tf2onnx)
 #   scripts/python-env.sh --force    # delete and recreate the venv (combine with --tf)
 #
@@ -16,7 +17,7 @@
 #
 # Needs: CPython 3.11 (python3.11 or python3; override with PYTHON=...), network
 # access to PyPI. .venv: ~2.5 GB of wheels (mostly the CUDA libraries that the PyPI
-# torch wheel links against), ~4.7 GB on disk. .venv-tf: ~0.4 GB of wheels, ~1.8 GB.
+# torch wheel links against), ~5.2 GB on disk. .venv-tf: ~0.4 GB of wheels, ~1.8 GB.
 set -euo pipefail
 
 log() { printf '[python-env] %s\n' "$*"; }
@@ -189,11 +190,18 @@ if sys.argv[2] == "tf":
     if err > 1e-5:
         sys.exit("frozen graph output differs from Keras")
 else:
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the model zoo is built from configs, never downloaded
+    import onnxmltools
     import onnxscript
     import skl2onnx
+    import timm
     import torch
+    import torchvision
+    import transformers
+    import xgboost
 
-    for mod in (np, onnx, ort, sklearn, torch, onnxscript, skl2onnx):
+    for mod in (np, onnx, ort, sklearn, torch, onnxscript, skl2onnx, transformers, timm, torchvision,
+                xgboost, onnxmltools):
         print(f"[python-env]   {mod.__name__:12s} {mod.__version__}")
     print(f"[python-env]   torch CUDA available: {torch.cuda.is_available()} (CPU is all that is used)")
 
@@ -233,5 +241,5 @@ PYEOF
 if [ "$KIND" = tf ]; then
     log "OK: $VENV is ready (run: .venv-tf/bin/python fixtures/make_tf_fixtures.py)"
 else
-    log "OK: $VENV is ready (run: .venv/bin/python fixtures/make_fixtures.py; .venv/bin/python fixtures/make_exporter_fixtures.py)"
+    log "OK: $VENV is ready (run: .venv/bin/python fixtures/make_fixtures.py; .venv/bin/python fixtures/make_exporter_fixtures.py; .venv/bin/python fixtures/make_model_zoo_fixtures.py)"
 fi

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Large models for the memory and latency measurements of issue 10, regenerated on demand
+(seeded, random initialisation, nothing downloaded) instead of committed:
+
+    .venv/bin/python scripts/make_large_models.py                 # both (~2 min on 2 cores)
+    .venv/bin/python scripts/make_large_models.py bert_base       # or resnet50
+    .venv/bin/python scripts/make_large_models.py --out DIR ...   # default target/large-models
+
+    bert_base  transformers BertForSequenceClassification from BertConfig() (BERT-base: 12
+               layers, hidden 768, 12 heads, FFN 3072, vocab 30522; 2 labels), sequence
+               length 128, inputs input_ids + attention_mask (int64), exported exactly like
+               fixtures/bert_tiny (TorchScript exporter, default opset, dynamic batch). ~440 MB
+    resnet50   torchvision resnet50(weights=None), 1000 classes, [N,3,224,224], TorchScript
+               exporter, default opset, dynamic batch. Its BatchNorm statistics are
+               recalibrated on random images (see below) so that the activations stay in a
+               trained network's range. ~100 MB
+
+Each DIR/<name>/ gets model.onnx, the inputs at batch 1 and 4 (input_b{1,4}.npy, or
+input_b{1,4}_{input name}.npy for BERT) and onnxruntime's outputs (expected_b{1,4}.npy;
+CPUExecutionProvider, ORT_DISABLE_ALL, 1 thread), plus info.json with the sha256 of every
+file and the versions. Same venv and pins as the fixtures (scripts/python-env.sh). The
+files are large (don't commit them; target/ is gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fixtures"))
+from fixture_lib import file_hashes, input_files, ort_session, run_onnx  # noqa: E402
+
+torch.set_num_threads(1)
+torch.use_deterministic_algorithms(True)
+BATCHES = (1, 4)
+SEQ = 128
+
+
+def export(model, args: tuple, names: list[str], out_name: str, path: Path) -> None:
+    dyn = {n: {0: "batch"} for n in [*names, out_name]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, args, str(path), dynamo=False, input_names=names, output_names=[out_name],
+                          dynamic_axes=dyn)
+
+
+def write(d: Path, name: str, x: dict, reference, notes: list[str]) -> None:
+    path = d / "model.onnx"
+    sess = ort_session(path)
+    names = list(x)
+    errs = {}
+    for b in BATCHES:
+        xb = {k: np.ascontiguousarray(v[:b]) for k, v in x.items()}
+        for fname, arr in zip(input_files(names, b), xb.values()):
+            np.save(d / fname, arr)
+        t0 = time.time()
+        (y,) = run_onnx(sess, xb if len(names) > 1 else xb[names[0]])
+        t_ort = time.time() - t0
+        np.save(d / f"expected_b{b}.npy", y.astype(np.float32))
+        ref = reference(xb)
+        errs[f"b{b}"] = float(np.abs(y - ref).max())
+        print(f"   b{b}: onnxruntime {t_ort:.1f}s (1 thread), max|ort - torch| {errs[f'b{b}']:.2e}, "
+              f"max|output| {float(np.abs(y).max()):.3g}")
+    m = onnx.load(str(path), load_external_data=False)
+    import transformers
+    import torchvision
+
+    info = {
+        "name": name,
+        "generator": "scripts/make_large_models.py",
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "torchvision": torchvision.__version__, "onnx": onnx.__version__,
+                     "onnxruntime": ort.__version__, "numpy": np.__version__},
+        "opset_import": [[o.domain, int(o.version)] for o in m.opset_import],
+        "inputs": [i.name for i in m.graph.input],
+        "outputs": [o.name for o in m.graph.output],
+        "nodes": len(m.graph.node),
+        "parameters": int(sum(int(np.prod(t.dims)) for t in m.graph.initializer)),
+        "batches": list(BATCHES),
+        "max_abs_onnxruntime_minus_torch": errs,
+        "notes": notes,
+    }
+    info["files"] = {k: v for k, v in file_hashes(d).items() if k != "info.json"}
+    (d / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    size = sum(p.stat().st_size for p in d.iterdir())
+    print(f"   wrote {d} ({size / 2**20:.0f} MiB, {info['nodes']} nodes, {info['parameters']} parameters)")
+
+
+def bert_base(out: Path) -> None:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    d = out / "bert_base"
+    d.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(41)
+    model = BertForSequenceClassification(BertConfig(num_labels=2)).eval()
+    rng = np.random.default_rng(141)
+    b = max(BATCHES)
+    ids = rng.integers(1000, 30522, size=(b, SEQ), dtype=np.int64)
+    ids[:, 0] = 101  # [CLS]
+    mask = np.zeros((b, SEQ), dtype=np.int64)
+    for r, n in enumerate((128, 100, 64, 17)[:b]):
+        mask[r, :n] = 1
+        ids[r, n - 1] = 102  # [SEP]
+    ids[mask == 0] = 0  # [PAD]
+    x = {"input_ids": ids, "attention_mask": mask}
+    t0 = time.time()
+    export(model, tuple(torch.from_numpy(v[:2]) for v in x.values()), list(x), "logits", d / "model.onnx")
+    print(f"== bert_base: exported in {time.time() - t0:.0f}s")
+
+    @torch.no_grad()
+    def ref(xb):
+        return model(**{k: torch.from_numpy(v) for k, v in xb.items()}).logits.numpy()
+
+    write(d, "bert_base", x, ref, [
+        "BertForSequenceClassification(BertConfig(num_labels=2)): BERT-base, random initialisation "
+        "(torch.manual_seed(41), initializer_range 0.02), eval mode",
+        "inputs: [CLS] + ids uniform in [1000, 30522) + [SEP], right-padded with [PAD]=0 (numpy default_rng(141)); "
+        "attention_mask rows with 128, 100, 64 and 17 ones; batch 1 = row 0",
+        "exported like fixtures/bert_tiny: torch.onnx.export(model, (input_ids, attention_mask), dynamo=False, "
+        "input_names=['input_ids', 'attention_mask'], output_names=['logits'], dynamic_axes={batch on all three})",
+    ])
+
+
+def resnet50(out: Path) -> None:
+    import torchvision
+
+    d = out / "resnet50"
+    d.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(42)
+    model = torchvision.models.resnet50(weights=None)
+    # Random initialisation leaves running_mean 0 / running_var 1 in every BatchNorm, so in
+    # eval mode nothing is normalised and activations grow through the 16 blocks.
+    # Recalibrate: cumulative averages of the batch statistics over 4 random batches.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    g = torch.Generator().manual_seed(142)
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.randn(8, 3, 224, 224, generator=g))
+    model.eval()
+    x = {"input": np.random.default_rng(143).standard_normal((max(BATCHES), 3, 224, 224)).astype(np.float32)}
+    t0 = time.time()
+    export(model, (torch.from_numpy(x["input"][:1]),), ["input"], "output", d / "model.onnx")
+    print(f"== resnet50: exported in {time.time() - t0:.0f}s")
+
+    @torch.no_grad()
+    def ref(xb):
+        return model(torch.from_numpy(xb["input"])).numpy()
+
+    write(d, "resnet50", x, ref, [
+        "torchvision.models.resnet50(weights=None), random initialisation (torch.manual_seed(42)); BatchNorm running "
+        "statistics recalibrated in train mode (momentum=None: cumulative average) on 4 batches of 8 standard-normal "
+        "images (torch.Generator seed 142), then eval mode",
+        "inputs: standard normal [N,3,224,224] (numpy default_rng(143)); batch 1 = row 0",
+        "torch.onnx.export(model, (x,), dynamo=False, input_names=['input'], output_names=['output'], "
+        "dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})",
+    ])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", metavar="NAME", help="bert_base and/or resnet50 (default: both)")
+    p.add_argument("--out", type=Path, default=ROOT / "target" / "large-models")
+    a = p.parse_args()
+    bad = set(a.names) - {"bert_base", "resnet50"}
+    if bad:
+        p.error(f"unknown model(s) {sorted(bad)}: choose bert_base and/or resnet50")
+    t0 = time.time()
+    for name in a.names or ["bert_base", "resnet50"]:
+        {"bert_base": bert_base, "resnet50": resnet50}[name](a.out)
+    print(f"done in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
