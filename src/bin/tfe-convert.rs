@@ -187,7 +187,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        if let BatchMode::Fixed(_) = converted.batch {
+        if converted.batch != BatchMode::Symbolic && !args.fixed_shapes {
             eprintln!("warning: the plan serves {batch}");
         }
         println!(

@@ -1,7 +1,7 @@
 //! The whole conversion: read, infer shapes, lower; and the coverage check.
 
 use super::{Coverage, Options, lower_graph, registry_coverage};
-use crate::import::{BatchMode, analyse, read_model};
+use crate::import::{BatchMode, BatchPolicy, Model, analyse, read_model};
 use crate::plan::Plan;
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -22,14 +22,13 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
             registry.problems()
         );
     }
-    let graph =
-        analyse(model, options.batch).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
-    let (plan, coverage) = lower_graph(&graph, options, true);
+    let (batch, plan, coverage) = lower_model(path, model, &options)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     match plan {
         Some(plan) => Ok(Converted {
             plan,
             coverage,
-            batch: graph.batch,
+            batch,
         }),
         None => bail!(
             "{} cannot be converted:\n{}",
@@ -46,16 +45,39 @@ pub fn convert(path: &Path, options: Options) -> Result<Converted> {
 pub fn check(path: &Path, options: Options) -> Result<(Coverage, Option<Plan>)> {
     let model = read_model(path, &options.graph_names)?;
     let registry = registry_coverage(&model);
-    match analyse(model, options.batch) {
-        Ok(graph) => {
-            let (plan, coverage) = lower_graph(&graph, options, true);
-            Ok((coverage, plan))
-        }
+    match lower_model(path, model, &options) {
+        Ok((_, plan, coverage)) => Ok((coverage, plan)),
         Err(e) if registry.is_supported() => {
             let mut coverage = registry;
             coverage.graph_error = Some(format!("{e:#}"));
             Ok((coverage, None))
         }
         Err(_) => Ok((registry, None)),
+    }
+}
+
+/// Shape inference and lowering. When a free batch fails because a constant is tied to the
+/// exported batch size (only broadcasting shows it), the model is lowered again at its
+/// declared shapes, as `--fixed-shapes` would; if that fails too, the first failure stands.
+fn lower_model(
+    path: &Path,
+    model: Model,
+    options: &Options,
+) -> Result<(BatchMode, Option<Plan>, Coverage)> {
+    let graph = analyse(model, options.batch)?;
+    let (plan, coverage) = lower_graph(&graph, options.clone(), true);
+    if plan.is_some() || !coverage.tied_to_batch || options.batch != BatchPolicy::Symbolic {
+        return Ok((graph.batch, plan, coverage));
+    }
+    let declared = Options {
+        batch: BatchPolicy::AsDeclared,
+        ..options.clone()
+    };
+    let retried = read_model(path, &declared.graph_names)
+        .and_then(|model| analyse(model, declared.batch))
+        .map(|graph| (graph.batch, lower_graph(&graph, declared, true)));
+    match retried {
+        Ok((batch, (Some(plan), coverage))) => Ok((batch, Some(plan), coverage)),
+        _ => Ok((graph.batch, plan, coverage)),
     }
 }

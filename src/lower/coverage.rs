@@ -31,6 +31,9 @@ pub struct Coverage {
     pub nodes: Vec<NodeReport>,
     /// A failure that is not any one node's (shape inference, graph outputs).
     pub graph_error: Option<String>,
+    /// A node failed because a constant is tied to the batch size the model was exported
+    /// with ([`super::BatchTie`]): the model may still convert at its declared shapes.
+    pub tied_to_batch: bool,
 }
 
 impl Coverage {
@@ -39,6 +42,7 @@ impl Coverage {
             model: model.path.display().to_string(),
             nodes: vec![],
             graph_error: None,
+            tied_to_batch: false,
         }
     }
 

@@ -50,6 +50,17 @@ pub struct Options {
     pub sigmoid: SigmoidMethod,
 }
 
+/// A constant tied to the batch size the model was exported with: it only broadcasts
+/// against the batch at that size, so the plan cannot serve any batch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "inputs of shapes {shapes} do not broadcast to {output} at every batch size N: a constant's size equals the batch the model was exported with, so the model only runs at that batch"
+)]
+pub struct BatchTie {
+    shapes: String,
+    output: String,
+}
+
 /// Sigmoid's two approximations: the default is accurate to a few 1e-5 in 49 rounds; the
 /// piecewise-linear one takes 11 rounds (more bytes) and is accurate to about 3e-3.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -214,11 +225,39 @@ impl<'g> Lowering<'g> {
             }
             To::Shaped(tag, shape) => (format!("{}/{tag}", node.name), shape, false),
         };
+        if op.broadcasts() {
+            self.check_broadcast(inputs, &shape)?;
+        }
         let id = self.builder.step(&node.name, op, inputs, &name, shape);
         if is_tensor {
             self.values.insert(name, id);
         }
         Ok(id)
+    }
+
+    /// An element-wise step's inputs broadcast to its output's shape at every batch size.
+    /// Shape inference at two batch sizes can mistake a constant whose size equals the
+    /// exported batch for a batch-sized tensor; broadcasting it against the batch shows it.
+    fn check_broadcast(&self, inputs: &[ValueId], output: &Shape) -> Result<()> {
+        let shapes: Vec<&Shape> = inputs.iter().map(|&id| self.shape_of(id)).collect();
+        let broadcast = shapes
+            .iter()
+            .try_fold(Shape(vec![]), |acc, s| acc.broadcast(s));
+        if broadcast.as_ref() == Some(output) {
+            return Ok(());
+        }
+        let shapes = shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        if shapes.iter().any(|s| s.contains('N')) {
+            return Err(BatchTie {
+                shapes: shapes.join(" and "),
+                output: output.to_string(),
+            }
+            .into());
+        }
+        bail!(
+            "internal error: inputs of shapes {} do not broadcast to the output's {output}",
+            shapes.join(" and ")
+        )
     }
 
     pub fn mark_integral(&mut self, id: ValueId) {
@@ -318,7 +357,10 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
                         cx.propagate_integral(node, rule);
                         Status::Lowered(approximations(&cx.builder.steps()[steps_before..]))
                     }
-                    Err(e) => Status::Unsupported(format!("{e:#}")),
+                    Err(e) => {
+                        coverage.tied_to_batch |= e.downcast_ref::<BatchTie>().is_some();
+                        Status::Unsupported(format!("{e:#}"))
+                    }
                 },
             }
         };

@@ -228,6 +228,12 @@ impl Function {
 }
 
 impl Op {
+    /// Element-wise over its inputs with numpy broadcasting: the output's shape is their
+    /// broadcast.
+    pub fn broadcasts(&self) -> bool {
+        matches!(self, Op::Add | Op::Sub | Op::Mul | Op::Select)
+    }
+
     /// Number of inputs, or `None` when variadic.
     pub fn arity(&self) -> Option<usize> {
         match self {

@@ -5,7 +5,7 @@
 use super::{Attr, OnnxBuilder, random, tract_reference};
 use ndarray::{ArrayD, IxDyn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use tfe::import::BatchPolicy;
+use tfe::import::{BatchMode, BatchPolicy};
 use tfe::lower::{Options, Status, convert};
 use tfe::plan::Plan;
 use tfe::serve::{Mode, predict};
@@ -170,8 +170,14 @@ impl Case {
     }
 
     pub fn batches(&self) -> Vec<usize> {
+        self.batches_for(self.fixed_shapes)
+    }
+
+    /// The declared batch size when the plan serves the declared shapes only, else
+    /// [`BATCHES`].
+    fn batches_for(&self, declared_only: bool) -> Vec<usize> {
         match self.inputs.first().and_then(|dims| dims[0]) {
-            Some(declared) if self.fixed_shapes => vec![declared as usize],
+            Some(declared) if declared_only => vec![declared as usize],
             _ => BATCHES.to_vec(),
         }
     }
@@ -246,7 +252,9 @@ impl Case {
             Some(model) => model.save(&format!("{}-reference", self.name)),
             None => path,
         };
-        for batch in self.batches() {
+        // A model tied to its exported batch converts at its declared shapes only.
+        let batches = self.batches_for(converted.batch != BatchMode::Symbolic);
+        for batch in batches {
             let inputs = self.inputs_for(batch);
             let expected = catch_unwind(AssertUnwindSafe(|| tract_reference(&reference, &inputs)))
                 .map_err(|_| format!("batch {batch}: tract failed on the model"))?;

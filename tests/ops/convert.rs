@@ -178,6 +178,46 @@ fn batch_axis_needs_fixed_shapes() {
     );
 }
 
+/// A constant whose leading size equals the exported batch (a Gemm bias of shape [3, 4], a
+/// PRelu slope of shape [3, 6], for inputs declared [3, 6]) passes for batch-sized in shape
+/// inference at batches 2 and 3; broadcasting it against the batch shows it is not. Such a
+/// model converts at its declared shapes; with a free batch declared it is refused, saying why.
+#[test]
+fn constants_tied_to_the_exported_batch() {
+    let tied = |name: &str, batch: Option<i64>| {
+        let gemm = case(&format!("{name}-gemm"), 13)
+            .input("x", &[batch, Some(6)])
+            .weight("b", &[6, 4])
+            .weight("c", &[3, 4])
+            .node("Gemm", &["x", "b", "c"], &["y"], vec![])
+            .output("y");
+        let prelu = case(&format!("{name}-prelu"), 13)
+            .input("x", &[batch, Some(6)])
+            .weight("slope", &[3, 6])
+            .node("PRelu", &["x", "slope"], &["y"], vec![])
+            .output("y");
+        vec![gemm, prelu]
+    };
+    let declared = tied("tied", Some(3));
+    for c in &declared {
+        let converted = tfe::lower::convert(&c.onnx.save(&c.name), c.options()).unwrap();
+        assert_eq!(
+            converted.batch,
+            tfe::import::BatchMode::AsDeclared,
+            "{}",
+            c.name
+        );
+    }
+    run_all(declared);
+    let fragments: &[&str] = &["do not broadcast", "and [3, ", "exported with"];
+    refuse_all(
+        tied("tied-free", N)
+            .into_iter()
+            .map(|c| (c, fragments))
+            .collect(),
+    );
+}
+
 #[test]
 fn refusals_say_why() {
     let x: &[Option<i64>] = &[N, Some(3), Some(4)];
