@@ -1,6 +1,6 @@
 //! What the two command-line tools share: .npy files and how errors reach the user.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 use std::io::BufWriter;
@@ -24,20 +24,54 @@ pub fn run(body: impl FnOnce() -> Result<()>) -> ! {
     }
 }
 
+/// An input .npy file as reals: float32 as stored; float64, int32, int64 and bool (token
+/// ids, masks, labels) converted, integers only while float32 holds them exactly.
 pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
-    let file = std::fs::File::open(path)
+    let bytes = std::fs::read(path)
         .with_context(|| format!("cannot open input file {}", path.display()))?;
-    match ArrayD::<f32>::read_npy(std::io::BufReader::new(file)) {
-        Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(d)) => bail!(
-            "{} holds {d}, not float32; save the input as float32 (for example np.save(path, x.astype(np.float32)))",
-            path.display()
-        ),
-        Err(e) => bail!(
+    let unreadable = |e: ReadNpyError| {
+        anyhow!(
             "{} is not a readable .npy file ({e}); save the input with numpy.save",
             path.display()
-        ),
+        )
+    };
+    let descriptor = match ArrayD::<f32>::read_npy(bytes.as_slice()) {
+        Ok(a) => return Ok(a),
+        Err(ReadNpyError::WrongDescriptor(d)) => d,
+        Err(e) => return Err(unreadable(e)),
+    };
+    let read = |bytes: &[u8]| -> Option<Result<ArrayD<f32>>> {
+        if let Ok(a) = ArrayD::<f64>::read_npy(bytes) {
+            return Some(Ok(a.mapv(|v| v as f32)));
+        }
+        if let Ok(a) = ArrayD::<bool>::read_npy(bytes) {
+            return Some(Ok(a.mapv(|v| if v { 1.0 } else { 0.0 })));
+        }
+        let ints = ArrayD::<i64>::read_npy(bytes).ok().or_else(|| {
+            ArrayD::<i32>::read_npy(bytes)
+                .ok()
+                .map(|a| a.mapv(i64::from))
+        })?;
+        Some(exact_floats(ints, path))
+    };
+    read(&bytes).unwrap_or_else(|| {
+        bail!(
+            "{} holds {descriptor}; save the input as float32, float64, int32, int64 or bool (for example np.save(path, x.astype(np.float32)))",
+            path.display()
+        )
+    })
+}
+
+/// Integers as float32, which holds every integer up to 2^24 exactly.
+fn exact_floats(ints: ArrayD<i64>, path: &Path) -> Result<ArrayD<f32>> {
+    const EXACT: i64 = 1 << 24;
+    if let Some(v) = ints.iter().find(|v| v.abs() > EXACT) {
+        bail!(
+            "{} holds the integer {v}, beyond the 2^24 that tfe's float32 inputs hold exactly",
+            path.display()
+        );
     }
+    Ok(ints.mapv(|v| v as f32))
 }
 
 pub fn write_npy(path: &Path, array: &ArrayD<f32>) -> Result<()> {

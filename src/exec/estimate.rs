@@ -43,7 +43,7 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
     let input_shapes: Vec<Vec<usize>> = plan
         .inputs
         .iter()
-        .map(|&id| plan.value(id).shape.resolve(batch))
+        .map(|input| plan.value(input.value).shape.resolve(batch))
         .collect();
     let inputs = input_shapes.iter().map(|s| tagged(s, true)).collect();
     let weights: Vec<_> = plan

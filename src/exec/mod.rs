@@ -88,8 +88,8 @@ pub fn run<D: Domain>(
     mut profile: Option<&mut Profile>,
 ) -> Result<Vec<D::Value>> {
     let mut values: Vec<Option<Cow<D::Value>>> = vec![None; plan.values.len()];
-    for (&id, v) in plan.inputs.iter().zip(inputs) {
-        values[id.index()] = Some(Cow::Owned(v));
+    for (input, v) in plan.inputs.iter().zip(inputs) {
+        values[input.value.index()] = Some(Cow::Owned(v));
     }
     for (w, v) in plan.weights.iter().zip(weights) {
         values[w.value.index()] = Some(Cow::Borrowed(v));

@@ -9,10 +9,13 @@
 //! result must then agree with the static one at the declared batch, or the plan keeps the
 //! fixed batch.
 
-use super::{BatchMode, Fact, Model, batch_facts, int64_initializer, tract_facts};
+use super::{BatchMode, Fact, Model, Tiled, floats, int64_initializer, tract_facts};
+use crate::plan::{Dim, Shape};
 use anyhow::{Context, Result};
+use ndarray::{ArrayD, Axis};
 use std::collections::HashMap;
 use tract_onnx::pb;
+use tract_onnx::prelude::Tensor;
 
 pub fn infer(model: &Model) -> Result<(BatchMode, HashMap<String, Fact>)> {
     let declared: Vec<Option<usize>> = model
@@ -114,4 +117,102 @@ fn outputs_scale(model: &Model, symbolic: &HashMap<String, Fact>) -> bool {
             .and_then(|f| f.shape.as_ref())
             .is_some_and(|s| s.has_batch())
     })
+}
+
+/// Facts for a symbolic batch from facts at two batch sizes: a dimension that is the same at
+/// both is fixed, one that grows in proportion is `k * N`, anything else means the model does
+/// not take a free batch. Constants keep only values that do not depend on the batch.
+fn batch_facts(
+    at_a: &HashMap<String, Fact>,
+    at_b: &HashMap<String, Fact>,
+    (a, b): (usize, usize),
+) -> Result<HashMap<String, Fact>, String> {
+    at_a.iter()
+        .map(|(name, fa)| {
+            let not_scaling = || {
+                let shape = |f: Option<&Fact>| f.and_then(|f| f.shape.as_ref()).map_or("unknown".into(), |s| s.to_string());
+                format!(
+                    "tensor {name} does not scale with the batch size (shape {} at batch {a}, {} at batch {b}): the model computes along the batch axis",
+                    shape(Some(fa)),
+                    shape(at_b.get(name))
+                )
+            };
+            let fb = at_b.get(name).ok_or_else(not_scaling)?;
+            let shape = match (&fa.shape, &fb.shape) {
+                (Some(sa), Some(sb)) if sa.rank() == sb.rank() => Some(Shape(
+                    sa.0.iter()
+                        .zip(&sb.0)
+                        .map(|(da, db)| {
+                            let (da, db) = (da.resolve(0), db.resolve(0));
+                            if da == db {
+                                Some(Dim::Fixed(da))
+                            } else if da % a == 0 && da / a * b == db {
+                                Some(Dim::Batch(da / a))
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(not_scaling)?,
+                )),
+                (None, None) => None,
+                _ => return Err(not_scaling()),
+            };
+            let konst = match (&fa.konst, &fb.konst) {
+                (Some(ka), Some(kb)) if ka == kb => Some(ka.clone()),
+                _ => None,
+            };
+            let tiled = match (&fa.konst, &fb.konst, &shape) {
+                (Some(ka), Some(kb), Some(shape)) if konst.is_none() => {
+                    tiled(shape, [(ka, a), (kb, b)])
+                }
+                _ => None,
+            };
+            Ok((
+                name.clone(),
+                Fact {
+                    shape,
+                    konst,
+                    tiled,
+                    datum_type: fa.datum_type,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The block a batch-dependent constant repeats along its one batch axis, when its values at
+/// both probe batches are that block repeated.
+fn tiled(shape: &Shape, probes: [(&Tensor, usize); 2]) -> Option<Tiled> {
+    let mut batch_axes = shape.0.iter().enumerate().filter_map(|(axis, d)| match d {
+        Dim::Batch(k) => Some((axis, *k)),
+        Dim::Fixed(_) => None,
+    });
+    let (axis, k) = batch_axes.next()?;
+    if batch_axes.next().is_some() {
+        return None;
+    }
+    let values: Vec<ArrayD<f32>> = probes
+        .iter()
+        .map(|(t, _)| floats(t).ok())
+        .collect::<Option<_>>()?;
+    let mut block = values[0].slice_axis(Axis(axis), (0..k).into()).to_owned();
+    let repeats = |v: &ArrayD<f32>, block: &ArrayD<f32>, n: usize| {
+        v.len_of(Axis(axis)) == n * block.len_of(Axis(axis))
+            && v.axis_chunks_iter(Axis(axis), block.len_of(Axis(axis)))
+                .all(|chunk| chunk == block)
+    };
+    if !values
+        .iter()
+        .zip(probes)
+        .all(|(v, (_, n))| repeats(v, &block, n))
+    {
+        return None;
+    }
+    // A block that repeats one slice (a uniform fill) is that slice, expanded for free.
+    let first = block.slice_axis(Axis(axis), (0..1).into()).to_owned();
+    if repeats(&block, &first, k) {
+        block = first;
+    }
+    Some(Tiled { block, axis })
 }

@@ -9,7 +9,7 @@ mod tensorflow;
 pub use graph::Node;
 pub use tensorflow::GraphNames;
 
-use crate::plan::{Dim, Shape};
+use crate::plan::Shape;
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
 use prost::Message;
@@ -34,8 +34,18 @@ pub struct Model {
     pub initializers: HashSet<String>,
 }
 
-/// ONNX TensorProto element type for float32.
-const ONNX_FLOAT: i32 = 1;
+/// The ONNX element types a graph input may have, with their tract types: the client gives
+/// every input as numbers (integers are token ids, labels or masks).
+fn input_datum_type(elem_type: i32) -> Option<DatumType> {
+    Some(match elem_type {
+        1 => f32::datum_type(),
+        6 => i32::datum_type(),
+        7 => i64::datum_type(),
+        9 => bool::datum_type(),
+        11 => f64::datum_type(),
+        _ => return None,
+    })
+}
 
 /// Reads an ONNX model, or a TensorFlow frozen graph (a `.pb` GraphDef) translated into one.
 pub fn read_model(path: &Path, names: &GraphNames) -> Result<Model> {
@@ -108,6 +118,12 @@ impl Model {
             }
         }
         secret
+    }
+
+    /// Whether a graph input holds integers (token ids, labels, masks) rather than reals.
+    pub fn is_integer_input(&self, name: &str) -> bool {
+        self.declared_input(name)
+            .is_ok_and(|(elem_type, _)| matches!(elem_type, 6 | 7 | 9))
     }
 
     /// Every node reads only tensors defined before it (ONNX requires topological order).
@@ -197,10 +213,20 @@ pub enum BatchMode {
 pub struct Fact {
     pub shape: Option<Shape>,
     pub konst: Option<Arc<Tensor>>,
-    /// The one value of a tensor whose shape depends on the batch but whose elements are all
-    /// that value at convert time (the zero initial state exporters build from `Shape`).
-    pub uniform: Option<f32>,
+    /// A tensor whose value depends on the batch size only by repeating a block along the
+    /// batch axis (see [`Tiled`]).
+    pub tiled: Option<Tiled>,
     pub datum_type: Option<DatumType>,
+}
+
+/// A tensor computed at convert time from constants and shapes alone whose value depends on
+/// the batch size only by repetition: at batch N it is `block` repeated N times along `axis`
+/// (the batch axis). Exporters build such tensors from `Shape` of the input: a zero initial
+/// state, a class token expanded to the batch, the embedding of all-zero token types.
+#[derive(Clone, Debug)]
+pub struct Tiled {
+    pub block: ArrayD<f32>,
+    pub axis: usize,
 }
 
 /// A model after shape inference.
@@ -234,9 +260,17 @@ impl Graph {
         self.facts.get(tensor).and_then(|f| f.konst.as_ref())
     }
 
-    /// The one value of a batch-sized tensor that is filled with it (see [`Fact::uniform`]).
+    /// A batch-sized tensor known at convert time but for the batch size (see [`Tiled`]).
+    pub fn tiled(&self, tensor: &str) -> Option<&Tiled> {
+        self.facts.get(tensor).and_then(|f| f.tiled.as_ref())
+    }
+
+    /// The one value of a batch-sized tensor filled with it (the zero initial state
+    /// exporters build from `Shape`).
     pub fn uniform(&self, tensor: &str) -> Option<f32> {
-        self.facts.get(tensor).and_then(|f| f.uniform)
+        let block = &self.tiled(tensor)?.block;
+        let first = *block.first()?;
+        block.iter().all(|&v| v == first).then_some(first)
     }
 }
 
@@ -268,11 +302,7 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     if policy == BatchPolicy::AsDeclared {
         for name in &model.inputs {
             let (elem_type, dims) = model.declared_input(name)?;
-            if elem_type != ONNX_FLOAT {
-                bail!(
-                    "graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input"
-                );
-            }
+            check_elem_type(name, elem_type)?;
             if let Some(axis) = dims.iter().position(Option::is_none) {
                 bail!(
                     "graph input {name} has a symbolic size on axis {axis}; with --fixed-shapes every dimension must be declared"
@@ -290,11 +320,7 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     }
     for name in &model.inputs {
         let (elem_type, dims) = model.declared_input(name)?;
-        if elem_type != ONNX_FLOAT {
-            bail!(
-                "graph input {name} has ONNX element type {elem_type}; tfe computes on float32 inputs, so export the model with a float32 input"
-            );
-        }
+        check_elem_type(name, elem_type)?;
         if dims.is_empty() {
             bail!("graph input {name} is a scalar; tfe needs a batch axis first");
         }
@@ -313,6 +339,15 @@ pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
         facts,
         secret,
     })
+}
+
+fn check_elem_type(name: &str, elem_type: i32) -> Result<()> {
+    if input_datum_type(elem_type).is_none() {
+        bail!(
+            "graph input {name} has ONNX element type {elem_type}; tfe takes float, double, int32, int64 or bool inputs, so export the model with one of those"
+        );
+    }
+    Ok(())
 }
 
 /// What tract infers for every tensor of `proto`, with axis 0 of every graph input set to
@@ -367,12 +402,13 @@ fn analyse_proto(
     let input_outlets = tract_model.input_outlets()?.to_vec();
     for (ix, outlet) in input_outlets.iter().enumerate() {
         let name = &tract_model.node(outlet.node).name;
-        let (_, dims) = model.declared_input(name)?;
+        let (elem_type, dims) = model.declared_input(name)?;
         let mut shape: TVec<usize> = dims.iter().map(|d| d.unwrap_or(1)).collect();
         if let (Some(b), Some(first)) = (batch, shape.first_mut()) {
             *first = b;
         }
-        tract_model.set_input_fact(ix, InferenceFact::dt_shape(f32::datum_type(), shape))?;
+        let datum_type = input_datum_type(elem_type).unwrap_or(f32::datum_type());
+        tract_model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, shape))?;
     }
     tract_model.analyse(false).map_err(|e| anyhow!("{e:#}"))?;
     let mut facts = HashMap::new();
@@ -389,81 +425,12 @@ fn analyse_proto(
             Fact {
                 shape,
                 konst: fact.value.concretize(),
-                uniform: None,
+                tiled: None,
                 datum_type: fact.datum_type.concretize(),
             },
         );
     }
     Ok(facts)
-}
-
-/// Facts for a symbolic batch from facts at two batch sizes: a dimension that is the same at
-/// both is fixed, one that grows in proportion is `k * N`, anything else means the model does
-/// not take a free batch. Constants keep only values that do not depend on the batch.
-fn batch_facts(
-    at_a: &HashMap<String, Fact>,
-    at_b: &HashMap<String, Fact>,
-    (a, b): (usize, usize),
-) -> Result<HashMap<String, Fact>, String> {
-    at_a.iter()
-        .map(|(name, fa)| {
-            let not_scaling = || {
-                let shape = |f: Option<&Fact>| f.and_then(|f| f.shape.as_ref()).map_or("unknown".into(), |s| s.to_string());
-                format!(
-                    "tensor {name} does not scale with the batch size (shape {} at batch {a}, {} at batch {b}): the model computes along the batch axis",
-                    shape(Some(fa)),
-                    shape(at_b.get(name))
-                )
-            };
-            let fb = at_b.get(name).ok_or_else(not_scaling)?;
-            let shape = match (&fa.shape, &fb.shape) {
-                (Some(sa), Some(sb)) if sa.rank() == sb.rank() => Some(Shape(
-                    sa.0.iter()
-                        .zip(&sb.0)
-                        .map(|(da, db)| {
-                            let (da, db) = (da.resolve(0), db.resolve(0));
-                            if da == db {
-                                Some(Dim::Fixed(da))
-                            } else if da % a == 0 && da / a * b == db {
-                                Some(Dim::Batch(da / a))
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(not_scaling)?,
-                )),
-                (None, None) => None,
-                _ => return Err(not_scaling()),
-            };
-            let konst = match (&fa.konst, &fb.konst) {
-                (Some(ka), Some(kb)) if ka == kb => Some(ka.clone()),
-                _ => None,
-            };
-            let uniform = match (&fa.konst, &fb.konst) {
-                (Some(ka), Some(kb)) if konst.is_none() => {
-                    uniform_value(ka).filter(|&v| uniform_value(kb) == Some(v))
-                }
-                _ => None,
-            };
-            Ok((
-                name.clone(),
-                Fact {
-                    shape,
-                    konst,
-                    uniform,
-                    datum_type: fa.datum_type,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// The value every element of a non-empty numeric tensor has, if they all have one.
-fn uniform_value(t: &Tensor) -> Option<f32> {
-    let values = floats(t).ok()?;
-    let first = *values.first()?;
-    values.iter().all(|&v| v == first).then_some(first)
 }
 
 /// A one-dimensional int64 initializer, for the rewrites made before shape inference.

@@ -22,6 +22,7 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod tokens;
 mod window;
 
 pub use convert::{Converted, check, convert};
@@ -30,7 +31,7 @@ pub use registry::{OpRule, operators_markdown, rules};
 
 use registry::{hint_for, rule_for};
 
-use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
+use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, Tiled, floats, ints};
 use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Result, anyhow, bail};
@@ -39,6 +40,7 @@ use ndarray::ArrayD;
 use readers::Readers;
 use reorder::Reorders;
 use std::collections::{HashMap, HashSet};
+use tokens::TokenInput;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -112,6 +114,8 @@ pub struct Lowering<'g> {
     /// Values known to hold integers (indices, class labels): casting them to an integer
     /// type rounds nothing.
     integral: HashSet<ValueId>,
+    /// The token-id inputs, by name (see `tokens.rs`).
+    token_inputs: HashMap<String, TokenInput>,
     pub sigmoid: SigmoidMethod,
 }
 
@@ -122,36 +126,69 @@ impl<'g> Lowering<'g> {
         if let Some(&id) = self.values.get(tensor) {
             return Ok(id);
         }
-        let id = match self.graph.uniform(tensor) {
-            Some(v) => self.batch_filled(tensor, v)?,
-            None => {
-                let data = self.constant(tensor)?;
-                self.weight(tensor, data, Visibility::Secret)?
-            }
+        let id = if let Some(ids) = self.token_input(tensor) {
+            self.token_ids(tensor, ids)?
+        } else if let Some(tiled) = self.graph.tiled(tensor) {
+            self.batch_tiled(tensor, tiled)?
+        } else {
+            let data = self.constant(tensor)?;
+            self.weight(tensor, data, Visibility::Secret)?
         };
         self.values.insert(tensor.to_string(), id);
         Ok(id)
     }
 
-    /// A batch-sized tensor filled with one value (the zero state an unrolled Keras RNN
-    /// builds from the input's shape): the value as a weight with 1 for each batch axis,
-    /// expanded to the tensor's shape.
-    fn batch_filled(&mut self, tensor: &str, v: f32) -> Result<ValueId> {
+    /// A batch-sized tensor that repeats a block per batch row (see [`Tiled`]): the block as
+    /// a weight, repeated to the batch at run time by data movement alone. A block of one
+    /// row is expanded; one of `k` rows is lifted to [.., 1, k, ..], expanded to
+    /// [.., N, k, ..] and merged to [.., N*k, ..].
+    fn batch_tiled(&mut self, tensor: &str, tiled: &Tiled) -> Result<ValueId> {
         let shape = self.shape(tensor)?;
-        let seed_dims: Vec<usize> = shape
-            .0
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => *n,
-                Dim::Batch(_) => 1,
-            })
-            .collect();
-        let seed = ArrayD::from_elem(ndarray::IxDyn(&seed_dims), v);
-        let seed = self.weight(&format!("{tensor}/fill"), seed, Visibility::Secret)?;
-        let op = Op::Expand {
-            shape: shape.clone(),
+        let dims = tiled.block.shape().to_vec();
+        let block = self.weight(
+            &format!("{tensor}/block"),
+            tiled.block.clone(),
+            Visibility::Secret,
+        )?;
+        let (lifts, last) = if dims[tiled.axis] == 1 {
+            (
+                vec![],
+                Op::Expand {
+                    shape: shape.clone(),
+                },
+            )
+        } else {
+            let mut lifted = Shape::fixed_dims(&dims);
+            lifted.0.insert(tiled.axis, Dim::Fixed(1));
+            let mut expanded = lifted.clone();
+            expanded.0[tiled.axis] = Dim::Batch(1);
+            let lifts = vec![
+                (
+                    Op::Reshape {
+                        shape: lifted.clone(),
+                    },
+                    lifted,
+                ),
+                (
+                    Op::Expand {
+                        shape: expanded.clone(),
+                    },
+                    expanded,
+                ),
+            ];
+            (
+                lifts,
+                Op::Reshape {
+                    shape: shape.clone(),
+                },
+            )
         };
-        Ok(self.builder.step(tensor, op, &[seed], tensor, shape))
+        let mut current = block;
+        for (op, out) in lifts {
+            let name = format!("{tensor}/{}", op.name());
+            current = self.builder.step(tensor, op, &[current], &name, out);
+        }
+        Ok(self.builder.step(tensor, last, &[current], tensor, shape))
     }
 
     /// A tensor's value at convert time, or an error saying it must be constant.
@@ -325,6 +362,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         introduced: HashMap::new(),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
+        token_inputs: HashMap::new(),
         sigmoid: options.sigmoid,
     };
     let mut coverage = Coverage::new(model);
@@ -332,8 +370,21 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
     let mut setup = || -> Result<()> {
         for name in &model.inputs {
             let shape = cx.shape(name)?;
-            let id = cx.builder.input(name, shape);
-            cx.values.insert(name.clone(), id);
+            let depth = match model.is_integer_input(name) {
+                true => tokens::table_rows(graph, name)?,
+                false => None,
+            };
+            match depth {
+                Some(depth) => {
+                    let one_hot = cx.builder.one_hot_input(name, shape, depth);
+                    cx.token_inputs
+                        .insert(name.clone(), TokenInput { one_hot, depth });
+                }
+                None => {
+                    let id = cx.builder.input(name, shape);
+                    cx.values.insert(name.clone(), id);
+                }
+            }
         }
         Ok(())
     };

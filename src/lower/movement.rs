@@ -8,7 +8,7 @@ use super::args::{
     fixed_dim, ints_arg, normalize_axes, normalize_axis, normalize_index, required_input, with_dim,
 };
 use super::shape::data_input;
-use super::{Lowering, Op, To};
+use super::{Lowering, Op, To, tokens};
 use crate::import::Node;
 use crate::plan::{Dim, Shape, ValueId};
 use crate::tensor::movement::AxisSlice;
@@ -364,6 +364,9 @@ fn gathered<'n>(cx: &Lowering, node: &'n Node) -> Result<Gathered<'n>> {
 }
 
 pub fn gather(cx: &mut Lowering, node: &Node) -> Result<()> {
+    if let Some(ids) = node.input(1).and_then(|i| cx.token_input(i)) {
+        return tokens::lookup(cx, node, ids);
+    }
     let g = gathered(cx, node)?;
     let taken = with_dim(&g.shape, g.axis, Dim::Fixed(g.indices.len()));
     let op = Op::Gather {

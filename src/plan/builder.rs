@@ -1,7 +1,9 @@
 //! Building a plan value by value: used by the ONNX lowering and by library users who write
 //! a custom secure computation directly.
 
-use super::{Op, Plan, Shape, Source, Step, ValueId, ValueInfo, Visibility, Weight};
+use super::{
+    Dim, Encoding, Input, Op, Plan, Shape, Source, Step, ValueId, ValueInfo, Visibility, Weight,
+};
 use crate::tensor::FixedPoint;
 use anyhow::Result;
 use ndarray::ArrayD;
@@ -33,10 +35,22 @@ impl PlanBuilder {
         ValueId(self.plan.values.len() as u32 - 1)
     }
 
+    /// A client input of real numbers.
     pub fn input(&mut self, name: &str, shape: Shape) -> ValueId {
-        let id = self.value(name, shape);
-        self.plan.inputs.push(id);
-        id
+        self.encoded_input(name, shape, Encoding::Real)
+    }
+
+    /// A client input of integer ids below `depth`, given with `shape`: its value is their
+    /// one-hot rows, of shape `shape` + `[depth]` (see [`Encoding::OneHot`]).
+    pub fn one_hot_input(&mut self, name: &str, mut shape: Shape, depth: usize) -> ValueId {
+        shape.0.push(Dim::Fixed(depth));
+        self.encoded_input(name, shape, Encoding::OneHot { depth })
+    }
+
+    fn encoded_input(&mut self, name: &str, shape: Shape, encoding: Encoding) -> ValueId {
+        let value = self.value(name, shape);
+        self.plan.inputs.push(Input { value, encoding });
+        value
     }
 
     pub fn weight(&mut self, name: &str, data: ArrayD<f32>, visibility: Visibility) -> ValueId {

@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 pub const MAGIC: &[u8; 8] = b"TFEPLAN\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const SHARE_MAGIC: &[u8; 8] = b"TFESHARE";
-pub const SHARE_FORMAT_VERSION: u32 = 1;
+pub const SHARE_FORMAT_VERSION: u32 = 2;
 const DIGEST_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]

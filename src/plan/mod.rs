@@ -45,6 +45,26 @@ pub enum Visibility {
     Public,
 }
 
+/// A client input: the value it becomes, and how the client encodes what it gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub value: ValueId,
+    pub encoding: Encoding,
+}
+
+/// How a client's input enters the ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Encoding {
+    /// Real numbers in fixed point.
+    #[default]
+    Real,
+    /// Integer ids below `depth` (token ids), as one-hot rows: the value has one more axis,
+    /// of size `depth`, than what the client gives, so that an embedding lookup becomes a
+    /// product with the secret table and no party learns an id.
+    OneHot { depth: usize },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Weight {
     pub value: ValueId,
@@ -335,7 +355,7 @@ pub struct Plan {
     pub fixed_point: FixedPoint,
     pub source: Source,
     pub values: Vec<ValueInfo>,
-    pub inputs: Vec<ValueId>,
+    pub inputs: Vec<Input>,
     pub outputs: Vec<ValueId>,
     pub weights: Vec<Weight>,
     pub steps: Vec<Step>,
@@ -344,6 +364,15 @@ pub struct Plan {
 impl Plan {
     pub fn value(&self, id: ValueId) -> &ValueInfo {
         &self.values[id.index()]
+    }
+
+    /// The shape of what the client gives for `input`: its value's, less the one-hot axis.
+    pub fn given_shape(&self, input: &Input) -> Shape {
+        let mut shape = self.value(input.value).shape.clone();
+        if let Encoding::OneHot { .. } = input.encoding {
+            shape.0.pop();
+        }
+        shape
     }
 
     /// Checks the invariants every interpreter relies on, so that a hand-edited or damaged
@@ -367,8 +396,15 @@ impl Plan {
             defined[id.index()] = true;
             Ok(())
         };
-        for &id in &self.inputs {
-            define(&mut defined, id, "an input")?;
+        for input in &self.inputs {
+            define(&mut defined, input.value, "an input")?;
+            if let Encoding::OneHot { depth } = input.encoding {
+                ensure!(
+                    depth > 0 && self.value(input.value).shape.0.last() == Some(&Dim::Fixed(depth)),
+                    "one-hot input {} must end with an axis of its depth {depth}",
+                    self.value(input.value).name
+                );
+            }
         }
         for w in &self.weights {
             define(&mut defined, w.value, "a weight")?;

@@ -2,10 +2,10 @@
 //! against the plan (count, rank, shape, one batch size) and the fixed-point encoding, with
 //! errors that name the input and say what to do.
 
-use crate::plan::Plan;
+use crate::plan::{Encoding, Input, Plan};
 use crate::tensor::fixed::EncodeError;
 use anyhow::{Context, Result};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -49,6 +49,15 @@ pub enum InputError {
         name: String,
         reason: EncodeError,
     },
+    #[error(
+        "input {name}: {id} is not a token id below {depth}; give integer ids of the model's vocabulary"
+    )]
+    TokenId {
+        index: usize,
+        name: String,
+        id: f32,
+        depth: usize,
+    },
     #[error("input {name}: {reason}; scale the input down (or convert with fewer --frac-bits)")]
     OutOfRange {
         index: usize,
@@ -64,6 +73,7 @@ impl InputError {
             InputError::Rank { index, .. }
             | InputError::Shape { index, .. }
             | InputError::NotFinite { index, .. }
+            | InputError::TokenId { index, .. }
             | InputError::OutOfRange { index, .. } => Some(*index),
             InputError::Count { .. } | InputError::Batch { .. } => None,
         }
@@ -75,7 +85,7 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
     let names = || {
         plan.inputs
             .iter()
-            .map(|&id| plan.value(id).name.clone())
+            .map(|input| plan.value(input.value).name.clone())
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -87,20 +97,20 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
         });
     }
     let mut batch: Option<(String, usize)> = None;
-    for (index, (&id, x)) in plan.inputs.iter().zip(inputs).enumerate() {
-        let info = plan.value(id);
-        let expected = info.shape.to_string();
-        if x.ndim() != info.shape.rank() {
+    for (index, (input, x)) in plan.inputs.iter().zip(inputs).enumerate() {
+        let info = plan.value(input.value);
+        let shape = plan.given_shape(input);
+        let expected = shape.to_string();
+        if x.ndim() != shape.rank() {
             return Err(InputError::Rank {
                 index,
                 name: info.name.clone(),
                 expected,
-                expected_rank: info.shape.rank(),
+                expected_rank: shape.rank(),
                 got: x.shape().to_vec(),
             });
         }
-        let b = info
-            .shape
+        let b = shape
             .batch_for(x.shape())
             .filter(|&b| b > 0)
             .ok_or_else(|| InputError::Shape {
@@ -110,7 +120,7 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
                 got: x.shape().to_vec(),
             })?;
         if let Some((first, a)) = &batch {
-            if info.shape.has_batch() && *a != b {
+            if shape.has_batch() && *a != b {
                 return Err(InputError::Batch {
                     first: first.clone(),
                     a: *a,
@@ -118,7 +128,7 @@ fn check_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<usize, InputError
                     b,
                 });
             }
-        } else if info.shape.has_batch() {
+        } else if shape.has_batch() {
             batch = Some((info.name.clone(), b));
         }
     }
@@ -132,32 +142,77 @@ pub(super) fn prepare(
     inputs: &[ArrayD<f32>],
 ) -> Result<(usize, Vec<ArrayD<u64>>), InputError> {
     let batch = check_inputs(plan, inputs)?;
-    Ok((batch, encode_inputs(plan, inputs)?))
-}
-
-fn encode_inputs(plan: &Plan, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<u64>>, InputError> {
-    plan.inputs
+    let encoded = plan
+        .inputs
         .iter()
         .zip(inputs)
         .enumerate()
-        .map(|(index, (&id, x))| {
-            let name = plan.value(id).name.clone();
+        .map(|(index, (input, x))| {
+            let name = || plan.value(input.value).name.clone();
+            let real = one_hot(input, x, index, name)?;
+            let real = real.as_ref().unwrap_or(x);
             plan.fixed_point
-                .encode_array(x.view())
+                .encode_array(real.view())
                 .map_err(|reason| match reason {
                     EncodeError::NotFinite { .. } => InputError::NotFinite {
                         index,
-                        name,
+                        name: name(),
                         reason,
                     },
                     EncodeError::OutOfRange { .. } => InputError::OutOfRange {
                         index,
-                        name,
+                        name: name(),
                         reason,
                     },
                 })
         })
+        .collect::<Result<_, _>>()?;
+    Ok((batch, encoded))
+}
+
+/// The inputs as the plan's values, in f32 (for the float interpreter), after [`prepare`]
+/// has checked them: real inputs as given, ids as one-hot rows.
+pub(super) fn real_values(plan: &Plan, inputs: &[ArrayD<f32>]) -> Vec<ArrayD<f32>> {
+    plan.inputs
+        .iter()
+        .zip(inputs)
+        .enumerate()
+        .map(|(index, (input, x))| {
+            let name = || plan.value(input.value).name.clone();
+            match one_hot(input, x, index, name) {
+                Ok(Some(rows)) => rows,
+                _ => x.clone(),
+            }
+        })
         .collect()
+}
+
+/// The one-hot rows of a [`Encoding::OneHot`] input's ids (`None` for a real input).
+fn one_hot(
+    input: &Input,
+    ids: &ArrayD<f32>,
+    index: usize,
+    name: impl Fn() -> String,
+) -> Result<Option<ArrayD<f32>>, InputError> {
+    let Encoding::OneHot { depth } = input.encoding else {
+        return Ok(None);
+    };
+    let mut rows = vec![0.0; ids.len() * depth];
+    for (row, &id) in rows.chunks_mut(depth).zip(ids.iter()) {
+        if !(id >= 0.0 && id < depth as f32 && id.fract() == 0.0) {
+            return Err(InputError::TokenId {
+                index,
+                name: name(),
+                id,
+                depth,
+            });
+        }
+        row[id as usize] = 1.0;
+    }
+    let mut shape = ids.shape().to_vec();
+    shape.push(depth);
+    let rows = ArrayD::from_shape_vec(IxDyn(&shape), rows).expect("one row per id");
+    Ok(Some(rows))
 }
 
 /// The plan's `index`th weight in fixed point.

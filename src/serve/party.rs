@@ -69,8 +69,8 @@ fn serve_request(
     let inputs = plan
         .inputs
         .iter()
-        .map(|&id| {
-            let shape = plan.value(id).shape.resolve(batch);
+        .map(|input| {
+            let shape = plan.value(input.value).shape.resolve(batch);
             Ok(MpcValue::Secret(recv_secret(party, Role::Client, &shape)?))
         })
         .collect::<Result<Vec<_>>>()?;

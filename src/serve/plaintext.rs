@@ -2,7 +2,7 @@
 //! plaintext fixed point, with no parties and no traffic. They check and encode inputs as
 //! the secure session does, so every mode refuses the same inputs.
 
-use super::encoding::{encode_weight, prepare};
+use super::encoding::{encode_weight, prepare, real_values};
 use super::{Prediction, Session, Setup};
 use crate::exec::{FixedDomain, FloatDomain, Profile, run};
 use crate::net::Stats;
@@ -68,7 +68,7 @@ impl Session for PlaintextSession {
             Weights::Float(weights) => run(
                 plan,
                 &mut FloatDomain,
-                inputs.to_vec(),
+                real_values(plan, inputs),
                 weights,
                 batch,
                 Some(&mut profile),

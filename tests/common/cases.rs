@@ -43,11 +43,11 @@ pub fn auto_pad(mode: &'static str) -> Attr {
     Attr::Str("auto_pad", mode)
 }
 
-/// One model under test: an ONNX graph plus the shapes of its inputs (`None` = the batch).
+/// One model under test: an ONNX graph plus its inputs.
 pub struct Case {
     pub name: String,
     pub onnx: OnnxBuilder,
-    pub inputs: Vec<Vec<Option<i64>>>,
+    pub inputs: Vec<CaseInput>,
     pub input_scale: f32,
     pub seed: u64,
     /// Converted with `BatchPolicy::AsDeclared` and run at the declared shapes only.
@@ -57,6 +57,13 @@ pub struct Case {
     /// Extra error allowed in fixed point and mpc, relative to the output's magnitude, for
     /// ops whose approximations have a relative error (exp and its kin).
     pub relative_tolerance: f32,
+}
+
+/// A graph input: its shape (`None` = the batch), and for token ids (int64) the vocabulary
+/// they are drawn from.
+pub struct CaseInput {
+    pub dims: Vec<Option<i64>>,
+    pub vocabulary: Option<usize>,
 }
 
 pub fn case(name: &str, opset: i64) -> Case {
@@ -79,7 +86,21 @@ pub fn case(name: &str, opset: i64) -> Case {
 impl Case {
     pub fn input(mut self, name: &str, dims: &[Option<i64>]) -> Self {
         self.onnx.input(name, dims);
-        self.inputs.push(dims.to_vec());
+        self.inputs.push(CaseInput {
+            dims: dims.to_vec(),
+            vocabulary: None,
+        });
+        self
+    }
+
+    /// An int64 input of token ids below `vocabulary`.
+    pub fn token_input(mut self, name: &str, dims: &[Option<i64>], vocabulary: usize) -> Self {
+        const INT64: i32 = 7;
+        self.onnx.input_typed(name, INT64, dims);
+        self.inputs.push(CaseInput {
+            dims: dims.to_vec(),
+            vocabulary: Some(vocabulary),
+        });
         self
     }
 
@@ -176,7 +197,7 @@ impl Case {
     /// The declared batch size when the plan serves the declared shapes only, else
     /// [`BATCHES`].
     fn batches_for(&self, declared_only: bool) -> Vec<usize> {
-        match self.inputs.first().and_then(|dims| dims[0]) {
+        match self.inputs.first().and_then(|input| input.dims[0]) {
             Some(declared) if declared_only => vec![declared as usize],
             _ => BATCHES.to_vec(),
         }
@@ -228,16 +249,18 @@ impl Case {
         self.inputs
             .iter()
             .enumerate()
-            .map(|(i, dims)| {
-                let shape: Vec<usize> = dims
+            .map(|(i, input)| {
+                let shape: Vec<usize> = input
+                    .dims
                     .iter()
                     .map(|d| d.map_or(batch, |n| n as usize))
                     .collect();
-                random(
-                    &shape,
-                    self.seed ^ ((batch as u64) << 8) ^ i as u64,
-                    self.input_scale,
-                )
+                let seed = self.seed ^ ((batch as u64) << 8) ^ i as u64;
+                match input.vocabulary {
+                    Some(v) => random(&shape, seed, 1.0)
+                        .mapv(|u| ((u + 1.0) / 2.0 * v as f32).floor().min(v as f32 - 1.0)),
+                    None => random(&shape, seed, self.input_scale),
+                }
             })
             .collect()
     }

@@ -9,6 +9,7 @@ use prost::Message;
 use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 pub enum Attr {
     Int(&'static str, i64),
@@ -216,14 +217,26 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// The model's outputs computed by tract, the plaintext reference.
 pub fn tract_reference(model: &Path, inputs: &[ArrayD<f32>]) -> Vec<ArrayD<f32>> {
     let mut m = tract_onnx::onnx().model_for_path(model).unwrap();
+    // Each input as the type the model declares (token ids as int64).
+    let mut types = vec![];
     for (i, x) in inputs.iter().enumerate() {
-        m.set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), x.shape()))
+        let declared = m.input_fact(i).unwrap().datum_type.concretize();
+        let datum_type = declared.unwrap_or(f32::datum_type());
+        m.set_input_fact(i, InferenceFact::dt_shape(datum_type, x.shape()))
             .unwrap();
+        types.push(datum_type);
     }
     let runnable = m.into_optimized().unwrap().into_runnable().unwrap();
     let tvalues: TVec<TValue> = inputs
         .iter()
-        .map(|x| Tensor::from(x.clone()).into())
+        .zip(types)
+        .map(|(x, t)| {
+            Tensor::from(x.clone())
+                .cast_to_dt(t)
+                .unwrap()
+                .into_owned()
+                .into()
+        })
         .collect();
     runnable
         .run(tvalues)
