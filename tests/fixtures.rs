@@ -1,11 +1,13 @@
 //! End to end on the committed fixtures, made by the exporters users run (torch.onnx.export
-//! both ways, tf2onnx, skl2onnx, a frozen TensorFlow graph): convert, then run in every mode
-//! at batch 1 and 32 with one plan, against the outputs of the plaintext runtime.
+//! both ways, tf2onnx, skl2onnx, a frozen TensorFlow graph, Hugging Face and timm models):
+//! convert, then run in every mode at batch 1 and a larger batch (32, or what the manifest
+//! lists) with one plan, against the outputs of the plaintext runtime.
 
 mod common;
 
-use common::{max_abs_diff, read_npy};
+use common::max_abs_diff;
 use ndarray::ArrayD;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tfe::exec::estimate;
 use tfe::lower::{Options, convert};
@@ -29,22 +31,62 @@ fn top1(a: &ArrayD<f32>) -> Vec<usize> {
         .collect()
 }
 
-/// The expected outputs in graph order: classifiers have labels (compared exactly) then
-/// probabilities; the others one output.
-fn expected(dir: &Path, batch: usize) -> Vec<(ArrayD<f32>, bool)> {
-    let single = dir.join(format!("expected_b{batch}.npy"));
-    if single.exists() {
-        return vec![(read_npy(&single), false)];
+/// What a fixture's manifest entry says about its files: per graph input and per output,
+/// the file for each batch size; class labels (int64) are compared exactly.
+struct Files {
+    batches: Vec<usize>,
+    inputs: Vec<BTreeMap<usize, String>>,
+    outputs: Vec<(BTreeMap<usize, String>, bool)>,
+}
+
+/// `{"b1": "input_b1.npy", "b32": ...}` by batch size.
+fn by_batch(files: &serde_json::Value) -> Option<BTreeMap<usize, String>> {
+    files
+        .as_object()?
+        .iter()
+        .map(|(b, f)| Some((b.strip_prefix('b')?.parse().ok()?, f.as_str()?.to_string())))
+        .collect()
+}
+
+/// The fixture's files from fixtures/manifest.json; entries that list no files per batch
+/// have one input `input_bB.npy` and outputs `expected_bB.npy` (or labels and
+/// probabilities) at batches 1 and 32.
+fn files(name: &str, dir: &Path) -> Files {
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("../manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = &manifest["fixtures"][name];
+    let inputs: Option<Vec<_>> = entry["inputs"].as_array().and_then(|inputs| {
+        inputs
+            .iter()
+            .map(|i| by_batch(&i["saved_as"]["files"]))
+            .collect()
+    });
+    let outputs: Option<Vec<_>> = entry["outputs"].as_array().and_then(|outputs| {
+        outputs
+            .iter()
+            .map(|o| Some((by_batch(&o["expected"])?, o["saved_as"]["dtype"] == "int64")))
+            .collect()
+    });
+    let batches = [1, 32];
+    let per_batch = |pattern: &str| batches.map(|b| (b, pattern.replace("{b}", &b.to_string())));
+    let inputs = inputs.unwrap_or_else(|| vec![per_batch("input_b{b}.npy").into()]);
+    let outputs = outputs.unwrap_or_else(|| {
+        if dir.join("expected_b1.npy").exists() {
+            vec![(per_batch("expected_b{b}.npy").into(), false)]
+        } else {
+            vec![
+                (per_batch("expected_b{b}_labels.npy").into(), true),
+                (per_batch("expected_b{b}_probabilities.npy").into(), false),
+            ]
+        }
+    });
+    Files {
+        batches: inputs[0].keys().copied().collect(),
+        inputs,
+        outputs,
     }
-    let labels: ArrayD<i64> =
-        ndarray_npy::read_npy(dir.join(format!("expected_b{batch}_labels.npy"))).unwrap();
-    vec![
-        (labels.mapv(|v| v as f32), true),
-        (
-            read_npy(&dir.join(format!("expected_b{batch}_probabilities.npy"))),
-            false,
-        ),
-    ]
 }
 
 fn model_file(dir: &Path) -> PathBuf {
@@ -56,22 +98,36 @@ fn model_file(dir: &Path) -> PathBuf {
     }
 }
 
+/// An .npy file as reals, whatever its element type (token ids and labels are int64).
+fn read_numbers(path: &Path) -> ArrayD<f32> {
+    tfe::cli::read_npy(path).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 fn check_fixture(name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name);
+    let files = files(name, &dir);
     let converted =
         convert(&model_file(&dir), Options::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     let plan = tfe::plan::Plan::from_bytes(&converted.plan.to_bytes(), name).unwrap();
-    for batch in [1, 32] {
-        let input = read_npy(&dir.join(format!("input_b{batch}.npy")));
-        let expected = expected(&dir, batch);
+    for &batch in &files.batches {
+        let inputs: Vec<ArrayD<f32>> = files
+            .inputs
+            .iter()
+            .map(|f| read_numbers(&dir.join(&f[&batch])))
+            .collect();
+        let expected: Vec<(ArrayD<f32>, bool)> = files
+            .outputs
+            .iter()
+            .map(|(f, exact)| (read_numbers(&dir.join(&f[&batch])), *exact))
+            .collect();
         for (mode, tolerance) in [
             (Mode::Float, FLOAT_TOLERANCE),
             (Mode::Fixed, OUTPUT_TOLERANCE),
             (Mode::Mpc, OUTPUT_TOLERANCE),
         ] {
-            let prediction = predict(&plan, std::slice::from_ref(&input), mode).unwrap();
+            let prediction = predict(&plan, &inputs, mode).unwrap();
             if mode == Mode::Mpc {
                 check_cost_estimate(name, &plan, batch, &prediction);
             }
@@ -166,4 +222,5 @@ fixtures! {
     sklearn_scaler_pipeline => "skl_scaler_logreg",
     sklearn_normalizer_pipeline => "skl_normalizer_logreg",
     sklearn_mlp_classifier => "skl_mlp",
+    vision_transformer_timm => "vit_tiny",
 }
