@@ -166,4 +166,10 @@ fixtures! {
     sklearn_scaler_pipeline => "skl_scaler_logreg",
     sklearn_normalizer_pipeline => "skl_normalizer_logreg",
     sklearn_mlp_classifier => "skl_mlp",
+    sklearn_linear_svc => "skl_linear_svc",
+    sklearn_linear_svc_binary_with_a_scalar_column_index => "skl_linear_svc_binary",
+    sklearn_random_forest => "skl_forest",
+    sklearn_gradient_boosting => "skl_gbm",
+    sklearn_decision_tree_regressor => "skl_tree_regressor",
+    xgboost_classifier_through_onnxmltools => "xgb_classifier",
 }

@@ -3,6 +3,7 @@
 
 mod activation;
 mod args;
+mod classes;
 mod compare;
 mod convert;
 mod coverage;
@@ -22,6 +23,7 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod tree;
 mod window;
 
 pub use convert::{Converted, check, convert};

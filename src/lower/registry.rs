@@ -4,7 +4,7 @@
 
 use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    recurrent, reduce, resize, shape, softmax,
+    recurrent, reduce, resize, shape, softmax, tree,
 };
 use crate::import::{Graph, Node};
 use anyhow::Result;
@@ -523,6 +523,24 @@ const RULES: &[OpRule] = &[
         ml::scaler,
         1,
         "(x - offset) * scale with secret offset and scale",
+    ),
+    ml_rule(
+        "TreeEnsemble",
+        tree::tree_ensemble,
+        5,
+        "as TreeEnsembleRegressor, from ai.onnx.ml 5's attribute layout; BRANCH_MEMBER as a sum of equality tests (two comparisons per set value, in the same gate)",
+    ),
+    ml_rule(
+        "TreeEnsembleClassifier",
+        tree::tree_ensemble_classifier,
+        1,
+        "every node's comparison with its secret threshold in one gate, each leaf's indicator as the product of the outcomes on its path (ceil(log2 depth) product rounds), scores as indicators times secret leaf weights plus secret base values; all node modes but BRANCH_MEMBER; post_transform NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO (PROBIT refused); label by arg max and a lookup into the integer labels (string labels refused); at least three classes (the binary form is refused)",
+    ),
+    ml_rule(
+        "TreeEnsembleRegressor",
+        tree::tree_ensemble_regressor,
+        1,
+        "as TreeEnsembleClassifier; aggregate_function SUM, AVERAGE, MIN, MAX (a max or min over the trees' outputs by exact comparisons); post_transform applied as onnxruntime does (not to a single target)",
     ),
     ml_rule(
         "ZipMap",
