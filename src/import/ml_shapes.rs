@@ -9,6 +9,9 @@
 //! and the output of a rank-1 constant table is reshaped to `[1, k]`; the lowering reads the
 //! original node and produces the same shapes.
 //!
+//! tract refuses to build a TreeEnsembleClassifier whose post_transform is SOFTMAX_ZERO or
+//! PROBIT; the transform does not change shapes, so the analysis sees none.
+//!
 //! tract has no shape rule for TreeEnsembleRegressor and TreeEnsemble: their output is
 //! `[N, n_targets]`, filled in after the analysis (the exporters make it a graph output).
 
@@ -40,7 +43,7 @@ pub fn regressor_outputs(model: &Model, facts: &mut HashMap<String, Fact>) -> Re
         else {
             continue;
         };
-        let fact = facts.entry(output.clone()).or_insert_with(Fact::default);
+        let fact = facts.entry(output.clone()).or_default();
         fact.shape = Some(Shape(vec![Dim::Fixed(rows), Dim::Fixed(targets)]));
         fact.datum_type
             .get_or_insert(tract_onnx::prelude::DatumType::F32);
@@ -48,8 +51,8 @@ pub fn regressor_outputs(model: &Model, facts: &mut HashMap<String, Fact>) -> Re
     Ok(())
 }
 
-/// A copy of `proto` with every ArrayFeatureExtractor shaped the ONNX way, or `None` when
-/// there is none.
+/// A copy of `proto` with every ArrayFeatureExtractor shaped the ONNX way and no
+/// TreeEnsembleClassifier post transform, or `None` when there is nothing to change.
 pub fn onnx_shaped(proto: &pb::ModelProto) -> Option<pb::ModelProto> {
     let mut proto = proto.clone();
     let graph = proto.graph.as_mut()?;
@@ -61,7 +64,13 @@ pub fn onnx_shaped(proto: &pb::ModelProto) -> Option<pb::ModelProto> {
         .collect();
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut added = vec![];
+    let mut changed = false;
     for (index, mut node) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+        if node.op_type == "TreeEnsembleClassifier" {
+            let before = node.attribute.len();
+            node.attribute.retain(|a| a.name != "post_transform");
+            changed |= node.attribute.len() != before;
+        }
         if node.op_type != "ArrayFeatureExtractor" || node.input.len() != 2 {
             nodes.push(node);
             continue;
@@ -91,7 +100,7 @@ pub fn onnx_shaped(proto: &pb::ModelProto) -> Option<pb::ModelProto> {
         }
     }
     graph.node = nodes;
-    if added.is_empty() {
+    if added.is_empty() && !changed {
         return None;
     }
     graph.initializer.extend(added);

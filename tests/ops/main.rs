@@ -32,6 +32,7 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod tree;
 
 use common::Attr;
 use common::cases::*;

@@ -107,24 +107,25 @@ struct LinearForm {
     terms: Vec<(usize, f32)>,
 }
 
+/// A node's comparison columns per compared value: (forward, reverse), `None` for a
+/// direction its mode does not need.
+type Columns = Vec<(Option<usize>, Option<usize>)>;
+
 /// The comparisons `x - t >= 0` (forward) and `t - x >= 0` (reverse) the nodes need, as
 /// (feature, threshold) lists, and each node's columns among them (forward ones first).
 #[derive(Default)]
 struct Comparisons {
     forward: Vec<(usize, f32)>,
     reverse: Vec<(usize, f32)>,
-    /// Per node: (forward index, reverse index) per compared value; an index is `None`
-    /// where the mode needs only one direction.
-    of_branch: HashMap<usize, Vec<(Option<usize>, Option<usize>)>>,
+    of_branch: HashMap<usize, Columns>,
 }
 
 impl Comparisons {
     fn of(ensemble: &Ensemble, routes: &Routes) -> Comparisons {
         let mut c = Comparisons::default();
-        let mut pending: Vec<(usize, Vec<(Option<usize>, Option<usize>)>)> = vec![];
         for route in &routes.secret {
             for &(branch, _) in &route.outcomes {
-                if c.of_branch.contains_key(&branch) || pending.iter().any(|(b, _)| *b == branch) {
+                if c.of_branch.contains_key(&branch) {
                     continue;
                 }
                 let node = &ensemble.branches[branch];
@@ -147,9 +148,8 @@ impl Comparisons {
                         )
                     })
                     .collect();
-                pending.push((branch, columns));
+                c.of_branch.insert(branch, columns);
             }
-            c.of_branch.extend(pending.drain(..));
         }
         c
     }
@@ -224,8 +224,8 @@ pub fn leaf_indicators(
     let mut groups: BTreeMap<usize, Vec<(Outcome, LinearForm)>> = BTreeMap::new();
     for route in &routes.secret {
         for &outcome in &route.outcomes {
-            if !position.contains_key(&outcome) {
-                position.insert(outcome, 0);
+            if let std::collections::hash_map::Entry::Vacant(slot) = position.entry(outcome) {
+                slot.insert(0);
                 let form = comparisons.outcome(ensemble, outcome);
                 groups
                     .entry(form.terms.len())
