@@ -23,6 +23,7 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod svm;
 mod tree;
 mod window;
 

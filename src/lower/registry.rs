@@ -4,7 +4,7 @@
 
 use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    recurrent, reduce, resize, shape, softmax, tree,
+    recurrent, reduce, resize, shape, softmax, svm, tree,
 };
 use crate::import::{Graph, Node};
 use anyhow::Result;
@@ -523,6 +523,18 @@ const RULES: &[OpRule] = &[
         ml::scaler,
         1,
         "(x - offset) * scale with secret offset and scale",
+    ),
+    ml_rule(
+        "SVMClassifier",
+        svm::svm_classifier,
+        1,
+        "kernel of the input with the secret support vectors (one product, then LINEAR, POLY by repeated products, RBF by the exp approximation of -gamma |x - v|^2, SIGMOID by tanh; kernel parameters public), one-vs-one decisions with secret coefficients and rho, votes from one gate, label by arg max of the votes; the liblinear form with at least three classes; prob_a/prob_b (probability=True) refused; post_transform as the trees",
+    ),
+    ml_rule(
+        "SVMRegressor",
+        svm::svm_regressor,
+        1,
+        "as SVMClassifier's kernels, or linear without support vectors; one_class by one comparison",
     ),
     ml_rule(
         "TreeEnsemble",
