@@ -191,31 +191,6 @@ fn transform(scores: &[f32], post: &str) -> Vec<f32> {
     }
 }
 
-/// Applies `per_row` to every row of the [N, features] input, stacking its outputs.
-fn rows(
-    inputs: &[ArrayD<f32>],
-    outputs: usize,
-    per_row: impl Fn(&[f32]) -> Vec<Vec<f32>>,
-) -> Vec<ArrayD<f32>> {
-    let x = &inputs[0];
-    let n = x.shape()[0];
-    let results: Vec<Vec<Vec<f32>>> = (0..n)
-        .map(|i| per_row(x.index_axis(ndarray::Axis(0), i).as_slice().unwrap()))
-        .collect();
-    (0..outputs)
-        .map(|o| {
-            let width = results[0][o].len();
-            let flat: Vec<f32> = results.iter().flat_map(|r| r[o].clone()).collect();
-            let shape: &[usize] = if o == 0 && outputs == 2 {
-                &[n]
-            } else {
-                &[n, width]
-            };
-            tensor(shape, &flat)
-        })
-        .collect()
-}
-
 fn node_attrs(l: &Lists, weights: &str) -> Vec<Attr> {
     let (trees, nodes, ids, values) = match weights {
         "class" => (
@@ -271,7 +246,7 @@ fn classifier(name: &str, post: &'static str, zero_target: Option<usize>, base: 
         .output("label")
         .output("probabilities")
         .expect(move |inputs| {
-            rows(inputs, 2, |row| {
+            row_by_row(inputs, |row| {
                 let scores = aggregate(&votes(&l, row), LABELS.len(), "SUM", &base_values);
                 let best =
                     (0..scores.len()).fold(0, |b, k| if scores[k] > scores[b] { k } else { b });
@@ -294,7 +269,7 @@ fn regressor(name: &str, targets: usize, how: &'static str, post: &'static str) 
         .ml_node(1, "TreeEnsembleRegressor", &["x"], &["y"], attrs)
         .output("y")
         .expect(move |inputs| {
-            rows(inputs, 1, |row| {
+            row_by_row(inputs, |row| {
                 let scores = aggregate(&votes(&l, row), targets, how, &base);
                 // onnxruntime transforms no single target.
                 vec![if targets == 1 {
@@ -379,7 +354,7 @@ fn tree_ensemble_v5(name: &str, aggregate_code: i64, how: &'static str) -> Case 
         .ml_node(5, "TreeEnsemble", &["x"], &["y"], attrs)
         .output("y")
         .expect(move |inputs| {
-            rows(inputs, 1, |row| {
+            row_by_row(inputs, |row| {
                 let votes: Vec<Vec<(usize, f32)>> = walk(row)
                     .into_iter()
                     .map(|leaf| vec![(targets[leaf] as usize, weights[leaf])])
