@@ -24,6 +24,7 @@ mod resize;
 mod shape;
 mod softmax;
 mod svm;
+mod topk;
 mod tree;
 mod window;
 

@@ -4,7 +4,7 @@
 
 use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    recurrent, reduce, resize, shape, softmax, svm, tree,
+    recurrent, reduce, resize, shape, softmax, svm, topk, tree,
 };
 use crate::import::{Graph, Node};
 use anyhow::Result;
@@ -477,6 +477,12 @@ const RULES: &[OpRule] = &[
         "constant repeats, any axis including the batch",
     ).moves_integers(),
     rule(
+        "TopK",
+        topk::top_k,
+        10,
+        "constant k: k rounds of an exact arg max (arg min for largest = 0) along the axis, each winner read out and masked by a one-hot from one gate; values and indices, sorted (also for sorted = 0), ties to the lower index; inputs within ±2^23; not along the batch axis",
+    ),
+    rule(
         "Transpose",
         shape::transpose,
         1,
@@ -613,7 +619,7 @@ const HINTS: &[(&[&str], &str)] = &[
         "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
     ),
     (
-        &["TopK", "NonMaxSuppression", "Unique", "NonZero"],
+        &["NonMaxSuppression", "Unique", "NonZero"],
         "selecting by value has a data-dependent output size; apply it to the revealed outputs at the client",
     ),
     (

@@ -34,6 +34,7 @@ mod resize;
 mod shape;
 mod softmax;
 mod svm;
+mod topk;
 mod tree;
 
 use common::Attr;
