@@ -87,7 +87,7 @@ fn input(cx: &mut Lowering, node: &Node) -> Result<(ValueId, Dim, usize)> {
 /// Rows of `values` as a `[rows, width]` matrix.
 fn matrix(node: &Node, what: &str, values: Vec<f32>, width: usize) -> Result<Array2<f32>> {
     ensure!(
-        width > 0 && values.len() % width == 0,
+        width > 0 && values.len().is_multiple_of(width),
         "{} {}: {} {what} do not make rows of {width}",
         node.op_type,
         node.name,

@@ -58,6 +58,17 @@ struct Lists {
     vote_weight: Vec<f32>,
 }
 
+impl Lists {
+    /// The rest of a node's entries, after its tree and node ids.
+    fn node(&mut self, feature: i64, mode: &'static str, value: f32, (yes, no): (i64, i64)) {
+        self.feature.push(feature);
+        self.mode.push(mode);
+        self.value.push(value);
+        self.yes.push(yes);
+        self.no.push(no);
+    }
+}
+
 /// `trees` trees up to `depth` deep (some paths end early), modes drawn from `modes`, every
 /// leaf voting for every target (with `zero_target`'s weights all 0).
 fn forest(
@@ -89,14 +100,11 @@ fn forest(
                         draw.weight()
                     });
                 }
-                (l.feature.push(0), l.mode.push("LEAF"), l.value.push(0.0));
-                (l.yes.push(0), l.no.push(0));
+                l.node(0, "LEAF", 0.0, (0, 0));
                 continue;
             }
-            l.feature.push(draw.next(FEATURES) as i64);
-            l.mode.push(modes[draw.next(modes.len())]);
-            l.value.push(draw.threshold());
-            (l.yes.push(next_id), l.no.push(next_id + 1));
+            let (feature, mode) = (draw.next(FEATURES) as i64, modes[draw.next(modes.len())]);
+            l.node(feature, mode, draw.threshold(), (next_id, next_id + 1));
             queue.push_back((next_id, level + 1));
             queue.push_back((next_id + 1, level + 1));
             next_id += 2;
