@@ -52,10 +52,9 @@ fn by_batch(files: &serde_json::Value) -> Option<BTreeMap<usize, String>> {
 /// have one input `input_bB.npy` and outputs `expected_bB.npy` (or labels and
 /// probabilities) at batches 1 and 32.
 fn files(name: &str, dir: &Path) -> Files {
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("../manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("../manifest.json")).unwrap())
+            .unwrap();
     let entry = &manifest["fixtures"][name];
     let inputs: Option<Vec<_>> = entry["inputs"].as_array().and_then(|inputs| {
         inputs
@@ -223,4 +222,10 @@ fixtures! {
     sklearn_normalizer_pipeline => "skl_normalizer_logreg",
     sklearn_mlp_classifier => "skl_mlp",
     vision_transformer_timm => "vit_tiny",
+    sklearn_linear_svc => "skl_linear_svc",
+    sklearn_linear_svc_binary_with_a_scalar_column_index => "skl_linear_svc_binary",
+    sklearn_random_forest => "skl_forest",
+    sklearn_gradient_boosting => "skl_gbm",
+    sklearn_decision_tree_regressor => "skl_tree_regressor",
+    xgboost_classifier_through_onnxmltools => "xgb_classifier",
 }

@@ -117,9 +117,49 @@ impl Node {
             .map(|a| String::from_utf8_lossy(&a.s).into_owned()))
     }
 
+    /// A tensor attribute's elements as f64 (ai.onnx.ml 5's `nodes_splits`, `leaf_weights`,
+    /// `nodes_modes`, and the `*_as_tensor` attributes): float, double and integer types, in
+    /// their typed fields or as raw little-endian bytes.
+    pub fn tensor_numbers(&self, name: &str) -> Result<Option<Vec<f64>>> {
+        let Some(a) = self.attr(name, AttributeType::Tensor)? else {
+            return Ok(None);
+        };
+        let Some(t) = &a.t else {
+            bail!("attribute {name} of node {} holds no tensor", self.name);
+        };
+        numbers(t)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("attribute {name} of node {}: {e}", self.name))
+    }
+
     pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
         self.attributes.iter().map(|a| a.name.as_str())
     }
+}
+
+/// A tensor's elements as f64, from its typed field or its raw bytes.
+fn numbers(t: &pb::TensorProto) -> Result<Vec<f64>> {
+    use pb::tensor_proto::DataType as T;
+    let raw = |width: usize, decode: fn(&[u8]) -> f64| -> Vec<f64> {
+        t.raw_data.chunks_exact(width).map(decode).collect()
+    };
+    let from_raw = !t.raw_data.is_empty();
+    Ok(match T::try_from(t.data_type) {
+        Ok(T::Float) if from_raw => raw(4, |b| f32::from_le_bytes(b.try_into().unwrap()) as f64),
+        Ok(T::Float) => t.float_data.iter().map(|&v| v as f64).collect(),
+        Ok(T::Double) if from_raw => raw(8, |b| f64::from_le_bytes(b.try_into().unwrap())),
+        Ok(T::Double) => t.double_data.clone(),
+        Ok(T::Int64) if from_raw => raw(8, |b| i64::from_le_bytes(b.try_into().unwrap()) as f64),
+        Ok(T::Int64) => t.int64_data.iter().map(|&v| v as f64).collect(),
+        Ok(T::Int32) if from_raw => raw(4, |b| i32::from_le_bytes(b.try_into().unwrap()) as f64),
+        Ok(T::Uint8) if from_raw => raw(1, |b| b[0] as f64),
+        // ONNX keeps small integer types in int32_data.
+        Ok(T::Int32 | T::Uint8) => t.int32_data.iter().map(|&v| v as f64).collect(),
+        _ => bail!(
+            "tensor element type {} is not a number type tfe reads",
+            t.data_type
+        ),
+    })
 }
 
 /// Appends the tensors `graph` reads without defining them (its inputs, initializers and node

@@ -3,6 +3,7 @@
 
 mod batch;
 mod graph;
+mod ml_shapes;
 mod pads;
 mod tensorflow;
 
@@ -351,18 +352,23 @@ fn check_elem_type(name: &str, elem_type: i32) -> Result<()> {
 }
 
 /// What tract infers for every tensor of `proto`, with axis 0 of every graph input set to
-/// `batch` (or every dimension as declared), shapes concrete; see [`pads`] for the nodes
+/// `batch` (or every dimension as declared), shapes concrete; the ai.onnx.ml ops tract shapes
+/// otherwise, or not at all, shaped as ONNX does ([`ml_shapes`]); see [`pads`] for the nodes
 /// analysed a second time.
 fn tract_facts(
     model: &Model,
     proto: &pb::ModelProto,
     batch: Option<usize>,
 ) -> Result<HashMap<String, Fact>> {
+    let reshaped = ml_shapes::onnx_shaped(proto);
+    let proto = reshaped.as_ref().unwrap_or(proto);
     let facts = analyse_proto(model, proto, batch)?;
-    match pads::with_full_rank_pads(proto, &facts) {
-        Some(rewritten) => analyse_proto(model, &rewritten, batch),
-        None => Ok(facts),
-    }
+    let mut facts = match pads::with_full_rank_pads(proto, &facts) {
+        Some(rewritten) => analyse_proto(model, &rewritten, batch)?,
+        None => facts,
+    };
+    ml_shapes::regressor_outputs(model, &mut facts)?;
+    Ok(facts)
 }
 
 fn analyse_proto(

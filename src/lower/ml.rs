@@ -2,6 +2,7 @@
 //! as a product with secret coefficients, scalers and normalisers as element-wise maps, and
 //! class labels by a secret lookup into the public label table.
 
+use super::classes::{PostTransform, label_of_scores, lookup, post_transform};
 use super::{Lowering, Op, To};
 use crate::import::Node;
 use crate::plan::{Dim, Function, Shape, ValueId, Visibility};
@@ -19,7 +20,7 @@ fn affine(
     node: &Node,
     rows: usize,
     output: &str,
-    post: &str,
+    post: PostTransform,
 ) -> Result<ValueId> {
     let coefficients = required_floats(node, "coefficients")?;
     let intercepts = node
@@ -58,97 +59,17 @@ fn affine(
     )?;
     let raw = To::shaped("raw_scores", shape.clone());
     let scores = cx.emit(node, Op::Add, &[product, b], raw)?;
-    let post = match post {
-        "NONE" => {
-            cx.alias(output, scores);
-            return Ok(scores);
-        }
-        "SOFTMAX" | "SOFTMAX_ZERO" => Op::Softmax {
-            axis: 1,
-            log: false,
-        },
-        "LOGISTIC" => Op::Function {
-            function: Function::Sigmoid,
-        },
-        other => bail!("post_transform {other} of {} is not supported", node.name),
-    };
+    if post == PostTransform::None {
+        cx.alias(output, scores);
+        return Ok(scores);
+    }
     // A classifier whose scores no one reads still computes them, for its labels.
     let to = if output.is_empty() {
         To::shaped("scores", shape)
     } else {
         To::Tensor(output)
     };
-    cx.emit(node, post, &[scores], to)
-}
-
-/// `table[index]` for a secret integral index: table_0 + Σ_{k>=1} [index >= k - 1/2]
-/// (table_k - table_(k-1)), all comparisons in one round; the identity when table[k] = k.
-fn lookup(
-    cx: &mut Lowering,
-    node: &Node,
-    index: ValueId,
-    table: &[f32],
-    output: &str,
-) -> Result<()> {
-    let identity = table.iter().enumerate().all(|(k, &v)| v == k as f32);
-    let shape = cx.shape(output)?;
-    if identity || table.len() < 2 {
-        let result = if table.len() == 1 {
-            let value = cx.scalar(node, "label", table[0])?;
-            let zero = cx.scalar(node, "zero", 0.0)?;
-            let zeros = To::shaped("zeros", shape.clone());
-            let zeros = cx.emit(node, Op::Mul, &[index, zero], zeros)?;
-            cx.emit(node, Op::Add, &[zeros, value], To::Tensor(output))?
-        } else {
-            let reshape = Op::Reshape {
-                shape: shape.clone(),
-            };
-            cx.emit(node, reshape, &[index], To::Tensor(output))?
-        };
-        cx.mark_integral(result);
-        return Ok(());
-    }
-    let index_shape = cx.shape_of(index).clone();
-    let k = table.len() - 1;
-    let column = |values: Vec<f32>| {
-        let mut dims = vec![k];
-        dims.extend(std::iter::repeat_n(1, index_shape.rank()));
-        ArrayD::from_shape_vec(IxDyn(&dims), values).expect("one value per threshold")
-    };
-    let thresholds = cx.public(
-        &format!("{}/thresholds", node.name),
-        column((1..=k).map(|i| i as f32 - 0.5).collect()),
-    )?;
-    let steps = cx.public(
-        &format!("{}/steps", node.name),
-        column((1..=k).map(|i| table[i] - table[i - 1]).collect()),
-    )?;
-    let zero = cx.scalar(node, "zero", 0.0)?;
-    let stacked = Shape(
-        std::iter::once(Dim::Fixed(k))
-            .chain(index_shape.0.iter().copied())
-            .collect(),
-    );
-    let above = To::shaped("above", stacked.clone());
-    let above = cx.emit(node, Op::Sub, &[index, thresholds], above)?;
-    let increments = To::shaped("increments", stacked);
-    let increments = cx.emit(node, Op::Select, &[above, steps, zero], increments)?;
-    let sum = Op::ReduceSum {
-        axes: vec![0],
-        keep_dims: false,
-    };
-    let total = cx.emit(
-        node,
-        sum,
-        &[increments],
-        To::shaped("total", index_shape.clone()),
-    )?;
-    let first = cx.scalar(node, "first", table[0])?;
-    let label = To::shaped("label", index_shape);
-    let label = cx.emit(node, Op::Add, &[total, first], label)?;
-    let result = cx.emit(node, Op::Reshape { shape }, &[label], To::Tensor(output))?;
-    cx.mark_integral(result);
-    Ok(())
+    post_transform(cx, node, scores, post, to)
 }
 
 pub fn linear_classifier(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -168,37 +89,19 @@ pub fn linear_classifier(cx: &mut Lowering, node: &Node) -> Result<()> {
         node.name,
         labels.len()
     );
-    let post = node
-        .string("post_transform")?
-        .unwrap_or_else(|| "NONE".into());
+    let post = PostTransform::of(node)?;
     let scores_name = node.outputs.get(1).cloned().unwrap_or_default();
-    let scores = affine(cx, node, rows, &scores_name, &post)?;
+    let scores = affine(cx, node, rows, &scores_name, post)?;
     if let Some(label) = node.outputs.first().filter(|o| !o.is_empty()) {
-        let n = cx.shape_of(scores).0[0];
-        let arg_max = Op::ArgMax {
-            axis: 1,
-            keep_dims: false,
-            min: false,
-            last_index: false,
-        };
-        let index = cx.emit(
-            node,
-            arg_max,
-            &[scores],
-            To::shaped("index", Shape(vec![n])),
-        )?;
-        cx.mark_integral(index);
-        lookup(cx, node, index, &labels, label)?;
+        label_of_scores(cx, node, scores, &labels, label)?;
     }
     Ok(())
 }
 
 pub fn linear_regressor(cx: &mut Lowering, node: &Node) -> Result<()> {
     let targets = node.int("targets", 1)? as usize;
-    let post = node
-        .string("post_transform")?
-        .unwrap_or_else(|| "NONE".into());
-    affine(cx, node, targets, node.output(), &post).map(|_| ())
+    let post = PostTransform::of(node)?;
+    affine(cx, node, targets, node.output(), post).map(|_| ())
 }
 
 /// (x - offset) * scale, per feature or for all.
@@ -308,15 +211,27 @@ pub fn array_feature_extractor(cx: &mut Lowering, node: &Node) -> Result<()> {
         .constant_ints(indices)?
         .iter()
         .map(|&i| {
-            usize::try_from(if i < 0 { i + width } else { i })
-                .map_err(|_| anyhow!("index {i} out of range"))
+            let index = if i < 0 { i + width } else { i };
+            (0..width)
+                .contains(&index)
+                .then_some(index as usize)
+                .ok_or_else(|| anyhow!("{}: index {i} out of range for {width} columns", node.name))
         })
         .collect::<Result<Vec<_>>>()?;
     let x = cx.value(data)?;
+    let count = picked.len();
     let gather = Op::Gather {
         axis: rank - 1,
         indices: picked,
     };
-    cx.emit(node, gather, &[x], To::Output)?;
+    if rank > 1 {
+        cx.emit(node, gather, &[x], To::Output)?;
+        return Ok(());
+    }
+    // ONNX makes the columns of a rank-1 input a row: [1, k].
+    let row = To::shaped("columns", Shape(vec![Dim::Fixed(count)]));
+    let columns = cx.emit(node, gather, &[x], row)?;
+    let shape = cx.shape(node.output())?;
+    cx.emit(node, Op::Reshape { shape }, &[columns], To::Output)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod activation;
 mod args;
+mod classes;
 mod compare;
 mod convert;
 mod coverage;
@@ -22,7 +23,10 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod svm;
 mod tokens;
+mod topk;
+mod tree;
 mod window;
 
 pub use convert::{Converted, check, convert};

@@ -3,7 +3,7 @@
 
 use super::{Lowering, Op, To};
 use crate::import::Node;
-use crate::plan::{Function, ValueId, Visibility};
+use crate::plan::{Function, Shape, ValueId, Visibility};
 use anyhow::{Result, anyhow, bail};
 
 pub fn div(cx: &mut Lowering, node: &Node) -> Result<()> {
@@ -34,24 +34,25 @@ pub fn div(cx: &mut Lowering, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// x^n for an integer n >= 1 by repeated squaring.
-fn integer_power(
+/// x^n for an integer n >= 1 by repeated squaring: intermediate powers of `shape`, the
+/// last one going `to`.
+pub(super) fn integer_power(
     cx: &mut Lowering,
     node: &Node,
     x: ValueId,
     n: u32,
-    last: bool,
+    shape: &Shape,
+    to: To,
 ) -> Result<ValueId> {
     if n == 1 {
         return Ok(x);
     }
-    let half = integer_power(cx, node, x, n / 2, false)?;
-    let to = To::output_if(last, format!("pow{n}"));
+    let temp = |k: u32| To::shaped(format!("pow{k}"), shape.clone());
+    let half = integer_power(cx, node, x, n / 2, shape, temp(n / 2))?;
     if n.is_multiple_of(2) {
         cx.emit(node, Op::Mul, &[half, half], to)
     } else {
-        let square = To::temp(format!("pow{}", n - 1));
-        let square = cx.emit(node, Op::Mul, &[half, half], square)?;
+        let square = cx.emit(node, Op::Mul, &[half, half], temp(n - 1))?;
         cx.emit(node, Op::Mul, &[square, x], to)
     }
 }
@@ -99,14 +100,11 @@ pub fn pow(cx: &mut Lowering, node: &Node) -> Result<()> {
         }
         p if p.fract() == 0.0 && (1.0..=64.0).contains(&p.abs()) => {
             let n = p.abs() as u32;
+            let shape = cx.shape(node.output())?;
             if p > 0.0 {
-                integer_power(cx, node, x, n, true)?;
+                integer_power(cx, node, x, n, &shape, To::Output)?;
             } else {
-                let power = if n == 1 {
-                    x
-                } else {
-                    integer_power(cx, node, x, n, false)?
-                };
+                let power = integer_power(cx, node, x, n, &shape, To::temp(format!("pow{n}")))?;
                 cx.emit(node, function(Function::Reciprocal), &[power], To::Output)?;
             }
         }

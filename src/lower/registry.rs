@@ -4,7 +4,7 @@
 
 use super::{
     Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    recurrent, reduce, resize, shape, softmax,
+    recurrent, reduce, resize, shape, softmax, svm, topk, tree,
 };
 use crate::import::{Graph, Node};
 use anyhow::Result;
@@ -477,6 +477,12 @@ const RULES: &[OpRule] = &[
         "constant repeats, any axis including the batch",
     ).moves_integers(),
     rule(
+        "TopK",
+        topk::top_k,
+        10,
+        "constant k: k rounds of an exact arg max (arg min for largest = 0) along the axis, each winner read out and masked by a one-hot from one gate; values and indices, sorted (also for sorted = 0), ties to the lower index; inputs within ±2^23; not along the batch axis",
+    ),
+    rule(
         "Transpose",
         shape::transpose,
         1,
@@ -523,6 +529,36 @@ const RULES: &[OpRule] = &[
         ml::scaler,
         1,
         "(x - offset) * scale with secret offset and scale",
+    ),
+    ml_rule(
+        "SVMClassifier",
+        svm::svm_classifier,
+        1,
+        "kernel of the input with the secret support vectors (one product, then LINEAR, POLY by repeated products, RBF by the exp approximation of -gamma |x - v|^2, SIGMOID by tanh; kernel parameters public), one-vs-one decisions with secret coefficients and rho, votes from one gate, label by arg max of the votes; the liblinear form with at least three classes; prob_a/prob_b (probability=True) refused; post_transform as the trees",
+    ),
+    ml_rule(
+        "SVMRegressor",
+        svm::svm_regressor,
+        1,
+        "as SVMClassifier's kernels, or linear without support vectors; one_class by one comparison",
+    ),
+    ml_rule(
+        "TreeEnsemble",
+        tree::tree_ensemble,
+        5,
+        "as TreeEnsembleRegressor, from ai.onnx.ml 5's attribute layout; BRANCH_MEMBER as a sum of equality tests (two comparisons per set value, in the same gate)",
+    ),
+    ml_rule(
+        "TreeEnsembleClassifier",
+        tree::tree_ensemble_classifier,
+        1,
+        "every node's comparison with its secret threshold in one gate, each leaf's indicator as the product of the outcomes on its path (ceil(log2 depth) product rounds), scores as indicators times secret leaf weights plus secret base values; all node modes but BRANCH_MEMBER; post_transform NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO (PROBIT refused); label by arg max and a lookup into the integer labels (string labels refused); at least three classes (the binary form is refused)",
+    ),
+    ml_rule(
+        "TreeEnsembleRegressor",
+        tree::tree_ensemble_regressor,
+        1,
+        "as TreeEnsembleClassifier; aggregate_function SUM, AVERAGE, MIN, MAX (a max or min over the trees' outputs by exact comparisons); post_transform applied as onnxruntime does (not to a single target)",
     ),
     ml_rule(
         "ZipMap",
@@ -583,7 +619,7 @@ const HINTS: &[(&[&str], &str)] = &[
         "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
     ),
     (
-        &["TopK", "NonMaxSuppression", "Unique", "NonZero"],
+        &["NonMaxSuppression", "Unique", "NonZero"],
         "selecting by value has a data-dependent output size; apply it to the revealed outputs at the client",
     ),
     (

@@ -57,6 +57,11 @@ pub struct Case {
     /// Extra error allowed in fixed point and mpc, relative to the output's magnitude, for
     /// ops whose approximations have a relative error (exp and its kin).
     pub relative_tolerance: f32,
+    /// The outputs computed in the test, for ops tract does not run (ai.onnx.ml).
+    pub expected: Option<Reference>,
+    /// Inputs rounded to multiples of this step (exact in fixed point), so that some of them
+    /// equal a threshold exactly.
+    pub input_step: Option<f32>,
 }
 
 /// A graph input: its shape (`None` = the batch), and for token ids (int64) the vocabulary
@@ -65,6 +70,9 @@ pub struct CaseInput {
     pub dims: Vec<Option<i64>>,
     pub vocabulary: Option<usize>,
 }
+
+/// A plaintext reference written in the test: the outputs for given inputs.
+pub type Reference = Box<dyn Fn(&[ArrayD<f32>]) -> Vec<ArrayD<f32>>>;
 
 pub fn case(name: &str, opset: i64) -> Case {
     // FNV-1a of the name: every case gets its own deterministic data.
@@ -80,6 +88,8 @@ pub fn case(name: &str, opset: i64) -> Case {
         fixed_shapes: false,
         reference: None,
         relative_tolerance: 0.0,
+        expected: None,
+        input_step: None,
     }
 }
 
@@ -152,6 +162,36 @@ impl Case {
     /// Direct access to the builder for the rare initializer kinds.
     pub fn with_onnx(mut self, f: impl FnOnce(&mut OnnxBuilder)) -> Self {
         f(&mut self.onnx);
+        self
+    }
+
+    /// An `ai.onnx.ml` node (the domain imported at `version`).
+    pub fn ml_node(
+        mut self,
+        version: i64,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<Attr>,
+    ) -> Self {
+        self.onnx
+            .node(op, inputs, outputs, attrs)
+            .in_domain("ai.onnx.ml");
+        self.onnx.import_opset("ai.onnx.ml", version);
+        self
+    }
+
+    /// Compares with `reference` computed in the test instead of with tract.
+    pub fn expect(
+        mut self,
+        reference: impl Fn(&[ArrayD<f32>]) -> Vec<ArrayD<f32>> + 'static,
+    ) -> Self {
+        self.expected = Some(Box::new(reference));
+        self
+    }
+
+    pub fn input_step(mut self, step: f32) -> Self {
+        self.input_step = Some(step);
         self
     }
 
@@ -256,10 +296,14 @@ impl Case {
                     .map(|d| d.map_or(batch, |n| n as usize))
                     .collect();
                 let seed = self.seed ^ ((batch as u64) << 8) ^ i as u64;
-                match input.vocabulary {
-                    Some(v) => random(&shape, seed, 1.0)
-                        .mapv(|u| ((u + 1.0) / 2.0 * v as f32).floor().min(v as f32 - 1.0)),
-                    None => random(&shape, seed, self.input_scale),
+                if let Some(v) = input.vocabulary {
+                    return random(&shape, seed, 1.0)
+                        .mapv(|u| ((u + 1.0) / 2.0 * v as f32).floor().min(v as f32 - 1.0));
+                }
+                let values = random(&shape, seed, self.input_scale);
+                match self.input_step {
+                    Some(step) => values.mapv(|v| (v / step).round() * step),
+                    None => values,
                 }
             })
             .collect()
@@ -279,8 +323,11 @@ impl Case {
         let batches = self.batches_for(converted.batch != BatchMode::Symbolic);
         for batch in batches {
             let inputs = self.inputs_for(batch);
-            let expected = catch_unwind(AssertUnwindSafe(|| tract_reference(&reference, &inputs)))
-                .map_err(|_| format!("batch {batch}: tract failed on the model"))?;
+            let expected = match &self.expected {
+                Some(expected) => expected(&inputs),
+                None => catch_unwind(AssertUnwindSafe(|| tract_reference(&reference, &inputs)))
+                    .map_err(|_| format!("batch {batch}: tract failed on the model"))?,
+            };
             for (mode, tolerance) in [
                 (Mode::Float, FLOAT_TOLERANCE),
                 (Mode::Fixed, FIXED_TOLERANCE),

@@ -19,6 +19,11 @@ pub enum Attr {
     Strs(&'static str, Vec<&'static str>),
     /// A one-element float32 tensor (ConstantOfShape's `value`).
     FloatTensor(&'static str, f32),
+    Floats(&'static str, Vec<f32>),
+    /// A 1-D float32 tensor (ai.onnx.ml 5's `nodes_splits`, `leaf_weights`).
+    FloatsTensor(&'static str, Vec<f32>),
+    /// A 1-D uint8 tensor, kept in int32_data as ONNX does (`nodes_modes`).
+    BytesTensor(&'static str, Vec<u8>),
 }
 
 pub struct OnnxBuilder {
@@ -27,6 +32,8 @@ pub struct OnnxBuilder {
     initializers: Vec<pb::TensorProto>,
     inputs: Vec<pb::ValueInfoProto>,
     outputs: Vec<pb::ValueInfoProto>,
+    /// Operator sets imported besides the default domain's (`ai.onnx.ml`).
+    extra_opsets: Vec<(String, i64)>,
 }
 
 const FLOAT: i32 = 1;
@@ -67,7 +74,17 @@ impl OnnxBuilder {
             initializers: vec![],
             inputs: vec![],
             outputs: vec![],
+            extra_opsets: vec![],
         }
+    }
+
+    /// Imports another operator set (`ai.onnx.ml`) for the nodes put in its domain.
+    pub fn import_opset(&mut self, domain: &str, version: i64) -> &mut Self {
+        match self.extra_opsets.iter_mut().find(|(d, _)| d == domain) {
+            Some((_, v)) => *v = (*v).max(version),
+            None => self.extra_opsets.push((domain.into(), version)),
+        }
+        self
     }
 
     /// A float32 graph input; `None` dims are symbolic (the batch).
@@ -152,6 +169,28 @@ impl OnnxBuilder {
                             ..Default::default()
                         });
                     }
+                    Attr::Floats(n, v) => {
+                        (p.name, p.r#type, p.floats) = (n.into(), T::Floats as i32, v)
+                    }
+                    Attr::FloatsTensor(n, v) => {
+                        (p.name, p.r#type) = (n.into(), T::Tensor as i32);
+                        p.t = Some(pb::TensorProto {
+                            dims: vec![v.len() as i64],
+                            data_type: FLOAT,
+                            float_data: v,
+                            ..Default::default()
+                        });
+                    }
+                    Attr::BytesTensor(n, v) => {
+                        const UINT8: i32 = 2;
+                        (p.name, p.r#type) = (n.into(), T::Tensor as i32);
+                        p.t = Some(pb::TensorProto {
+                            dims: vec![v.len() as i64],
+                            data_type: UINT8,
+                            int32_data: v.into_iter().map(i32::from).collect(),
+                            ..Default::default()
+                        });
+                    }
                     Attr::Str(n, v) => {
                         (p.name, p.r#type, p.s) =
                             (n.into(), T::String as i32, v.as_bytes().to_vec())
@@ -180,10 +219,10 @@ impl OnnxBuilder {
         let model = pb::ModelProto {
             ir_version: 8,
             producer_name: "tfe-tests".into(),
-            opset_import: vec![pb::OperatorSetIdProto {
-                domain: String::new(),
-                version: self.opset,
-            }],
+            opset_import: std::iter::once((String::new(), self.opset))
+                .chain(self.extra_opsets.iter().cloned())
+                .map(|(domain, version)| pb::OperatorSetIdProto { domain, version })
+                .collect(),
             graph: Some(pb::GraphProto {
                 name: "test".into(),
                 node: self.nodes.clone(),

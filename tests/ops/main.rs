@@ -22,6 +22,7 @@ mod convert;
 mod elementwise;
 mod fuse;
 mod linear;
+mod ml;
 mod movement;
 mod normalization;
 mod pool;
@@ -32,7 +33,10 @@ mod reorder;
 mod resize;
 mod shape;
 mod softmax;
+mod svm;
 mod tokens;
+mod topk;
+mod tree;
 
 use common::Attr;
 use common::cases::*;
@@ -63,4 +67,31 @@ fn with_positive(name: &str, opset: i64, c: f32) -> Case {
         .scalar("c", c)
         .node("Mul", &["x", "x"], &["xx"], vec![])
         .node("Add", &["xx", "c"], &["p"], vec![])
+}
+
+/// A reference computed row by row for ops tract does not run (ai.onnx.ml): `per_row` gives
+/// each row's outputs; of a classifier's two, the first (the label) is `[N]`, the others
+/// `[N, width]`.
+fn row_by_row(
+    inputs: &[ArrayD<f32>],
+    per_row: impl Fn(&[f32]) -> Vec<Vec<f32>>,
+) -> Vec<ArrayD<f32>> {
+    let x = &inputs[0];
+    let n = x.shape()[0];
+    let results: Vec<Vec<Vec<f32>>> = (0..n)
+        .map(|i| per_row(x.index_axis(ndarray::Axis(0), i).as_slice().unwrap()))
+        .collect();
+    let outputs = results[0].len();
+    (0..outputs)
+        .map(|o| {
+            let width = results[0][o].len();
+            let flat: Vec<f32> = results.iter().flat_map(|r| r[o].clone()).collect();
+            let shape = if o == 0 && outputs == 2 {
+                vec![n]
+            } else {
+                vec![n, width]
+            };
+            tensor(&shape, &flat)
+        })
+        .collect()
 }
