@@ -9,6 +9,7 @@ mod coverage;
 mod elementwise;
 mod fuse;
 mod linear;
+mod logic;
 mod ml;
 mod movement;
 mod normalization;
@@ -20,6 +21,8 @@ mod reduce;
 mod registry;
 mod reorder;
 mod resize;
+mod rms;
+mod saturate;
 mod shape;
 mod softmax;
 mod window;
@@ -33,11 +36,13 @@ use registry::{hint_for, rule_for};
 use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
 use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use fuse::Fusions;
 use ndarray::ArrayD;
 use readers::Readers;
 use reorder::Reorders;
+use rms::RmsPatterns;
+use saturate::Saturations;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug, Default)]
@@ -95,12 +100,21 @@ pub struct Lowering<'g> {
     values: HashMap<String, ValueId>,
     fusions: Fusions,
     reorders: Reorders,
+    rms: RmsPatterns,
     /// Shapes of the tensors that rewrites add to the graph.
     introduced: HashMap<String, Shape>,
     fixed_point: FixedPoint,
     /// Values known to hold integers (indices, class labels): casting them to an integer
     /// type rounds nothing.
     integral: HashSet<ValueId>,
+    /// Tensors computed from the secret input whose every element is known at convert time
+    /// (IsNaN of a fixed-point value is false): a public constant, made only if a rule reads
+    /// the tensor as a value.
+    fills: HashMap<String, f32>,
+    /// Constants that only shift a Softmax's inputs (attention masks), which may saturate.
+    saturations: Saturations,
+    /// What `--check` reports about the node being lowered besides its status.
+    notes: Vec<String>,
     pub sigmoid: SigmoidMethod,
 }
 
@@ -111,10 +125,12 @@ impl<'g> Lowering<'g> {
         if let Some(&id) = self.values.get(tensor) {
             return Ok(id);
         }
-        let id = match self.graph.uniform(tensor) {
-            Some(v) => self.batch_filled(tensor, v)?,
-            None => {
+        let id = match (self.fills.get(tensor), self.graph.uniform(tensor)) {
+            (Some(&v), _) => self.batch_filled(tensor, v, Visibility::Public)?,
+            (None, Some(v)) => self.batch_filled(tensor, v, Visibility::Secret)?,
+            (None, None) => {
                 let data = self.constant(tensor)?;
+                let data = self.saturated(tensor, data)?;
                 self.weight(tensor, data, Visibility::Secret)?
             }
         };
@@ -125,7 +141,7 @@ impl<'g> Lowering<'g> {
     /// A batch-sized tensor filled with one value (the zero state an unrolled Keras RNN
     /// builds from the input's shape): the value as a weight with 1 for each batch axis,
     /// expanded to the tensor's shape.
-    fn batch_filled(&mut self, tensor: &str, v: f32) -> Result<ValueId> {
+    fn batch_filled(&mut self, tensor: &str, v: f32, visibility: Visibility) -> Result<ValueId> {
         let shape = self.shape(tensor)?;
         let seed_dims: Vec<usize> = shape
             .0
@@ -136,7 +152,7 @@ impl<'g> Lowering<'g> {
             })
             .collect();
         let seed = ArrayD::from_elem(ndarray::IxDyn(&seed_dims), v);
-        let seed = self.weight(&format!("{tensor}/fill"), seed, Visibility::Secret)?;
+        let seed = self.weight(&format!("{tensor}/fill"), seed, visibility)?;
         let op = Op::Expand {
             shape: shape.clone(),
         };
@@ -176,9 +192,58 @@ impl<'g> Lowering<'g> {
         visibility: Visibility,
     ) -> Result<ValueId> {
         self.fixed_point.encode_array(data.view()).map_err(|e| {
-            anyhow!("weight {name}: {e}; the model cannot be computed in fixed point with {} fractional bits", self.fixed_point.frac_bits)
+            anyhow!(
+                "weight {name}: {e}; the model cannot be computed in fixed point with {} fractional bits ({})",
+                self.fixed_point.frac_bits,
+                saturate::WHERE_SATURATED
+            )
         })?;
         Ok(self.builder.weight(name, data, visibility))
+    }
+
+    /// A constant with the elements beyond the attention-mask bound saturated, when it only
+    /// shifts a Softmax's inputs (see `saturate`); noted in the coverage report.
+    fn saturated(&mut self, tensor: &str, data: ArrayD<f32>) -> Result<ArrayD<f32>> {
+        let Some(softmax) = self.saturations.softmax_shifted_by(tensor) else {
+            return Ok(data);
+        };
+        let (data, count) = saturate::saturate(&data, self.fixed_point)
+            .with_context(|| format!("constant {tensor}, a mask for Softmax {softmax}"))?;
+        if count > 0 {
+            let bound = saturate::mask_bound(self.fixed_point)?;
+            self.notes.push(format!(
+                "saturated {count} element(s) of constant {tensor} to +-{bound} (a mask for Softmax {softmax}; see docs/ARCHITECTURE.md)"
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Records that every element of `tensor` is `v` whatever the input (see `fills`).
+    pub fn fill(&mut self, tensor: &str, v: f32) {
+        self.fills.insert(tensor.to_string(), v);
+    }
+
+    /// The one value of a tensor known at convert time to hold it everywhere: a lowered fill,
+    /// or a batch-sized tensor the graph fills with one value.
+    pub fn uniform(&self, tensor: &str) -> Option<f32> {
+        self.fills
+            .get(tensor)
+            .copied()
+            .or_else(|| self.graph.uniform(tensor))
+    }
+
+    /// A line for `--check` about the node being lowered.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    /// Whether the ONNX element type of a tensor is bool; tfe holds such a tensor as a
+    /// fixed-point 0/1.
+    pub fn is_bool(&self, tensor: &str) -> bool {
+        self.graph
+            .fact(tensor)
+            .and_then(|f| f.datum_type)
+            .is_some_and(|d| d == tract_onnx::prelude::DatumType::Bool)
     }
 
     /// A structural constant every party may know (divisors, unit scales).
@@ -283,9 +348,13 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         values: HashMap::new(),
         fusions: Fusions::find(graph, &readers),
         reorders: Reorders::find(graph, &readers),
+        rms: RmsPatterns::find(graph, &readers),
         introduced: HashMap::new(),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
+        fills: HashMap::new(),
+        saturations: Saturations::find(graph, &readers),
+        notes: vec![],
         sigmoid: options.sigmoid,
     };
     let mut coverage = Coverage::new(model);
@@ -304,10 +373,13 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
     }
     for node in &model.nodes {
         let steps_before = cx.builder.steps().len();
+        cx.notes.clear();
         let status = if !node.outputs.iter().any(|o| graph.is_secret(o)) {
             Status::Folded("computed at convert time".into())
         } else if let Some(into) = cx.fusions.absorbed_by(&node.name) {
             Status::Folded(format!("into {into}"))
+        } else if let Some(into) = cx.rms.absorbed_by(&node.name) {
+            Status::Folded(format!("into {into} (an RMS normalisation)"))
         } else if let Some(pool) = cx.reorders.moved_after(&node.name) {
             Status::LoweredAfter(pool.to_string())
         } else {
@@ -325,7 +397,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         if let Status::Unsupported(_) = status {
             failed = true;
             if !keep_going {
-                coverage.record(node, status);
+                coverage.record(node, status, vec![]);
                 break;
             }
             let missing: Vec<&String> = node
@@ -339,7 +411,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
                 cx.values.insert(out.clone(), id);
             }
         }
-        coverage.record(node, status);
+        coverage.record(node, status, std::mem::take(&mut cx.notes));
     }
     if failed {
         return (None, coverage);
@@ -366,6 +438,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
 
 /// Lowers a node by its rule, together with the activation a reordering moved after it.
 fn lower_node(cx: &mut Lowering, node: &Node, rule: registry::Lower) -> Result<()> {
+    if let Some(pattern) = cx.rms.anchored_at(&node.name).cloned() {
+        return normalization::rms_of_pattern(cx, node, &pattern);
+    }
     match cx.reorders.activation_before(&node.name).cloned() {
         Some(activation) => reorder::lower_pool_then_activation(cx, node, rule, &activation),
         None => rule(cx, node),
@@ -413,7 +488,7 @@ pub fn registry_coverage(model: &Model) -> Coverage {
         } else {
             no_rule(node)
         };
-        coverage.record(node, status);
+        coverage.record(node, status, vec![]);
     }
     coverage
 }

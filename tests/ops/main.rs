@@ -22,6 +22,7 @@ mod convert;
 mod elementwise;
 mod fuse;
 mod linear;
+mod logic;
 mod movement;
 mod normalization;
 mod pool;
@@ -30,6 +31,7 @@ mod recurrent;
 mod reduce;
 mod reorder;
 mod resize;
+mod saturate;
 mod shape;
 mod softmax;
 
