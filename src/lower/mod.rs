@@ -417,8 +417,15 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         return (None, coverage);
     }
     for out in &model.outputs {
-        match cx.values.get(out) {
-            Some(&id) => cx.builder.output(id),
+        let known = cx.values.get(out).copied();
+        let filled = || {
+            cx.fills
+                .contains_key(out)
+                .then(|| cx.value(out).ok())
+                .flatten()
+        };
+        match known.or_else(filled) {
+            Some(id) => cx.builder.output(id),
             None => {
                 coverage.graph_error = Some(format!(
                     "graph output {out} does not depend on the input; tfe only computes outputs derived from the secret input"

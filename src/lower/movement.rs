@@ -325,7 +325,7 @@ fn split_sizes(cx: &Lowering, node: &Node, dim: usize) -> Result<Vec<usize>> {
 
 /// Index values, which must be known at convert time.
 fn constant_indices(cx: &Lowering, node: &Node, tensor: &str) -> Result<Vec<i64>> {
-    if !cx.is_constant(tensor) {
+    if cx.graph.is_secret(tensor) {
         bail!(
             "{} with indices computed from the secret input (a lookup at a secret position) is not supported; only constant indices are lowered",
             node.op_type

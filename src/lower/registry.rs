@@ -174,7 +174,7 @@ const RULES: &[OpRule] = &[
         "Dropout",
         shape::identity,
         7,
-        "inference only (removed); a mask output or training_mode=true is refused",
+        "inference only (removed; the mask output is all true, a public constant); training_mode=true is refused",
     ),
     rule(
         "Elu",
@@ -297,7 +297,7 @@ const RULES: &[OpRule] = &[
         "LayerNormalization",
         normalization::layer_norm,
         17,
-        "mean and variance over axis.., rsqrt approximation, secret scale and bias; Mean/InvStdDev outputs refused",
+        "mean and variance over axis.., rsqrt approximation (see docs/ARCHITECTURE.md, Normalisations), secret scale and bias; the Mean and InvStdDev outputs are the statistics",
     ),
     rule(
         "LeakyRelu",

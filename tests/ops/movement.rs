@@ -348,9 +348,21 @@ fn gather_nd() {
             &[2, 3],
             0,
         )),
-        on_xt("gathernd-rank3-indices", 13, &[2, 2, 2], &[0, 0, 1, 1, 2, 2, 3, 4], 0),
+        on_xt(
+            "gathernd-rank3-indices",
+            13,
+            &[2, 2, 2],
+            &[0, 0, 1, 1, 2, 2, 3, 4],
+            0,
+        ),
         // per row of axis 0, its own column indices
-        on_xt("gathernd-batch-dims", 13, &[4, 2, 1], &[0, 4, 1, 3, 2, 2, 4, 0], 1),
+        on_xt(
+            "gathernd-batch-dims",
+            13,
+            &[4, 2, 1],
+            &[0, 4, 1, 3, 2, 2, 4, 0],
+            1,
+        ),
     ]);
     refuse_all(vec![(
         case("gathernd-batch-axis", 13)
