@@ -4,6 +4,7 @@
 mod activation;
 mod args;
 mod compare;
+mod compare_groups;
 mod convert;
 mod coverage;
 mod elementwise;
@@ -37,6 +38,7 @@ use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
 use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
 use anyhow::{Context, Result, anyhow, bail};
+use compare_groups::ComparisonGroups;
 use fuse::Fusions;
 use ndarray::ArrayD;
 use readers::Readers;
@@ -115,6 +117,9 @@ pub struct Lowering<'g> {
     saturations: Saturations,
     /// What `--check` reports about the node being lowered besides its status.
     notes: Vec<String>,
+    /// The public scalars made so far, by name (see [`Lowering::scalar`]).
+    scalars: HashMap<String, (ValueId, f32)>,
+    comparisons: ComparisonGroups,
     pub sigmoid: SigmoidMethod,
 }
 
@@ -230,6 +235,11 @@ impl<'g> Lowering<'g> {
             .get(tensor)
             .copied()
             .or_else(|| self.graph.uniform(tensor))
+    }
+
+    /// The comparisons lowered together at `node`, when it leads a group.
+    pub fn comparison_group(&self, node: &str) -> Option<&[Node]> {
+        self.comparisons.group_at(node)
     }
 
     /// A line for `--check` about the node being lowered.
@@ -355,6 +365,8 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         fills: HashMap::new(),
         saturations: Saturations::find(graph, &readers),
         notes: vec![],
+        scalars: HashMap::new(),
+        comparisons: ComparisonGroups::find(graph),
         sigmoid: options.sigmoid,
     };
     let mut coverage = Coverage::new(model);
@@ -380,6 +392,10 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
             Status::Folded(format!("into {into}"))
         } else if let Some(into) = cx.rms.absorbed_by(&node.name) {
             Status::Folded(format!("into {into} (an RMS normalisation)"))
+        } else if let Some(leader) = cx.comparisons.lowered_with(&node.name) {
+            Status::Folded(format!(
+                "into {leader} (one gate for the comparisons of one tensor)"
+            ))
         } else if let Some(pool) = cx.reorders.moved_after(&node.name) {
             Status::LoweredAfter(pool.to_string())
         } else {
@@ -511,11 +527,16 @@ impl Lowering<'_> {
         self.value(&name)
     }
 
-    /// A public scalar named after the node.
+    /// A public scalar named after the node; asked for again, the same value.
     pub fn scalar(&mut self, node: &Node, tag: &str, v: f32) -> Result<ValueId> {
-        self.public(
-            &format!("{}/{tag}", node.name),
-            ArrayD::from_elem(ndarray::IxDyn(&[]), v),
-        )
+        let name = format!("{}/{tag}", node.name);
+        if let Some(&(id, known)) = self.scalars.get(&name)
+            && known.to_bits() == v.to_bits()
+        {
+            return Ok(id);
+        }
+        let id = self.public(&name, ArrayD::from_elem(ndarray::IxDyn(&[]), v))?;
+        self.scalars.insert(name, (id, v));
+        Ok(id)
     }
 }

@@ -184,9 +184,9 @@ const RULES: &[OpRule] = &[
     ),
     rule(
         "Equal",
-        compare::equal,
+        compare::comparison,
         7,
-        "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (9 rounds); on booleans 1 - a xor b (one product); numpy broadcasting",
+        "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (9 rounds); on booleans 1 - a xor b (one product); numpy broadcasting; batched as Greater",
     ),
     rule(
         "Erf",
@@ -239,11 +239,11 @@ const RULES: &[OpRule] = &[
     ).absorbs_batch_norm(),
     rule(
         "Greater",
-        compare::order,
+        compare::comparison,
         7,
-        "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant",
+        "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant; the comparisons of one secret tensor with constants (of one output shape) share one gate (9 rounds for all)",
     ),
-    rule("GreaterOrEqual", compare::order, 12, "[a - b >= 0], as Greater"),
+    rule("GreaterOrEqual", compare::comparison, 12, "[a - b >= 0], as Greater"),
     rule(
         "GlobalAveragePool",
         pool::global_average_pool,
@@ -305,8 +305,8 @@ const RULES: &[OpRule] = &[
         6,
         "exact (secure comparison)",
     ).monotone_when(activation::leaky_relu_is_monotone),
-    rule("Less", compare::order, 7, "not [a - b >= 0], as Greater"),
-    rule("LessOrEqual", compare::order, 12, "[b - a >= 0], as Greater"),
+    rule("Less", compare::comparison, 7, "not [a - b >= 0], as Greater"),
+    rule("LessOrEqual", compare::comparison, 12, "[b - a >= 0], as Greater"),
     rule(
         "Log",
         activation::function,

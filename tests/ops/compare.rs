@@ -209,3 +209,51 @@ fn a_comparison_costs_one_gate() {
         assert_eq!(rounds(op, true), 9, "Not({op})");
     }
 }
+
+/// Comparisons of one tensor with constants share one gate: a k-NN's class votes (Equal of
+/// integer labels with each class), thresholds on either side, and a constant row that
+/// broadcasts.
+#[test]
+fn comparisons_of_one_tensor_share_a_gate() {
+    let votes = |name: &str| {
+        let mut c = case(name, 13)
+            .input("x", &[N, Some(6), Some(3)])
+            .node(
+                "ArgMax",
+                &["x"],
+                &["labels"],
+                vec![int("axis", 1), int("keepdims", 0)],
+            )
+            .init_i64_shaped("row", &[1, 3], &[0, 4, 5])
+            .init_i64_shaped("cut", &[], &[2]);
+        for k in 0..4 {
+            let (class, vote, out) = (format!("k{k}"), format!("v{k}"), format!("y{k}"));
+            c = c
+                .init_i64_shaped(&class, &[], &[k])
+                .node("Equal", &["labels", &class], &[&vote], vec![])
+                .node("Cast", &[&vote], &[&out], vec![int("to", 1)])
+                .output(&out);
+        }
+        c.node("Greater", &["labels", "cut"], &["g"], vec![])
+            .node("LessOrEqual", &["cut", "labels"], &["le"], vec![])
+            .node("Equal", &["row", "labels"], &["same"], vec![])
+            .node("Cast", &["g"], &["y4"], vec![int("to", 1)])
+            .node("Cast", &["le"], &["y5"], vec![int("to", 1)])
+            .node("Cast", &["same"], &["y6"], vec![int("to", 1)])
+    };
+    let c = ["y4", "y5", "y6"]
+        .iter()
+        .fold(votes("grouped-comparisons"), |c, y| c.output(y));
+    let plan = tfe::lower::convert(&c.onnx.save(&c.name), c.options())
+        .unwrap()
+        .plan;
+    // ArgMax's tree (3 levels of 6 -> 3 -> 2 -> 1) and then one gate for all seven
+    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - 9;
+    assert_eq!(argmax, 3 * 9, "rounds beyond the comparisons' one gate");
+    assert_eq!(
+        c.statuses().iter().filter(|(_, s)| *s == "folded").count(),
+        6,
+        "six comparisons lowered with the first"
+    );
+    run_all(vec![c]);
+}
