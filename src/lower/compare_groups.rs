@@ -4,6 +4,7 @@
 //! rounds of a gate; lowered together at the first of them (`compare::comparison`), their
 //! differences are stacked and go through one gate, so the group costs 9 rounds in all.
 
+use super::args::is_bool;
 use crate::import::{Graph, Node};
 use crate::plan::Shape;
 use std::collections::HashMap;
@@ -24,12 +25,6 @@ impl ComparisonGroups {
     /// of two booleans is left out (it is an xor, not a gate).
     pub fn find(graph: &Graph) -> ComparisonGroups {
         let constant = |t: &str| !graph.is_secret(t) && graph.constant(t).is_some();
-        let is_bool = |t: &str| {
-            graph
-                .fact(t)
-                .and_then(|f| f.datum_type)
-                .is_some_and(|d| d == tract_onnx::prelude::DatumType::Bool)
-        };
         let mut keys: Vec<(&str, Shape)> = vec![];
         let mut members: Vec<Vec<&Node>> = vec![];
         for node in graph.model.nodes.iter().filter(|n| {
@@ -48,7 +43,7 @@ impl ComparisonGroups {
             let Ok(shape) = graph.shape(node.output()) else {
                 continue;
             };
-            if is_bool(a) && is_bool(b) {
+            if is_bool(graph, a) && is_bool(graph, b) {
                 continue;
             }
             let key = (shared, shape.clone());

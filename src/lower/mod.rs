@@ -247,13 +247,9 @@ impl<'g> Lowering<'g> {
         self.notes.push(text.into());
     }
 
-    /// Whether the ONNX element type of a tensor is bool; tfe holds such a tensor as a
-    /// fixed-point 0/1.
+    /// Whether the ONNX element type of a tensor is bool (see [`args::is_bool`]).
     pub fn is_bool(&self, tensor: &str) -> bool {
-        self.graph
-            .fact(tensor)
-            .and_then(|f| f.datum_type)
-            .is_some_and(|d| d == tract_onnx::prelude::DatumType::Bool)
+        args::is_bool(self.graph, tensor)
     }
 
     /// A structural constant every party may know (divisors, unit scales).
