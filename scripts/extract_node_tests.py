@@ -7,9 +7,13 @@ onnx package generates in memory (its wheel ships no node test data files); each
 set. For each case in scope by construction, `OUT_DIR/<case>/` gets:
   model.onnx      the model, with every non-float input (integer or bool: shapes, axes,
                   indices, conditions) turned into an initializer holding this case's value
-                  and removed from the graph inputs;
+                  and removed from the graph inputs; but when every input of the case is
+                  integer or bool (the comparison and logic ops' own tests), they stay
+                  inputs, fed as float32 so that they are secret: booleans as 0/1 through a
+                  Cast to bool, integers as their values where the ops read them as floats
+                  (else they stay constants);
   input_<i>.npy   the remaining (float) inputs, in graph order;
-  output_<i>.npy  the expected outputs.
+  output_<i>.npy  the expected outputs, booleans as float32 0/1.
 `OUT_DIR/manifest.json` lists, per case: name, opset, op types, the dtypes of the inputs
 (with the names of those made constant) and outputs, and `skip`, the reason the case is out
 of scope by construction (null when it is not). Floats other than float32 are never
@@ -111,6 +115,8 @@ def skip_reason(case, constants: dict[str, np.ndarray]) -> str | None:
         if elem_type(vi) is None:
             return f"sequence or optional type ({vi.name}: {dtype_name(vi)})"
     for vi in graph.output:
+        if elem_type(vi) == TensorProto.BOOL:
+            continue
         if not is_float(elem_type(vi)):
             return f"non-float output ({vi.name}: {dtype_name(vi)})"
         if elem_type(vi) != TensorProto.FLOAT:
@@ -157,16 +163,76 @@ def rewrite(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> onnx.Mo
     return model
 
 
-def write_case(case, directory: Path, constants: dict[str, np.ndarray]) -> None:
+def as_float_inputs(model: onnx.ModelProto, constants: dict[str, np.ndarray], integers: bool):
+    """The model with its boolean inputs, and with `integers` its integer ones too, declared
+    float32 (booleans cast back to bool by a node in front), and the inputs left constant;
+    None when that changes a value or breaks the model."""
+    retyped = {
+        name for name, v in constants.items()
+        if v.dtype == bool or (integers and np.asarray(v, dtype=np.float32).astype(v.dtype).tolist() == v.tolist())
+    }
+    model = rewrite(model, {k: v for k, v in constants.items() if k not in retyped})
+    if not opset_with_integer_casts(model):
+        return None
+    casts = []
+    for vi in model.graph.input:
+        if vi.type.tensor_type.elem_type == TensorProto.BOOL:
+            as_bool = f"{vi.name}__bool"
+            for node in all_nodes(model.graph):
+                for k, name in enumerate(node.input):
+                    if name == vi.name:
+                        node.input[k] = as_bool
+            casts.append(onnx.helper.make_node("Cast", [vi.name], [as_bool], to=TensorProto.BOOL))
+        vi.type.tensor_type.elem_type = TensorProto.FLOAT
+    nodes = casts + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception:
+        return None
+    return model, {k: v for k, v in constants.items() if k not in retyped}
+
+
+def opset_with_integer_casts(model: onnx.ModelProto) -> bool:
+    """Raises the default opset of `model` to 6 (where Cast takes an integer `to`) when it is
+    older and every op of the model means the same at 6; False when it cannot."""
+    CAST_INTEGER_TO = 6
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version < CAST_INTEGER_TO:
+            same = all(
+                onnx.defs.get_schema(n.op_type, CAST_INTEGER_TO).since_version
+                == onnx.defs.get_schema(n.op_type, opset.version).since_version
+                for n in all_nodes(model.graph)
+            )
+            if not same:
+                return False
+            opset.version = CAST_INTEGER_TO
+    return True
+
+
+def write_case(case, directory: Path, constants: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Writes the case, and returns the inputs made initializers: `constants`, or none when
+    they are all the case's inputs (see the module doc)."""
     directory.mkdir(parents=True)
-    onnx.save(rewrite(case.model, constants), directory / "model.onnx")
+    model = rewrite(case.model, constants)
     inputs, outputs = case.data_sets[0]
+    if list(case.model.graph.input) and len(constants) == len(case.model.graph.input):
+        retyped = as_float_inputs(case.model, constants, True) or as_float_inputs(
+            case.model, constants, False
+        )
+        if retyped is not None:
+            model, constants = retyped
+            inputs = [np.asarray(v, dtype=np.float32) for v in inputs]
+    onnx.save(model, directory / "model.onnx")
     float_inputs = [
         value for vi, value in zip(case.model.graph.input, inputs) if vi.name not in constants
     ]
+    outputs = [as_array(v).astype(np.float32) if as_array(v).dtype == bool else v for v in outputs]
     for prefix, values in (("input", float_inputs), ("output", outputs)):
         for i, value in enumerate(values):
             np.save(directory / f"{prefix}_{i}.npy", as_array(value))
+    return constants
 
 
 def manifest_entry(case, constants: dict[str, np.ndarray], skip: str | None) -> dict:
@@ -202,7 +268,7 @@ def main() -> None:
         constants = constant_inputs(case)
         skip = skip_reason(case, constants)
         if skip is None:
-            write_case(case, out_dir / case.name, constants)
+            constants = write_case(case, out_dir / case.name, constants)
         entries.append(manifest_entry(case, constants, skip))
     manifest = {"onnx": onnx.__version__, "numpy": np.__version__, "cases": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -215,6 +215,7 @@ fixtures! {
     keras_cnn_through_tf2onnx => "keras_cnn",
     keras_mlp_through_tf2onnx => "keras_mlp",
     frozen_tensorflow_graph => "tf_cnn",
+    frozen_keras_mobilenet_v2_with_filters_behind_identities => "keras_mobilenet",
     sklearn_logistic_regression => "skl_logreg",
     sklearn_logistic_regression_with_zipmap => "skl_logreg_zipmap",
     sklearn_linear_regression => "skl_linreg",

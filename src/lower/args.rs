@@ -1,9 +1,9 @@
 //! Arguments that several rules read alike: required inputs, axes and indices that may be negative, integer
-//! lists given as an attribute (older opsets) or as a constant input (newer ones), and sizes
-//! that must not depend on the batch.
+//! lists given as an attribute (older opsets) or as a constant input (newer ones), sizes
+//! that must not depend on the batch, and whether a tensor is boolean.
 
 use super::Lowering;
-use crate::import::Node;
+use crate::import::{Graph, Node};
 use crate::plan::{Dim, Shape};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
@@ -89,4 +89,13 @@ pub fn with_dim(shape: &Shape, axis: usize, dim: Dim) -> Shape {
     let mut dims = shape.0.clone();
     dims[axis] = dim;
     Shape(dims)
+}
+
+/// Whether the ONNX element type of a tensor is bool; tfe holds such a tensor as a
+/// fixed-point 0/1.
+pub fn is_bool(graph: &Graph, tensor: &str) -> bool {
+    graph
+        .fact(tensor)
+        .and_then(|f| f.datum_type)
+        .is_some_and(|d| d == tract_onnx::prelude::DatumType::Bool)
 }

@@ -23,6 +23,8 @@ pub struct NodeReport {
     pub name: String,
     pub op_type: String,
     pub status: Status,
+    /// What else the lowering did that a user should know (a saturated mask constant).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -46,11 +48,12 @@ impl Coverage {
         }
     }
 
-    pub fn record(&mut self, node: &Node, status: Status) {
+    pub fn record(&mut self, node: &Node, status: Status, notes: Vec<String>) {
         self.nodes.push(NodeReport {
             name: node.name.clone(),
             op_type: node.op_type.clone(),
             status,
+            notes,
         });
     }
 
@@ -123,7 +126,13 @@ impl Coverage {
                 Status::Folded(why) => format!("folded ({why})"),
                 Status::Unsupported(why) => format!("UNSUPPORTED: {why}"),
             };
-            writeln!(out, "{:<name_w$}  {:<op_w$}  {status}", n.name, n.op_type).unwrap();
+            let notes: String = n.notes.iter().map(|note| format!("; {note}")).collect();
+            writeln!(
+                out,
+                "{:<name_w$}  {:<op_w$}  {status}{notes}",
+                n.name, n.op_type
+            )
+            .unwrap();
         }
         let count = |f: fn(&Status) -> bool| self.nodes.iter().filter(|n| f(&n.status)).count();
         writeln!(
@@ -160,7 +169,7 @@ impl Coverage {
                     Status::Folded(d) => ("folded", Some(d.clone()), vec![]),
                     Status::Unsupported(d) => ("unsupported", Some(d.clone()), vec![]),
                 };
-                json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail, "approximations": approximations})
+                json!({"name": n.name, "op_type": n.op_type, "status": status, "detail": detail, "approximations": approximations, "notes": n.notes})
             })
             .collect();
         json!({

@@ -5,11 +5,14 @@ mod activation;
 mod args;
 mod classes;
 mod compare;
+mod compare_groups;
 mod convert;
 mod coverage;
 mod elementwise;
 mod fuse;
+mod hints;
 mod linear;
+mod logic;
 mod ml;
 mod movement;
 mod normalization;
@@ -21,6 +24,8 @@ mod reduce;
 mod registry;
 mod reorder;
 mod resize;
+mod rms;
+mod saturate;
 mod shape;
 mod softmax;
 mod svm;
@@ -33,16 +38,20 @@ pub use convert::{Converted, check, convert};
 pub use coverage::{Coverage, NodeReport, Status};
 pub use registry::{OpRule, operators_markdown, rules};
 
-use registry::{hint_for, rule_for};
+use hints::hint_for;
+use registry::rule_for;
 
 use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, Tiled, floats, ints};
 use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use compare_groups::ComparisonGroups;
 use fuse::Fusions;
 use ndarray::ArrayD;
 use readers::Readers;
 use reorder::Reorders;
+use rms::RmsPatterns;
+use saturate::Saturations;
 use std::collections::{HashMap, HashSet};
 use tokens::TokenInput;
 
@@ -112,6 +121,7 @@ pub struct Lowering<'g> {
     values: HashMap<String, ValueId>,
     fusions: Fusions,
     reorders: Reorders,
+    rms: RmsPatterns,
     /// Shapes of the tensors that rewrites add to the graph.
     introduced: HashMap<String, Shape>,
     fixed_point: FixedPoint,
@@ -120,6 +130,17 @@ pub struct Lowering<'g> {
     integral: HashSet<ValueId>,
     /// The token-id inputs, by name (see `tokens.rs`).
     token_inputs: HashMap<String, TokenInput>,
+    /// Tensors computed from the secret input whose every element is known at convert time
+    /// (IsNaN of a fixed-point value is false): a public constant, made only if a rule reads
+    /// the tensor as a value.
+    fills: HashMap<String, f32>,
+    /// Constants that only shift a Softmax's inputs (attention masks), which may saturate.
+    saturations: Saturations,
+    /// What `--check` reports about the node being lowered besides its status.
+    notes: Vec<String>,
+    /// The public scalars made so far, by name (see [`Lowering::scalar`]).
+    scalars: HashMap<String, (ValueId, f32)>,
+    comparisons: ComparisonGroups,
     pub sigmoid: SigmoidMethod,
 }
 
@@ -132,29 +153,61 @@ impl<'g> Lowering<'g> {
         }
         let id = if let Some(ids) = self.token_input(tensor) {
             self.token_ids(tensor, ids)?
+        } else if let Some(&v) = self.fills.get(tensor) {
+            let filled = self.filled(tensor, v)?;
+            self.batch_repeated(tensor, &filled, Visibility::Public)?
         } else if let Some(tiled) = self.graph.tiled(tensor) {
-            self.batch_tiled(tensor, tiled)?
+            let block = self.saturated(tensor, tiled.block.clone())?;
+            let tiled = Tiled {
+                block,
+                axis: tiled.axis,
+            };
+            self.batch_repeated(tensor, &tiled, Visibility::Secret)?
         } else {
             let data = self.constant(tensor)?;
+            let data = self.saturated(tensor, data)?;
             self.weight(tensor, data, Visibility::Secret)?
         };
         self.values.insert(tensor.to_string(), id);
         Ok(id)
     }
 
-    /// A batch-sized tensor that repeats a block per batch row (see [`Tiled`]): the block as
-    /// a weight, repeated to the batch at run time by data movement alone. A block of one
-    /// row is expanded; one of `k` rows is lifted to [.., 1, k, ..], expanded to
-    /// [.., N, k, ..] and merged to [.., N*k, ..].
-    fn batch_tiled(&mut self, tensor: &str, tiled: &Tiled) -> Result<ValueId> {
+    /// A tensor holding `v` everywhere, as a block of one row per batch axis (see
+    /// [`Lowering::batch_repeated`]).
+    fn filled(&self, tensor: &str, v: f32) -> Result<Tiled> {
+        let shape = self.shape(tensor)?;
+        let block_dims: Vec<usize> = shape
+            .0
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => *n,
+                Dim::Batch(_) => 1,
+            })
+            .collect();
+        Ok(Tiled {
+            block: ArrayD::from_elem(ndarray::IxDyn(&block_dims), v),
+            axis: shape
+                .0
+                .iter()
+                .position(|d| matches!(d, Dim::Batch(_)))
+                .unwrap_or(0),
+        })
+    }
+
+    /// A tensor that repeats a block per batch row (see [`Tiled`]): the block as a weight,
+    /// repeated to the batch at run time by data movement alone. A block of one row (or of
+    /// the whole shape, with no batch axis) is expanded; one of `k` rows is lifted to
+    /// [.., 1, k, ..], expanded to [.., N, k, ..] and merged to [.., N*k, ..].
+    fn batch_repeated(
+        &mut self,
+        tensor: &str,
+        tiled: &Tiled,
+        visibility: Visibility,
+    ) -> Result<ValueId> {
         let shape = self.shape(tensor)?;
         let dims = tiled.block.shape().to_vec();
-        let block = self.weight(
-            &format!("{tensor}/block"),
-            tiled.block.clone(),
-            Visibility::Secret,
-        )?;
-        let (lifts, last) = if dims[tiled.axis] == 1 {
+        let block = self.weight(&format!("{tensor}/block"), tiled.block.clone(), visibility)?;
+        let (lifts, last) = if dims[tiled.axis] == 1 || !shape.has_batch() {
             (
                 vec![],
                 Op::Expand {
@@ -228,9 +281,59 @@ impl<'g> Lowering<'g> {
         visibility: Visibility,
     ) -> Result<ValueId> {
         self.fixed_point.encode_array(data.view()).map_err(|e| {
-            anyhow!("weight {name}: {e}; the model cannot be computed in fixed point with {} fractional bits", self.fixed_point.frac_bits)
+            anyhow!(
+                "weight {name}: {e}; the model cannot be computed in fixed point with {} fractional bits ({})",
+                self.fixed_point.frac_bits,
+                saturate::WHERE_SATURATED
+            )
         })?;
         Ok(self.builder.weight(name, data, visibility))
+    }
+
+    /// A constant with the elements beyond the attention-mask bound saturated, when it only
+    /// shifts a Softmax's inputs (see `saturate`); noted in the coverage report.
+    fn saturated(&mut self, tensor: &str, data: ArrayD<f32>) -> Result<ArrayD<f32>> {
+        let Some(softmax) = self.saturations.softmax_shifted_by(tensor) else {
+            return Ok(data);
+        };
+        let (data, count) = saturate::saturate(&data, self.fixed_point)
+            .with_context(|| format!("constant {tensor}, a mask for Softmax {softmax}"))?;
+        if count > 0 {
+            let bound = saturate::mask_bound(self.fixed_point)?;
+            self.notes.push(format!(
+                "saturated {count} element(s) of constant {tensor} to +-{bound} (a mask for Softmax {softmax}; see docs/ARCHITECTURE.md)"
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Records that every element of `tensor` is `v` whatever the input (see `fills`).
+    pub fn fill(&mut self, tensor: &str, v: f32) {
+        self.fills.insert(tensor.to_string(), v);
+    }
+
+    /// The one value of a tensor known at convert time to hold it everywhere: a lowered fill,
+    /// or a batch-sized tensor the graph fills with one value.
+    pub fn uniform(&self, tensor: &str) -> Option<f32> {
+        self.fills
+            .get(tensor)
+            .copied()
+            .or_else(|| self.graph.uniform(tensor))
+    }
+
+    /// The comparisons lowered together at `node`, when it leads a group.
+    pub fn comparison_group(&self, node: &str) -> Option<&[Node]> {
+        self.comparisons.group_at(node)
+    }
+
+    /// A line for `--check` about the node being lowered.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    /// Whether the ONNX element type of a tensor is bool (see [`args::is_bool`]).
+    pub fn is_bool(&self, tensor: &str) -> bool {
+        args::is_bool(self.graph, tensor)
     }
 
     /// A structural constant every party may know (divisors, unit scales).
@@ -363,10 +466,16 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         values: HashMap::new(),
         fusions: Fusions::find(graph, &readers),
         reorders: Reorders::find(graph, &readers),
+        rms: RmsPatterns::find(graph, &readers),
         introduced: HashMap::new(),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
         token_inputs: HashMap::new(),
+        fills: HashMap::new(),
+        saturations: Saturations::find(graph, &readers),
+        notes: vec![],
+        scalars: HashMap::new(),
+        comparisons: ComparisonGroups::find(graph),
         sigmoid: options.sigmoid,
     };
     let mut coverage = Coverage::new(model);
@@ -398,10 +507,17 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
     }
     for node in &model.nodes {
         let steps_before = cx.builder.steps().len();
+        cx.notes.clear();
         let status = if !node.outputs.iter().any(|o| graph.is_secret(o)) {
             Status::Folded("computed at convert time".into())
         } else if let Some(into) = cx.fusions.absorbed_by(&node.name) {
             Status::Folded(format!("into {into}"))
+        } else if let Some(into) = cx.rms.absorbed_by(&node.name) {
+            Status::Folded(format!("into {into} (an RMS normalisation)"))
+        } else if let Some(leader) = cx.comparisons.lowered_with(&node.name) {
+            Status::Folded(format!(
+                "into {leader} (one gate for the comparisons of one tensor)"
+            ))
         } else if let Some(pool) = cx.reorders.moved_after(&node.name) {
             Status::LoweredAfter(pool.to_string())
         } else {
@@ -422,7 +538,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         if let Status::Unsupported(_) = status {
             failed = true;
             if !keep_going {
-                coverage.record(node, status);
+                coverage.record(node, status, vec![]);
                 break;
             }
             let missing: Vec<&String> = node
@@ -436,14 +552,21 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
                 cx.values.insert(out.clone(), id);
             }
         }
-        coverage.record(node, status);
+        coverage.record(node, status, std::mem::take(&mut cx.notes));
     }
     if failed {
         return (None, coverage);
     }
     for out in &model.outputs {
-        match cx.values.get(out) {
-            Some(&id) => cx.builder.output(id),
+        let known = cx.values.get(out).copied();
+        let filled = || {
+            cx.fills
+                .contains_key(out)
+                .then(|| cx.value(out).ok())
+                .flatten()
+        };
+        match known.or_else(filled) {
+            Some(id) => cx.builder.output(id),
             None => {
                 coverage.graph_error = Some(format!(
                     "graph output {out} does not depend on the input; tfe only computes outputs derived from the secret input"
@@ -463,6 +586,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
 
 /// Lowers a node by its rule, together with the activation a reordering moved after it.
 fn lower_node(cx: &mut Lowering, node: &Node, rule: registry::Lower) -> Result<()> {
+    if let Some(pattern) = cx.rms.anchored_at(&node.name).cloned() {
+        return normalization::rms_of_pattern(cx, node, &pattern);
+    }
     match cx.reorders.activation_before(&node.name).cloned() {
         Some(activation) => reorder::lower_pool_then_activation(cx, node, rule, &activation),
         None => rule(cx, node),
@@ -510,7 +636,7 @@ pub fn registry_coverage(model: &Model) -> Coverage {
         } else {
             no_rule(node)
         };
-        coverage.record(node, status);
+        coverage.record(node, status, vec![]);
     }
     coverage
 }
@@ -526,11 +652,16 @@ impl Lowering<'_> {
         self.value(&name)
     }
 
-    /// A public scalar named after the node.
+    /// A public scalar named after the node; asked for again, the same value.
     pub fn scalar(&mut self, node: &Node, tag: &str, v: f32) -> Result<ValueId> {
-        self.public(
-            &format!("{}/{tag}", node.name),
-            ArrayD::from_elem(ndarray::IxDyn(&[]), v),
-        )
+        let name = format!("{}/{tag}", node.name);
+        if let Some(&(id, known)) = self.scalars.get(&name)
+            && known.to_bits() == v.to_bits()
+        {
+            return Ok(id);
+        }
+        let id = self.public(&name, ArrayD::from_elem(ndarray::IxDyn(&[]), v))?;
+        self.scalars.insert(name, (id, v));
+        Ok(id)
     }
 }

@@ -1,12 +1,13 @@
 //! Data movement with every index resolved at convert time: Pad, Slice, Split, Gather,
-//! GatherElements, Expand, Tile, Where with a constant condition, DepthToSpace and
-//! SpaceToDepth, and the float-to-float casts (identities). All are linear maps with no
+//! GatherElements, GatherND, Expand, Tile, DepthToSpace and SpaceToDepth, and the casts
+//! (identities, but for a cast to bool, which compares with zero). All are linear maps with no
 //! constant term, so they cost no communication; a nonzero pad value is added afterwards as a
 //! public constant.
 
 use super::args::{
     fixed_dim, ints_arg, normalize_axes, normalize_axis, normalize_index, required_input, with_dim,
 };
+use super::compare::zero_test;
 use super::shape::data_input;
 use super::{Lowering, Op, To, tokens};
 use crate::import::Node;
@@ -324,7 +325,7 @@ fn split_sizes(cx: &Lowering, node: &Node, dim: usize) -> Result<Vec<usize>> {
 
 /// Index values, which must be known at convert time.
 fn constant_indices(cx: &Lowering, node: &Node, tensor: &str) -> Result<Vec<i64>> {
-    if !cx.is_constant(tensor) {
+    if cx.graph.is_secret(tensor) {
         bail!(
             "{} with indices computed from the secret input (a lookup at a secret position) is not supported; only constant indices are lowered",
             node.op_type
@@ -404,8 +405,81 @@ pub fn gather_elements(cx: &mut Lowering, node: &Node) -> Result<()> {
     Ok(())
 }
 
+/// GatherND with constant indices: the data's `batch_dims + k` leading axes (k = the last
+/// dimension of the indices) flattened into one, a Gather of each index tuple's flat
+/// position along it, and a reshape to the output.
+pub fn gather_nd(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = data_input(node)?;
+    let index_name = required_input(node, 1, "indices")?;
+    let raw = constant_indices(cx, node, index_name)?;
+    let shape = cx.shape(x_name)?;
+    let index_shape = cx
+        .shape(index_name)?
+        .fixed()
+        .context("GatherND indices of unknown shape")?;
+    let batch_dims = usize::try_from(node.int("batch_dims", 0)?)
+        .map_err(|_| anyhow!("GatherND batch_dims must not be negative"))?;
+    let k = index_shape.last().copied().unwrap_or(0);
+    ensure!(
+        k >= 1 && index_shape.len() > batch_dims && batch_dims + k <= shape.rank(),
+        "GatherND indices of shape {index_shape:?} with batch_dims {batch_dims} do not index data of shape {shape}"
+    );
+    let lead = (0..batch_dims + k)
+        .map(|axis| fixed_dim(node, &shape, axis))
+        .collect::<Result<Vec<_>>>()?;
+    ensure!(
+        index_shape[..batch_dims] == lead[..batch_dims],
+        "GatherND indices of shape {index_shape:?} and data of shape {shape} differ on the {batch_dims} batch dimensions"
+    );
+    let inner: usize = lead[batch_dims..].iter().product();
+    let tuples_per_batch: usize = index_shape[batch_dims..index_shape.len() - 1]
+        .iter()
+        .product();
+    let mut positions = Vec::with_capacity(raw.len() / k);
+    for (t, tuple) in raw.chunks(k).enumerate() {
+        let mut position = t / tuples_per_batch.max(1) * inner;
+        let mut stride = inner;
+        for (&index, &dim) in tuple.iter().zip(&lead[batch_dims..]) {
+            stride /= dim;
+            position += normalize_index(node, index, dim)? * stride;
+        }
+        positions.push(position);
+    }
+    let rest = &shape.0[batch_dims + k..];
+    let flat = Shape(
+        [Dim::Fixed(lead.iter().product())]
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect(),
+    );
+    let taken = with_dim(&flat, 0, Dim::Fixed(positions.len()));
+    let out = cx.shape(node.output())?;
+    let mut steps = vec![];
+    if batch_dims + k > 1 {
+        steps.push((
+            Op::Reshape {
+                shape: flat.clone(),
+            },
+            flat,
+        ));
+    }
+    steps.push((
+        Op::Gather {
+            axis: 0,
+            indices: positions,
+        },
+        taken.clone(),
+    ));
+    if taken != out {
+        steps.push((Op::Reshape { shape: out.clone() }, out));
+    }
+    let x = cx.value(x_name)?;
+    moved(cx, node, x, steps, true)?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
-// Expand, Tile, Where
+// Expand and Tile
 
 /// Expand to the inferred output shape, so a target computed from the input's shape (and so
 /// holding the batch size) works too.
@@ -438,25 +512,6 @@ pub fn tile(cx: &mut Lowering, node: &Node) -> Result<()> {
     };
     let x = cx.value(x_name)?;
     moved(cx, node, x, steps, true)?;
-    Ok(())
-}
-
-/// A select by a constant mask; either branch may be a constant (a secret weight).
-pub fn where_(cx: &mut Lowering, node: &Node) -> Result<()> {
-    let condition = required_input(node, 0, "condition")?;
-    if !cx.is_constant(condition) {
-        bail!(
-            "Where with a condition computed from the secret input needs a secure comparison and selection, which is not supported; only a constant condition is lowered"
-        );
-    }
-    let mask = cx.constant(condition)?;
-    let a = cx.value(required_input(node, 1, "X")?)?;
-    let b = cx.value(required_input(node, 2, "Y")?)?;
-    let op = Op::Where {
-        condition: mask.iter().map(|&v| v != 0.0).collect(),
-        shape: mask.shape().to_vec(),
-    };
-    cx.emit(node, op, &[a, b], To::Output)?;
     Ok(())
 }
 
@@ -559,8 +614,19 @@ const FLOAT_TYPES: [(i64, &str); 4] = [
     (16, "bfloat16"),
 ];
 
-/// Cast and CastLike between float types, which are identities on fixed-point values.
+/// Cast and CastLike: identities between float types, from booleans, and of integers to
+/// integer types; to bool, `x != 0` by one exact comparison (an identity on booleans).
 pub fn cast(cx: &mut Lowering, node: &Node) -> Result<()> {
+    let x_name = data_input(node)?;
+    if cx.is_bool(node.output()) {
+        let x = cx.value(x_name)?;
+        if cx.is_bool(x_name) {
+            cx.alias(node.output(), x);
+        } else {
+            zero_test(cx, node, x, false, To::Output)?;
+        }
+        return Ok(());
+    }
     let target = if node.op_type == "CastLike" {
         let like = required_input(node, 1, "target_type")?;
         let datum = cx
@@ -573,15 +639,16 @@ pub fn cast(cx: &mut Lowering, node: &Node) -> Result<()> {
         let to = node.int("to", 0)?;
         (!FLOAT_TYPES.iter().any(|&(code, _)| code == to)).then(|| format!("ONNX type {to}"))
     };
-    if let Some(target) = target.filter(|_| !cx.is_integral(data_input(node).unwrap_or_default())) {
+    let holds_integers = cx.is_integral(x_name) || cx.is_bool(x_name);
+    if let Some(target) = target.filter(|_| !holds_integers) {
         let floats: Vec<&str> = FLOAT_TYPES.iter().map(|&(_, name)| name).collect();
         bail!(
-            "{} of a tensor computed from the secret input to {target} would round it; tfe computes on fixed-point reals, so only casts between {} (identities here) are lowered",
+            "{} of a tensor computed from the secret input to {target} would round it; tfe computes on fixed-point reals, so only casts between {} (identities here), of integers and booleans, and to bool are lowered",
             node.op_type,
             floats.join(", ")
         );
     }
-    let x = cx.value(data_input(node)?)?;
+    let x = cx.value(x_name)?;
     cx.alias(node.output(), x);
     Ok(())
 }

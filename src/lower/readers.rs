@@ -1,5 +1,6 @@
 //! Who reads each tensor, for the convert-time rewrites (`fuse.rs`, `reorder.rs`), which may
-//! only change a tensor that no other node and no graph output sees.
+//! only change a tensor that no other node and no graph output sees, and for the mask
+//! analysis (`saturate.rs`), which follows a constant to every node it reaches.
 
 use crate::import::{Model, Node};
 use std::collections::HashMap;
@@ -22,6 +23,15 @@ impl<'m> Readers<'m> {
             readers,
             graph_outputs: &model.outputs,
         }
+    }
+
+    /// Every node that reads `tensor`, once per input slot.
+    pub fn of(&self, tensor: &str) -> &[&'m Node] {
+        self.readers.get(tensor).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_graph_output(&self, tensor: &str) -> bool {
+        self.graph_outputs.iter().any(|o| o == tensor)
     }
 
     /// The node that reads `tensor` once and alone, when `tensor` is not a graph output.

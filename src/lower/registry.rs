@@ -3,8 +3,8 @@
 //! test checks that the committed file is current).
 
 use super::{
-    Lowering, activation, compare, elementwise, linear, ml, movement, normalization, pool, power,
-    recurrent, reduce, resize, shape, softmax, svm, topk, tree,
+    Lowering, activation, compare, elementwise, linear, logic, ml, movement, normalization, pool,
+    power, recurrent, reduce, resize, shape, softmax, svm, topk, tree,
 };
 use crate::import::{Graph, Node};
 use anyhow::Result;
@@ -98,6 +98,12 @@ const RULES: &[OpRule] = &[
         "numpy broadcasting; either operand may be a constant",
     ),
     rule(
+        "And",
+        logic::binary,
+        7,
+        "on secret 0/1 values: x y (one product); by a constant or known mask: a public select, no communication; numpy broadcasting",
+    ),
+    rule(
         "ArgMax",
         compare::arg_max,
         11,
@@ -120,7 +126,7 @@ const RULES: &[OpRule] = &[
         "Cast",
         movement::cast,
         6,
-        "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); to integer, bool or 8-bit float types refused",
+        "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); of booleans, and of integer-valued tensors (labels, indices) to integer types: the identity; to bool: x != 0 by one exact comparison (the identity on booleans); other casts to integer and to 8-bit float types refused",
     ).moves_integers(),
     rule(
         "CastLike",
@@ -168,13 +174,19 @@ const RULES: &[OpRule] = &[
         "Dropout",
         shape::identity,
         7,
-        "inference only (removed); a mask output or training_mode=true is refused",
+        "inference only (removed; the mask output is all true, a public constant); training_mode=true is refused",
     ),
     rule(
         "Elu",
         activation::function,
         6,
         "exact for x >= 0; exp approximation below",
+    ),
+    rule(
+        "Equal",
+        compare::comparison,
+        7,
+        "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (9 rounds); on booleans 1 - a xor b (one product); numpy broadcasting; batched as Greater",
     ),
     rule(
         "Erf",
@@ -208,6 +220,12 @@ const RULES: &[OpRule] = &[
         "constant indices, any axis, negative indices; the input must not have the batch axis (convert with --fixed-shapes)",
     ),
     rule(
+        "GatherND",
+        movement::gather_nd,
+        11,
+        "constant indices (negative allowed), batch_dims 0 and more: a gather on the flattened leading axes; the gathered axes must not include the batch axis (convert with --fixed-shapes)",
+    ),
+    rule(
         "Gelu",
         activation::gelu,
         20,
@@ -219,6 +237,13 @@ const RULES: &[OpRule] = &[
         7,
         "transA, transB, alpha, beta; C of any broadcastable shape; a following BatchNormalization is folded in",
     ).absorbs_batch_norm(),
+    rule(
+        "Greater",
+        compare::comparison,
+        7,
+        "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant; the comparisons of one secret tensor with constants (of one output shape) share one gate (9 rounds for all)",
+    ),
+    rule("GreaterOrEqual", compare::comparison, 12, "[a - b >= 0], as Greater"),
     rule(
         "GlobalAveragePool",
         pool::global_average_pool,
@@ -257,10 +282,22 @@ const RULES: &[OpRule] = &[
         "mean and variance over the spatial axes, rsqrt approximation, secret per-channel scale and bias",
     ),
     rule(
+        "IsInf",
+        logic::never,
+        10,
+        "always false for fixed-point values (they are finite): a public zero, no communication",
+    ),
+    rule(
+        "IsNaN",
+        logic::never,
+        9,
+        "always false for fixed-point values: a public zero, no communication; the Where(IsNaN(p), 0, p) guard after a Softmax becomes p",
+    ),
+    rule(
         "LayerNormalization",
         normalization::layer_norm,
         17,
-        "mean and variance over axis.., rsqrt approximation, secret scale and bias; Mean/InvStdDev outputs refused",
+        "mean and variance over axis.., rsqrt approximation (see docs/ARCHITECTURE.md, Normalisations), secret scale and bias; the Mean and InvStdDev outputs are the statistics",
     ),
     rule(
         "LeakyRelu",
@@ -268,6 +305,8 @@ const RULES: &[OpRule] = &[
         6,
         "exact (secure comparison)",
     ).monotone_when(activation::leaky_relu_is_monotone),
+    rule("Less", compare::comparison, 7, "not [a - b >= 0], as Greater"),
+    rule("LessOrEqual", compare::comparison, 12, "[b - a >= 0], as Greater"),
     rule(
         "Log",
         activation::function,
@@ -324,6 +363,18 @@ const RULES: &[OpRule] = &[
     ),
     rule("Neg", elementwise::neg, 6, "linear"),
     rule(
+        "Not",
+        logic::not,
+        1,
+        "1 - x on a secret 0/1 value: linear, no communication",
+    ),
+    rule(
+        "Or",
+        logic::binary,
+        7,
+        "x + y - x y (one product); by a constant or known mask: a public select; as And",
+    ),
+    rule(
         "PRelu",
         activation::prelu,
         7,
@@ -340,6 +391,12 @@ const RULES: &[OpRule] = &[
         power::pow,
         7,
         "constant exponent: integers by products (negative through the reciprocal), 0.5 and -0.5 by sqrt and rsqrt, others as exp(p ln x) for x > 0",
+    ),
+    rule(
+        "RMSNormalization",
+        normalization::rms_norm,
+        23,
+        "x / sqrt(mean(x^2 over axis..) + eps) * scale with one rsqrt approximation (the core LayerNormalization shares); stash_type is moot (fixed point throughout); the decomposed form exporters write (Pow, ReduceMean, Add, Sqrt, Reciprocal or Div, Mul) is recognised and lowered the same way",
     ),
     rule(
         "RNN",
@@ -496,9 +553,15 @@ const RULES: &[OpRule] = &[
     ).moves_integers(),
     rule(
         "Where",
-        movement::where_,
+        logic::where_,
         9,
-        "constant condition: a select with broadcasting, either branch may be a constant; a condition computed from the secret input is refused",
+        "condition known at convert time: a public select (a uniform one picks a branch); secret condition c: b + c (a - b), one product; numpy broadcasting, either branch may be a constant (a mask constant beyond the fixed-point range that only shifts a Softmax's input saturates, see docs/ARCHITECTURE.md)",
+    ),
+    rule(
+        "Xor",
+        logic::binary,
+        7,
+        "x + y - 2 x y (one product); by a constant or known mask: a public select; as And",
     ),
     ml_rule(
         "ArrayFeatureExtractor",
@@ -610,72 +673,4 @@ pub fn operators_markdown() -> String {
     }
     writeln!(out, "\n{} operators.", RULES.len()).unwrap();
     out
-}
-
-/// What to do about an op with no lowering, where a rewrite or export option exists.
-const HINTS: &[(&[&str], &str)] = &[
-    (
-        &["If", "Loop", "Scan"],
-        "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
-    ),
-    (
-        &["NonMaxSuppression", "Unique", "NonZero"],
-        "selecting by value has a data-dependent output size; apply it to the revealed outputs at the client",
-    ),
-    (
-        &[
-            "Equal",
-            "Less",
-            "Greater",
-            "LessOrEqual",
-            "GreaterOrEqual",
-            "Not",
-            "And",
-            "Or",
-            "Xor",
-        ],
-        "boolean tensors of secret data are not supported; express the selection with Max, Min, Clip or Relu, or apply it after the reveal",
-    ),
-    (
-        &["Round", "Floor", "Ceil", "Mod", "Sign"],
-        "rounding secret values to integers is not supported; keep the model real-valued",
-    ),
-    (
-        &[
-            "QuantizeLinear",
-            "DequantizeLinear",
-            "QLinearConv",
-            "QLinearMatMul",
-            "MatMulInteger",
-            "ConvInteger",
-            "DynamicQuantizeLinear",
-        ],
-        "export the float model: tfe computes in its own fixed point",
-    ),
-    (
-        &[
-            "RandomNormal",
-            "RandomUniform",
-            "RandomNormalLike",
-            "RandomUniformLike",
-            "Multinomial",
-            "Bernoulli",
-        ],
-        "randomness has no place in an inference graph; export in eval mode",
-    ),
-    (
-        &["Einsum"],
-        "export with an opset or option that lowers einsum to MatMul and Transpose",
-    ),
-    (
-        &["ZipMap"],
-        "export the classifier without ZipMap (skl2onnx: options={'zipmap': False})",
-    ),
-];
-
-pub(super) fn hint_for(op_type: &str) -> Option<&'static str> {
-    HINTS
-        .iter()
-        .find(|(ops, _)| ops.contains(&op_type))
-        .map(|(_, hint)| *hint)
 }

@@ -49,18 +49,16 @@ pub fn concat(cx: &mut Lowering, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// Identity, and Dropout at inference (its optional mask output must be unused).
+/// Identity, and Dropout at inference, whose optional mask output is all true.
 pub fn identity(cx: &mut Lowering, node: &Node) -> Result<()> {
     if node.op_type == "Dropout" {
-        if node.outputs.get(1).is_some_and(|o| !o.is_empty()) {
-            bail!(
-                "Dropout with a mask output is training-time only; export the model in eval mode"
-            );
-        }
         if let Some(mode) = node.input(2)
             && cx.constant_ints(mode).ok().as_deref() != Some(&[0])
         {
             bail!("Dropout in training mode; export the model in eval mode");
+        }
+        if let Some(mask) = node.outputs.get(1).filter(|o| !o.is_empty()) {
+            cx.fill(mask, 1.0);
         }
     }
     let x = cx.value(data_input(node)?)?;

@@ -258,14 +258,6 @@ fn refusals_say_why() {
             &["tf_crop_and_resize"],
         ),
         (
-            on_x("refuse-where-secret-condition")
-                .scalar("zero", 0.0)
-                .node("Cast", &["x"], &["c"], vec![int("to", 9)])
-                .node("Where", &["c", "x", "zero"], &["y"], vec![])
-                .output("y"),
-            &["Where with a condition computed from the secret input"],
-        ),
-        (
             on_x("refuse-cast-to-int")
                 .node("Cast", &["x"], &["i"], vec![int("to", 7)])
                 .node("Cast", &["i"], &["y"], vec![int("to", 1)])

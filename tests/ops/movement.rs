@@ -1,6 +1,5 @@
 //! Data movement with constant indices (src/lower/movement.rs): Pad, Slice, Split, Gather,
-//! GatherElements, Expand, Tile, Where with a constant condition, Cast, DepthToSpace and
-//! SpaceToDepth.
+//! GatherElements, GatherND, Expand, Tile, Cast, DepthToSpace and SpaceToDepth.
 
 use super::{END, outputs, str_attr};
 use crate::common::Attr;
@@ -314,6 +313,67 @@ fn gather() {
     ]);
 }
 
+/// GatherND on a batch-free secret (x transposed to [4, 5, N]), with batch_dims 0 and 1,
+/// tuples of one and two indices (negative ones too), and indices of rank 1 to 3.
+#[test]
+fn gather_nd() {
+    let on_xt = |name: &str, opset: i64, dims: &[i64], indices: &[i64], batch_dims: i64| {
+        let attrs = if opset >= 12 {
+            vec![int("batch_dims", batch_dims)]
+        } else {
+            vec![]
+        };
+        case(name, opset)
+            .input("x", &[N, Some(4), Some(5)])
+            .init_i64_shaped("i", dims, indices)
+            .node("Transpose", &["x"], &["xt"], vec![ints("perm", &[1, 2, 0])])
+            .node("GatherND", &["xt", "i"], &["g"], attrs)
+            .node("Transpose", &["g"], &["y"], vec![])
+            .output("y")
+    };
+    // tract reads negative indices as huge ones: its reference has them resolved
+    run_all(vec![
+        on_xt("gathernd-pairs", 13, &[3, 2], &[1, 2, 3, 0, -1, 4], 0).reference(on_xt(
+            "gathernd-pairs-resolved",
+            13,
+            &[3, 2],
+            &[1, 2, 3, 0, 3, 4],
+            0,
+        )),
+        on_xt("gathernd-rows", 11, &[2, 1], &[3, 0], 0),
+        on_xt("gathernd-single-tuple", 13, &[2], &[2, -2], 0).reference(on_xt(
+            "gathernd-single-tuple-resolved",
+            13,
+            &[2],
+            &[2, 3],
+            0,
+        )),
+        on_xt(
+            "gathernd-rank3-indices",
+            13,
+            &[2, 2, 2],
+            &[0, 0, 1, 1, 2, 2, 3, 4],
+            0,
+        ),
+        // per row of axis 0, its own column indices
+        on_xt(
+            "gathernd-batch-dims",
+            13,
+            &[4, 2, 1],
+            &[0, 4, 1, 3, 2, 2, 4, 0],
+            1,
+        ),
+    ]);
+    refuse_all(vec![(
+        case("gathernd-batch-axis", 13)
+            .input("x", &[N, Some(4)])
+            .init_i64_shaped("i", &[1, 2], &[0, 1])
+            .node("GatherND", &["x", "i"], &["y"], vec![])
+            .output("y"),
+        &["GatherND along the batch axis", "--fixed-shapes"],
+    )]);
+}
+
 #[test]
 fn gather_elements() {
     // s = x^T z: [4, 3], with no batch axis (constant indices fix the output size)
@@ -387,49 +447,6 @@ fn expand_and_tile() {
         tile("tile-no-repeat", &[1, 1, 1]),
         // the batch axis too: the output has 2N rows, whatever N is
         tile("tile-batch-axis", &[2, 1, 2]),
-    ]);
-}
-
-#[test]
-fn where_constant_condition() {
-    let x: &[Option<i64>] = &[N, Some(3), Some(4)];
-    let mask = [
-        true, false, false, true, true, true, false, false, true, false, true, false,
-    ];
-    run_all(vec![
-        // a [3, 1] condition broadcast over two secret branches
-        case("where-secret-branches", 13)
-            .input("x", x)
-            .init_bool("c", &[3, 1], &[true, false, true])
-            .node("Neg", &["x"], &["n"], vec![])
-            .node("Where", &["c", "x", "n"], &["y"], vec![])
-            .output("y"),
-        case("where-constant-y", 13)
-            .input("x", x)
-            .init_bool("c", &[4], &[true, false, false, true])
-            .weight("k", &[3, 4])
-            .node("Where", &["c", "x", "k"], &["y"], vec![])
-            .output("y"),
-        case("where-constant-x-scalar", 13)
-            .input("x", x)
-            .init_bool("c", &[3, 4], &mask)
-            .scalar("k", 0.5)
-            .node("Where", &["c", "k", "x"], &["y"], vec![])
-            .output("y"),
-        // the condition is computed at convert time from constants
-        case("where-folded-condition", 13)
-            .input("x", x)
-            .weight("a", &[4])
-            .scalar("zero", 0.0)
-            .node("Greater", &["a", "zero"], &["c"], vec![])
-            .node("Where", &["c", "x", "a"], &["y"], vec![])
-            .output("y"),
-        case("where-opset9", 9)
-            .input("x", x)
-            .input("z", x)
-            .init_bool("c", &[3, 4], &mask)
-            .node("Where", &["c", "z", "x"], &["y"], vec![])
-            .output("y"),
     ]);
 }
 

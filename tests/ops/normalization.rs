@@ -174,3 +174,101 @@ fn normalizations() {
             .output("y"),
     ]);
 }
+
+#[test]
+fn rms_normalization() {
+    let rms = |name: &str, attrs: Vec<Attr>, scale: &[usize]| {
+        case(name, 23)
+            .input("x", &[N, Some(4), Some(8)])
+            .input_scale(3.0)
+            .weight("g", scale)
+            .node("RMSNormalization", &["x", "g"], &["y"], attrs)
+            .output("y")
+    };
+    run_all(vec![
+        rms("rmsnorm-last", vec![], &[8]),
+        // over two axes, with an epsilon large enough to matter
+        rms(
+            "rmsnorm-two-axes",
+            vec![int("axis", -2), float("epsilon", 0.5)],
+            &[4, 8],
+        ),
+        rms(
+            "rmsnorm-axis-1-stash",
+            vec![int("axis", 1), int("stash_type", 1)],
+            &[4, 8],
+        ),
+    ]);
+}
+
+/// LLaMA's RMSNorm as torch.onnx writes it, x * 1/sqrt(mean(x^2) + eps) * weight, in its
+/// variants (Pow or Mul for the square, Div(1, .) or Reciprocal, or Div(x, sqrt)), with x
+/// also read elsewhere (the residual connection).
+fn decomposed_rms(name: &str, square: &str, inverse: &str) -> Case {
+    let c = case(name, 18)
+        .input("x", &[N, Some(4), Some(8)])
+        .input_scale(3.0)
+        .scalar("two", 2.0)
+        .scalar("one", 1.0)
+        .scalar("eps", 1e-2)
+        .init_i64("axes", &[-1])
+        .weight("g", &[8]);
+    let c = match square {
+        "Pow" => c.node("Pow", &["x", "two"], &["sq"], vec![]),
+        _ => c.node("Mul", &["x", "x"], &["sq"], vec![]),
+    };
+    let c = c
+        .node(
+            "ReduceMean",
+            &["sq", "axes"],
+            &["ms"],
+            vec![int("keepdims", 1)],
+        )
+        .node("Add", &["ms", "eps"], &["shifted"], vec![])
+        .node("Sqrt", &["shifted"], &["root"], vec![]);
+    let c = match inverse {
+        "Div" => c.node("Div", &["one", "root"], &["inv"], vec![]).node(
+            "Mul",
+            &["x", "inv"],
+            &["normed"],
+            vec![],
+        ),
+        "Reciprocal" => c.node("Reciprocal", &["root"], &["inv"], vec![]).node(
+            "Mul",
+            &["inv", "x"],
+            &["normed"],
+            vec![],
+        ),
+        _ => c.node("Div", &["x", "root"], &["normed"], vec![]),
+    };
+    c.node("Mul", &["g", "normed"], &["scaled"], vec![])
+        .node("Add", &["scaled", "x"], &["y"], vec![])
+        .output("y")
+}
+
+#[test]
+fn decomposed_rms_normalization_folds_into_one_rsqrt() {
+    let variants = [("Pow", "Div"), ("Mul", "Reciprocal"), ("Pow", "DivByRoot")];
+    let cases: Vec<Case> = variants
+        .iter()
+        .map(|(square, inverse)| {
+            decomposed_rms(&format!("rms-{square}-{inverse}"), square, inverse)
+        })
+        .collect();
+    for c in &cases {
+        let statuses = c.statuses();
+        let folded = statuses.iter().filter(|(_, s)| *s == "folded").count();
+        let expected = if c.name.ends_with("DivByRoot") { 4 } else { 5 };
+        assert_eq!(folded, expected, "{}: {statuses:?}", c.name);
+    }
+    run_all(cases);
+}
+
+/// An intermediate read by another node (here the mean square, also an output) keeps the
+/// op-by-op lowering, which must still be right.
+#[test]
+fn decomposed_rms_with_a_shared_intermediate_is_lowered_op_by_op() {
+    let c = decomposed_rms("rms-shared", "Pow", "Div").output("ms");
+    assert!(c.statuses().iter().all(|(_, s)| *s != "folded"));
+    run_all(vec![c.relative_tolerance(1e-3)]);
+}

@@ -252,5 +252,13 @@ fn identity_and_dropout() {
             .scalar("ratio", 0.3)
             .node("Dropout", &["x", "ratio"], &["y"], vec![])
             .output("y"),
+        // at inference the mask is all true: as an output, and read by a Where
+        x("dropout-mask", 13)
+            .scalar("zero", 0.0)
+            .node("Dropout", &["x"], &["d", "mask"], vec![])
+            .node("Where", &["mask", "d", "zero"], &["y"], vec![])
+            .node("Cast", &["mask"], &["m"], vec![int("to", 1)])
+            .output("y")
+            .output("m"),
     ]);
 }

@@ -1,7 +1,8 @@
 //! TensorFlow constants: the values of a GraphDef's `Const` nodes decoded from TensorFlow's
 //! encodings, and written out as ONNX initializers.
 
-use super::onnx::{ONNX_FLOAT, ONNX_INT64};
+use super::PASS_THROUGH;
+use super::onnx::{ONNX_FLOAT, ONNX_INT64, tensor};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use tract_onnx::pb;
@@ -21,7 +22,10 @@ pub(super) struct Constant {
     values: Values,
 }
 
-/// The constants of `graph`, by node name.
+/// The constants of `graph`, by node name: the `Const` nodes, and the pass-through nodes
+/// (`Identity` and its kin) that forward one. Freezing leaves every variable as a `Const`
+/// read through an `Identity` (what was its `ReadVariableOp`), so a translation that needs
+/// a constant operand (a depthwise filter's shape, axes, paddings) sees through them.
 pub(super) fn graph_constants(graph: &GraphDef) -> Result<HashMap<String, Constant>> {
     let mut consts = HashMap::new();
     for node in graph.node.iter().filter(|n| n.op == "Const") {
@@ -33,7 +37,29 @@ pub(super) fn graph_constants(graph: &GraphDef) -> Result<HashMap<String, Consta
         };
         consts.insert(node.name.clone(), value);
     }
-    Ok(consts)
+    let forwards: Vec<(&str, String)> = graph
+        .node
+        .iter()
+        .filter(|n| PASS_THROUGH.contains(&n.op.as_str()))
+        .filter_map(|n| {
+            let source = n.input.iter().find(|i| !i.starts_with('^'))?;
+            Some((n.name.as_str(), tensor(source)))
+        })
+        .collect();
+    // Chains of pass-throughs in any node order: each sweep resolves at least one more link.
+    loop {
+        let resolved: Vec<(&str, Constant)> = forwards
+            .iter()
+            .filter(|(name, _)| !consts.contains_key(*name))
+            .filter_map(|(name, source)| Some((*name, consts.get(source)?.clone())))
+            .collect();
+        if resolved.is_empty() {
+            return Ok(consts);
+        }
+        for (name, value) in resolved {
+            consts.insert(name.to_string(), value);
+        }
+    }
 }
 
 /// `n` values from raw little-endian bytes, or from the typed list where TensorFlow writes a
@@ -140,5 +166,50 @@ impl Constant {
                 ..Default::default()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_tensorflow::tfpb::tensorflow::{AttrValue, NodeDef, TensorShapeProto};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|i| i.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn constants_are_seen_through_identity_chains_in_any_order() {
+        let mut filter = node("filter", "Const", &[]);
+        let value = TensorProto {
+            dtype: DataType::DtInt32 as i32,
+            tensor_shape: Some(TensorShapeProto::default()),
+            int_val: vec![7],
+            ..Default::default()
+        };
+        filter.attr.insert(
+            "value".into(),
+            AttrValue {
+                value: Some(Value::Tensor(value)),
+            },
+        );
+        let graph = GraphDef {
+            node: vec![
+                node("outer", "Identity", &["inner:0", "^NoOp"]),
+                node("inner", "Identity", &["^control", "filter"]),
+                filter,
+                node("computed", "Identity", &["input"]),
+            ],
+            ..Default::default()
+        };
+        let consts = graph_constants(&graph).unwrap();
+        assert_eq!(consts["outer"].ints().unwrap(), vec![7]);
+        assert_eq!(consts["inner"].ints().unwrap(), vec![7]);
+        assert!(!consts.contains_key("computed"));
     }
 }

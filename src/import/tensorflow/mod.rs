@@ -29,6 +29,15 @@ pub struct GraphNames {
 
 const OPSET: i64 = 13;
 
+/// Ops that only forward their first input.
+const PASS_THROUGH: &[&str] = &[
+    "Identity",
+    "StopGradient",
+    "Snapshot",
+    "PreventGradient",
+    "CheckNumerics",
+];
+
 pub fn is_graph_def(bytes: &[u8]) -> bool {
     GraphDef::decode(bytes)
         .is_ok_and(|g| !g.node.is_empty() && g.node.iter().all(|n| !n.op.is_empty()))

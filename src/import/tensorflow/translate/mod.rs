@@ -6,21 +6,13 @@ mod math;
 mod shape;
 mod spatial;
 
+use super::PASS_THROUGH;
 use super::constant::Constant;
 use super::onnx::{ONNX_INT64, tensor};
 use anyhow::{Result, anyhow};
 use std::collections::HashMap;
 use tract_onnx::pb;
 use tract_tensorflow::tfpb::tensorflow::NodeDef;
-
-/// Ops that only forward their first input.
-const PASS_THROUGH: &[&str] = &[
-    "Identity",
-    "StopGradient",
-    "Snapshot",
-    "PreventGradient",
-    "CheckNumerics",
-];
 
 /// The ONNX nodes and initializers translated so far.
 #[derive(Default)]
