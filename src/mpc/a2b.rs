@@ -116,24 +116,19 @@ impl Party {
         let mut groups = top;
         while groups > 1 {
             let pairs = groups / 2;
-            let odd = |from: usize| (from..pairs).map(|j| 2 * j + 1);
-            let even = |from: usize| (from..pairs).map(|j| 2 * j);
+            // Pair j merges groups 2j (lower) and 2j + 1: the carry it generates is
+            // g[2j+1] ^ p[2j+1] g[2j], and it propagates p[2j+1] p[2j] (unused for pair 0).
+            let merged = |from: usize| (from..pairs).map(|j| (2 * j + 1, 2 * j));
             let mut out = rider.round(
                 self,
                 vec![
-                    Lane::reshare(
-                        Group::Xor,
-                        p.gather(words, odd(0)).and_term(&g.gather(words, even(0))),
-                    ),
-                    Lane::reshare(
-                        Group::Xor,
-                        p.gather(words, odd(1)).and_term(&p.gather(words, even(1))),
-                    ),
+                    Lane::reshare(Group::Xor, p.and_term_planes(&g, words, merged(0))),
+                    Lane::reshare(Group::Xor, p.and_term_planes(&p, words, merged(1))),
                 ],
             )?;
             let carried: BoolShare = out.remove(0).into();
             let spans: BoolShare = out.remove(0).into();
-            let mut next_g = g.gather(words, odd(0)).xor(&carried);
+            let mut next_g = carried.xor_planes(&g, words, (0..pairs).map(|j| 2 * j + 1));
             let mut next_p = BoolShare {
                 cur: vec![0; words],
                 next: vec![0; words],
