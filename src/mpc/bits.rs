@@ -96,16 +96,17 @@ impl BoolShare {
         &self,
         o: &BoolShare,
         words: usize,
-        pairs: impl Iterator<Item = (usize, usize)>,
+        pairs: impl ExactSizeIterator<Item = (usize, usize)>,
     ) -> Vec<u64> {
-        pairs
-            .flat_map(|(i, j)| {
-                (0..words).map(move |k| {
-                    let (a, b) = (i * words + k, j * words + k);
-                    (self.cur[a] & o.cur[b]) ^ (self.cur[a] & o.next[b]) ^ (self.next[a] & o.cur[b])
-                })
-            })
-            .collect()
+        // Sized up front: the terms become a round's values and then a component kept.
+        let mut terms = Vec::with_capacity(pairs.len() * words);
+        for (i, j) in pairs {
+            terms.extend((0..words).map(|k| {
+                let (a, b) = (i * words + k, j * words + k);
+                (self.cur[a] & o.cur[b]) ^ (self.cur[a] & o.next[b]) ^ (self.next[a] & o.cur[b])
+            }));
+        }
+        terms
     }
 }
 
