@@ -3,13 +3,17 @@
 (seeded, random initialisation, nothing downloaded) instead of committed:
 
     .venv/bin/python scripts/make_large_models.py                 # both (~2 min on 2 cores)
-    .venv/bin/python scripts/make_large_models.py bert_base       # or resnet50
+    .venv/bin/python scripts/make_large_models.py bert_base       # or resnet50, bert_base_embeds
     .venv/bin/python scripts/make_large_models.py --out DIR ...   # default target/large-models
 
     bert_base  transformers BertForSequenceClassification from BertConfig() (BERT-base: 12
                layers, hidden 768, 12 heads, FFN 3072, vocab 30522; 2 labels), sequence
                length 128, inputs input_ids + attention_mask (int64), exported exactly like
                fixtures/bert_tiny (TorchScript exporter, default opset, dynamic batch). ~440 MB
+    bert_base_embeds
+               bert_base's weights taking inputs_embeds (float, [b,128,768]) with no mask and
+               static shapes, one model per batch size (DIR/bert_base_embeds_b{1,4}/), for
+               tfe-convert --fixed-shapes while int64 input_ids do not convert. ~330 MB each
     resnet50   torchvision resnet50(weights=None), 1000 classes, [N,3,224,224], TorchScript
                exporter, default opset, dynamic batch. Its BatchNorm statistics are
                recalibrated on random images (see below) so that the activations stay in a
@@ -63,12 +67,12 @@ def export(model, args: tuple, names: list[str], out_name: str, path: Path) -> N
                           dynamic_axes=dyn)
 
 
-def write(d: Path, name: str, x: dict, reference, notes: list[str]) -> None:
+def write(d: Path, name: str, x: dict, reference, notes: list[str], batches: tuple = BATCHES) -> None:
     path = d / "model.onnx"
     sess = ort_session(path)
     names = list(x)
     errs = {}
-    for b in BATCHES:
+    for b in batches:
         xb = {k: np.ascontiguousarray(v[:b]) for k, v in x.items()}
         for fname, arr in zip(input_files(names, b), xb.values()):
             np.save(d / fname, arr)
@@ -95,7 +99,7 @@ def write(d: Path, name: str, x: dict, reference, notes: list[str]) -> None:
         "outputs": [o.name for o in m.graph.output],
         "nodes": len(m.graph.node),
         "parameters": int(sum(int(np.prod(t.dims)) for t in m.graph.initializer)),
-        "batches": list(BATCHES),
+        "batches": list(batches),
         "max_abs_onnxruntime_minus_torch": errs,
         "notes": notes,
     }
@@ -140,6 +144,51 @@ def bert_base(out: Path) -> None:
     ])
 
 
+def bert_base_embeds(out: Path) -> None:
+    """bert_base's weights as a float model with fixed shapes, one per batch size, for the memory
+    figures while its int64 input_ids do not convert (see docs/PERFORMANCE.md)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(41)
+    # The same initialisation as bert_base; eager attention: no mask, so no IsNaN or And.
+    model = BertForSequenceClassification(BertConfig(num_labels=2, attn_implementation="eager")).eval()
+
+    class Embeds(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, inputs_embeds):
+            return self.m(inputs_embeds=inputs_embeds).logits
+
+    wrapped = Embeds(model).eval()
+    rng = np.random.default_rng(141)
+    ids = rng.integers(1000, 30522, size=(max(BATCHES), SEQ), dtype=np.int64)
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP], no padding
+    with torch.no_grad():
+        x = {"inputs_embeds": model.bert.embeddings.word_embeddings(torch.from_numpy(ids)).numpy()}
+
+    @torch.no_grad()
+    def ref(xb):
+        return wrapped(torch.from_numpy(xb["inputs_embeds"])).numpy()
+
+    for b in BATCHES:
+        d = out / f"bert_base_embeds_b{b}"
+        d.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapped, (torch.from_numpy(x["inputs_embeds"][:b]),), str(d / "model.onnx"),
+                              dynamo=False, input_names=["inputs_embeds"], output_names=["logits"])
+        print(f"== bert_base_embeds_b{b}: exported in {time.time() - t0:.0f}s")
+        write(d, f"bert_base_embeds_b{b}", x, ref, [
+            "bert_base's BertForSequenceClassification (torch.manual_seed(41)) with attn_implementation='eager', "
+            "wrapped to take inputs_embeds [b,128,768] float32 (no attention mask, no word-embedding table)",
+            "inputs: the word embeddings of [CLS] + ids uniform in [1000, 30522) + [SEP] (numpy default_rng(141))",
+            f"static shapes (batch {b}): convert with tfe-convert --fixed-shapes",
+        ], batches=(b,))
+
+
 def resnet50(out: Path) -> None:
     import torchvision
 
@@ -181,15 +230,17 @@ def resnet50(out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("names", nargs="*", metavar="NAME", help="bert_base and/or resnet50 (default: both)")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="bert_base, bert_base_embeds and/or resnet50 (default: bert_base and resnet50)")
     p.add_argument("--out", type=Path, default=ROOT / "target" / "large-models")
     a = p.parse_args()
-    bad = set(a.names) - {"bert_base", "resnet50"}
+    makers = {"bert_base": bert_base, "bert_base_embeds": bert_base_embeds, "resnet50": resnet50}
+    bad = set(a.names) - set(makers)
     if bad:
-        p.error(f"unknown model(s) {sorted(bad)}: choose bert_base and/or resnet50")
+        p.error(f"unknown model(s) {sorted(bad)}: choose from {sorted(makers)}")
     t0 = time.time()
     for name in a.names or ["bert_base", "resnet50"]:
-        {"bert_base": bert_base, "resnet50": resnet50}[name](a.out)
+        makers[name](a.out)
     print(f"done in {time.time() - t0:.0f}s")
 
 

@@ -1,10 +1,14 @@
-//! What the two command-line tools share: .npy files and how errors reach the user.
+//! What the command-line tools share: .npy files, how errors reach the user, and the
+//! progress bar of a long run.
 
+use crate::serve::Progress;
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
-use std::io::BufWriter;
+use std::io::{BufWriter, IsTerminal};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs a tool's body: on error prints one paragraph to stderr and exits with 1. A panic is
 /// a bug; it is reported the same way rather than as a crash with exit code 101.
@@ -80,4 +84,35 @@ pub fn write_npy(path: &Path, array: &ArrayD<f32>) -> Result<()> {
     array
         .write_npy(BufWriter::new(file))
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// On an interactive terminal only (never in a pipe or a file, so that logs stay clean): a
+/// bar on stderr, spinning with `waiting` until a request runs, then showing its steps done
+/// out of the plan's total, and the [`Progress`] that moves it. The bar clears itself when a
+/// request's last step is done; the caller clears it on any other ending.
+pub fn step_bar(waiting: &str) -> Option<(indicatif::ProgressBar, Progress)> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner().with_message(waiting.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let steps = ProgressStyle::with_template(
+        "{spinner} step {pos}/{len} [{bar:40}] {elapsed} elapsed, about {eta} left",
+    )
+    .expect("the template is valid")
+    .progress_chars("=> ");
+    let drawn = bar.clone();
+    let progress: Progress = Arc::new(move |done, total| {
+        if done == 1 {
+            drawn.reset();
+            drawn.set_style(steps.clone());
+            drawn.set_length(total as u64);
+        }
+        drawn.set_position(done as u64);
+        if done == total {
+            drawn.finish_and_clear();
+        }
+    });
+    Some((bar, progress))
 }

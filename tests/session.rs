@@ -9,11 +9,13 @@ use common::{max_abs_diff, read_npy};
 use ndarray::{ArrayD, Axis, Slice};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+use tfe::exec::{FloatDomain, Observer, Profile, run};
 use tfe::lower::{Options, convert};
 use tfe::net::local::LocalTransport;
 use tfe::net::{Role, Stats, Transport};
+use tfe::plan::Step;
 use tfe::plan::{Plan, Visibility};
 use tfe::serve::{self, EmbeddedSession, InputError, Mode, Session, predict};
 
@@ -210,4 +212,66 @@ fn dropping_a_session_stops_its_parties() {
         session.predict(&[rows(1)]).unwrap();
         drop(session);
     });
+}
+
+/// Records the steps an interpreter run reports, with the profile's figures.
+struct StepLog {
+    steps: Vec<(usize, String)>,
+    profile: Profile,
+}
+
+impl Observer for StepLog {
+    fn step_done(&mut self, index: usize, step: &Step, time: Duration, traffic: Stats) {
+        self.steps.push((index, step.node.clone()));
+        self.profile.step_done(index, step, time, traffic);
+    }
+}
+
+#[test]
+fn the_interpreter_reports_every_step_once_in_order() {
+    let plan = mlp();
+    let weights: Vec<ArrayD<f32>> = plan.weights.iter().map(|w| w.data.clone()).collect();
+    let mut log = StepLog {
+        steps: vec![],
+        profile: Profile::default(),
+    };
+    run(
+        &plan,
+        &mut FloatDomain,
+        vec![rows(2)],
+        &weights,
+        2,
+        &mut log,
+    )
+    .unwrap();
+    let expected: Vec<(usize, String)> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.node.clone()))
+        .collect();
+    assert!(expected.len() > 1);
+    assert_eq!(log.steps, expected);
+    assert_eq!(log.profile.steps.len(), expected.len());
+}
+
+#[test]
+fn a_session_tells_its_progress_every_step_once_in_order() {
+    let plan = mlp();
+    let seen = Arc::new(Mutex::new(vec![]));
+    let log = seen.clone();
+    let mut session = EmbeddedSession::start_with_progress(
+        plan.clone(),
+        Arc::new(move |done, total| log.lock().unwrap().push((done, total))),
+    )
+    .unwrap();
+    let total = plan.steps.len();
+    let every_step: Vec<(usize, usize)> = (1..=total).map(|done| (done, total)).collect();
+    for batch in [1, 3] {
+        session.predict(&[rows(batch)]).unwrap();
+        assert_eq!(*seen.lock().unwrap(), every_step, "batch {batch}");
+        seen.lock().unwrap().clear();
+    }
+    Box::new(session).close().unwrap();
+    assert!(seen.lock().unwrap().is_empty());
 }

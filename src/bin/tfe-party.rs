@@ -46,7 +46,15 @@ fn run(args: &Args) -> Result<()> {
     let id: u8 = args.id["party".len()..].parse()?;
     let config = Config::load(&args.config)?;
     let name = args.plan.display().to_string();
-    let server = PartyServer::load(SharedPlan::read(&args.plan)?, id, &name)?;
+    let mut server = PartyServer::load(SharedPlan::read(&args.plan)?, id, &name)?;
+    // Kept for the process's life: the bar clears itself after each request.
+    let _bar = match cli::step_bar(&format!("{} serving", args.id)) {
+        Some((bar, steps)) => {
+            server = server.with_progress(steps);
+            Some(bar)
+        }
+        None => None,
+    };
     eprintln!(
         "tfe-party: {} loaded {name} ({})",
         args.id,

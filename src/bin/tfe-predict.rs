@@ -9,7 +9,7 @@ use tfe::cli;
 use tfe::exec::{estimate, human_bytes};
 use tfe::net::config::Config;
 use tfe::plan::{Plan, SharedPlan};
-use tfe::serve::{self, InputError, Mode, NetworkedSession, Session};
+use tfe::serve::{self, EmbeddedSession, InputError, Mode, NetworkedSession, Progress, Session};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ModeArg {
@@ -112,8 +112,11 @@ fn run(args: &Args) -> Result<()> {
         ModeArg::Fixed => Mode::Fixed,
         ModeArg::Float => Mode::Float,
     };
-    let spinner = progress(mode);
-    let prediction = start(args, &plan, shared.as_ref(), mode).and_then(|session| {
+    let (bar, steps) = match progress(mode, args.config.is_some()) {
+        Some((bar, steps)) => (Some(bar), steps),
+        None => (None, None),
+    };
+    let prediction = start(args, &plan, shared.as_ref(), mode, steps).and_then(|session| {
         let mut request = 0;
         serve::run_requests(session, &inputs, args.repeat, |p| {
             request += 1;
@@ -125,8 +128,8 @@ fn run(args: &Args) -> Result<()> {
             }
         })
     });
-    if let Some(s) = spinner {
-        s.finish_and_clear();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     let prediction = prediction.map_err(|e| {
         match e
@@ -192,31 +195,41 @@ fn run(args: &Args) -> Result<()> {
 }
 
 /// The session the arguments ask for: the client of the networked parties of `--config`,
-/// or one in this process.
+/// or one in this process (telling `steps` its progress, when given).
 fn start(
     args: &Args,
     plan: &Arc<Plan>,
     shared: Option<&SharedPlan>,
     mode: Mode,
+    steps: Option<Progress>,
 ) -> Result<Box<dyn Session>> {
-    match (&args.config, shared) {
-        (Some(config), Some(file)) => {
+    match (&args.config, shared, steps) {
+        (Some(config), Some(file), _) => {
             let config = Config::load(config)?;
             let name = args.plan.display().to_string();
             Ok(Box::new(NetworkedSession::connect(&config, file, &name)?))
         }
+        (None, _, Some(steps)) if mode == Mode::Mpc => Ok(Box::new(
+            EmbeddedSession::start_with_progress(plan.clone(), steps)?,
+        )),
         _ => serve::start(plan.clone(), mode),
     }
 }
 
-/// A spinner on an interactive terminal while the secure computation runs.
-fn progress(mode: Mode) -> Option<indicatif::ProgressBar> {
+/// What stderr shows on an interactive terminal while the secure computation runs: the
+/// steps done out of the plan's total when the parties run in this process, a spinner when
+/// they are networked (each tfe-party shows its own steps), with what moves the bar.
+fn progress(mode: Mode, networked: bool) -> Option<(indicatif::ProgressBar, Option<Progress>)> {
     use std::io::IsTerminal;
     if mode != Mode::Mpc || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new_spinner()
-        .with_message("computing under three-party secret sharing");
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(bar)
+    if networked {
+        let bar = indicatif::ProgressBar::new_spinner()
+            .with_message("computing under three-party secret sharing");
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        return Some((bar, None));
+    }
+    let (bar, steps) = cli::step_bar("starting the parties and sharing the weights")?;
+    Some((bar, Some(steps)))
 }

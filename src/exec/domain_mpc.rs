@@ -11,6 +11,7 @@ use crate::tensor::FixedPoint;
 use crate::tensor::fixed::{shift_right, top_bit_onehot};
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
+use std::borrow::Cow;
 
 #[derive(Clone, Debug)]
 pub enum MpcValue {
@@ -27,14 +28,19 @@ impl MpcValue {
     /// Party `id`'s share of this value; a public value is the sharing (v, 0, 0), so that
     /// linear maps and reveals treat both kinds alike.
     pub fn to_share(&self, id: usize) -> ArithShare {
+        self.as_share(id).into_owned()
+    }
+
+    /// [`MpcValue::to_share`], borrowing a secret value's share instead of copying it.
+    fn as_share(&self, id: usize) -> Cow<'_, ArithShare> {
         match self {
-            MpcValue::Secret(s) => s.clone(),
+            MpcValue::Secret(s) => Cow::Borrowed(s),
             MpcValue::Public(p) => {
                 let zeros = ArrayD::zeros(p.raw_dim());
-                ArithShare {
+                Cow::Owned(ArithShare {
                     cur: if id == 0 { p.clone() } else { zeros.clone() },
                     next: if id == 2 { p.clone() } else { zeros },
-                }
+                })
             }
         }
     }
@@ -160,7 +166,7 @@ impl Domain for MpcDomain<'_> {
             return Ok(MpcValue::Public(map.apply(&views)?));
         }
         let id = self.party.id();
-        let shares: Vec<ArithShare> = xs.iter().map(|x| x.to_share(id)).collect();
+        let shares: Vec<Cow<ArithShare>> = xs.iter().map(|x| x.as_share(id)).collect();
         let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
         let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
         Ok(MpcValue::Secret(ArithShare {
@@ -184,7 +190,8 @@ impl Domain for MpcDomain<'_> {
             }
             MpcValue::Secret(s) => {
                 let id = self.party.id();
-                let shares: Vec<ArithShare> = ys.iter().map(|y| y.to_share(id)).collect();
+                let shares: Vec<Cow<ArithShare>> = ys.iter().map(|y| y.as_share(id)).collect();
+                let shares: Vec<&ArithShare> = shares.iter().map(|s| s.as_ref()).collect();
                 Ok(self
                     .party
                     .gate(s, &shares, self.fixed.comparison_bits())?

@@ -26,13 +26,13 @@ pub const REVEAL_STEP: &str = "(reveal)";
 pub const REVEAL_OP: &str = "Reveal";
 
 use crate::net::Stats;
-use crate::plan::{Function, Op, Plan, ValueId};
+use crate::plan::{Function, Op, Plan, Step, ValueId};
 use crate::tensor::Elem;
 use anyhow::{Context, Result, ensure};
 use maps::*;
 use ndarray::{ArrayD, ArrayViewD};
 use std::borrow::Cow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A map that is linear in its inputs (no constant term), so it can be applied to each share
 /// component separately: data movement, sums, additions.
@@ -76,8 +76,21 @@ pub trait Domain {
     }
 }
 
+/// Sees each step of a [`run`] as it completes, in plan order: profiles record it, progress
+/// displays count it.
+pub trait Observer {
+    /// Step `index` of the plan is done; it took `time` and sent `traffic`.
+    fn step_done(&mut self, index: usize, step: &Step, time: Duration, traffic: Stats);
+}
+
+impl Observer for Profile {
+    fn step_done(&mut self, _: usize, step: &Step, time: Duration, traffic: Stats) {
+        self.record(&step.node, step.op.name(), time, traffic);
+    }
+}
+
 /// Evaluates `plan` on `inputs` and `weights` (in plan order) for a batch size, returning
-/// the plan outputs. `profile`, when given, receives one entry per step. The weights are
+/// the plan outputs. `observer` sees every step as it completes. The weights are
 /// borrowed, so that a long-running session uses its shares for every request uncopied.
 pub fn run<D: Domain>(
     plan: &Plan,
@@ -85,7 +98,7 @@ pub fn run<D: Domain>(
     inputs: Vec<D::Value>,
     weights: &[D::Value],
     batch: usize,
-    mut profile: Option<&mut Profile>,
+    observer: &mut dyn Observer,
 ) -> Result<Vec<D::Value>> {
     let mut values: Vec<Option<Cow<D::Value>>> = vec![None; plan.values.len()];
     for (input, v) in plan.inputs.iter().zip(inputs) {
@@ -124,14 +137,7 @@ pub fn run<D: Domain>(
                 values[id.index()] = None;
             }
         }
-        if let Some(p) = profile.as_deref_mut() {
-            p.record(
-                &step.node,
-                step.op.name(),
-                started.elapsed(),
-                dom.stats() - before,
-            );
-        }
+        observer.step_done(index, step, started.elapsed(), dom.stats() - before);
     }
     Ok(plan
         .outputs

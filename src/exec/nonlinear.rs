@@ -135,39 +135,50 @@ fn arg_tree<D: Domain>(
         let pairs = k / 2;
         let a = alternate(dom, &planes, false, pairs)?;
         let b = alternate(dom, &planes, true, pairs)?;
+        let rest = if k % 2 == 1 {
+            let last = SliceAxis0Map {
+                start: k - 1,
+                end: k,
+            };
+            Some(dom.linear(&last, &[&planes])?)
+        } else {
+            None
+        };
+        // Held until the pairs are compared otherwise: at the widest level the planes are
+        // the largest value alive.
+        drop(planes);
         // Keep `first` when `condition >= 0`, else `second`.
         let (first, second) = if last { (b, a) } else { (a, b) };
-        let condition = if min {
-            sub(dom, &second, &first)?
-        } else {
-            sub(dom, &first, &second)?
-        };
         let value_step = sub(dom, &first, &second)?;
-        let mut steps = vec![value_step];
+        // For a max the condition is the step itself.
+        let reversed = if min {
+            Some(sub(dom, &second, &first)?)
+        } else {
+            None
+        };
+        drop(first);
+        let condition = reversed.as_ref().unwrap_or(&value_step);
+        let mut steps = vec![&value_step];
         let index_pair = match &indices {
             Some(idx) => {
                 let ia = alternate(dom, idx, false, pairs)?;
                 let ib = alternate(dom, idx, true, pairs)?;
                 let (fi, si) = if last { (ib, ia) } else { (ia, ib) };
-                steps.push(sub(dom, &fi, &si)?);
-                Some(si)
+                Some((sub(dom, &fi, &si)?, si))
             }
             None => None,
         };
-        let gained = dom.gate(&condition, &steps.iter().collect::<Vec<_>>())?;
+        if let Some((index_step, _)) = &index_pair {
+            steps.push(index_step);
+        }
+        let gained = dom.gate(condition, &steps)?;
+        drop((reversed, value_step));
         let mut winners = add(dom, &second, &gained[0])?;
-        let mut winner_indices = match index_pair {
-            Some(si) => Some(add(dom, &si, &gained[1])?),
+        let mut winner_indices = match &index_pair {
+            Some((_, si)) => Some(add(dom, si, &gained[1])?),
             None => None,
         };
-        if k % 2 == 1 {
-            let rest = dom.linear(
-                &SliceAxis0Map {
-                    start: k - 1,
-                    end: k,
-                },
-                &[&planes],
-            )?;
+        if let Some(rest) = rest {
             winners = dom.linear(&ConcatMap { axis: 0 }, &[&winners, &rest])?;
             if let (Some(w), Some(idx)) = (&winner_indices, &indices) {
                 let rest = dom.linear(

@@ -13,7 +13,7 @@
 
 use super::bits::{BoolShare, to_planes};
 use super::party::Party;
-use super::round::{Flat, Group, Lane, Rider};
+use super::round::{Group, Lane, Pair, Rider};
 use anyhow::{Result, ensure};
 
 impl Party {
@@ -21,7 +21,7 @@ impl Party {
     /// as XOR sharings; round 0 of `rider` deals a.
     fn summands(
         &mut self,
-        x: &Flat,
+        x: Pair,
         len: usize,
         encode: impl Fn(&[u64]) -> Vec<u64>,
         rider: &mut Rider,
@@ -30,7 +30,7 @@ impl Party {
             let sum: Vec<u64> = x
                 .cur
                 .iter()
-                .zip(&x.next)
+                .zip(x.next)
                 .map(|(a, b)| a.wrapping_add(*b))
                 .collect();
             encode(&sum)
@@ -44,8 +44,8 @@ impl Party {
         let zeros = || vec![0; len];
         let b = match self.id() {
             0 => (zeros(), zeros()),
-            1 => (zeros(), encode(&x.next)),
-            _ => (encode(&x.cur), zeros()),
+            1 => (zeros(), encode(x.next)),
+            _ => (encode(x.cur), zeros()),
         };
         Ok((a, b.into()))
     }
@@ -64,7 +64,7 @@ impl Party {
     }
 
     /// Every bit of every value, bit-sliced: 8 rounds.
-    pub(crate) fn bit_decompose(&mut self, x: &Flat, rider: &mut Rider) -> Result<BoolShare> {
+    pub(crate) fn bit_decompose(&mut self, x: Pair, rider: &mut Rider) -> Result<BoolShare> {
         let (a, b) = self.summands(x, x.cur.len(), <[u64]>::to_vec, rider)?;
         let mut g = self.generate(&a, &b, rider)?;
         let sum = a.xor(&b);
@@ -90,7 +90,7 @@ impl Party {
     /// ceil(log2(width - 1)).
     pub(crate) fn sign_bits(
         &mut self,
-        x: &Flat,
+        x: Pair,
         width: u32,
         rider: &mut Rider,
     ) -> Result<BoolShare> {
@@ -100,33 +100,35 @@ impl Party {
         );
         let words = x.cur.len().div_ceil(64);
         let top = width as usize - 1;
-        let (a, b) = self.summands(x, width as usize * words, |v| to_planes(v, width), rider)?;
-        let (a_low, b_low) = (a.planes(words, 0..top), b.planes(words, 0..top));
+        let (mut a, mut b) =
+            self.summands(x, width as usize * words, |v| to_planes(v, width), rider)?;
+        let top_bits = a
+            .planes(words, top..top + 1)
+            .xor(&b.planes(words, top..top + 1));
+        // The low planes are what the tree reads.
+        a = a.planes(words, 0..top);
+        b = b.planes(words, 0..top);
         // Group j of the tree covers a run of low bits; g is whether the run generates a
         // carry, p whether it propagates one (unused for the lowest run).
-        let mut g = self.generate(&a_low, &b_low, rider)?;
-        let mut p = a_low.xor(&b_low);
+        let mut g = self.generate(&a, &b, rider)?;
+        let mut p = a.xor(&b);
+        drop((a, b));
         let mut groups = top;
         while groups > 1 {
             let pairs = groups / 2;
-            let odd = |from: usize| (from..pairs).map(|j| 2 * j + 1);
-            let even = |from: usize| (from..pairs).map(|j| 2 * j);
+            // Pair j merges groups 2j (lower) and 2j + 1: the carry it generates is
+            // g[2j+1] ^ p[2j+1] g[2j], and it propagates p[2j+1] p[2j] (unused for pair 0).
+            let merged = |from: usize| (from..pairs).map(|j| (2 * j + 1, 2 * j));
             let mut out = rider.round(
                 self,
                 vec![
-                    Lane::reshare(
-                        Group::Xor,
-                        p.gather(words, odd(0)).and_term(&g.gather(words, even(0))),
-                    ),
-                    Lane::reshare(
-                        Group::Xor,
-                        p.gather(words, odd(1)).and_term(&p.gather(words, even(1))),
-                    ),
+                    Lane::reshare(Group::Xor, p.and_term_planes(&g, words, merged(0))),
+                    Lane::reshare(Group::Xor, p.and_term_planes(&p, words, merged(1))),
                 ],
             )?;
             let carried: BoolShare = out.remove(0).into();
             let spans: BoolShare = out.remove(0).into();
-            let mut next_g = g.gather(words, odd(0)).xor(&carried);
+            let mut next_g = carried.xor_planes(&g, words, (0..pairs).map(|j| 2 * j + 1));
             let mut next_p = BoolShare {
                 cur: vec![0; words],
                 next: vec![0; words],
@@ -138,9 +140,6 @@ impl Party {
             }
             (g, p, groups) = (next_g, next_p, pairs + groups % 2);
         }
-        let top_bits = a
-            .planes(words, top..top + 1)
-            .xor(&b.planes(words, top..top + 1));
         Ok(top_bits.xor(&g))
     }
 }

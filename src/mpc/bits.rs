@@ -45,18 +45,26 @@ impl BoolShare {
         }
     }
 
-    /// The listed planes, concatenated in order.
-    pub fn gather(&self, words: usize, planes: impl Iterator<Item = usize> + Clone) -> BoolShare {
-        let pick = |v: &[u64]| {
-            planes
-                .clone()
-                .flat_map(|p| v[p * words..(p + 1) * words].iter().copied())
-                .collect()
-        };
-        BoolShare {
-            cur: pick(&self.cur),
-            next: pick(&self.next),
+    /// This sharing xor the listed planes of `o`, in order (planes `words` words long), in
+    /// place: the planes are not gathered first.
+    pub fn xor_planes(
+        mut self,
+        o: &BoolShare,
+        words: usize,
+        planes: impl Iterator<Item = usize>,
+    ) -> BoolShare {
+        for (at, plane) in planes.enumerate() {
+            let (to, from) = (
+                at * words..(at + 1) * words,
+                plane * words..(plane + 1) * words,
+            );
+            for (mine, theirs) in [(&mut self.cur, &o.cur), (&mut self.next, &o.next)] {
+                for (m, t) in mine[to.clone()].iter_mut().zip(&theirs[from.clone()]) {
+                    *m ^= t;
+                }
+            }
         }
+        self
     }
 
     /// This sharing followed by `more`.
@@ -79,11 +87,26 @@ impl BoolShare {
     /// This party's XOR term of `self & o`, before masking and resharing: summed over the
     /// parties, the terms cover all nine cross products of components.
     pub fn and_term(&self, o: &BoolShare) -> Vec<u64> {
-        (0..self.cur.len())
-            .map(|i| {
-                (self.cur[i] & o.cur[i]) ^ (self.cur[i] & o.next[i]) ^ (self.next[i] & o.cur[i])
-            })
-            .collect()
+        self.and_term_planes(o, self.cur.len(), std::iter::once((0, 0)))
+    }
+
+    /// [`BoolShare::and_term`] of plane i of `self` and plane j of `o` for each (i, j), in
+    /// order (planes `words` words long), read in place.
+    pub fn and_term_planes(
+        &self,
+        o: &BoolShare,
+        words: usize,
+        pairs: impl ExactSizeIterator<Item = (usize, usize)>,
+    ) -> Vec<u64> {
+        // Sized up front: the terms become a round's values and then a component kept.
+        let mut terms = Vec::with_capacity(pairs.len() * words);
+        for (i, j) in pairs {
+            terms.extend((0..words).map(|k| {
+                let (a, b) = (i * words + k, j * words + k);
+                (self.cur[a] & o.cur[b]) ^ (self.cur[a] & o.next[b]) ^ (self.next[a] & o.cur[b])
+            }));
+        }
+        terms
     }
 }
 

@@ -10,15 +10,18 @@
 use super::bits::{BoolShare, pack_bits};
 use super::dabit::DaBits;
 use super::party::Party;
-use super::round::{Components, Flat, Group, Lane, NoPassenger, Passenger, Rider, mul_term};
+use super::round::{Components, Flat, Group, Lane, NoPassenger, Pair, Passenger, Rider, mul_term};
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
+use std::borrow::{Borrow, Cow};
 
-fn flat(x: &ArithShare) -> Flat {
-    Flat {
-        cur: x.cur.iter().copied().collect(),
-        next: x.next.iter().copied().collect(),
+/// A share's components in memory order, borrowed when they are contiguous (as the
+/// interpreter's arrays are), copied otherwise.
+fn words(x: &ArrayD<u64>) -> Cow<'_, [u64]> {
+    match x.as_slice() {
+        Some(words) => Cow::Borrowed(words),
+        None => Cow::Owned(x.iter().copied().collect()),
     }
 }
 
@@ -30,14 +33,19 @@ fn shaped(shape: &[usize], f: Flat) -> ArithShare {
     }
 }
 
+/// Bit `i` of bits packed 64 to a word.
+fn bit(packed: &[u64], i: usize) -> bool {
+    (packed[i / 64] >> (i % 64)) & 1 == 1
+}
+
 /// daBits for the first two rounds, then the products y ρ in the third.
-struct GateRide {
+struct GateRide<'y> {
     dabits: DaBits,
-    ys: Vec<Flat>,
+    ys: &'y [Pair<'y>],
     products: Vec<Flat>,
 }
 
-impl Passenger for GateRide {
+impl Passenger for GateRide<'_> {
     fn rounds(&self) -> usize {
         self.dabits.rounds() + 1
     }
@@ -49,7 +57,7 @@ impl Passenger for GateRide {
             let rho = self.dabits.arith.as_ref().expect("daBits are ready");
             self.ys
                 .iter()
-                .map(|y| Lane::reshare(Group::Add, mul_term(y, rho)))
+                .map(|y| Lane::reshare(Group::Add, mul_term(*y, rho.pair())))
                 .collect()
         } else {
             vec![]
@@ -66,53 +74,68 @@ impl Passenger for GateRide {
 }
 
 impl Party {
-    /// Opens `bits` xor ρ for daBits ρ: returns δ and 1 - 2δ, with which
-    /// b = δ + (1 - 2δ) ρ and b y = δ y + (1 - 2δ) ρ y.
-    fn open_masked(
-        &mut self,
-        bits: &BoolShare,
-        dabits: &DaBits,
-        n: usize,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let delta = self.open_packed(&bits.xor(&dabits.bits), n)?;
-        let one_minus_2delta = delta.iter().map(|&d| 1u64.wrapping_sub(2 * d)).collect();
-        Ok((delta, one_minus_2delta))
+    /// Opens `bits` xor ρ for daBits ρ: δ, packed 64 to a word, with which b = δ + (1 - 2δ) ρ
+    /// and b y = δ y + (1 - 2δ) ρ y.
+    fn open_masked(&mut self, bits: &BoolShare, dabits: &DaBits, n: usize) -> Result<Vec<u64>> {
+        self.open_packed(&bits.xor(&dabits.bits), n)
     }
 
-    /// y * [x >= 0] for each y (shaped like x), exactly, for |x| < 2^(width-1).
-    pub fn gate(
+    /// y * [x >= 0] for each y (shaped like x), exactly, for |x| < 2^(width-1). The ys may
+    /// be borrowed: they are read in place.
+    pub fn gate<Y: Borrow<ArithShare>>(
         &mut self,
         x: &ArithShare,
-        ys: &[ArithShare],
+        ys: &[Y],
         width: u32,
     ) -> Result<Vec<ArithShare>> {
         let n = x.cur.len();
+        let y_words: Vec<_> = ys
+            .iter()
+            .map(|y| (words(&y.borrow().cur), words(&y.borrow().next)))
+            .collect();
+        let y_pairs: Vec<Pair> = y_words
+            .iter()
+            .map(|(cur, next)| Pair { cur, next })
+            .collect();
         let mut ride = GateRide {
             dabits: DaBits::draw(self, n),
-            ys: ys.iter().map(flat).collect(),
+            ys: &y_pairs,
             products: vec![],
         };
         let mut rider = Rider::new(&mut ride);
-        let sign = self.sign_bits(&flat(x), width, &mut rider)?;
+        let (cur, next) = (words(&x.cur), words(&x.next));
+        let sign = self.sign_bits(
+            Pair {
+                cur: &cur,
+                next: &next,
+            },
+            width,
+            &mut rider,
+        )?;
         rider.finish(self)?;
         let nonnegative = sign.not(self, !0);
-        let (delta, one_minus_2delta) = self.open_masked(&nonnegative, &ride.dabits, n)?;
+        let delta = self.open_masked(&nonnegative, &ride.dabits, n)?;
         Ok(ride
-            .ys
-            .iter()
-            .zip(&ride.products)
-            .map(|(y, y_rho)| {
-                shaped(
-                    x.shape(),
-                    y.scale(&delta).add(&y_rho.scale(&one_minus_2delta)),
-                )
+            .products
+            .into_iter()
+            .zip(&y_pairs)
+            .map(|(mut gated, y)| {
+                // δ y + (1 - 2δ) y ρ, in place of y ρ: y ρ where δ = 0, y - y ρ where δ = 1.
+                for (out, y) in [(&mut gated.cur, y.cur), (&mut gated.next, y.next)] {
+                    for (i, (o, y)) in out.iter_mut().zip(y).enumerate() {
+                        if bit(&delta, i) {
+                            *o = y.wrapping_sub(*o);
+                        }
+                    }
+                }
+                shaped(x.shape(), gated)
             })
             .collect())
     }
 
     /// ReLU(x) = x [x >= 0].
     pub fn relu(&mut self, x: &ArithShare, width: u32) -> Result<ArithShare> {
-        Ok(self.gate(x, std::slice::from_ref(x), width)?.remove(0))
+        Ok(self.gate(x, &[x], width)?.remove(0))
     }
 
     /// For 0 < x < 2^width: integer (0/1) sharings of [the top set bit of x is bit i] for
@@ -123,7 +146,14 @@ impl Party {
         let width_n = width as usize * n;
         let mut dabits = DaBits::draw(self, width_n);
         let mut rider = Rider::new(&mut dabits);
-        let mut bits = self.bit_decompose(&flat(x), &mut rider)?;
+        let (cur, next) = (words(&x.cur), words(&x.next));
+        let mut bits = self.bit_decompose(
+            Pair {
+                cur: &cur,
+                next: &next,
+            },
+            &mut rider,
+        )?;
         rider.finish(self)?;
         let mut no_passenger = NoPassenger;
         let mut rider = Rider::new(&mut no_passenger);
@@ -152,9 +182,18 @@ impl Party {
             cur: pick(&onehot.cur),
             next: pick(&onehot.next),
         };
-        let (delta, one_minus_2delta) = self.open_masked(&positions, &dabits, width_n)?;
-        let rho = dabits.arith.expect("daBits ride the first rounds");
-        let h = rho.scale(&one_minus_2delta).add(&Flat::public(self, delta));
+        let delta = self.open_masked(&positions, &dabits, width_n)?;
+        // h = δ + (1 - 2δ) ρ, in place of ρ: ρ where δ = 0, 1 - ρ where δ = 1 (the public 1
+        // is component 0: party 0's `cur`, party 2's `next`).
+        let mut h = dabits.arith.expect("daBits ride the first rounds");
+        let id = self.id();
+        for (out, holds_one) in [(&mut h.cur, id == 0), (&mut h.next, id == 2)] {
+            for (i, o) in out.iter_mut().enumerate() {
+                if bit(&delta, i) {
+                    *o = u64::from(holds_one).wrapping_sub(*o);
+                }
+            }
+        }
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.shape());
         Ok(shaped(&shape, h))

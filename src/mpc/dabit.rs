@@ -36,13 +36,24 @@ impl DaBits {
         }
     }
 
-    /// ρ2 alone, as an arithmetic sharing nonzero only in component 2.
+    /// ρ2 alone, as an arithmetic sharing nonzero only in component 2 (party 2's `cur`,
+    /// party 1's `next`).
     fn rho2(&self, party: &Party) -> Flat {
-        Flat {
-            cur: unpack_bits(&self.bits.cur, self.n),
-            next: unpack_bits(&self.bits.next, self.n),
+        let zeros = || vec![0; self.n];
+        match party.id() {
+            1 => Flat {
+                cur: zeros(),
+                next: unpack_bits(&self.bits.next, self.n),
+            },
+            2 => Flat {
+                cur: unpack_bits(&self.bits.cur, self.n),
+                next: zeros(),
+            },
+            _ => Flat {
+                cur: zeros(),
+                next: zeros(),
+            },
         }
-        .only(party, &[2])
     }
 }
 
@@ -66,11 +77,12 @@ impl Passenger for DaBits {
             }
             1 => {
                 let t = self.dealt.as_ref().expect("after round 0");
-                vec![Lane::reshare_one_two(
-                    Group::Add,
-                    self.n,
-                    mul_term(t, &self.rho2(party)),
-                )]
+                // Party 0 holds no component of ρ2, so its term is zero.
+                let term = match party.id() {
+                    0 => vec![],
+                    _ => mul_term(t.pair(), self.rho2(party).pair()),
+                };
+                vec![Lane::reshare_one_two(Group::Add, self.n, term)]
             }
             _ => vec![],
         }
@@ -80,12 +92,19 @@ impl Passenger for DaBits {
         match round {
             0 => self.dealt = Some(shares.remove(0).into()),
             1 => {
-                let t = self.dealt.take().expect("after round 0");
-                let t_rho2 = Flat::from(shares.remove(0));
-                self.arith = Some(
-                    t.add(&self.rho2(party))
-                        .add(&t_rho2.scale(&vec![2u64.wrapping_neg(); self.n])),
-                );
+                // ρ = t + ρ2 - 2 t ρ2, in place of t.
+                let mut rho = self.dealt.take().expect("after round 0");
+                let rho2 = self.rho2(party);
+                let t_rho2 = shares.remove(0);
+                for (r, (r2, tr2)) in [
+                    (&mut rho.cur, (&rho2.cur, &t_rho2.0)),
+                    (&mut rho.next, (&rho2.next, &t_rho2.1)),
+                ] {
+                    for (r, (a, b)) in r.iter_mut().zip(r2.iter().zip(tr2)) {
+                        *r = r.wrapping_add(*a).wrapping_sub(b.wrapping_mul(2));
+                    }
+                }
+                self.arith = Some(rho);
             }
             _ => {}
         }

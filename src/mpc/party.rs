@@ -6,7 +6,7 @@
 //! a counter that therefore stays in step across parties; streams within a call are told
 //! apart by a label.
 
-use super::prf::{Prf, os_key};
+use super::prf::{Prf, Stream, os_key};
 use crate::net::{Role, Stats, Transport};
 use anyhow::{Context, Result, ensure};
 
@@ -102,11 +102,19 @@ impl Party {
     }
 
     pub fn stream(&self, link: Link, nonce: u64, label: Label, n: usize) -> Vec<u64> {
-        let prf = match link {
+        self.prf(link).words(nonce | label as u64, n)
+    }
+
+    /// [`Party::stream`] read a piece at a time.
+    pub fn stream_reader(&self, link: Link, nonce: u64, label: Label) -> Stream {
+        self.prf(link).stream(nonce | label as u64)
+    }
+
+    fn prf(&self, link: Link) -> &Prf {
+        match link {
             Link::Prev => &self.with_prev,
             Link::Next => &self.with_next,
-        };
-        prf.words(nonce | label as u64, n)
+        }
     }
 
     /// This party's term of a sharing of zero over Z_2^64: the three terms sum to 0.

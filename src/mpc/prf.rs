@@ -24,6 +24,20 @@ pub struct Prf {
     key: Key,
 }
 
+/// A stream being read: each [`Stream::fill`] continues where the last one stopped.
+pub struct Stream(Cipher);
+
+impl Stream {
+    /// Fills `out` with the next `out.len()` words of the stream.
+    pub fn fill(&mut self, out: &mut [u64]) {
+        out.fill(0);
+        self.0.apply_keystream(bytemuck::cast_slice_mut(out));
+        for v in out.iter_mut() {
+            *v = u64::from_le(*v);
+        }
+    }
+}
+
 impl Prf {
     pub fn new(key: Key) -> Prf {
         Prf { key }
@@ -31,21 +45,22 @@ impl Prf {
 
     /// Fills `out` with the stream for `nonce`. Each (key, nonce) pair must be used once.
     pub fn fill(&self, nonce: u64, out: &mut [u64]) {
-        // Ctr64LE counts blocks in the first 8 IV bytes; the nonce takes the other 8.
-        let mut iv = [0u8; 16];
-        iv[8..].copy_from_slice(&nonce.to_le_bytes());
-        let mut cipher = Cipher::new(&self.key.into(), &iv.into());
-        out.fill(0);
-        cipher.apply_keystream(bytemuck::cast_slice_mut(out));
-        for v in out.iter_mut() {
-            *v = u64::from_le(*v);
-        }
+        self.stream(nonce).fill(out);
     }
 
     pub fn words(&self, nonce: u64, n: usize) -> Vec<u64> {
         let mut out = vec![0u64; n];
         self.fill(nonce, &mut out);
         out
+    }
+
+    /// The stream for `nonce`, to be read a piece at a time (the pieces concatenate to what
+    /// [`Prf::fill`] gives), so that a long stream need not be held whole.
+    pub fn stream(&self, nonce: u64) -> Stream {
+        // Ctr64LE counts blocks in the first 8 IV bytes; the nonce takes the other 8.
+        let mut iv = [0u8; 16];
+        iv[8..].copy_from_slice(&nonce.to_le_bytes());
+        Stream(Cipher::new(&self.key.into(), &iv.into()))
     }
 
     /// Key material as ring words, for sending a key to the party that shares it.
@@ -84,6 +99,13 @@ mod tests {
             (ones as i64 - expected as i64).abs() < 2000,
             "bit balance {ones} vs {expected}"
         );
+        // read in odd-sized pieces, a stream is the same words
+        let mut pieces = vec![0u64; 10];
+        let mut stream = a.stream(7);
+        let (first, rest) = pieces.split_at_mut(3);
+        stream.fill(first);
+        stream.fill(rest);
+        assert_eq!(pieces, a.words(7, 10));
         let key = Prf::new(os_key().unwrap());
         assert_eq!(
             Prf::from_key_words(&key.key_words()).unwrap().words(1, 4),

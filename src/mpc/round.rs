@@ -6,8 +6,9 @@
 //! resharing a term every party holds (three elements on the wire per value), resharing
 //! terms only parties 1 and 2 hold (two), or party 0 dealing values it alone knows (one).
 
-use super::bits::{BoolShare, unpack_bits};
+use super::bits::BoolShare;
 use super::party::{Label, Link, Party};
+use super::prf::Stream;
 use anyhow::{Result, ensure};
 
 /// One party's components (i, i+1) of an arithmetic sharing of a flat vector.
@@ -17,54 +18,18 @@ pub(crate) struct Flat {
     pub next: Vec<u64>,
 }
 
+/// A borrowed [`Flat`]: protocols read their operands in place instead of copying them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pair<'a> {
+    pub cur: &'a [u64],
+    pub next: &'a [u64],
+}
+
 impl Flat {
-    /// A public vector as the sharing (v, 0, 0).
-    pub fn public(party: &Party, v: Vec<u64>) -> Flat {
-        let zeros = vec![0; v.len()];
-        let (cur, next) = match party.id() {
-            0 => (v, zeros),
-            2 => (zeros, v),
-            _ => (zeros.clone(), zeros),
-        };
-        Flat { cur, next }
-    }
-
-    /// Each element times a public integer.
-    pub fn scale(&self, coef: &[u64]) -> Flat {
-        let mul = |v: &[u64]| {
-            v.iter()
-                .zip(coef)
-                .map(|(a, c)| a.wrapping_mul(*c))
-                .collect()
-        };
-        Flat {
-            cur: mul(&self.cur),
-            next: mul(&self.next),
-        }
-    }
-
-    pub fn add(&self, o: &Flat) -> Flat {
-        let add = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(a, b)| a.wrapping_add(*b)).collect();
-        Flat {
-            cur: add(&self.cur, &o.cur),
-            next: add(&self.next, &o.next),
-        }
-    }
-
-    /// The components of a sharing that is nonzero only in the listed components, with
-    /// component j equal to this party's copy of it: `cur` is component `id`, `next` is
-    /// component `id + 1`.
-    pub fn only(&self, party: &Party, components: &[usize]) -> Flat {
-        let keep = |j: usize, v: &[u64]| {
-            if components.contains(&j) {
-                v.to_vec()
-            } else {
-                vec![0; v.len()]
-            }
-        };
-        Flat {
-            cur: keep(party.id(), &self.cur),
-            next: keep(party.peer(1), &self.next),
+    pub fn pair(&self) -> Pair<'_> {
+        Pair {
+            cur: &self.cur,
+            next: &self.next,
         }
     }
 }
@@ -76,7 +41,7 @@ impl From<(Vec<u64>, Vec<u64>)> for Flat {
 }
 
 /// This party's additive term of the element-wise product `x * y`.
-pub(crate) fn mul_term(x: &Flat, y: &Flat) -> Vec<u64> {
+pub(crate) fn mul_term(x: Pair, y: Pair) -> Vec<u64> {
     (0..x.cur.len())
         .map(|i| {
             x.cur[i]
@@ -106,10 +71,6 @@ impl Group {
             Group::Xor => a ^ b,
             Group::Add => a.wrapping_sub(b),
         }
-    }
-
-    fn zip(self, a: &[u64], b: &[u64], op: fn(Group, u64, u64) -> u64) -> Vec<u64> {
-        a.iter().zip(b).map(|(&a, &b)| op(self, a, b)).collect()
     }
 }
 
@@ -179,6 +140,21 @@ impl Lane {
 /// One party's two components of a sharing that a round produced.
 pub(crate) type Components = (Vec<u64>, Vec<u64>);
 
+/// Words of a mask stream read at a time: bounds what a round holds besides its values.
+const MASK_PIECE: usize = 1 << 12;
+
+/// `v = op(v, m)` for each value and the matching word of `mask`, read a piece at a time.
+fn combine(values: &mut [u64], mut mask: Stream, op: impl Fn(u64, u64) -> u64) {
+    let mut words = [0u64; MASK_PIECE];
+    for piece in values.chunks_mut(MASK_PIECE) {
+        let words = &mut words[..piece.len()];
+        mask.fill(words);
+        for (v, m) in piece.iter_mut().zip(words.iter()) {
+            *v = op(*v, *m);
+        }
+    }
+}
+
 /// Streams of one lane: distinct per lane within a round's nonce.
 fn lane_nonce(nonce: u64, lane: usize) -> u64 {
     nonce + ((lane as u64 + 1) << 8)
@@ -190,82 +166,104 @@ impl Party {
         ensure!(lanes.len() < 255, "too many lanes in one round");
         let nonce = self.begin_call();
         self.count_rounds(1);
-        let id = self.id();
-        let mut outgoing = Vec::new();
-        // Per lane: this party's component for a lane it sends, or the components it derives.
+        let (id, from_next) = (self.id(), self.peer(1));
+        // Per lane: its length, whether the next party sends it, and this party's component
+        // (the one it sends, if it sends) with the second one where it is known without
+        // receiving.
         let mut derived = Vec::with_capacity(lanes.len());
-        for (k, lane) in lanes.iter().enumerate() {
-            let nonce = lane_nonce(nonce, k);
-            let (g, n) = (lane.group, lane.len);
-            let stream = |link| self.stream(link, nonce, Label::RoundMask, n);
-            // (the component this party sends or keeps first, the second one where it is
-            // known without receiving)
-            let pair: Components = match (lane.kind, id) {
-                (Kind::Reshare, _) => {
-                    let zero = g.zip(&stream(Link::Prev), &stream(Link::Next), Group::minus);
-                    (g.zip(&lane.values, &zero, Group::plus), vec![])
-                }
-                (Kind::ReshareOneTwo, 0) => (stream(Link::Prev), vec![]),
-                (Kind::ReshareOneTwo, 1) => (
-                    g.zip(&lane.values, &stream(Link::Next), Group::plus),
-                    vec![],
-                ),
-                (Kind::ReshareOneTwo, _) => {
-                    let alpha = stream(Link::Next);
-                    let masked = g.zip(&lane.values, &alpha, Group::minus);
-                    (g.zip(&masked, &stream(Link::Prev), Group::minus), alpha)
-                }
-                (Kind::Deal, 0) => {
-                    let c1 = stream(Link::Next);
-                    (g.zip(&lane.values, &c1, Group::minus), c1)
-                }
-                (Kind::Deal, 1) => (stream(Link::Prev), vec![0; n]),
-                (Kind::Deal, _) => (vec![0; n], vec![]),
-            };
-            if lane.sent_by(id) {
-                ensure!(
-                    pair.0.len() == n,
-                    "round lane {k} has {} values where {n} were expected",
-                    pair.0.len()
-                );
-                outgoing.extend_from_slice(&pair.0);
-            }
-            derived.push(pair);
+        for (k, lane) in lanes.into_iter().enumerate() {
+            let (len, sends, received) = (lane.len, lane.sent_by(id), lane.sent_by(from_next));
+            let pair = self.lane_components(lane, lane_nonce(nonce, k))?;
+            ensure!(
+                !sends || pair.0.len() == len,
+                "round lane {k} has {} values where {len} were expected",
+                pair.0.len()
+            );
+            derived.push((len, sends, received, pair));
         }
-        let from_next = self.peer(1);
-        let expected: usize = lanes
+        let sent: Vec<&[u64]> = derived
             .iter()
-            .filter(|l| l.sent_by(from_next))
-            .map(|l| l.len)
-            .sum();
-        if !outgoing.is_empty() {
-            self.send_to(self.peer(2), &outgoing)?;
+            .filter(|d| d.1)
+            .map(|d| d.3.0.as_slice())
+            .collect();
+        match sent.as_slice() {
+            [] => {}
+            [only] => self.send_to(self.peer(2), only)?,
+            many => self.send_to(self.peer(2), &many.concat())?,
         }
-        let received = if expected > 0 {
+        let expected: usize = derived.iter().filter(|d| d.2).map(|d| d.0).sum();
+        let mut received = if expected > 0 {
             self.recv_from(from_next, expected)?
         } else {
             vec![]
         };
+        let receiving = derived.iter().filter(|d| d.2).count();
         let mut at = 0;
-        let mut take = |len: usize| {
-            at += len;
-            received[at - len..at].to_vec()
-        };
-        Ok(lanes
-            .iter()
-            .zip(derived)
-            .map(|(lane, (mine, second))| {
-                if lane.sent_by(from_next) {
-                    (mine, take(lane.len))
-                } else {
+        Ok(derived
+            .into_iter()
+            .map(|(len, _, from_next, (mine, second))| {
+                if !from_next {
                     (mine, second)
+                } else if receiving == 1 {
+                    (mine, std::mem::take(&mut received))
+                } else {
+                    at += len;
+                    (mine, received[at - len..at].to_vec())
                 }
             })
             .collect())
     }
 
+    /// A lane's components at this party before receiving: the one it sends or keeps first
+    /// (made from the lane's own values where it has them), and the second one where it is
+    /// known without receiving. Masks are read a piece at a time and combined in place.
+    fn lane_components(&self, lane: Lane, nonce: u64) -> Result<Components> {
+        let (g, n) = (lane.group, lane.len);
+        let mut values = lane.values;
+        let reader = |link| self.stream_reader(link, nonce, Label::RoundMask);
+        let stream = |link| self.stream(link, nonce, Label::RoundMask, n);
+        Ok(match (lane.kind, self.id()) {
+            (Kind::Reshare, _) => {
+                // Plus this party's term of a fresh zero-sharing.
+                let (mut prev, mut next) = (reader(Link::Prev), reader(Link::Next));
+                let (mut a, mut b) = ([0u64; MASK_PIECE], [0u64; MASK_PIECE]);
+                for piece in values.chunks_mut(MASK_PIECE) {
+                    let len = piece.len();
+                    prev.fill(&mut a[..len]);
+                    next.fill(&mut b[..len]);
+                    for (v, (p, q)) in piece.iter_mut().zip(a.iter().zip(&b)) {
+                        *v = g.plus(*v, g.minus(*p, *q));
+                    }
+                }
+                (values, vec![])
+            }
+            (Kind::ReshareOneTwo, 0) => (stream(Link::Prev), vec![]),
+            (Kind::ReshareOneTwo, 1) => {
+                combine(&mut values, reader(Link::Next), |v, m| g.plus(v, m));
+                (values, vec![])
+            }
+            (Kind::ReshareOneTwo, _) => {
+                let alpha = stream(Link::Next);
+                for (v, a) in values.iter_mut().zip(&alpha) {
+                    *v = g.minus(*v, *a);
+                }
+                combine(&mut values, reader(Link::Prev), |v, m| g.minus(v, m));
+                (values, alpha)
+            }
+            (Kind::Deal, 0) => {
+                let c1 = stream(Link::Next);
+                for (v, c) in values.iter_mut().zip(&c1) {
+                    *v = g.minus(*v, *c);
+                }
+                (values, c1)
+            }
+            (Kind::Deal, 1) => (stream(Link::Prev), vec![0; n]),
+            (Kind::Deal, _) => (vec![0; n], vec![]),
+        })
+    }
+
     /// Opens XOR-shared bits, packed 64 to a word, to every party in one round: each party
-    /// sends the component its previous neighbour lacks. Returns `n` bits as 0/1 words.
+    /// sends the component its previous neighbour lacks. Returns the `n` bits, still packed.
     pub(crate) fn open_packed(&mut self, bits: &BoolShare, n: usize) -> Result<Vec<u64>> {
         self.count_rounds(1);
         self.send_to(self.peer(2), &bits.next)?;
@@ -278,7 +276,7 @@ impl Party {
             *last &= (1 << tail) - 1;
         }
         self.opened(&packed);
-        Ok(unpack_bits(&packed, n))
+        Ok(packed)
     }
 }
 

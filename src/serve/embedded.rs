@@ -5,7 +5,7 @@
 use super::encoding::prepare;
 use super::model_owner::{secret_weights, share_weights};
 use super::party::{receive_weights, serve_requests};
-use super::{Prediction, Session, Setup, client};
+use super::{Prediction, Progress, Session, Setup, client};
 use crate::exec::Profile;
 use crate::mpc::share::Dealer;
 use crate::mpc::{LocalParties, Party, WrapTransport, spawn_local};
@@ -44,12 +44,26 @@ struct PartyReport {
 impl EmbeddedSession {
     /// Starts the parties and shares the plan's secret weights with them.
     pub fn start(plan: Arc<Plan>) -> Result<EmbeddedSession> {
-        Self::start_wrapped(plan, &|end| Box::new(end))
+        Self::launch(plan, &|end| Box::new(end), None)
+    }
+
+    /// [`EmbeddedSession::start`], telling `progress` the steps done as each request runs
+    /// (party 0 counts them: the parties run the steps together).
+    pub fn start_with_progress(plan: Arc<Plan>, progress: Progress) -> Result<EmbeddedSession> {
+        Self::launch(plan, &|end| Box::new(end), Some(progress))
     }
 
     /// [`EmbeddedSession::start`] with every party endpoint passed through `wrap` first (to observe a
     /// party's view, or to inject faults).
     pub fn start_wrapped(plan: Arc<Plan>, wrap: &WrapTransport) -> Result<EmbeddedSession> {
+        Self::launch(plan, wrap, None)
+    }
+
+    fn launch(
+        plan: Arc<Plan>,
+        wrap: &WrapTransport,
+        progress: Option<Progress>,
+    ) -> Result<EmbeddedSession> {
         let started = Instant::now();
         let secret_weights = secret_weights(&plan)?;
         let client = Dealer::from_os()?;
@@ -57,7 +71,8 @@ impl EmbeddedSession {
         let mut parties = spawn_local(wrap, |id| {
             let plan = plan.clone();
             let reports = senders[id].clone();
-            move |party: &mut Party| serve(&plan, party, &reports)
+            let progress = progress.clone().filter(|_| id == 0);
+            move |party: &mut Party| serve(&plan, party, progress.as_ref(), &reports)
         });
         drop(senders);
         let mut session = EmbeddedSession {
@@ -68,7 +83,7 @@ impl EmbeddedSession {
             setup: Setup::default(),
             failure: None,
         };
-        let shared = share_weights(&mut parties.owner, &secret_weights)
+        let shared = share_weights(&mut parties.owner, &session.plan, &secret_weights)
             .and_then(|()| session.collect_reports());
         let owner = parties.owner.stats();
         session.parties = Some(parties);
@@ -168,7 +183,12 @@ impl Drop for EmbeddedSession {
 
 /// One compute party's life: its weight shares from the model owner, then requests from the
 /// client until a stop request.
-fn serve(plan: &Plan, party: &mut Party, reports: &Sender<PartyReport>) -> Result<()> {
+fn serve(
+    plan: &Plan,
+    party: &mut Party,
+    progress: Option<&Progress>,
+    reports: &Sender<PartyReport>,
+) -> Result<()> {
     let weights = receive_weights(plan, party)?;
     let id = party.id();
     let report = |profile, traffic| {
@@ -177,7 +197,7 @@ fn serve(plan: &Plan, party: &mut Party, reports: &Sender<PartyReport>) -> Resul
             .map_err(|_| anyhow!("the session stopped listening to party {id}"))
     };
     report(Profile::default(), party.stats())?;
-    serve_requests(plan, party, &weights, |_, profile, traffic| {
+    serve_requests(plan, party, &weights, progress, |_, profile, traffic| {
         report(profile, traffic)
     })
 }

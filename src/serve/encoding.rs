@@ -220,5 +220,24 @@ pub(super) fn encode_weight(plan: &Plan, index: usize) -> Result<ArrayD<u64>> {
     let w = &plan.weights[index];
     plan.fixed_point
         .encode_array(w.data.view())
-        .with_context(|| format!("weight {} cannot be encoded; the model's weights must be finite and within the fixed-point range", plan.value(w.value).name))
+        .with_context(|| weight_error(plan, index))
+}
+
+/// Whether the plan's `index`th weight encodes, with [`encode_weight`]'s error, without
+/// holding its encoding.
+pub(super) fn check_weight(plan: &Plan, index: usize) -> Result<()> {
+    let fixed = plan.fixed_point;
+    plan.weights[index]
+        .data
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, &v)| fixed.encode(v, i).map(drop))
+        .with_context(|| weight_error(plan, index))
+}
+
+fn weight_error(plan: &Plan, index: usize) -> String {
+    format!(
+        "weight {} cannot be encoded; the model's weights must be finite and within the fixed-point range",
+        plan.value(plan.weights[index].value).name
+    )
 }

@@ -28,6 +28,10 @@ use ndarray::ArrayD;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Told how far a request has got, as it runs, from whichever thread runs it: steps done
+/// out of the plan's total.
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// The batch size of a stop request: real requests have at least one row.
 const STOP: u64 = 0;
 

@@ -2,7 +2,7 @@
 //! of an embedded session, or once into the share files of a networked deployment. It never
 //! learns anything back.
 
-use super::encoding::encode_weight;
+use super::encoding::{check_weight, encode_weight};
 use crate::mpc::prf::os_key;
 use crate::mpc::share::Dealer;
 use crate::net::Transport;
@@ -10,22 +10,27 @@ use crate::plan::{Holder, Plan, SharedPlan, Visibility, hex};
 use anyhow::Result;
 use ndarray::ArrayD;
 
-/// The plan's secret weights in fixed point, in plan order (checked before any party starts).
-pub(super) fn secret_weights(plan: &Plan) -> Result<Vec<ArrayD<u64>>> {
-    plan.weights
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.visibility == Visibility::Secret)
-        .map(|(i, _)| encode_weight(plan, i))
-        .collect()
+/// The positions of the plan's secret weights, each checked to encode in fixed point (before
+/// any party starts).
+pub(super) fn secret_weights(plan: &Plan) -> Result<Vec<usize>> {
+    let secret: Vec<usize> = (0..plan.weights.len())
+        .filter(|&i| plan.weights[i].visibility == Visibility::Secret)
+        .collect();
+    secret.iter().try_for_each(|&i| check_weight(plan, i))?;
+    Ok(secret)
 }
 
-/// Deals every secret weight to the parties, once per session.
-pub(super) fn share_weights(owner: &mut dyn Transport, weights: &[ArrayD<u64>]) -> Result<()> {
+/// Deals the `secret` weights to the parties, once per session, each encoded as it goes out:
+/// the model owner never holds them all in the ring at once.
+pub(super) fn share_weights(
+    owner: &mut dyn Transport,
+    plan: &Plan,
+    secret: &[usize],
+) -> Result<()> {
     let mut dealer = Dealer::from_os()?;
-    weights
+    secret
         .iter()
-        .try_for_each(|w| dealer.send_secret(owner, w))
+        .try_for_each(|&i| dealer.send_secret(owner, &encode_weight(plan, i)?))
 }
 
 /// Deals `plan`'s secret weights into the four files of a networked deployment: parties 0,

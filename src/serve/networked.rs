@@ -11,7 +11,7 @@
 
 use super::encoding::prepare;
 use super::party::{serve_requests, weight_values};
-use super::{Prediction, Session, Setup, client};
+use super::{Prediction, Progress, Session, Setup, client};
 use crate::exec::{MpcValue, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::share::Dealer;
 use crate::mpc::{ArithShare, Party};
@@ -81,6 +81,8 @@ pub struct PartyServer {
     me: Role,
     file: SharedPlan,
     weights: Vec<MpcValue>,
+    /// Told the steps done as each request runs.
+    progress: Option<Progress>,
 }
 
 impl PartyServer {
@@ -102,7 +104,16 @@ impl PartyServer {
             me: Role::Party(id),
             file,
             weights,
+            progress: None,
         })
+    }
+
+    /// Tells `progress` the steps done as each request runs.
+    pub fn with_progress(self, progress: Progress) -> PartyServer {
+        PartyServer {
+            progress: Some(progress),
+            ..self
+        }
     }
 
     /// The plan hash and dealing id of the loaded file, for logs.
@@ -153,6 +164,7 @@ impl PartyServer {
             &self.file.plan,
             &mut party,
             &self.weights,
+            self.progress.as_ref(),
             |party, profile, traffic| {
                 served += 1;
                 let mut report = vec![traffic.bytes_sent, traffic.messages_sent];

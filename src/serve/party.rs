@@ -2,21 +2,23 @@
 //! shares of the weights and serves the client's requests on them, computing the plan with
 //! the other two parties and revealing the outputs to the client alone.
 
-use super::STOP;
-use crate::exec::{Domain, MpcDomain, MpcValue, Profile, REVEAL_OP, REVEAL_STEP, run};
+use super::{Progress, STOP};
+use crate::exec::{Domain, MpcDomain, MpcValue, Observer, Profile, REVEAL_OP, REVEAL_STEP, run};
 use crate::mpc::share::{recv_secret, reveal_to};
 use crate::mpc::{ArithShare, Party};
 use crate::net::{Role, Stats};
-use crate::plan::{Plan, Visibility, Weight};
+use crate::plan::{Plan, Step, Visibility, Weight};
 use anyhow::{Context, Result};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The request loop: requests from the client on `weights` until a stop request. After
-/// each, `report` gets the request's profile and this party's traffic for it.
+/// each, `report` gets the request's profile and this party's traffic for it. `progress`,
+/// when given, is told the steps done as each request runs.
 pub(super) fn serve_requests(
     plan: &Plan,
     party: &mut Party,
     weights: &[MpcValue],
+    progress: Option<&Progress>,
     mut report: impl FnMut(&mut Party, Profile, Stats) -> Result<()>,
 ) -> Result<()> {
     loop {
@@ -26,7 +28,7 @@ pub(super) fn serve_requests(
         if batch == STOP {
             return Ok(());
         }
-        let profile = serve_request(plan, party, weights, batch as usize)?;
+        let profile = serve_request(plan, party, weights, batch as usize, progress)?;
         let traffic = party.stats() - before;
         report(party, profile, traffic)?;
     }
@@ -65,6 +67,7 @@ fn serve_request(
     party: &mut Party,
     weights: &[MpcValue],
     batch: usize,
+    progress: Option<&Progress>,
 ) -> Result<Profile> {
     let inputs = plan
         .inputs
@@ -74,12 +77,17 @@ fn serve_request(
             Ok(MpcValue::Secret(recv_secret(party, Role::Client, &shape)?))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut profile = Profile::default();
+    let mut watch = Watch {
+        profile: Profile::default(),
+        progress,
+        total: plan.steps.len(),
+    };
     let mut dom = MpcDomain {
         party,
         fixed: plan.fixed_point,
     };
-    let outputs = run(plan, &mut dom, inputs, weights, batch, Some(&mut profile))?;
+    let outputs = run(plan, &mut dom, inputs, weights, batch, &mut watch)?;
+    let mut profile = watch.profile;
     let reveal_start = Instant::now();
     let before_reveal = dom.stats();
     let id = dom.party.id();
@@ -93,4 +101,20 @@ fn serve_request(
         dom.stats() - before_reveal,
     );
     Ok(profile)
+}
+
+/// A request's profile, and its progress told to whoever watches.
+struct Watch<'p> {
+    profile: Profile,
+    progress: Option<&'p Progress>,
+    total: usize,
+}
+
+impl Observer for Watch<'_> {
+    fn step_done(&mut self, index: usize, step: &Step, time: Duration, traffic: Stats) {
+        self.profile.step_done(index, step, time, traffic);
+        if let Some(progress) = self.progress {
+            progress(index + 1, self.total);
+        }
+    }
 }

@@ -71,13 +71,13 @@ impl Session for PlaintextSession {
                 real_values(plan, inputs),
                 weights,
                 batch,
-                Some(&mut profile),
+                &mut profile,
             )?,
             Weights::Fixed(weights) => {
                 let mut dom = FixedDomain {
                     fixed: plan.fixed_point,
                 };
-                run(plan, &mut dom, encoded, weights, batch, Some(&mut profile))?
+                run(plan, &mut dom, encoded, weights, batch, &mut profile)?
                     .iter()
                     .map(|o| plan.fixed_point.decode_array(o.view()))
                     .collect()

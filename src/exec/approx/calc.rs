@@ -144,19 +144,26 @@ impl<'d, D: Ring> Calc<'d, D> {
     /// a scalar; it is broadcast to its lane.
     pub fn gate_lanes(&mut self, lanes: &[Lane<D::Value>]) -> Result<Vec<Fx<D::Value>>> {
         let shape = self.shape(lanes[0].0);
-        let mut xs = vec![];
-        let mut ys = vec![];
-        for (x, y) in lanes {
-            xs.push(x.v.clone());
-            ys.push(if D::shape(&y.v) == shape {
-                y.v.clone()
-            } else {
-                self.d.linear(&BroadcastMap { shape: &shape }, &[&y.v])?
-            });
-        }
-        let stacked_x = self.d.linear(&StackMap, &xs.iter().collect::<Vec<_>>())?;
-        let stacked_y = self.d.linear(&StackMap, &ys.iter().collect::<Vec<_>>())?;
-        let gated = self.d.gate(&stacked_x, &[&stacked_y])?.remove(0);
+        // Only scalar ys are copied (broadcast); the rest are stacked straight from the lanes.
+        let broadcast = lanes
+            .iter()
+            .map(|(_, y)| {
+                (D::shape(&y.v) != shape)
+                    .then(|| self.d.linear(&BroadcastMap { shape: &shape }, &[&y.v]))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let xs: Vec<&D::Value> = lanes.iter().map(|(x, _)| &x.v).collect();
+        let ys: Vec<&D::Value> = lanes
+            .iter()
+            .zip(&broadcast)
+            .map(|((_, y), b)| b.as_ref().unwrap_or(&y.v))
+            .collect();
+        let gated = {
+            let stacked_x = self.d.linear(&StackMap, &xs)?;
+            let stacked_y = self.d.linear(&StackMap, &ys)?;
+            self.d.gate(&stacked_x, &[&stacked_y])?.remove(0)
+        };
         (0..lanes.len())
             .map(|i| {
                 let slice = self.d.linear(
