@@ -197,22 +197,32 @@ fn tiled(shape: &Shape, probes: [(&Tensor, usize); 2]) -> Option<Tiled> {
         .map(|(t, _)| floats(t).ok())
         .collect::<Option<_>>()?;
     let mut block = values[0].slice_axis(Axis(axis), (0..k).into()).to_owned();
-    let repeats = |v: &ArrayD<f32>, block: &ArrayD<f32>, n: usize| {
-        v.len_of(Axis(axis)) == n * block.len_of(Axis(axis))
-            && v.axis_chunks_iter(Axis(axis), block.len_of(Axis(axis)))
-                .all(|chunk| chunk == block)
+    let counts = |step: &ArrayD<f32>, block: &ArrayD<f32>| {
+        values.iter().zip(probes).all(|(v, (_, n))| {
+            v.len_of(Axis(axis)) == n * block.len_of(Axis(axis))
+                && v.axis_chunks_iter(Axis(axis), block.len_of(Axis(axis)))
+                    .enumerate()
+                    .all(|(row, chunk)| chunk == block + &(step * row as f32))
+        })
     };
-    if !values
-        .iter()
-        .zip(probes)
-        .all(|(v, (_, n))| repeats(v, &block, n))
-    {
-        return None;
+    let no_step = ArrayD::zeros(block.raw_dim());
+    if !counts(&no_step, &block) {
+        // Positions that count along the batch: row n holds block + n step.
+        let step = &values[0].slice_axis(Axis(axis), (k..2 * k).into()) - &block;
+        return counts(&step, &block).then_some(Tiled {
+            block,
+            axis,
+            step: Some(step),
+        });
     }
     // A block that repeats one slice (a uniform fill) is that slice, expanded for free.
     let first = block.slice_axis(Axis(axis), (0..1).into()).to_owned();
-    if repeats(&block, &first, k) {
+    if first.broadcast(block.raw_dim()).is_some_and(|b| b == block) {
         block = first;
     }
-    Some(Tiled { block, axis })
+    Some(Tiled {
+        block,
+        axis,
+        step: None,
+    })
 }

@@ -224,10 +224,15 @@ pub struct Fact {
 /// the batch size only by repetition: at batch N it is `block` repeated N times along `axis`
 /// (the batch axis). Exporters build such tensors from `Shape` of the input: a zero initial
 /// state, a class token expanded to the batch, the embedding of all-zero token types.
+///
+/// Index tensors may also count along the batch: row n of the batch holds `block + n step`
+/// (the positions `n S + s` of a flattened [N, S] tensor, as Hugging Face exports gather
+/// their padding mask by).
 #[derive(Clone, Debug)]
 pub struct Tiled {
     pub block: ArrayD<f32>,
     pub axis: usize,
+    pub step: Option<ArrayD<f32>>,
 }
 
 /// A model after shape inference.
@@ -269,7 +274,8 @@ impl Graph {
     /// The one value of a batch-sized tensor filled with it (the zero initial state
     /// exporters build from `Shape`).
     pub fn uniform(&self, tensor: &str) -> Option<f32> {
-        let block = &self.tiled(tensor)?.block;
+        let tiled = self.tiled(tensor).filter(|t| t.step.is_none())?;
+        let block = &tiled.block;
         let first = *block.first()?;
         block.iter().all(|&v| v == first).then_some(first)
     }

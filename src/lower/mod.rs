@@ -16,6 +16,7 @@ mod logic;
 mod ml;
 mod movement;
 mod normalization;
+mod per_row;
 mod pool;
 mod power;
 mod readers;
@@ -41,10 +42,10 @@ pub use registry::{OpRule, operators_markdown, rules};
 use hints::hint_for;
 use registry::rule_for;
 
-use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, Tiled, floats, ints};
+use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
 use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use compare_groups::ComparisonGroups;
 use fuse::Fusions;
 use ndarray::ArrayD;
@@ -128,8 +129,10 @@ pub struct Lowering<'g> {
     /// Values known to hold integers (indices, class labels): casting them to an integer
     /// type rounds nothing.
     integral: HashSet<ValueId>,
-    /// The token-id inputs, by name (see `tokens.rs`).
+    /// Token ids by tensor: the inputs', and those reshaped once used (see `tokens.rs`).
     token_inputs: HashMap<String, TokenInput>,
+    /// Tensors that are token ids reshaped, with the tensor each reshapes.
+    reshaped_token_ids: HashMap<String, String>,
     /// Tensors computed from the secret input whose every element is known at convert time
     /// (IsNaN of a fixed-point value is false): a public constant, made only if a rule reads
     /// the tensor as a value.
@@ -151,18 +154,18 @@ impl<'g> Lowering<'g> {
         if let Some(&id) = self.values.get(tensor) {
             return Ok(id);
         }
-        let id = if let Some(ids) = self.token_input(tensor) {
+        let id = if let Some(ids) = self.token_inputs.get(tensor).copied() {
             self.token_ids(tensor, ids)?
         } else if let Some(&v) = self.fills.get(tensor) {
-            let filled = self.filled(tensor, v)?;
-            self.batch_repeated(tensor, &filled, Visibility::Public)?
+            let (block, axis) = self.filled(tensor, v)?;
+            self.batch_repeated(tensor, block, axis, Visibility::Public)?
         } else if let Some(tiled) = self.graph.tiled(tensor) {
+            ensure!(
+                tiled.step.is_none(),
+                "tensor {tensor} holds positions that count along the batch; tfe takes such a tensor only as the indices of a Gather"
+            );
             let block = self.saturated(tensor, tiled.block.clone())?;
-            let tiled = Tiled {
-                block,
-                axis: tiled.axis,
-            };
-            self.batch_repeated(tensor, &tiled, Visibility::Secret)?
+            self.batch_repeated(tensor, block, tiled.axis, Visibility::Secret)?
         } else {
             let data = self.constant(tensor)?;
             let data = self.saturated(tensor, data)?;
@@ -172,9 +175,9 @@ impl<'g> Lowering<'g> {
         Ok(id)
     }
 
-    /// A tensor holding `v` everywhere, as a block of one row per batch axis (see
-    /// [`Lowering::batch_repeated`]).
-    fn filled(&self, tensor: &str, v: f32) -> Result<Tiled> {
+    /// A tensor holding `v` everywhere, as a block of one row per batch axis and that axis
+    /// (see [`Lowering::batch_repeated`]).
+    fn filled(&self, tensor: &str, v: f32) -> Result<(ArrayD<f32>, usize)> {
         let shape = self.shape(tensor)?;
         let block_dims: Vec<usize> = shape
             .0
@@ -184,30 +187,29 @@ impl<'g> Lowering<'g> {
                 Dim::Batch(_) => 1,
             })
             .collect();
-        Ok(Tiled {
-            block: ArrayD::from_elem(ndarray::IxDyn(&block_dims), v),
-            axis: shape
-                .0
-                .iter()
-                .position(|d| matches!(d, Dim::Batch(_)))
-                .unwrap_or(0),
-        })
+        let axis = shape
+            .0
+            .iter()
+            .position(|d| matches!(d, Dim::Batch(_)))
+            .unwrap_or(0);
+        Ok((ArrayD::from_elem(ndarray::IxDyn(&block_dims), v), axis))
     }
 
-    /// A tensor that repeats a block per batch row (see [`Tiled`]): the block as a weight,
+    /// A tensor that repeats a block per batch row (see [`crate::import::Tiled`]): the block as a weight,
     /// repeated to the batch at run time by data movement alone. A block of one row (or of
     /// the whole shape, with no batch axis) is expanded; one of `k` rows is lifted to
     /// [.., 1, k, ..], expanded to [.., N, k, ..] and merged to [.., N*k, ..].
     fn batch_repeated(
         &mut self,
         tensor: &str,
-        tiled: &Tiled,
+        block: ArrayD<f32>,
+        axis: usize,
         visibility: Visibility,
     ) -> Result<ValueId> {
         let shape = self.shape(tensor)?;
-        let dims = tiled.block.shape().to_vec();
-        let block = self.weight(&format!("{tensor}/block"), tiled.block.clone(), visibility)?;
-        let (lifts, last) = if dims[tiled.axis] == 1 || !shape.has_batch() {
+        let dims = block.shape().to_vec();
+        let block = self.weight(&format!("{tensor}/block"), block, visibility)?;
+        let (lifts, last) = if dims[axis] == 1 || !shape.has_batch() {
             (
                 vec![],
                 Op::Expand {
@@ -216,9 +218,9 @@ impl<'g> Lowering<'g> {
             )
         } else {
             let mut lifted = Shape::fixed_dims(&dims);
-            lifted.0.insert(tiled.axis, Dim::Fixed(1));
+            lifted.0.insert(axis, Dim::Fixed(1));
             let mut expanded = lifted.clone();
-            expanded.0[tiled.axis] = Dim::Batch(1);
+            expanded.0[axis] = Dim::Batch(1);
             let lifts = vec![
                 (
                     Op::Reshape {
@@ -471,6 +473,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
         token_inputs: HashMap::new(),
+        reshaped_token_ids: HashMap::new(),
         fills: HashMap::new(),
         saturations: Saturations::find(graph, &readers),
         notes: vec![],
@@ -483,8 +486,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
     let mut setup = || -> Result<()> {
         for name in &model.inputs {
             let shape = cx.shape(name)?;
+            let ids = tokens::reshaped_ids(graph, name);
             let depth = match model.is_integer_input(name) {
-                true => tokens::table_rows(graph, name)?,
+                true => tokens::table_rows(graph, &ids)?,
                 false => None,
             };
             match depth {
@@ -492,6 +496,10 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
                     let one_hot = cx.builder.one_hot_input(name, shape, depth);
                     cx.token_inputs
                         .insert(name.clone(), TokenInput { one_hot, depth });
+                    cx.reshaped_token_ids.extend(
+                        ids.into_iter()
+                            .filter_map(|(tensor, source)| Some((tensor, source?))),
+                    );
                 }
                 None => {
                     let id = cx.builder.input(name, shape);

@@ -9,7 +9,7 @@ use super::args::{
 };
 use super::compare::zero_test;
 use super::shape::data_input;
-use super::{Lowering, Op, To, tokens};
+use super::{Lowering, Op, To, per_row, tokens};
 use crate::import::Node;
 use crate::plan::{Dim, Shape, ValueId};
 use crate::tensor::movement::AxisSlice;
@@ -365,8 +365,12 @@ fn gathered<'n>(cx: &Lowering, node: &'n Node) -> Result<Gathered<'n>> {
 }
 
 pub fn gather(cx: &mut Lowering, node: &Node) -> Result<()> {
-    if let Some(ids) = node.input(1).and_then(|i| cx.token_input(i)) {
+    let index_name = required_input(node, 1, "indices")?;
+    if let Some(ids) = cx.token_input(index_name)? {
         return tokens::lookup(cx, node, ids);
+    }
+    if let Some(tiled) = cx.graph.tiled(index_name).filter(|t| t.step.is_some()) {
+        return per_row::gather(cx, node, tiled.clone());
     }
     let g = gathered(cx, node)?;
     let taken = with_dim(&g.shape, g.axis, Dim::Fixed(g.indices.len()));
@@ -411,6 +415,9 @@ pub fn gather_elements(cx: &mut Lowering, node: &Node) -> Result<()> {
 pub fn gather_nd(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x_name = data_input(node)?;
     let index_name = required_input(node, 1, "indices")?;
+    if let Some(tiled) = cx.graph.tiled(index_name).filter(|t| t.step.is_some()) {
+        return per_row::gather_nd(cx, node, tiled.clone());
+    }
     let raw = constant_indices(cx, node, index_name)?;
     let shape = cx.shape(x_name)?;
     let index_shape = cx

@@ -25,6 +25,9 @@ pub struct OpRule {
     /// Data movement: integers (indices, class labels) stay integers, so a later cast of
     /// them to an integer type rounds nothing.
     pub moves_integers: bool,
+    /// Only the shape changes, the elements keep their order: token ids reshaped are still
+    /// token ids, looked up by their one-hot rows reshaped alike (`tokens.rs`).
+    pub reshapes: bool,
     /// A reduction by max or min that reads one tensor and writes one: a monotone activation
     /// that only it reads may run after it, on fewer values (`reorder.rs`).
     pub reduces_by_max: bool,
@@ -52,6 +55,7 @@ const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static s
         since,
         notes,
         moves_integers: false,
+        reshapes: false,
         reduces_by_max: false,
         monotone: None,
         absorbs_batch_norm: false,
@@ -62,6 +66,15 @@ const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static s
 impl OpRule {
     const fn moves_integers(self) -> OpRule {
         OpRule {
+            moves_integers: true,
+            ..self
+        }
+    }
+
+    /// A reshape (see [`OpRule::reshapes`]), which moves integers too.
+    const fn reshapes(self) -> OpRule {
+        OpRule {
+            reshapes: true,
             moves_integers: true,
             ..self
         }
@@ -206,7 +219,7 @@ const RULES: &[OpRule] = &[
         8,
         "to the inferred output shape (numpy broadcasting), so a target shape computed from the input works too",
     ).moves_integers(),
-    rule("Flatten", shape::reshape, 1, "any axis").moves_integers(),
+    rule("Flatten", shape::reshape, 1, "any axis").reshapes(),
     rule(
         "Gather",
         movement::gather,
@@ -274,7 +287,7 @@ const RULES: &[OpRule] = &[
         14,
         "exact: x hardsigmoid(x)",
     ),
-    rule("Identity", shape::identity, 1, "removed").moves_integers(),
+    rule("Identity", shape::identity, 1, "removed").reshapes(),
     rule(
         "InstanceNormalization",
         normalization::instance_norm,
@@ -447,7 +460,7 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         5,
         "shape from inference, so 0, -1 and allowzero all work",
-    ).moves_integers(),
+    ).reshapes(),
     rule(
         "Resize",
         resize::resize,
@@ -508,7 +521,7 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
-    ).moves_integers(),
+    ).reshapes(),
     rule(
         "Sub",
         elementwise::sub,
@@ -550,7 +563,7 @@ const RULES: &[OpRule] = &[
         shape::reshape,
         1,
         "axes as attribute (< 13) or input (>= 13)",
-    ).moves_integers(),
+    ).reshapes(),
     rule(
         "Where",
         logic::where_,

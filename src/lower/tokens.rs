@@ -4,6 +4,7 @@
 //! and no party learns an id. Other readers of the ids get them back as numbers.
 
 use super::args::normalize_axis;
+use super::registry::rule_for;
 use super::{Lowering, To};
 use crate::import::{Graph, Node};
 use crate::plan::{Dim, Op, Shape, ValueId};
@@ -18,12 +19,31 @@ pub struct TokenInput {
     pub depth: usize,
 }
 
-/// The number of rows of the tables an integer input indexes, when Gather nodes read it as
-/// their indices: it is then one-hot encoded with that depth. `None` for an input no Gather
-/// indexes with (a mask or labels, computed on as numbers).
-pub fn table_rows(graph: &Graph, input: &str) -> Result<Option<usize>> {
+/// The tensors that are an integer input's ids reshaped (see [`OpRule::reshapes`]), each
+/// with the tensor it reshapes, in graph order; the input itself first, with none.
+///
+/// [`OpRule::reshapes`]: super::OpRule::reshapes
+pub fn reshaped_ids(graph: &Graph, input: &str) -> Vec<(String, Option<String>)> {
+    let mut ids = vec![(input.to_string(), None)];
+    for node in &graph.model.nodes {
+        let Some(source) = node.input(0) else {
+            continue;
+        };
+        let reshapes = rule_for(node).is_some_and(|r| r.reshapes);
+        if reshapes && ids.iter().any(|(t, _)| t == source) {
+            ids.push((node.output().to_string(), Some(source.to_string())));
+        }
+    }
+    ids
+}
+
+/// The number of rows of the tables an integer input's ids index, when Gather nodes read
+/// them (or them reshaped) as their indices: they are then one-hot encoded with that depth.
+/// `None` for an input no Gather indexes with (a mask or labels, computed on as numbers).
+pub fn table_rows(graph: &Graph, ids: &[(String, Option<String>)]) -> Result<Option<usize>> {
+    let input = &ids[0].0;
     let mut depth = None;
-    for node in graph.model.nodes.iter().filter(|n| is_lookup(n, input)) {
+    for node in graph.model.nodes.iter().filter(|n| is_lookup(n, ids)) {
         let table = graph.shape(&node.inputs[0])?;
         let axis = normalize_axis(node, node.int("axis", 0)?, table.rank())?;
         let rows = match table.0.first() {
@@ -43,8 +63,12 @@ pub fn table_rows(graph: &Graph, input: &str) -> Result<Option<usize>> {
     Ok(depth)
 }
 
-fn is_lookup(node: &Node, input: &str) -> bool {
-    node.op_type == "Gather" && node.domain.is_empty() && node.input(1) == Some(input)
+fn is_lookup(node: &Node, ids: &[(String, Option<String>)]) -> bool {
+    node.op_type == "Gather"
+        && node.domain.is_empty()
+        && node
+            .input(1)
+            .is_some_and(|i| ids.iter().any(|(t, _)| t == i))
 }
 
 /// Gather of table rows by token ids: the one-hot rows times the table, as a matrix
@@ -91,9 +115,31 @@ pub fn lookup(cx: &mut Lowering, node: &Node, ids: TokenInput) -> Result<()> {
 }
 
 impl Lowering<'_> {
-    /// The token-id input `tensor`, if it is one.
-    pub fn token_input(&self, tensor: &str) -> Option<TokenInput> {
-        self.token_inputs.get(tensor).copied()
+    /// The one-hot rows of token ids `tensor` (an input's, or those reshaped), if it holds
+    /// token ids; reshaped rows are made on first use.
+    pub fn token_input(&mut self, tensor: &str) -> Result<Option<TokenInput>> {
+        if let Some(&ids) = self.token_inputs.get(tensor) {
+            return Ok(Some(ids));
+        }
+        let Some(source) = self.reshaped_token_ids.get(tensor).cloned() else {
+            return Ok(None);
+        };
+        let source = self.token_input(&source)?.expect("reshaped from token ids");
+        let mut shape = self.shape(tensor)?;
+        shape.0.push(Dim::Fixed(source.depth));
+        let reshape = Op::Reshape {
+            shape: shape.clone(),
+        };
+        let name = format!("{tensor}/one_hot");
+        let one_hot = self
+            .builder
+            .step(tensor, reshape, &[source.one_hot], &name, shape);
+        let ids = TokenInput {
+            one_hot,
+            depth: source.depth,
+        };
+        self.token_inputs.insert(tensor.to_string(), ids);
+        Ok(Some(ids))
     }
 
     /// The ids of a token-id input as numbers, for readers other than lookups: the one-hot

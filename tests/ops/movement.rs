@@ -374,6 +374,52 @@ fn gather_nd() {
     )]);
 }
 
+/// Positions that count along the batch, computed from the input's shape, as Hugging Face
+/// exports pick each sequence's padding mask: a Gather of the flattened [N*4] secret at
+/// n*4 + j, and a GatherND of the [N, 4] secret at tuples (n, j), for j in (0, 2, 3).
+#[test]
+fn gathers_by_positions_that_count_along_the_batch() {
+    let batch_index = |c: Case| {
+        c.input("x", &[N, Some(4)])
+            .init_i64("zero", &[0])
+            .init_i64("one", &[1])
+            .node("Shape", &["x"], &["shape"], vec![])
+            .node("Gather", &["shape", "zero"], &["n1"], vec![])
+            .node("Squeeze", &["n1", "zero"], &["n"], vec![])
+            .init_i64_shaped("start", &[], &[0])
+            .init_i64_shaped("delta", &[], &[1])
+            .node("Range", &["start", "n", "delta"], &["rows"], vec![])
+    };
+    let flat = batch_index(case("gather-counting-rows", 13))
+        .node("Unsqueeze", &["rows", "one"], &["rows1"], vec![])
+        .init_i64_shaped("four", &[], &[4])
+        .node("Mul", &["rows1", "four"], &["base"], vec![])
+        .init_i64_shaped("j", &[1, 3], &[0, 2, 3])
+        .node("Add", &["base", "j"], &["at"], vec![])
+        .node("Flatten", &["x"], &["flat"], vec![int("axis", 0)])
+        .node("Reshape", &["flat", "minus_one"], &["line"], vec![])
+        .init_i64("minus_one", &[-1])
+        .node("Gather", &["line", "at"], &["y"], vec![])
+        .output("y");
+    let tuples = batch_index(case("gathernd-counting-rows", 13))
+        .init_i64("tail", &[1, 2])
+        .node("Unsqueeze", &["rows", "tail"], &["n3"], vec![])
+        .init_i64_shaped("j", &[1, 3, 1], &[0, 2, 3])
+        .init_i64("wide", &[1, 3, 1])
+        .node("Expand", &["n3", "wide"], &["first"], vec![])
+        .node("Shape", &["first"], &["first_shape"], vec![])
+        .node("Expand", &["j", "first_shape"], &["second"], vec![])
+        .node(
+            "Concat",
+            &["first", "second"],
+            &["at"],
+            vec![int("axis", -1)],
+        )
+        .node("GatherND", &["x", "at"], &["y"], vec![])
+        .output("y");
+    run_all(vec![flat, tuples]);
+}
+
 #[test]
 fn gather_elements() {
     // s = x^T z: [4, 3], with no batch axis (constant indices fix the output size)

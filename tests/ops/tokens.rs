@@ -39,6 +39,13 @@ fn token_ids() {
             .node("Mul", &["f", "half"], &["g"], vec![])
             .node("Add", &["s", "g"], &["y"], vec![])
             .output("y"),
+        // Ids reshaped before the lookup (GPT-2 flattens them to [-1, S]).
+        ids("token-ids-reshaped")
+            .weight("table", &[11, 6])
+            .init_i64("rows", &[-1, 5])
+            .node("Reshape", &["ids", "rows"], &["flat"], vec![])
+            .node("Gather", &["table", "flat"], &["y"], vec![])
+            .output("y"),
     ]);
 }
 
