@@ -233,4 +233,5 @@ fixtures! {
     sklearn_gradient_boosting => "skl_gbm",
     sklearn_decision_tree_regressor => "skl_tree_regressor",
     xgboost_classifier_through_onnxmltools => "xgb_classifier",
+    sklearn_k_nearest_neighbours_with_a_scan => "skl_knn",
 }
