@@ -234,4 +234,6 @@ fixtures! {
     sklearn_decision_tree_regressor => "skl_tree_regressor",
     xgboost_classifier_through_onnxmltools => "xgb_classifier",
     sklearn_k_nearest_neighbours_with_a_scan => "skl_knn",
+    sklearn_binary_random_forest => "skl_forest_binary",
+    xgboost_binary_classifier_with_a_margin_column => "xgb_binary",
 }
