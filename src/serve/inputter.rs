@@ -10,11 +10,11 @@ use ndarray::ArrayD;
 
 /// Refuses a vector with a NaN or an infinity (`index` names the input in the error).
 pub(super) fn check(x: &ArrayD<f32>, index: usize) -> Result<(), AggregationError> {
-    match x.iter().position(|v| !v.is_finite()) {
-        Some(element) => Err(AggregationError::NotFinite {
+    match x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((element, &value)) => Err(AggregationError::NotFinite {
             index,
             element,
-            value: x.as_slice_memory_order().map_or(f32::NAN, |s| s[element]),
+            value,
         }),
         None => Ok(()),
     }
