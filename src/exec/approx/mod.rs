@@ -13,7 +13,8 @@ mod calc;
 mod exp;
 mod normalize;
 
-use super::Domain;
+use super::maps::MulMap;
+use super::{Bilinear, Domain};
 use crate::plan::Function;
 use anyhow::Result;
 use calc::Calc;
@@ -26,8 +27,20 @@ pub trait Ring: Domain {
     fn frac_bits(&self) -> u32;
     /// A public scalar given in ring units (a fixed-point constant at any scale).
     fn ring_scalar(&mut self, v: u64) -> Result<Self::Value>;
+    /// `(Σ map(x_i, y_i) + addend) >> shift`: the products summed (with an addend at their
+    /// scale) before one truncation, as a matrix product's terms are; with `shift` 0 the
+    /// sum is exact (one resharing when two secrets meet).
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&Self::Value, &Self::Value)],
+        addend: Option<&Self::Value>,
+        shift: u32,
+    ) -> Result<Self::Value>;
     /// Element-wise product (broadcasting), truncated by `shift` bits.
-    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value>;
+    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value> {
+        self.products_shift(&MulMap, &[(x, y)], None, shift)
+    }
     /// For 0 < x < 2^width in ring units: 0/1 indicators of x's top set bit, stacked along
     /// a new axis 0 of length `width`.
     fn msb_onehot(&mut self, x: &Self::Value, width: u32) -> Result<Self::Value>;
