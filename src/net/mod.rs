@@ -6,6 +6,7 @@ pub mod config;
 pub mod frame;
 pub mod local;
 pub mod pki;
+pub mod shaped;
 pub mod tap;
 pub mod tls;
 
