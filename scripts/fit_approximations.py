@@ -101,8 +101,8 @@ gelu = lambda x: 0.5 * x * (1 + math.erf(x / math.sqrt(2)))
 gelu_tanh = lambda x: 0.5 * x * (1 + math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
 if __name__ == "__main__":
-    even_fit("gelu - x/2", lambda x: gelu(x) - 0.5 * x, 4.0, 6)
-    even_fit("gelu_tanh - x/2", lambda x: gelu_tanh(x) - 0.5 * x, 4.0, 6)
+    even_fit("gelu - x/2", lambda x: gelu(x) - 0.5 * x, 4.0, 8)
+    even_fit("gelu_tanh - x/2", lambda x: gelu_tanh(x) - 0.5 * x, 4.0, 8)
     exp_fit(10.0, 2, 6)
     half_to_one_fit("rsqrt", lambda m: m**-0.5, 6)
     half_to_one_fit("reciprocal", lambda m: 1 / m, 6)

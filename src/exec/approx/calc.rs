@@ -17,6 +17,9 @@ pub struct Fx<V> {
 /// A comparison lane: gate `y` by `[x >= 0]`.
 pub type Lane<'a, V> = (&'a Fx<V>, &'a Fx<V>);
 
+/// The two factors of a product.
+pub type Factors<'a, V> = (&'a Fx<V>, &'a Fx<V>);
+
 pub struct Calc<'d, D: Ring> {
     pub d: &'d mut D,
     pub f: u32,
@@ -117,7 +120,7 @@ impl<'d, D: Ring> Calc<'d, D> {
     /// must share one scale (at least `out`).
     pub fn products(
         &mut self,
-        pairs: &[(&Fx<D::Value>, &Fx<D::Value>)],
+        pairs: &[Factors<D::Value>],
         addend: Option<&Fx<D::Value>>,
         out: u32,
     ) -> Result<Fx<D::Value>> {
@@ -167,7 +170,7 @@ impl<'d, D: Ring> Calc<'d, D> {
     /// stacked): every pair shares one shape and one scale.
     pub fn mul_lanes(
         &mut self,
-        pairs: &[(&Fx<D::Value>, &Fx<D::Value>)],
+        pairs: &[Factors<D::Value>],
         out: u32,
     ) -> Result<Vec<Fx<D::Value>>> {
         if let [(a, b)] = pairs {

@@ -81,7 +81,7 @@ pub fn method(f: Function) -> &'static str {
             "linear interpolation between knots every 0.5 on [-8, 8], 0 and 1 outside: sigmoid(-8) + sum of c_k relu(x - t_k), one comparison round and one truncation"
         }
         Function::Gelu | Function::GeluTanh => {
-            "0 below -4, x above 4, x/2 + Q(2(x/4)^2 - 1) between, Q of degree 6 (GELU - x/2 is even): (x/4)^2, w^2, w^3 and Q truncated once each, both segment tests lanes of one comparison"
+            "0 below -4, x above 4, x/2 + Q(2(x/4)^2 - 1) between, Q of degree 8 (GELU - x/2 is even): (x/4)^2, w^2, w^3 and w^4, Q truncated once each in four rounds, both segment tests lanes of one comparison"
         }
         Function::ExpNonPositive => {
             "p(x/16)^4, p of degree 6 (three truncations) and two squarings, gated to 0 below -10 by one comparison"
