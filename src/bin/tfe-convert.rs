@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tfe::cli;
 use tfe::exec::{Estimate, estimate, human_bytes};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
-use tfe::lower::{Options, SigmoidMethod, check, convert};
+use tfe::lower::{GeluMethod, Options, SigmoidMethod, check, convert};
 use tfe::plan::{MAGIC, Plan};
 use tfe::serve::deal;
 use tfe::tensor::FixedPoint;
@@ -19,6 +19,15 @@ enum SigmoidArg {
     Exact,
     /// linear interpolation on knots every 0.5: error within 3e-3, 11 rounds
     Piecewise,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GeluArg {
+    /// one piecewise polynomial (PUMA's design): error within 1.3e-4, 17 rounds
+    Piecewise,
+    /// x (1 + erf(x/√2)) / 2 with the accurate erf: error within 2e-5, about 80 rounds and
+    /// 4.5 times the bytes
+    Erf,
 }
 
 #[derive(Parser)]
@@ -60,6 +69,9 @@ struct Args {
     /// How Sigmoid is approximated (see docs/APPROXIMATIONS.md).
     #[arg(long, value_enum, default_value = "exact")]
     sigmoid: SigmoidArg,
+    /// How Gelu is approximated (see docs/APPROXIMATIONS.md).
+    #[arg(long, value_enum, default_value = "piecewise")]
+    gelu: GeluArg,
     /// Write the files of a networked deployment instead of the plan: one per compute party
     /// (MODEL.party0.plan ...: its two share components of every secret weight, from the OS
     /// CSPRNG) and MODEL.client.plan (the public plan, no weights). MODEL may also be a plan
@@ -91,6 +103,10 @@ fn main() {
             sigmoid: match args.sigmoid {
                 SigmoidArg::Exact => SigmoidMethod::Exact,
                 SigmoidArg::Piecewise => SigmoidMethod::Piecewise,
+            },
+            gelu: match args.gelu {
+                GeluArg::Piecewise => GeluMethod::Piecewise,
+                GeluArg::Erf => GeluMethod::Erf,
             },
         };
         if args.check {

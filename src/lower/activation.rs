@@ -201,10 +201,21 @@ pub fn selu(cx: &mut Lowering, node: &Node) -> Result<()> {
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh",
-/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): one piecewise polynomial, or with
+/// `--gelu erf` the formula through the accurate erf or tanh.
 pub fn gelu(cx: &mut Lowering, node: &Node) -> Result<()> {
     let x = cx.input_value(node, 0)?;
-    let inner = match node.string("approximate")?.as_deref().unwrap_or("none") {
+    let approximate = node.string("approximate")?;
+    if !cx.gelu_by_erf() {
+        let function = match approximate.as_deref().unwrap_or("none") {
+            "none" => Function::Gelu,
+            "tanh" => Function::GeluTanh,
+            other => bail!("Gelu approximate={other:?} is not an ONNX mode"),
+        };
+        cx.emit(node, Op::Function { function }, &[x], To::Output)?;
+        return Ok(());
+    }
+    let inner = match approximate.as_deref().unwrap_or("none") {
         "none" => {
             let c = cx.scalar(node, "inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2)?;
             let scaled = cx.emit(node, Op::Mul, &[x, c], To::temp("scaled"))?;

@@ -12,8 +12,11 @@ mod activation;
 mod calc;
 mod exp;
 mod normalize;
+mod piecewise;
+mod poly;
 
-use super::Domain;
+use super::maps::MulMap;
+use super::{Bilinear, Domain};
 use crate::plan::Function;
 use anyhow::Result;
 use calc::Calc;
@@ -26,8 +29,20 @@ pub trait Ring: Domain {
     fn frac_bits(&self) -> u32;
     /// A public scalar given in ring units (a fixed-point constant at any scale).
     fn ring_scalar(&mut self, v: u64) -> Result<Self::Value>;
+    /// `(Σ map(x_i, y_i) + addend) >> shift`: the products summed (with an addend at their
+    /// scale) before one truncation, as a matrix product's terms are; with `shift` 0 the
+    /// sum is exact (one resharing when two secrets meet).
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&Self::Value, &Self::Value)],
+        addend: Option<&Self::Value>,
+        shift: u32,
+    ) -> Result<Self::Value>;
     /// Element-wise product (broadcasting), truncated by `shift` bits.
-    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value>;
+    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value> {
+        self.products_shift(&MulMap, &[(x, y)], None, shift)
+    }
     /// For 0 < x < 2^width in ring units: 0/1 indicators of x's top set bit, stacked along
     /// a new axis 0 of length `width`.
     fn msb_onehot(&mut self, x: &Self::Value, width: u32) -> Result<Self::Value>;
@@ -43,13 +58,13 @@ pub fn method(f: Function) -> &'static str {
             "normalise x = m 2^k, m in [0.5, 1), by locating the top bit; degree-7 Chebyshev fit of ln m in 4m-3; plus k ln 2"
         }
         Function::Reciprocal => {
-            "sign by comparison; normalise |x| to m in [0.5, 1); chord start 3 - 2m and 3 Newton steps; rescale by 2^-k with public per-bit constants"
+            "sign by comparison; normalise |x| to m in [0.5, 1); degree-6 fit of 1/m in 4m-3 (three truncations); rescale by 2^-k with public per-bit constants"
         }
         Function::Sqrt => {
-            "normalise to m in [0.5, 1); sqrt(m) = m rsqrt(m) with the rsqrt steps; rescale by 2^(k/2) with public per-bit constants"
+            "normalise to m in [0.5, 1); sqrt(m) = m rsqrt(m) with the rsqrt polynomial; rescale by 2^(k/2) with public per-bit constants"
         }
         Function::Rsqrt => {
-            "normalise to m in [0.5, 1); chord start and 3 Newton steps y(3 - m y^2)/2; rescale by 2^(-k/2) with public per-bit constants"
+            "normalise to m in [0.5, 1); degree-6 fit of 1/sqrt(m) in 4m-3 (three truncations); rescale by 2^(-k/2) with public per-bit constants"
         }
         Function::Sigmoid => {
             "clamp to [-16, 16]; 1/(1 + exp(-|x|)) with exp on [-16, 0] and 3 Newton steps for the reciprocal on (1, 2]; reflect for x < 0"
@@ -64,6 +79,15 @@ pub fn method(f: Function) -> &'static str {
         Function::Elu { .. } => "relu(x) + alpha (exp(min(x, 0)) - 1), min(x, 0) clamped to -16",
         Function::SigmoidPiecewise => {
             "linear interpolation between knots every 0.5 on [-8, 8], 0 and 1 outside: sigmoid(-8) + sum of c_k relu(x - t_k), one comparison round and one truncation"
+        }
+        Function::Gelu | Function::GeluTanh => {
+            "0 below -4, x above 4, x/2 + Q(2(x/4)^2 - 1) between, Q of degree 8 (GELU - x/2 is even): (x/4)^2, w^2, w^3 and w^4, Q truncated once each in four rounds, both segment tests lanes of one comparison"
+        }
+        Function::ExpNonPositive => {
+            "p(x/16)^4, p of degree 6 (three truncations) and two squarings, gated to 0 below -10 by one comparison"
+        }
+        Function::ReciprocalOfSum { .. } => {
+            "s in [1, terms]: chords of 1/s between knots a factor sqrt 2 apart (one comparison, a lane per knot), then y0 (1 + e)(1 + e^2), e = 1 - s y0 (three truncation rounds)"
         }
     }
 }
@@ -81,6 +105,9 @@ pub fn domain(f: Function) -> (f64, f64) {
         | Function::Softplus
         | Function::SigmoidPiecewise => (-32.0, 32.0),
         Function::Elu { .. } => (-32.0, 1.0e6),
+        Function::Gelu | Function::GeluTanh => (-32.0, 32.0),
+        Function::ExpNonPositive => (-32.0, 0.0),
+        Function::ReciprocalOfSum { terms } => (1.0, terms as f64),
     }
 }
 
@@ -100,6 +127,10 @@ pub fn evaluate<D: Ring>(d: &mut D, f: Function, x: &D::Value) -> Result<D::Valu
         Function::Softplus => activation::softplus(&mut c, &x)?,
         Function::Elu { alpha } => activation::elu(&mut c, &x, alpha as f64)?,
         Function::SigmoidPiecewise => activation::sigmoid_piecewise(&mut c, &x)?,
+        Function::Gelu => piecewise::gelu(&mut c, &x)?,
+        Function::GeluTanh => piecewise::gelu_tanh(&mut c, &x)?,
+        Function::ExpNonPositive => exp::exp_nonpositive(&mut c, &x)?,
+        Function::ReciprocalOfSum { terms } => normalize::reciprocal_of_sum(&mut c, &x, terms)?,
     };
     c.output(y)
 }
