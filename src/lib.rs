@@ -1,5 +1,6 @@
 //! tfe: private inference for trained models under three-party replicated secret sharing.
 
+pub mod aggregate;
 pub mod cli;
 pub mod exec;
 pub mod import;

@@ -4,12 +4,12 @@
 
 mod common;
 
+use common::tool::{Run, expect_error, expect_ok, run};
 use common::{Attr, OnnxBuilder, max_abs_diff, printed_numbers, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{WritableElement, WriteNpyExt};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 const CONVERT: &str = env!("CARGO_BIN_EXE_tfe-convert");
@@ -22,101 +22,12 @@ const LOGIT_TOLERANCE: f32 = 1e-2;
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// What one run of a tool left behind.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs a tool to completion. Every case goes through here, so every case checks that the
-/// tool neither panicked nor died from a signal.
-fn run<S: AsRef<OsStr>>(bin: &str, args: &[S]) -> Run {
-    let out = Command::new(bin)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    let name = Path::new(bin).file_name().unwrap().to_string_lossy();
-    assert!(
-        out.status.code().is_some(),
-        "{name} {:?} was killed by a signal\n{run}",
-        os_args(args)
-    );
-    for bad in ["panicked", "RUST_BACKTRACE"] {
-        assert!(
-            !run.stderr.contains(bad),
-            "{name} {:?} panicked\n{run}",
-            os_args(args)
-        );
-    }
-    run
-}
-
-fn os_args<S: AsRef<OsStr>>(args: &[S]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect()
-}
-
 fn convert<S: AsRef<OsStr>>(args: &[S]) -> Run {
     run(CONVERT, args)
 }
 
 fn predict<S: AsRef<OsStr>>(args: &[S]) -> Run {
     run(PREDICT, args)
-}
-
-/// Asserts a run succeeded.
-fn expect_ok(run: &Run) {
-    assert_eq!(run.code, 0, "expected success\n{run}");
-}
-
-/// Asserts a failure with exit `code` whose stderr contains every needle. A failure with
-/// exit 1 must be one paragraph starting with "error:" and print nothing on stdout.
-fn expect_error(run: &Run, code: i32, needles: &[&str]) {
-    assert_eq!(run.code, code, "wrong exit code\n{run}");
-    assert!(
-        run.stderr.starts_with("error:"),
-        "stderr should start with \"error:\"\n{run}"
-    );
-    if code == 1 {
-        assert!(
-            !run.stderr.trim().contains("\n\n"),
-            "the message should be one paragraph\n{run}"
-        );
-        assert_eq!(
-            run.stderr.matches("error:").count(),
-            1,
-            "one error message expected\n{run}"
-        );
-        assert!(
-            run.stdout.is_empty(),
-            "nothing should reach stdout on an error\n{run}"
-        );
-    }
-    for needle in needles {
-        assert!(
-            run.stderr.contains(needle),
-            "stderr should mention {needle:?}\n{run}"
-        );
-    }
 }
 
 fn fixture(name: &str, file: &str) -> PathBuf {

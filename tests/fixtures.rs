@@ -233,4 +233,8 @@ fixtures! {
     sklearn_gradient_boosting => "skl_gbm",
     sklearn_decision_tree_regressor => "skl_tree_regressor",
     xgboost_classifier_through_onnxmltools => "xgb_classifier",
+    sklearn_svc_rbf_one_vs_one => "skl_svc",
+    sklearn_k_nearest_neighbours_with_a_scan => "skl_knn",
+    sklearn_binary_random_forest => "skl_forest_binary",
+    xgboost_binary_classifier_with_a_margin_column => "xgb_binary",
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use anyhow::bail;
-use common::{max_abs_diff, read_npy};
+use common::{max_abs_diff, random, read_npy};
 use ndarray::{ArrayD, Axis, Slice};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -239,7 +239,7 @@ fn the_interpreter_reports_every_step_once_in_order() {
         &plan,
         &mut FloatDomain,
         vec![rows(2)],
-        &weights,
+        &weights[..],
         2,
         &mut log,
     )
@@ -274,4 +274,34 @@ fn a_session_tells_its_progress_every_step_once_in_order() {
     }
     Box::new(session).close().unwrap();
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// A weight of more than 2^18 elements is kept as the model owner dealt it and its shares
+/// are made again from the owner's keys at each request: every request's answer matches the
+/// float interpreter's (made wrong, the shares would give garbage).
+#[test]
+fn large_weights_are_made_again_at_each_request() {
+    use tfe::plan::{Dim, Op, PlanBuilder, Shape, Source};
+    let mut b = PlanBuilder::new(
+        tfe::tensor::FixedPoint::default(),
+        Source {
+            file_name: "large".into(),
+            sha256: String::new(),
+        },
+    );
+    let x = b.input("x", Shape(vec![Dim::Batch(1), Dim::Fixed(600)]));
+    let w = b.weight("w", random(&[600, 512], 7, 0.05), Visibility::Secret);
+    let out = Shape(vec![Dim::Batch(1), Dim::Fixed(512)]);
+    let y = b.step("mm", Op::MatMul, &[x, w], "y", out);
+    b.output(y);
+    let plan = Arc::new(b.build().unwrap());
+    let x = [random(&[2, 600], 8, 1.0)];
+    let expected = predict(&plan, &x, Mode::Float).unwrap().outputs.remove(0);
+    let mut session = serve::start(plan, Mode::Mpc).unwrap();
+    for request in 0..2 {
+        let got = session.predict(&x).unwrap().outputs.remove(0);
+        let err = max_abs_diff(&got, &expected);
+        assert!(err <= OUTPUT_TOLERANCE, "request {request}: {err}");
+    }
+    session.close().unwrap();
 }

@@ -52,7 +52,7 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
         .map(|w| tagged(w.data.shape(), w.visibility == Visibility::Secret))
         .collect();
     let mut steps = Profile::default();
-    let outputs = run(plan, &mut dom, inputs, &weights, batch, &mut steps)?;
+    let outputs = run(plan, &mut dom, inputs, &weights[..], batch, &mut steps)?;
     let revealed = outputs.iter().map(|o| o.zeros.len() as u64).sum();
     steps.record(
         REVEAL_STEP,

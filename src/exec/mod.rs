@@ -89,14 +89,28 @@ impl Observer for Profile {
     }
 }
 
+/// Where the interpreter takes a plan's weights from: values held for every run (a slice,
+/// borrowed uncopied), or values made for each run and dropped after their last use there (a
+/// party making large weight shares again from the model owner's keys).
+pub trait Weights<D: Domain> {
+    /// The plan's `index`th weight.
+    fn weight(&self, dom: &mut D, index: usize) -> Result<Cow<'_, D::Value>>;
+}
+
+impl<D: Domain> Weights<D> for [D::Value] {
+    fn weight(&self, _: &mut D, index: usize) -> Result<Cow<'_, D::Value>> {
+        Ok(Cow::Borrowed(&self[index]))
+    }
+}
+
 /// Evaluates `plan` on `inputs` and `weights` (in plan order) for a batch size, returning
-/// the plan outputs. `observer` sees every step as it completes. The weights are
-/// borrowed, so that a long-running session uses its shares for every request uncopied.
-pub fn run<D: Domain>(
+/// the plan outputs. `observer` sees every step as it completes. A weight is taken when a
+/// step first reads it and dropped after its last use, like any value.
+pub fn run<D: Domain, W: Weights<D> + ?Sized>(
     plan: &Plan,
     dom: &mut D,
     inputs: Vec<D::Value>,
-    weights: &[D::Value],
+    weights: &W,
     batch: usize,
     observer: &mut dyn Observer,
 ) -> Result<Vec<D::Value>> {
@@ -104,13 +118,19 @@ pub fn run<D: Domain>(
     for (input, v) in plan.inputs.iter().zip(inputs) {
         values[input.value.index()] = Some(Cow::Owned(v));
     }
-    for (w, v) in plan.weights.iter().zip(weights) {
-        values[w.value.index()] = Some(Cow::Borrowed(v));
+    let mut weight_of = vec![None; plan.values.len()];
+    for (index, w) in plan.weights.iter().enumerate() {
+        weight_of[w.value.index()] = Some(index);
     }
     let last_use = plan.last_uses();
     for (index, step) in plan.steps.iter().enumerate() {
         let started = Instant::now();
         let before = dom.stats();
+        for id in &step.inputs {
+            if let (None, Some(w)) = (&values[id.index()], weight_of[id.index()]) {
+                values[id.index()] = Some(weights.weight(dom, w)?);
+            }
+        }
         let args: Vec<&D::Value> = step
             .inputs
             .iter()

@@ -47,6 +47,13 @@ impl Node {
         names
     }
 
+    /// The graph attribute `name` (a Scan's, Loop's or If's body).
+    pub fn graph(&self, name: &str) -> Result<Option<&pb::GraphProto>> {
+        Ok(self
+            .attr(name, AttributeType::Graph)?
+            .and_then(|a| a.g.as_ref()))
+    }
+
     /// The `i`th input's name, or `None` when it is absent or omitted.
     pub fn input(&self, i: usize) -> Option<&str> {
         self.inputs
@@ -135,6 +142,11 @@ impl Node {
     pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
         self.attributes.iter().map(|a| a.name.as_str())
     }
+}
+
+/// An initializer's elements as integers (axes a rewrite reads), whatever its number type.
+pub fn initializer_ints(t: &pb::TensorProto) -> Result<Vec<i64>> {
+    Ok(numbers(t)?.into_iter().map(|v| v as i64).collect())
 }
 
 /// A tensor's elements as f64, from its typed field or its raw bytes.

@@ -10,7 +10,8 @@
 //! original node and produces the same shapes.
 //!
 //! tract refuses to build a TreeEnsembleClassifier whose post_transform is SOFTMAX_ZERO or
-//! PROBIT; the transform does not change shapes, so the analysis sees none.
+//! PROBIT, or one of two classes with a single base value (XGBoost's binary export); neither
+//! changes shapes, so the analysis sees no post transform and no base values.
 //!
 //! tract cannot analyse SVMClassifier (it takes it for a one-output op): for analysis it is
 //! a product of the input with zeros of the width of each output (the label `[N]`, the
@@ -60,7 +61,8 @@ pub fn regressor_outputs(model: &Model, facts: &mut HashMap<String, Fact>) -> Re
 }
 
 /// A copy of `proto` with every ArrayFeatureExtractor shaped the ONNX way and no
-/// TreeEnsembleClassifier post transform, or `None` when there is nothing to change.
+/// TreeEnsembleClassifier post transform or base values, or `None` when there is nothing to
+/// change.
 pub fn onnx_shaped(proto: &pb::ModelProto) -> Option<pb::ModelProto> {
     let mut proto = proto.clone();
     let graph = proto.graph.as_mut()?;
@@ -76,7 +78,12 @@ pub fn onnx_shaped(proto: &pb::ModelProto) -> Option<pb::ModelProto> {
     for (index, mut node) in std::mem::take(&mut graph.node).into_iter().enumerate() {
         if node.op_type == "TreeEnsembleClassifier" {
             let before = node.attribute.len();
-            node.attribute.retain(|a| a.name != "post_transform");
+            node.attribute.retain(|a| {
+                !matches!(
+                    a.name.as_str(),
+                    "post_transform" | "base_values" | "base_values_as_tensor"
+                )
+            });
             changed |= node.attribute.len() != before;
         }
         if node.op_type == "SVMClassifier"

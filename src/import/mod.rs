@@ -7,7 +7,7 @@ mod ml_shapes;
 mod pads;
 mod tensorflow;
 
-pub use graph::Node;
+pub use graph::{Node, initializer_ints};
 pub use tensorflow::GraphNames;
 
 use crate::plan::Shape;
@@ -62,40 +62,60 @@ pub fn read_model(path: &Path, names: &GraphNames) -> Result<Model> {
             anyhow!("{} is not an ONNX model: protobuf decoding failed ({e}); give the .onnx file written by your exporter (or a TensorFlow frozen graph named .pb)", path.display())
         })?
     };
-    let graph = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| anyhow!("{} holds no graph; is it an ONNX model?", path.display()))?;
-    let opset = proto
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(0, |o| o.version);
-    let initializers: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
-    let inputs = graph
-        .input
-        .iter()
-        .map(|i| i.name.clone())
-        .filter(|n| !initializers.contains(n))
-        .collect();
-    Ok(Model {
-        path: path.to_path_buf(),
-        sha256: format!("{:x}", Sha256::digest(&bytes)),
-        opset,
-        nodes: graph
-            .node
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Node::from_proto(n, i))
-            .collect(),
-        inputs,
-        outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
-        initializers,
+    if proto.graph.is_none() {
+        bail!("{} holds no graph; is it an ONNX model?", path.display());
+    }
+    Ok(Model::from_proto(
+        path.to_path_buf(),
+        format!("{:x}", Sha256::digest(&bytes)),
         proto,
-    })
+    ))
 }
 
 impl Model {
+    /// The model of `proto`, read from `path` whose digest is `sha256`.
+    fn from_proto(path: PathBuf, sha256: String, proto: pb::ModelProto) -> Model {
+        let graph = proto.graph.as_ref().expect("checked by the caller");
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(0, |o| o.version);
+        let initializers: HashSet<String> =
+            graph.initializer.iter().map(|t| t.name.clone()).collect();
+        let inputs = graph
+            .input
+            .iter()
+            .map(|i| i.name.clone())
+            .filter(|n| !initializers.contains(n))
+            .collect();
+        Model {
+            path,
+            sha256,
+            opset,
+            nodes: graph
+                .node
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Node::from_proto(n, i))
+                .collect(),
+            inputs,
+            outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+            initializers,
+            proto,
+        }
+    }
+
+    /// The same model file with its graph rewritten at convert time (Scans batched over
+    /// their iterations); the path and digest stay the file's.
+    pub fn with_graph(self, graph: pb::GraphProto) -> Model {
+        let proto = pb::ModelProto {
+            graph: Some(graph),
+            ..self.proto
+        };
+        Model::from_proto(self.path, self.sha256, proto)
+    }
+
     pub fn file_name(&self) -> String {
         self.path.file_name().map_or_else(
             || self.path.display().to_string(),
@@ -246,6 +266,11 @@ pub struct Graph {
 impl Graph {
     pub fn fact(&self, tensor: &str) -> Option<&Fact> {
         self.facts.get(tensor)
+    }
+
+    /// The model, to rewrite and analyse again (see [`Model::with_graph`]).
+    pub fn into_model(self) -> Model {
+        self.model
     }
 
     pub fn shape(&self, tensor: &str) -> Result<&Shape> {
@@ -446,13 +471,23 @@ fn analyse_proto(
 }
 
 /// A one-dimensional int64 initializer, for the rewrites made before shape inference.
-fn int64_initializer(name: String, values: Vec<i64>) -> pb::TensorProto {
+pub fn int64_initializer(name: String, values: Vec<i64>) -> pb::TensorProto {
     const ONNX_INT64: i32 = 7;
     pb::TensorProto {
         name,
         dims: vec![values.len() as i64],
         data_type: ONNX_INT64,
         int64_data: values,
+        ..Default::default()
+    }
+}
+
+/// An integer-list attribute, for the rewrites made before shape inference.
+pub fn ints_attribute(name: &str, values: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints: values.to_vec(),
         ..Default::default()
     }
 }

@@ -1,7 +1,8 @@
 //! The whole conversion: read, infer shapes, lower; and the coverage check.
 
+use super::scan;
 use super::{Coverage, Options, lower_graph, registry_coverage};
-use crate::import::{BatchMode, BatchPolicy, Model, analyse, read_model};
+use crate::import::{BatchMode, BatchPolicy, Graph, Model, analyse, read_model};
 use crate::plan::Plan;
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -64,7 +65,7 @@ fn lower_model(
     model: Model,
     options: &Options,
 ) -> Result<(BatchMode, Option<Plan>, Coverage)> {
-    let graph = analyse(model, options.batch)?;
+    let graph = analysed(model, options.batch)?;
     let (plan, coverage) = lower_graph(&graph, options.clone(), true);
     if plan.is_some() || !coverage.tied_to_batch || options.batch != BatchPolicy::Symbolic {
         return Ok((graph.batch, plan, coverage));
@@ -74,10 +75,17 @@ fn lower_model(
         ..options.clone()
     };
     let retried = read_model(path, &declared.graph_names)
-        .and_then(|model| analyse(model, declared.batch))
+        .and_then(|model| analysed(model, declared.batch))
         .map(|graph| (graph.batch, lower_graph(&graph, declared, true)));
     match retried {
         Ok((batch, (Some(plan), coverage))) => Ok((batch, Some(plan), coverage)),
         _ => Ok((graph.batch, plan, coverage)),
     }
+}
+
+/// Shape inference, then again with the Scans whose iterations are independent replaced by
+/// their bodies run over all iterations (`scan.rs`).
+fn analysed(model: Model, policy: BatchPolicy) -> Result<Graph> {
+    scan::check_opset(&model)?;
+    scan::batched_scans(analyse(model, policy)?, policy)
 }

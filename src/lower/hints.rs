@@ -4,7 +4,7 @@
 /// What to do about an op with no lowering, where a rewrite or export option exists.
 const HINTS: &[(&[&str], &str)] = &[
     (
-        &["If", "Loop", "Scan"],
+        &["If", "Loop"],
         "control flow that depends on values cannot run on secret data; export with static shapes and constant-folded control flow (a Keras LSTM or GRU that tf2onnx left as a while loop converts when the layer is built with unroll=True)",
     ),
     (

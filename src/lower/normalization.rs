@@ -3,6 +3,7 @@
 //! and RMS normalisation (the opset-23 op and the decomposed form of `rms.rs`) share one
 //! core: a mean square, one rsqrt approximation, a product.
 
+use super::reduce::sum_of_squares;
 use super::rms::RmsPattern;
 use super::{Lowering, To};
 use crate::import::Node;
@@ -253,7 +254,8 @@ fn standardize(
         }
         Centering::None => (None, x),
     };
-    let squares = sum_of_squares(cx, node, centered, shape, &axes, count, &reduced)?;
+    let squares = To::shaped("sum_of_squares", reduced.clone());
+    let squares = sum_of_squares(cx, node, centered, shape, &axes, true, squares)?;
     // 1/sqrt(ms + eps) = 8 / sqrt(64 (ms + eps)), ms the mean square s/n: see RSQRT_GAIN.
     let gained = if count as f32 == RSQRT_GAIN {
         squares
@@ -285,61 +287,6 @@ fn standardize(
         inv_std,
         value,
     })
-}
-
-/// The sum of v^2 over `axes` (kept as size 1), truncated once: when the axes are the
-/// trailing ones, each row's product with itself (a matrix product, whose output is the
-/// reduced shape only), else the squares summed.
-fn sum_of_squares(
-    cx: &mut Lowering,
-    node: &Node,
-    v: ValueId,
-    shape: &Shape,
-    axes: &[usize],
-    count: usize,
-    reduced: &Shape,
-) -> Result<ValueId> {
-    let rank = shape.rank();
-    let outer = rank - axes.len();
-    if axes.iter().enumerate().any(|(i, &a)| a != outer + i) {
-        let squared = To::shaped("squared", shape.clone());
-        let squared = cx.emit(node, Op::Mul, &[v, v], squared)?;
-        let sum = Op::ReduceSum {
-            axes: axes.to_vec(),
-            keep_dims: true,
-        };
-        return cx.emit(
-            node,
-            sum,
-            &[squared],
-            To::shaped("sum_of_squares", reduced.clone()),
-        );
-    }
-    let matrix = |rows: usize, columns: usize| {
-        let dims = shape.0[..outer].iter().copied();
-        Shape(
-            dims.chain([Dim::Fixed(rows), Dim::Fixed(columns)])
-                .collect(),
-        )
-    };
-    let mut sides = vec![];
-    for (tag, side) in [("row", matrix(1, count)), ("column", matrix(count, 1))] {
-        let op = Op::Reshape {
-            shape: side.clone(),
-        };
-        sides.push(cx.emit(node, op, &[v], To::shaped(tag, side))?);
-    }
-    let product = To::shaped("row_times_column", matrix(1, 1));
-    let product = cx.emit(node, Op::MatMul, &sides, product)?;
-    let op = Op::Reshape {
-        shape: reduced.clone(),
-    };
-    cx.emit(
-        node,
-        op,
-        &[product],
-        To::shaped("sum_of_squares", reduced.clone()),
-    )
 }
 
 /// The node's input 0, its shape, and the axes from `axis` to the last, as

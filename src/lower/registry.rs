@@ -2,120 +2,30 @@
 //! the op and documents what it covers; docs/OPERATORS.md is generated from this table (and a
 //! test checks that the committed file is current).
 
+pub use super::op_rule::{Lower, OpRule, OverIterations};
+
+use super::op_rule::{ml_rule, rule};
 use super::{
-    Lowering, activation, compare, elementwise, linear, logic, ml, movement, normalization, pool,
-    power, recurrent, reduce, resize, shape, softmax, svm, topk, tree,
+    activation, compare, elementwise, linear, logic, ml, movement, normalization, pool, power,
+    recurrent, reduce, resize, scan, shape, softmax, svm, topk, tree,
 };
-use crate::import::{Graph, Node};
-use anyhow::Result;
+use crate::import::Node;
 use std::fmt::Write;
 
-/// Lowers one node, emitting steps through the [`Lowering`] context.
-pub type Lower = fn(&mut Lowering, &Node) -> Result<()>;
-
-pub struct OpRule {
-    pub op_type: &'static str,
-    /// ONNX domain: "" for the default `ai.onnx`, or e.g. "ai.onnx.ml".
-    pub domain: &'static str,
-    pub lower: Lower,
-    /// First opset version of the op this rule handles (it handles every later one).
-    pub since: i64,
-    /// How it is computed and what is left out.
-    pub notes: &'static str,
-    /// Data movement: integers (indices, class labels) stay integers, so a later cast of
-    /// them to an integer type rounds nothing.
-    pub moves_integers: bool,
-    /// Only the shape changes, the elements keep their order: token ids reshaped are still
-    /// token ids, looked up by their one-hot rows reshaped alike (`tokens.rs`).
-    pub reshapes: bool,
-    /// A reduction by max or min that reads one tensor and writes one: a monotone activation
-    /// that only it reads may run after it, on fewer values (`reorder.rs`).
-    pub reduces_by_max: bool,
-    /// For an activation that may be exact and non-decreasing: whether the node is (then it
-    /// commutes with a reduction by max or min).
-    pub monotone: Option<fn(&Graph, &Node) -> bool>,
-    /// A product with constant weights that a BatchNormalization reading it folds into
-    /// (`fuse.rs`).
-    pub absorbs_batch_norm: bool,
-}
-
-/// A rule for scikit-learn's operator domain.
-const fn ml_rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
-    OpRule {
-        domain: "ai.onnx.ml",
-        ..rule(op_type, lower, since, notes)
-    }
-}
-
-const fn rule(op_type: &'static str, lower: Lower, since: i64, notes: &'static str) -> OpRule {
-    OpRule {
-        op_type,
-        domain: "",
-        lower,
-        since,
-        notes,
-        moves_integers: false,
-        reshapes: false,
-        reduces_by_max: false,
-        monotone: None,
-        absorbs_batch_norm: false,
-    }
-}
-
-/// The facts besides its lowering that the rewrites and the integer tracking read.
-impl OpRule {
-    const fn moves_integers(self) -> OpRule {
-        OpRule {
-            moves_integers: true,
-            ..self
-        }
-    }
-
-    /// A reshape (see [`OpRule::reshapes`]), which moves integers too.
-    const fn reshapes(self) -> OpRule {
-        OpRule {
-            reshapes: true,
-            moves_integers: true,
-            ..self
-        }
-    }
-
-    const fn reduces_by_max(self) -> OpRule {
-        OpRule {
-            reduces_by_max: true,
-            ..self
-        }
-    }
-
-    const fn monotone_when(self, monotone: fn(&Graph, &Node) -> bool) -> OpRule {
-        OpRule {
-            monotone: Some(monotone),
-            ..self
-        }
-    }
-
-    const fn absorbs_batch_norm(self) -> OpRule {
-        OpRule {
-            absorbs_batch_norm: true,
-            ..self
-        }
-    }
-}
-
 const RULES: &[OpRule] = &[
-    rule("Abs", activation::abs, 6, "exact (secure comparison)"),
+    rule("Abs", activation::abs, 6, "exact (secure comparison)").element_wise(),
     rule(
         "Add",
         elementwise::add,
         7,
         "numpy broadcasting; either operand may be a constant",
-    ),
+    ).element_wise(),
     rule(
         "And",
         logic::binary,
         7,
         "on secret 0/1 values: x y (one product); by a constant or known mask: a public select, no communication; numpy broadcasting",
-    ),
+    ).element_wise(),
     rule(
         "ArgMax",
         compare::arg_max,
@@ -140,7 +50,7 @@ const RULES: &[OpRule] = &[
         movement::cast,
         6,
         "to float, float16, bfloat16 or double: the identity (values stay in fixed point, so narrowing to float16/bfloat16 does not round); of booleans, and of integer-valued tensors (labels, indices) to integer types: the identity; to bool: x != 0 by one exact comparison (the identity on booleans); other casts to integer and to 8-bit float types refused",
-    ).moves_integers(),
+    ).element_wise().moves_integers(),
     rule(
         "CastLike",
         movement::cast,
@@ -182,7 +92,7 @@ const RULES: &[OpRule] = &[
         power::div,
         7,
         "by a constant: times its reciprocal, computed at convert time; by a secret value: times the reciprocal approximation",
-    ),
+    ).element_wise(),
     rule(
         "Dropout",
         shape::identity,
@@ -194,25 +104,25 @@ const RULES: &[OpRule] = &[
         activation::function,
         6,
         "exact for x >= 0; exp approximation below",
-    ),
+    ).element_wise(),
     rule(
         "Equal",
         compare::comparison,
         7,
         "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (9 rounds); on booleans 1 - a xor b (one product); numpy broadcasting; batched as Greater",
-    ),
+    ).element_wise(),
     rule(
         "Erf",
         activation::function,
         9,
         "approximation (Abramowitz-Stegun 7.1.26)",
-    ),
+    ).element_wise(),
     rule(
         "Exp",
         activation::function,
         6,
         "approximation; inputs clamped to [-24, 20]",
-    ),
+    ).element_wise(),
     rule(
         "Expand",
         movement::expand,
@@ -243,7 +153,7 @@ const RULES: &[OpRule] = &[
         activation::gelu,
         20,
         "0.5 x (1 + erf(x/sqrt 2)), or the tanh form for approximate=tanh",
-    ),
+    ).element_wise(),
     rule(
         "Gemm",
         linear::gemm,
@@ -255,8 +165,8 @@ const RULES: &[OpRule] = &[
         compare::comparison,
         7,
         "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant; the comparisons of one secret tensor with constants (of one output shape) share one gate (9 rounds for all)",
-    ),
-    rule("GreaterOrEqual", compare::comparison, 12, "[a - b >= 0], as Greater"),
+    ).element_wise(),
+    rule("GreaterOrEqual", compare::comparison, 12, "[a - b >= 0], as Greater").element_wise(),
     rule(
         "GlobalAveragePool",
         pool::global_average_pool,
@@ -280,14 +190,14 @@ const RULES: &[OpRule] = &[
         activation::hard_sigmoid,
         6,
         "exact: clip(alpha x + beta, 0, 1)",
-    ),
+    ).element_wise(),
     rule(
         "HardSwish",
         activation::hard_swish,
         14,
         "exact: x hardsigmoid(x)",
-    ),
-    rule("Identity", shape::identity, 1, "removed").reshapes(),
+    ).element_wise(),
+    rule("Identity", shape::identity, 1, "removed").element_wise().reshapes(),
     rule(
         "InstanceNormalization",
         normalization::instance_norm,
@@ -299,13 +209,13 @@ const RULES: &[OpRule] = &[
         logic::never,
         10,
         "always false for fixed-point values (they are finite): a public zero, no communication",
-    ),
+    ).element_wise(),
     rule(
         "IsNaN",
         logic::never,
         9,
         "always false for fixed-point values: a public zero, no communication; the Where(IsNaN(p), 0, p) guard after a Softmax becomes p",
-    ),
+    ).element_wise(),
     rule(
         "LayerNormalization",
         normalization::layer_norm,
@@ -317,15 +227,15 @@ const RULES: &[OpRule] = &[
         activation::leaky_relu,
         6,
         "exact (secure comparison)",
-    ).monotone_when(activation::leaky_relu_is_monotone),
-    rule("Less", compare::comparison, 7, "not [a - b >= 0], as Greater"),
-    rule("LessOrEqual", compare::comparison, 12, "[b - a >= 0], as Greater"),
+    ).element_wise().monotone_when(activation::leaky_relu_is_monotone),
+    rule("Less", compare::comparison, 7, "not [a - b >= 0], as Greater").element_wise(),
+    rule("LessOrEqual", compare::comparison, 12, "[b - a >= 0], as Greater").element_wise(),
     rule(
         "Log",
         activation::function,
         6,
         "approximation by top-bit normalisation; inputs must be positive",
-    ),
+    ).element_wise(),
     rule(
         "LogSoftmax",
         softmax::softmax,
@@ -349,7 +259,7 @@ const RULES: &[OpRule] = &[
         compare::max_min,
         6,
         "variadic with broadcasting; exact comparisons",
-    ),
+    ).element_wise(),
     rule(
         "MaxPool",
         pool::max_pool,
@@ -361,32 +271,32 @@ const RULES: &[OpRule] = &[
         elementwise::mean,
         6,
         "variadic with numpy broadcasting: sum times a public 1/n",
-    ),
+    ).element_wise(),
     rule(
         "Min",
         compare::max_min,
         6,
         "variadic with broadcasting; exact comparisons",
-    ),
+    ).element_wise(),
     rule(
         "Mul",
         elementwise::mul,
         7,
         "secret by secret or by constant, numpy broadcasting; rescaled once",
-    ),
-    rule("Neg", elementwise::neg, 6, "linear"),
+    ).element_wise(),
+    rule("Neg", elementwise::neg, 6, "linear").element_wise(),
     rule(
         "Not",
         logic::not,
         1,
         "1 - x on a secret 0/1 value: linear, no communication",
-    ),
+    ).element_wise(),
     rule(
         "Or",
         logic::binary,
         7,
         "x + y - x y (one product); by a constant or known mask: a public select; as And",
-    ),
+    ).element_wise(),
     rule(
         "PRelu",
         activation::prelu,
@@ -404,7 +314,7 @@ const RULES: &[OpRule] = &[
         power::pow,
         7,
         "constant exponent: integers by products (negative through the reciprocal), 0.5 and -0.5 by sqrt and rsqrt, others as exp(p ln x) for x > 0",
-    ),
+    ).element_wise(),
     rule(
         "RMSNormalization",
         normalization::rms_norm,
@@ -422,39 +332,39 @@ const RULES: &[OpRule] = &[
         activation::function,
         6,
         "approximation by top-bit normalisation and Newton steps",
-    ),
+    ).element_wise(),
     rule(
         "ReduceL1",
         reduce::reduce_l1,
         1,
         "sum of abs(x) = 2 relu(x) - x (one exact comparison); axes as for ReduceMean, including the batch axis",
-    ),
+    ).reduction(),
     rule(
         "ReduceMax",
         compare::reduce_max,
         1,
         "tree of exact comparisons; axes as attribute or input (>= 18), keepdims, noop_with_empty_axes",
-    ).reduces_by_max(),
+    ).reduction().reduces_by_max(),
     rule(
         "ReduceMean",
         reduce::reduce_mean,
         1,
         "sum times a public 1/count; axes as attribute (< 18) or input, negative axes, keepdims, noop_with_empty_axes; not along the batch axis",
-    ),
-    rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax").reduces_by_max(),
+    ).reduction(),
+    rule("ReduceMin", compare::reduce_max, 1, "as ReduceMax").reduction().reduces_by_max(),
     rule(
         "ReduceSum",
         reduce::reduce_sum,
         1,
         "axes as attribute (< 13) or input, negative axes, keepdims, noop_with_empty_axes; any axis including the batch",
-    ),
+    ).reduction(),
     rule(
         "ReduceSumSquare",
         reduce::reduce_sum_square,
         1,
         "secret product x*x, then a sum; axes as for ReduceMean, including the batch axis",
-    ),
-    rule("Relu", activation::relu, 6, "exact (secure comparison)").monotone_when(activation::relu_is_monotone),
+    ).reduction(),
+    rule("Relu", activation::relu, 6, "exact (secure comparison)").element_wise().monotone_when(activation::relu_is_monotone),
     rule(
         "Reshape",
         shape::reshape,
@@ -467,13 +377,19 @@ const RULES: &[OpRule] = &[
         10,
         "mode=nearest with constant scales or sizes: a gather per resized axis; every coordinate_transformation_mode but tf_crop_and_resize, every nearest_mode, axes and keep_aspect_ratio_policy (18); not along the batch axis; linear and cubic refused",
     ),
-    rule("Selu", activation::selu, 6, "gamma elu_alpha(x)"),
+    rule(
+        "Scan",
+        scan::scan,
+        9,
+        "when its iterations are independent (every state leaves the body as it entered, as in skl2onnx's k-NN distances): the body runs once over all iterations, the scanned axis leading its tensors, its element-wise ops and reductions lowered by their own rules; scan_input_axes, scan_output_axes and both directions; a state that changes across iterations (a loop) and other body ops refused",
+    ),
+    rule("Selu", activation::selu, 6, "gamma elu_alpha(x)").element_wise(),
     rule(
         "Sigmoid",
         activation::function,
         6,
         "approximation: 1/(1 + exp(-|x|)) reflected; saturates beyond |x| = 16",
-    ),
+    ).element_wise(),
     rule(
         "Slice",
         movement::slice,
@@ -491,13 +407,13 @@ const RULES: &[OpRule] = &[
         activation::function,
         1,
         "approximation: relu(x) + ln(1 + exp(-|x|))",
-    ),
+    ).element_wise(),
     rule(
         "Softsign",
         activation::softsign,
         1,
         "x / (1 + |x|) with the reciprocal approximation",
-    ),
+    ).element_wise(),
     rule(
         "SpaceToDepth",
         movement::space_to_depth,
@@ -515,7 +431,7 @@ const RULES: &[OpRule] = &[
         activation::function,
         6,
         "approximation by top-bit normalisation; inputs must be non-negative",
-    ),
+    ).element_wise(),
     rule(
         "Squeeze",
         shape::reshape,
@@ -527,19 +443,19 @@ const RULES: &[OpRule] = &[
         elementwise::sub,
         7,
         "numpy broadcasting; either operand may be a constant",
-    ),
+    ).element_wise(),
     rule(
         "Sum",
         elementwise::sum,
         6,
         "variadic with numpy broadcasting; constant operands become secret weights",
-    ),
+    ).element_wise(),
     rule(
         "Tanh",
         activation::function,
         6,
         "approximation: 2 sigmoid(2x) - 1",
-    ),
+    ).element_wise(),
     rule(
         "Tile",
         movement::tile,
@@ -569,13 +485,13 @@ const RULES: &[OpRule] = &[
         logic::where_,
         9,
         "condition known at convert time: a public select (a uniform one picks a branch); secret condition c: b + c (a - b), one product; numpy broadcasting, either branch may be a constant (a mask constant beyond the fixed-point range that only shifts a Softmax's input saturates, see docs/ARCHITECTURE.md)",
-    ),
+    ).element_wise(),
     rule(
         "Xor",
         logic::binary,
         7,
         "x + y - 2 x y (one product); by a constant or known mask: a public select; as And",
-    ),
+    ).element_wise(),
     ml_rule(
         "ArrayFeatureExtractor",
         ml::array_feature_extractor,

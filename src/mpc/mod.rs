@@ -40,16 +40,33 @@ pub fn run_local_wrapped<T: Send, U>(
     party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
     outside: impl FnOnce(&mut LocalTransport, &mut LocalTransport) -> Result<U>,
 ) -> Result<([T; 3], U)> {
-    let (ends, mut client, mut owner) = endpoints(wrap);
+    let roles = [Role::Client, Role::ModelOwner];
+    run_local_roles(wrap, &roles, party_fn, |mut ends: Vec<LocalTransport>| {
+        let mut owner = ends.pop().expect("model owner endpoint");
+        let mut client = ends.pop().expect("client endpoint");
+        outside(&mut client, &mut owner)
+    })
+}
+
+/// [`run_local_wrapped`] with any roles outside the parties (inputters, a result receiver):
+/// `outside` gets their endpoints in the order of `roles`, and the parties' links to them
+/// close when it drops them.
+pub fn run_local_roles<T: Send, U>(
+    wrap: &WrapTransport,
+    roles: &[Role],
+    party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
+    outside: impl FnOnce(Vec<LocalTransport>) -> Result<U>,
+) -> Result<([T; 3], U)> {
+    let mut ends = network(&[&Role::PARTIES[..], roles].concat());
+    let outside_ends = ends.split_off(3);
+    let ends: Vec<Box<dyn Transport>> = ends.into_iter().map(wrap).collect();
     std::thread::scope(|scope| {
         let party_fn = &party_fn;
         let handles: Vec<_> = ends
             .into_iter()
             .map(|net| party_thread(&*net).spawn_scoped(scope, move || party_main(net, party_fn)))
             .collect();
-        let outside_result = outside(&mut client, &mut owner);
-        drop(client);
-        drop(owner);
+        let outside_result = outside(outside_ends);
         let results = handles
             .into_iter()
             .map(|h| joined(h.map(|h| h.join())))

@@ -17,6 +17,13 @@ pub enum Link {
     Next,
 }
 
+/// One of the two components a party holds of a replicated sharing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Cur,
+    Next,
+}
+
 /// Stream labels within one protocol call.
 #[derive(Clone, Copy, Debug)]
 #[repr(u8)]
@@ -59,6 +66,13 @@ pub struct Party {
 }
 
 impl Party {
+    /// What [`Party::setup`] sends, all parties together: one key (two words) each.
+    pub const SETUP: Stats = Stats {
+        bytes_sent: 3 * 16,
+        messages_sent: 3,
+        rounds: 0,
+    };
+
     /// Agrees on fresh PRF keys with both neighbours: each party draws the key it shares with
     /// its next neighbour from the OS CSPRNG and sends it there.
     pub fn setup(net: Box<dyn Transport>) -> Result<Party> {
@@ -164,14 +178,9 @@ impl Party {
         Ok(words)
     }
 
-    /// Components `cur` and `next` of an owner's next sharing of `len` elements, each derived
-    /// from the owner's keys where this party holds that key, `None` where the owner sends
-    /// it. The owner's first sharing starts with its keys, which are taken here.
-    pub(crate) fn dealt_components(
-        &mut self,
-        owner: Role,
-        len: usize,
-    ) -> Result<[Option<Vec<u64>>; 2]> {
+    /// The nonce of an owner's next sharing to this party. The owner's first sharing starts
+    /// with its keys, which are taken here.
+    pub(crate) fn next_dealing(&mut self, owner: Role) -> Result<u64> {
         let at = match self.owners.iter().position(|o| o.role == owner) {
             Some(at) => at,
             None => {
@@ -182,12 +191,40 @@ impl Party {
         };
         let link = &mut self.owners[at];
         link.nonce += 1;
-        let derived = |j: usize| link.keys[j].as_ref().map(|k| k.words(link.nonce, len));
+        Ok(link.nonce)
+    }
+
+    /// Components `cur` and `next` of an owner's sharing `nonce` of `len` elements, each
+    /// derived from the owner's keys where this party holds that key, `None` where the owner
+    /// sends it. The same nonce always gives the same components, so a share can be made
+    /// again instead of held.
+    pub(crate) fn dealt_components(
+        &self,
+        owner: Role,
+        nonce: u64,
+        len: usize,
+    ) -> Result<[Option<Vec<u64>>; 2]> {
+        let link = self
+            .owners
+            .iter()
+            .find(|o| o.role == owner)
+            .ok_or_else(|| anyhow::anyhow!("{owner} has dealt nothing to party {}", self.id))?;
+        let derived = |j: usize| link.keys[j].as_ref().map(|k| k.words(nonce, len));
         Ok(match self.id {
             0 => [derived(0), derived(1)],
             1 => [derived(1), None],
             _ => [None, derived(0)],
         })
+    }
+
+    /// Which of this party's components an owner sends (component 2, which no key gives):
+    /// `next` at party 1, `cur` at party 2, none at party 0.
+    pub(crate) fn sent_component(&self) -> Option<Slot> {
+        match self.id {
+            0 => None,
+            1 => Some(Slot::Next),
+            _ => Some(Slot::Cur),
+        }
     }
 
     /// Reports a value reconstructed in the clear (see [`Transport::observe_opened`]).

@@ -3,10 +3,10 @@
 //! reconstruct. Owners outside the three parties (client, model owner) share and receive
 //! values through the functions here.
 
-use super::party::Party;
+use super::party::{Party, Slot};
 use super::prf::{Prf, os_key};
 use crate::net::{Role, Transport};
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use ndarray::{ArrayD, IxDyn};
 
 /// One party's view of an arithmetic sharing: components i and i+1.
@@ -86,29 +86,83 @@ impl Dealer {
 
 /// Party side of [`Dealer::send_secret`].
 pub fn recv_secret(party: &mut Party, from: Role, shape: &[usize]) -> Result<ArithShare> {
+    let mut dealt = recv_dealt(party, from, shape)?;
+    let sent = dealt.sent.take();
+    dealt.made(party, sent)
+}
+
+/// A party's share of a value an owner dealt, kept as small as it can be: the component the
+/// owner sent (to parties 1 and 2), and the dealing's nonce, from which the owner's keys give
+/// the others. [`DealtShare::share`] makes the full share, the same each time, so a large
+/// weight need not be held in full between uses.
+pub struct DealtShare {
+    owner: Role,
+    nonce: u64,
+    shape: Vec<usize>,
+    /// The component the owner sent, where this party receives one.
+    sent: Option<(Slot, ArrayD<u64>)>,
+}
+
+/// Party side of [`Dealer::send_secret`], keeping the share as dealt.
+pub fn recv_dealt(party: &mut Party, from: Role, shape: &[usize]) -> Result<DealtShare> {
+    let nonce = party.next_dealing(from)?;
     let len: usize = shape.iter().product();
-    let [cur, next] = party.dealt_components(from, len)?;
-    let sent = |party: &mut Party| -> Result<Vec<u64>> {
-        let words = party.recv_role(from)?;
-        ensure!(
-            words.len() == len,
-            "{from} sent {} words for a tensor of shape {shape:?}",
-            words.len()
-        );
-        Ok(words)
+    let sent = match party.sent_component() {
+        None => None,
+        Some(slot) => {
+            let words = party.recv_role(from)?;
+            ensure!(
+                words.len() == len,
+                "{from} sent {} words for a tensor of shape {shape:?}",
+                words.len()
+            );
+            Some((slot, ArrayD::from_shape_vec(IxDyn(shape), words)?))
+        }
     };
-    let cur = match cur {
-        Some(c) => c,
-        None => sent(party)?,
-    };
-    let next = match next {
-        Some(n) => n,
-        None => sent(party)?,
-    };
-    Ok(ArithShare {
-        cur: ArrayD::from_shape_vec(IxDyn(shape), cur)?,
-        next: ArrayD::from_shape_vec(IxDyn(shape), next)?,
+    Ok(DealtShare {
+        owner: from,
+        nonce,
+        shape: shape.to_vec(),
+        sent,
     })
+}
+
+impl DealtShare {
+    /// The number of elements of the value.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The party's full share: the sent component, and the others made from the owner's keys.
+    pub fn share(&self, party: &Party) -> Result<ArithShare> {
+        self.made(party, self.sent.clone())
+    }
+
+    fn made(&self, party: &Party, sent: Option<(Slot, ArrayD<u64>)>) -> Result<ArithShare> {
+        let [cur, next] = party.dealt_components(self.owner, self.nonce, self.len())?;
+        let derived = |words: Option<Vec<u64>>| -> Result<ArrayD<u64>> {
+            let words = words.context("a dealt component is either sent or derived")?;
+            Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), words)?)
+        };
+        Ok(match sent {
+            Some((Slot::Cur, sent)) => ArithShare {
+                cur: sent,
+                next: derived(next)?,
+            },
+            Some((Slot::Next, sent)) => ArithShare {
+                cur: derived(cur)?,
+                next: sent,
+            },
+            None => ArithShare {
+                cur: derived(cur)?,
+                next: derived(next)?,
+            },
+        })
+    }
 }
 
 /// Party side of a reveal to `to`: each party sends one component, so `to` learns the value
@@ -145,16 +199,20 @@ mod tests {
     fn dealt_components_sum_to_the_secret_and_overlap_correctly() {
         let x = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1u64, u64::MAX, 42, 7]).unwrap();
         let y = ArrayD::from_shape_vec(IxDyn(&[3]), vec![5u64, 6, 7]).unwrap();
+        // y is kept as dealt and its share made after a later dealing, twice: the same share.
         let (shares, ()) = run_local(
             |p| {
-                Ok([
-                    recv_secret(p, Role::Client, &[2, 2])?,
-                    recv_secret(p, Role::Client, &[3])?,
-                ])
+                let x = recv_secret(p, Role::Client, &[2, 2])?;
+                let y = recv_dealt(p, Role::Client, &[3])?;
+                recv_secret(p, Role::Client, &[3])?;
+                let (y, again) = (y.share(p)?, y.share(p)?);
+                assert_eq!((&y.cur, &y.next), (&again.cur, &again.next));
+                Ok([x, y])
             },
             |client, _| {
                 let mut dealer = Dealer::from_os()?;
                 dealer.send_secret(client, &x)?;
+                dealer.send_secret(client, &y)?;
                 dealer.send_secret(client, &y)
             },
         )

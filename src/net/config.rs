@@ -100,6 +100,7 @@ pub fn field_name(role: Role) -> &'static str {
         Role::Party(_) => "party?",
         Role::Client => "client",
         Role::ModelOwner => "model_owner",
+        Role::Inputter(_) => "inputter",
     }
 }
 

@@ -6,19 +6,21 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 pub struct LocalTransport {
     me: Role,
-    to: [Option<Sender<Vec<u64>>>; 5],
-    from: [Option<Receiver<Vec<u64>>>; 5],
+    /// Indexed by [`Role::index`].
+    to: Vec<Option<Sender<Vec<u64>>>>,
+    from: Vec<Option<Receiver<Vec<u64>>>>,
     meter: Meter,
 }
 
 /// One connected endpoint per role in `roles`, in the same order.
 pub fn network(roles: &[Role]) -> Vec<LocalTransport> {
+    let slots = roles.iter().map(|r| r.index() + 1).max().unwrap_or(0);
     let mut ends: Vec<LocalTransport> = roles
         .iter()
         .map(|&me| LocalTransport {
             me,
-            to: Default::default(),
-            from: Default::default(),
+            to: (0..slots).map(|_| None).collect(),
+            from: (0..slots).map(|_| None).collect(),
             meter: Meter::default(),
         })
         .collect();
@@ -40,8 +42,8 @@ impl Transport for LocalTransport {
     }
 
     fn send(&mut self, to: Role, words: &[u64]) -> Result<()> {
-        let link = self.to[to.index()]
-            .as_ref()
+        let link = (self.to.get(to.index()))
+            .and_then(Option::as_ref)
             .ok_or_else(|| anyhow!("{} has no link to {to}", self.me))?;
         link.send(words.to_vec())
             .map_err(|_| anyhow!("{to} has stopped; {} cannot send to it", self.me))?;
@@ -50,8 +52,8 @@ impl Transport for LocalTransport {
     }
 
     fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
-        let link = self.from[from.index()]
-            .as_ref()
+        let link = (self.from.get(from.index()))
+            .and_then(Option::as_ref)
             .ok_or_else(|| anyhow!("{} has no link from {from}", self.me))?;
         let words = link
             .recv()

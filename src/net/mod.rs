@@ -6,6 +6,7 @@ pub mod config;
 pub mod frame;
 pub mod local;
 pub mod pki;
+pub mod shaped;
 pub mod tap;
 pub mod tls;
 
@@ -13,12 +14,14 @@ use anyhow::Result;
 use std::fmt;
 
 /// Everyone who takes part in a run: three compute parties, the client (input owner and
-/// result receiver) and the model owner (who secret-shares the weights).
+/// result receiver), the model owner (who secret-shares the weights) and the inputters of an
+/// aggregation (each deals one vector).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Party(u8),
     Client,
     ModelOwner,
+    Inputter(u16),
 }
 
 impl Role {
@@ -36,6 +39,7 @@ impl Role {
             Role::Party(i) => i as usize,
             Role::Client => 3,
             Role::ModelOwner => 4,
+            Role::Inputter(i) => 5 + i as usize,
         }
     }
 }
@@ -46,6 +50,7 @@ impl fmt::Display for Role {
             Role::Party(i) => write!(f, "party {i}"),
             Role::Client => write!(f, "the client"),
             Role::ModelOwner => write!(f, "the model owner"),
+            Role::Inputter(i) => write!(f, "inputter {i}"),
         }
     }
 }

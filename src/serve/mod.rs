@@ -1,19 +1,25 @@
 //! Running deployments of a plan: which role holds what, who sends what to whom, and for how
 //! long a session lives. The roles each have a file (`client.rs`, `party.rs`,
-//! `model_owner.rs`); the deployments that put them together implement one [`Session`]
+//! `model_owner.rs`, and for a secure aggregation `inputter.rs` and `receiver.rs`); the
+//! deployments that put them together implement one [`Session`]
 //! trait: every role in this process (`embedded.rs`), one process per role over TLS
 //! (`networked.rs`), or the plaintext reference interpreters with no parties at all
 //! (`plaintext.rs`). What a request's inputs must be, and how they and the weights enter the
-//! ring, is `encoding.rs`.
+//! ring, is `encoding.rs`. A secure aggregation (many inputters, one result receiver) is
+//! `aggregation.rs`.
 
+mod aggregation;
 mod client;
 mod embedded;
 mod encoding;
+mod inputter;
 mod model_owner;
 mod networked;
 mod party;
 mod plaintext;
+mod receiver;
 
+pub use aggregation::{Aggregate, AggregateOp, Aggregation, AggregationError};
 pub use embedded::EmbeddedSession;
 pub use encoding::InputError;
 pub use model_owner::deal;

@@ -10,7 +10,7 @@
 //! a frame of another run (or a replay) is refused by the framing layer.
 
 use super::encoding::prepare;
-use super::party::{serve_requests, weight_values};
+use super::party::{PartyWeight, PartyWeights, serve_requests, weight_values};
 use super::{Prediction, Progress, Session, Setup, client};
 use crate::exec::{MpcValue, Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::share::Dealer;
@@ -80,7 +80,7 @@ impl Transport for Explained {
 pub struct PartyServer {
     me: Role,
     file: SharedPlan,
-    weights: Vec<MpcValue>,
+    weights: PartyWeights,
     /// Told the steps done as each request runs.
     progress: Option<Progress>,
 }
@@ -98,7 +98,10 @@ impl PartyServer {
             let [cur, next] = pairs
                 .next()
                 .with_context(|| format!("{name} lacks the shares of a weight"))?;
-            Ok(ArithShare { cur, next })
+            Ok(PartyWeight::Held(MpcValue::Secret(ArithShare {
+                cur,
+                next,
+            })))
         })?;
         Ok(PartyServer {
             me: Role::Party(id),

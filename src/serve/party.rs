@@ -3,12 +3,15 @@
 //! the other two parties and revealing the outputs to the client alone.
 
 use super::{Progress, STOP};
-use crate::exec::{Domain, MpcDomain, MpcValue, Observer, Profile, REVEAL_OP, REVEAL_STEP, run};
-use crate::mpc::share::{recv_secret, reveal_to};
-use crate::mpc::{ArithShare, Party};
+use crate::exec::{
+    Domain, MpcDomain, MpcValue, Observer, Profile, REVEAL_OP, REVEAL_STEP, Weights, run,
+};
+use crate::mpc::Party;
+use crate::mpc::share::{DealtShare, recv_dealt, recv_secret, reveal_to};
 use crate::net::{Role, Stats};
 use crate::plan::{Plan, Step, Visibility, Weight};
 use anyhow::{Context, Result};
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// The request loop: requests from the client on `weights` until a stop request. After
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 pub(super) fn serve_requests(
     plan: &Plan,
     party: &mut Party,
-    weights: &[MpcValue],
+    weights: &PartyWeights,
     progress: Option<&Progress>,
     mut report: impl FnMut(&mut Party, Profile, Stats) -> Result<()>,
 ) -> Result<()> {
@@ -34,30 +37,59 @@ pub(super) fn serve_requests(
     }
 }
 
+/// Weights of more elements than this are kept as the model owner dealt them (one
+/// component at parties 1 and 2, none at party 0) and their shares made again from the
+/// owner's keys at each request: a third of the memory for large models, for about a
+/// nanosecond of AES-CTR per element and request (noise beside the products they feed).
+const KEPT_AS_DEALT_ABOVE: usize = 1 << 18;
+
+/// A party's weights, in plan order.
+pub(super) struct PartyWeights(Vec<PartyWeight>);
+
+pub(super) enum PartyWeight {
+    Held(MpcValue),
+    Dealt(DealtShare),
+}
+
+impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
+    fn weight(&self, dom: &mut MpcDomain<'p>, index: usize) -> Result<Cow<'_, MpcValue>> {
+        Ok(match &self.0[index] {
+            PartyWeight::Held(value) => Cow::Borrowed(value),
+            PartyWeight::Dealt(dealt) => Cow::Owned(MpcValue::Secret(dealt.share(dom.party)?)),
+        })
+    }
+}
+
 /// The plan's weights as this party holds them, shared online by the model owner.
-pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<Vec<MpcValue>> {
+pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<PartyWeights> {
     weight_values(plan, |w| {
-        recv_secret(party, Role::ModelOwner, w.data.shape())
+        let dealt = recv_dealt(party, Role::ModelOwner, w.data.shape())?;
+        Ok(if dealt.len() > KEPT_AS_DEALT_ABOVE {
+            PartyWeight::Dealt(dealt)
+        } else {
+            PartyWeight::Held(MpcValue::Secret(dealt.share(party)?))
+        })
     })
 }
 
-/// The plan's weights in plan order: this party's share of each secret one from `secret`,
-/// the public ones encoded in the clear.
+/// The plan's weights in plan order: each secret one as `secret` gives it, the public ones
+/// encoded in the clear.
 pub(super) fn weight_values(
     plan: &Plan,
-    mut secret: impl FnMut(&Weight) -> Result<ArithShare>,
-) -> Result<Vec<MpcValue>> {
+    mut secret: impl FnMut(&Weight) -> Result<PartyWeight>,
+) -> Result<PartyWeights> {
     plan.weights
         .iter()
         .map(|w| {
             Ok(match w.visibility {
-                Visibility::Secret => MpcValue::Secret(secret(w)?),
-                Visibility::Public => {
-                    MpcValue::Public(plan.fixed_point.encode_array(w.data.view())?)
-                }
+                Visibility::Secret => secret(w)?,
+                Visibility::Public => PartyWeight::Held(MpcValue::Public(
+                    plan.fixed_point.encode_array(w.data.view())?,
+                )),
             })
         })
-        .collect()
+        .collect::<Result<_>>()
+        .map(PartyWeights)
 }
 
 /// One request: the input shares from the client, the plan, and this party's share of each
@@ -65,7 +97,7 @@ pub(super) fn weight_values(
 fn serve_request(
     plan: &Plan,
     party: &mut Party,
-    weights: &[MpcValue],
+    weights: &PartyWeights,
     batch: usize,
     progress: Option<&Progress>,
 ) -> Result<Profile> {

@@ -15,11 +15,11 @@ use std::time::Instant;
 /// A plan evaluated in plaintext, on weights prepared once.
 pub struct PlaintextSession {
     plan: Arc<Plan>,
-    weights: Weights,
+    weights: HeldWeights,
     setup: Setup,
 }
 
-enum Weights {
+enum HeldWeights {
     Float(Vec<ArrayD<f32>>),
     Fixed(Vec<ArrayD<u64>>),
 }
@@ -28,7 +28,7 @@ impl PlaintextSession {
     /// The f32 reference ([`Mode::Float`](super::Mode::Float)).
     pub fn float(plan: Arc<Plan>) -> PlaintextSession {
         let started = Instant::now();
-        let weights = Weights::Float(plan.weights.iter().map(|w| w.data.clone()).collect());
+        let weights = HeldWeights::Float(plan.weights.iter().map(|w| w.data.clone()).collect());
         Self::ready(plan, weights, started)
     }
 
@@ -39,10 +39,10 @@ impl PlaintextSession {
         let weights = (0..plan.weights.len())
             .map(|i| encode_weight(&plan, i))
             .collect::<Result<_>>()?;
-        Ok(Self::ready(plan, Weights::Fixed(weights), started))
+        Ok(Self::ready(plan, HeldWeights::Fixed(weights), started))
     }
 
-    fn ready(plan: Arc<Plan>, weights: Weights, started: Instant) -> PlaintextSession {
+    fn ready(plan: Arc<Plan>, weights: HeldWeights, started: Instant) -> PlaintextSession {
         PlaintextSession {
             plan,
             weights,
@@ -65,22 +65,29 @@ impl Session for PlaintextSession {
         let started = Instant::now();
         let mut profile = Profile::default();
         let outputs = match &self.weights {
-            Weights::Float(weights) => run(
+            HeldWeights::Float(weights) => run(
                 plan,
                 &mut FloatDomain,
                 real_values(plan, inputs),
-                weights,
+                weights.as_slice(),
                 batch,
                 &mut profile,
             )?,
-            Weights::Fixed(weights) => {
+            HeldWeights::Fixed(weights) => {
                 let mut dom = FixedDomain {
                     fixed: plan.fixed_point,
                 };
-                run(plan, &mut dom, encoded, weights, batch, &mut profile)?
-                    .iter()
-                    .map(|o| plan.fixed_point.decode_array(o.view()))
-                    .collect()
+                run(
+                    plan,
+                    &mut dom,
+                    encoded,
+                    weights.as_slice(),
+                    batch,
+                    &mut profile,
+                )?
+                .iter()
+                .map(|o| plan.fixed_point.decode_array(o.view()))
+                .collect()
             }
         };
         Ok(Prediction {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod tool;
 
 use ndarray::{ArrayD, IxDyn};
 use prost::Message;
@@ -24,6 +25,8 @@ pub enum Attr {
     FloatsTensor(&'static str, Vec<f32>),
     /// A 1-D uint8 tensor, kept in int32_data as ONNX does (`nodes_modes`).
     BytesTensor(&'static str, Vec<u8>),
+    /// A subgraph (a Scan's body), built with [`OnnxBuilder::to_graph`].
+    Graph(&'static str, pb::GraphProto),
 }
 
 pub struct OnnxBuilder {
@@ -64,6 +67,21 @@ fn value_info(name: &str, elem_type: i32, dims: Option<&[Option<i64>]>) -> pb::V
         }),
         ..Default::default()
     }
+}
+
+/// A float32 value info whose `None` dims are unknown rather than the batch.
+fn body_value_info(name: &str, dims: &[Option<i64>]) -> pb::ValueInfoProto {
+    let mut info = value_info(name, FLOAT, Some(dims));
+    if let Some(pb::type_proto::Value::TensorType(t)) =
+        info.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        for (dim, declared) in t.shape.iter_mut().flat_map(|s| &mut s.dim).zip(dims) {
+            if declared.is_none() {
+                dim.value = None;
+            }
+        }
+    }
+    info
 }
 
 impl OnnxBuilder {
@@ -199,6 +217,9 @@ impl OnnxBuilder {
                         let strings = v.iter().map(|s| s.as_bytes().to_vec()).collect();
                         (p.name, p.r#type, p.strings) = (n.into(), T::Strings as i32, strings)
                     }
+                    Attr::Graph(n, g) => {
+                        (p.name, p.r#type, p.g) = (n.into(), T::Graph as i32, Some(g))
+                    }
                 }
                 p
             })
@@ -215,6 +236,32 @@ impl OnnxBuilder {
         self
     }
 
+    /// The graph alone (also the body of a Scan, built with [`OnnxBuilder::body_input`] and
+    /// [`OnnxBuilder::body_output`]).
+    pub fn to_graph(&self, name: &str) -> pb::GraphProto {
+        pb::GraphProto {
+            name: name.into(),
+            node: self.nodes.clone(),
+            initializer: self.initializers.clone(),
+            input: self.inputs.clone(),
+            output: self.outputs.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// A float32 input of a subgraph: `None` dims are left unknown (the outer graph decides
+    /// them), as exporters declare a Scan body's.
+    pub fn body_input(&mut self, name: &str, dims: &[Option<i64>]) -> &mut Self {
+        self.inputs.push(body_value_info(name, dims));
+        self
+    }
+
+    /// A float32 output of a subgraph, declaring its shape as [`OnnxBuilder::body_input`].
+    pub fn body_output(&mut self, name: &str, dims: &[Option<i64>]) -> &mut Self {
+        self.outputs.push(body_value_info(name, dims));
+        self
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let model = pb::ModelProto {
             ir_version: 8,
@@ -223,14 +270,7 @@ impl OnnxBuilder {
                 .chain(self.extra_opsets.iter().cloned())
                 .map(|(domain, version)| pb::OperatorSetIdProto { domain, version })
                 .collect(),
-            graph: Some(pb::GraphProto {
-                name: "test".into(),
-                node: self.nodes.clone(),
-                initializer: self.initializers.clone(),
-                input: self.inputs.clone(),
-                output: self.outputs.clone(),
-                ..Default::default()
-            }),
+            graph: Some(self.to_graph("test")),
             ..Default::default()
         };
         model.encode_to_vec()

@@ -33,6 +33,7 @@ mod reduce;
 mod reorder;
 mod resize;
 mod saturate;
+mod scan;
 mod shape;
 mod softmax;
 mod svm;

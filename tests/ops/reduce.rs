@@ -1,5 +1,5 @@
 //! ReduceSum, ReduceMean and ReduceSumSquare (src/lower/reduce.rs), with axes as an attribute
-//! or an input.
+//! or an input; ReduceSumSquare over trailing axes (a row times itself) and others.
 
 use crate::common::Attr;
 use crate::common::cases::*;
@@ -72,6 +72,13 @@ fn reduce() {
             "ReduceSumSquare",
             18,
             &[0, 2],
+            vec![],
+        ),
+        by_input(
+            "reducesumsquare18-trailing-axes",
+            "ReduceSumSquare",
+            18,
+            &[-2, -1],
             vec![],
         ),
         by_input(

@@ -12,14 +12,7 @@ pub(super) fn tensor(name: &str) -> String {
     name.strip_suffix(":0").unwrap_or(name).to_string()
 }
 
-pub(super) fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
+pub(super) use crate::import::ints_attribute as attr_ints;
 
 pub(super) fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {

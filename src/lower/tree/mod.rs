@@ -19,6 +19,7 @@
 //! Inputs are finite fixed-point numbers, so `nodes_missing_value_tracks_true` (where a NaN
 //! goes) never applies.
 
+mod binary;
 mod ensemble;
 mod paths;
 
@@ -33,12 +34,15 @@ use paths::{Route, Routes};
 
 pub fn tree_ensemble_classifier(cx: &mut Lowering, node: &Node) -> Result<()> {
     let labels = int_labels(node, "classlabels_int64s")?;
-    ensure!(
-        labels.len() > 2,
-        "TreeEnsembleClassifier {} has {} class labels: the binary form (onnxruntime's conventions for a single score column) is not supported yet; export the classifier with at least three classes, or as a TreeEnsembleRegressor of the raw score",
-        node.name,
-        labels.len()
-    );
+    match labels.len() {
+        2 => return binary::binary_classifier(cx, node, &labels),
+        0 | 1 => bail!(
+            "TreeEnsembleClassifier {} has {} class label(s); a classifier needs two or more",
+            node.name,
+            labels.len()
+        ),
+        _ => {}
+    }
     let ensemble = ensemble::from_node_lists(node, "class", labels.len())?;
     check_base_values(node, &ensemble)?;
     if ensemble.base_values.is_empty() {
