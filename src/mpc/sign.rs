@@ -29,8 +29,8 @@ use anyhow::{Result, ensure};
 
 /// Most bits a run looked up in one table covers (a table has 2^bits rows).
 const MAX_RUN: u32 = 4;
-/// Most pairs one level merges into one.
-const FAN_IN: usize = 4;
+/// Most items one group merges into one (its dealt products grow as 2^(2 items)).
+const FAN_IN: usize = 5;
 
 /// How a comparison of `width` bits splits its low bits into runs, and how levels of
 /// groups merge them.
@@ -43,38 +43,54 @@ pub(crate) struct SignPlan {
     levels: Vec<Vec<usize>>,
 }
 
+/// `items` in `groups` groups as even as possible, the larger groups lowest.
+fn even(items: usize, groups: usize) -> Vec<usize> {
+    (0..groups)
+        .map(|g| items / groups + usize::from(g < items % groups))
+        .collect()
+}
+
 impl SignPlan {
-    /// The fewest levels whose runs fit in tables of [`MAX_RUN`] bits, with runs as short
-    /// as that allows (the tables are most of the bytes). Widths outside 2..=64 are clamped
-    /// here for cost estimates; [`Party::open_nonnegative`] refuses them.
+    /// The fewest rounds, then the fewest bytes, over runs of up to [`MAX_RUN`] bits (the
+    /// lowest run full length, since its table holds only generate bits; the next one
+    /// short) and the number of groups on the first level (later levels as few as
+    /// [`FAN_IN`] allows). At 48 bits: a 3-bit run, a 2-bit run, 14 of 3 bits; groups of
+    /// 4, 3, 3, 3, 3, then one of 5. Widths outside 2..=64 are clamped here for cost
+    /// estimates; [`Party::open_nonnegative`] refuses them.
     pub fn new(width: u32) -> SignPlan {
         let width = width.clamp(2, 64);
         let low = width - 1;
-        let mut reach = 1u32;
-        while low.div_ceil(reach) > MAX_RUN {
-            reach *= FAN_IN as u32;
+        let mut best: Option<SignPlan> = None;
+        for bits in 1..=MAX_RUN.min(low) {
+            let count = low.div_ceil(bits) as usize;
+            let mut runs = vec![bits; count];
+            if count > 1 {
+                runs[1] = low - bits * (count as u32 - 1);
+            }
+            for first in count.div_ceil(FAN_IN).max(1)..=FAN_IN.min(count) {
+                let mut levels = vec![];
+                let mut items = count;
+                while items > 1 {
+                    let groups = if levels.is_empty() {
+                        first
+                    } else {
+                        items.div_ceil(FAN_IN)
+                    };
+                    levels.push(even(items, groups));
+                    items = groups;
+                }
+                let plan = SignPlan {
+                    width,
+                    runs: runs.clone(),
+                    levels,
+                };
+                let key = |p: &SignPlan| (p.rounds(), p.words(64));
+                if best.as_ref().is_none_or(|b| key(&plan) < key(b)) {
+                    best = Some(plan);
+                }
+            }
         }
-        let bits = low.div_ceil(reach);
-        let count = low.div_ceil(bits) as usize;
-        let mut runs = vec![bits; count];
-        runs[0] = low - bits * (count as u32 - 1);
-        let mut levels = vec![];
-        let mut items = count;
-        while items > 1 {
-            let groups = items.div_ceil(FAN_IN);
-            // As even as possible, the larger groups lowest.
-            levels.push(
-                (0..groups)
-                    .map(|g| items / groups + usize::from(g < items % groups))
-                    .collect(),
-            );
-            items = groups;
-        }
-        SignPlan {
-            width,
-            runs,
-            levels,
-        }
+        best.expect("every width has a plan")
     }
 
     /// Rounds, the opening of [x >= 0] ⊕ ρ included.
@@ -502,5 +518,24 @@ impl Party {
             first_dealt += count;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default width's plan: four rounds, 455 bits per value on the wire.
+    #[test]
+    fn plan_at_the_default_width() {
+        let plan = SignPlan::new(48);
+        assert_eq!(plan.runs.iter().sum::<u32>(), 47);
+        assert_eq!(plan.rounds(), 4);
+        assert_eq!(plan.words(64), 455);
+        for width in 2..=64 {
+            let plan = SignPlan::new(width);
+            assert_eq!(plan.runs.iter().sum::<u32>(), width - 1, "width {width}");
+            assert!(plan.levels.iter().flatten().all(|&g| g <= FAN_IN));
+        }
     }
 }
