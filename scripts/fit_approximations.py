@@ -96,7 +96,27 @@ def half_to_one_fit(name, g, d, n=400):
     print("    [" + ", ".join(f"{v:.12e}" for v in c) + "]")
 
 
+def clamped_fits(name, f, odd, t, big, dm, dd, n=400):
+    """The two pieces of src/exec/approx/clamped.rs for a function split as f(x) =
+    F_inner(clamp(x, -t, t)) + F_outer(excess), excess = |x| - t clamped to [0, big - t]:
+    the inner piece in w = 2 (x/t)^2 - 1, the outer f(t + s) - f(t) in z = 2 s/(big - t) - 1.
+    For an odd f, each piece carries a factor: x/t inside, s/(big - t) outside."""
+    xs = [t * i / n for i in range(n + 1)]
+    inner = [(2 * (x / t) ** 2 - 1, x) for x in xs]
+    weight = (lambda p: p[1] / t) if odd else (lambda p: 1.0)
+    c, e = minimax(inner, lambda p: f(p[1]), weight, dm)
+    print(f"{name} inner: |x| <= {t} in w = 2(x/{t})^2 - 1, degree {dm}{' times x/t' if odd else ''}, max error {e:.2e}")
+    print("    [" + ", ".join(f"{v:.12e}" for v in c) + "]")
+    width = big - t
+    outer = [(2 * s / width - 1, s) for s in (width * i / n for i in range(n + 1))]
+    weight = (lambda p: p[1] / width) if odd else (lambda p: 1.0)
+    c, e = minimax(outer, lambda p: f(t + p[1]) - f(t), weight, dd)
+    print(f"{name} outer: {t} <= |x| <= {big} in z = 2(|x| - {t})/{width} - 1, degree {dd}{' times the excess/width' if odd else ''}, max error {e:.2e}")
+    print("    [" + ", ".join(f"{v:.12e}" for v in c) + "]")
+
+
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+sigmoid = lambda x: 1 / (1 + math.exp(-x))
 gelu = lambda x: 0.5 * x * (1 + math.erf(x / math.sqrt(2)))
 gelu_tanh = lambda x: 0.5 * x * (1 + math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
@@ -106,3 +126,5 @@ if __name__ == "__main__":
     exp_fit(10.0, 2, 6)
     half_to_one_fit("rsqrt", lambda m: m**-0.5, 6)
     half_to_one_fit("reciprocal", lambda m: 1 / m, 6)
+    clamped_fits("silu - x/2", lambda x: x * sigmoid(x) - x / 2, False, 2.0, 10.0, 4, 8)
+    clamped_fits("sigmoid - 1/2", lambda x: sigmoid(x) - 0.5, True, 2.0, 10.0, 3, 5)

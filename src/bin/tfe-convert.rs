@@ -15,6 +15,9 @@ use tfe::tensor::FixedPoint;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum SigmoidArg {
+    /// polynomials of the input clamped to [-10, 10], split at ±2: error within 7e-5
+    /// (SiLU 4.6e-4), 15 rounds; Sigmoid followed by a Mul by its input becomes one SiLU
+    Polynomial,
     /// 1/(1 + exp(-|x|)) reflected: error within 2e-5, 49 rounds
     Exact,
     /// linear interpolation on knots every 0.5: error within 3e-3, 11 rounds
@@ -67,7 +70,7 @@ struct Args {
     #[arg(long)]
     fixed_shapes: bool,
     /// How Sigmoid is approximated (see docs/APPROXIMATIONS.md).
-    #[arg(long, value_enum, default_value = "exact")]
+    #[arg(long, value_enum, default_value = "polynomial")]
     sigmoid: SigmoidArg,
     /// How Gelu is approximated (see docs/APPROXIMATIONS.md).
     #[arg(long, value_enum, default_value = "piecewise")]
@@ -101,6 +104,7 @@ fn main() {
                 outputs: args.outputs.clone(),
             },
             sigmoid: match args.sigmoid {
+                SigmoidArg::Polynomial => SigmoidMethod::Polynomial,
                 SigmoidArg::Exact => SigmoidMethod::Exact,
                 SigmoidArg::Piecewise => SigmoidMethod::Piecewise,
             },

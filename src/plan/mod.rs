@@ -205,6 +205,12 @@ pub enum Function {
     },
     /// Sigmoid by piecewise-linear interpolation (`--sigmoid piecewise`).
     SigmoidPiecewise,
+    /// Sigmoid by polynomials of the clamped input (`--sigmoid polynomial`, the default).
+    SigmoidPolynomial,
+    /// Tanh the same way, as 2 sigmoid(2x) - 1.
+    TanhPolynomial,
+    /// x sigmoid(x) (Sigmoid followed by a Mul by its input), likewise.
+    Silu,
     /// x Φ(x), the exact GELU (ONNX Gelu, or its decomposed form x (1 + erf(x/√2)) / 2).
     Gelu,
     /// GELU's tanh form 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x^3))).
@@ -231,6 +237,9 @@ impl Function {
             Function::Softplus => "softplus",
             Function::Elu { .. } => "elu",
             Function::SigmoidPiecewise => "sigmoid_piecewise",
+            Function::SigmoidPolynomial => "sigmoid_polynomial",
+            Function::TanhPolynomial => "tanh_polynomial",
+            Function::Silu => "silu",
             Function::Gelu => "gelu",
             Function::GeluTanh => "gelu_tanh",
             Function::ExpNonPositive => "exp_nonpositive",
@@ -246,8 +255,11 @@ impl Function {
             Function::Reciprocal | Function::ReciprocalOfSum { .. } => 1.0 / x,
             Function::Sqrt => x.sqrt(),
             Function::Rsqrt => 1.0 / x.sqrt(),
-            Function::Sigmoid | Function::SigmoidPiecewise => 1.0 / (1.0 + (-x).exp()),
-            Function::Tanh => x.tanh(),
+            Function::Sigmoid | Function::SigmoidPiecewise | Function::SigmoidPolynomial => {
+                1.0 / (1.0 + (-x).exp())
+            }
+            Function::Tanh | Function::TanhPolynomial => x.tanh(),
+            Function::Silu => x / (1.0 + (-x).exp()),
             Function::Erf => libm::erf(x),
             Function::Gelu => 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)),
             Function::GeluTanh => {

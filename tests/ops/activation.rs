@@ -185,3 +185,38 @@ fn gelu_methods() {
     let accurate = option_error("Gelu", 20, options, Function::Erf, (6.0, gelu));
     assert!(accurate < 1e-4, "gelu through erf: error {accurate}");
 }
+
+/// Sigmoid and Tanh are polynomials of the clamped input by default (errors within 1e-4 and
+/// 2e-4), and `--sigmoid exact` keeps the accurate exp and reciprocal.
+#[test]
+fn sigmoid_methods() {
+    use tfe::lower::{Options, SigmoidMethod};
+    use tfe::plan::Function;
+    let sigmoid = |v: f32| Function::Sigmoid.exact(v as f64) as f32;
+    let tanh = |v: f32| v.tanh();
+    let default = Options::default();
+    let polynomial = option_error(
+        "Sigmoid",
+        13,
+        default.clone(),
+        Function::SigmoidPolynomial,
+        (14.0, sigmoid),
+    );
+    assert!(polynomial < 1e-4, "polynomial sigmoid error {polynomial}");
+    let polynomial = option_error("Tanh", 13, default, Function::TanhPolynomial, (7.0, tanh));
+    assert!(polynomial < 2e-4, "polynomial tanh error {polynomial}");
+    let options = Options {
+        sigmoid: SigmoidMethod::Exact,
+        ..Options::default()
+    };
+    let accurate = option_error(
+        "Sigmoid",
+        13,
+        options.clone(),
+        Function::Sigmoid,
+        (14.0, sigmoid),
+    );
+    assert!(accurate < 5e-5, "accurate sigmoid error {accurate}");
+    let accurate = option_error("Tanh", 13, options, Function::Tanh, (7.0, tanh));
+    assert!(accurate < 1e-4, "accurate tanh error {accurate}");
+}

@@ -10,6 +10,7 @@
 
 mod activation;
 mod calc;
+mod clamped;
 mod exp;
 mod normalize;
 mod piecewise;
@@ -80,6 +81,10 @@ pub fn method(f: Function) -> &'static str {
         Function::SigmoidPiecewise => {
             "linear interpolation between knots every 0.5 on [-8, 8], 0 and 1 outside: sigmoid(-8) + sum of c_k relu(x - t_k), one comparison round and one truncation"
         }
+        Function::SigmoidPolynomial | Function::Silu => {
+            "one comparison of four lanes clamps x to [-10, 10] and splits it into clamp(x, -2, 2) and the excess |x| - 2 in [0, 8]; a polynomial in each (sigmoid: odd degree 7 and 5 times the excess; SiLU: even degree 8 and degree 8), summed under one truncation: three truncation rounds"
+        }
+        Function::TanhPolynomial => "2 sigmoid(2x) - 1 with the polynomial sigmoid",
         Function::Gelu | Function::GeluTanh => {
             "0 below -4, x above 4, x/2 + Q(2(x/4)^2 - 1) between, Q of degree 8 (GELU - x/2 is even): (x/4)^2, w^2, w^3 and w^4, Q truncated once each in four rounds, both segment tests lanes of one comparison"
         }
@@ -103,7 +108,10 @@ pub fn domain(f: Function) -> (f64, f64) {
         | Function::Tanh
         | Function::Erf
         | Function::Softplus
-        | Function::SigmoidPiecewise => (-32.0, 32.0),
+        | Function::SigmoidPiecewise
+        | Function::SigmoidPolynomial
+        | Function::TanhPolynomial
+        | Function::Silu => (-32.0, 32.0),
         Function::Elu { .. } => (-32.0, 1.0e6),
         Function::Gelu | Function::GeluTanh => (-32.0, 32.0),
         Function::ExpNonPositive => (-32.0, 0.0),
@@ -127,6 +135,9 @@ pub fn evaluate<D: Ring>(d: &mut D, f: Function, x: &D::Value) -> Result<D::Valu
         Function::Softplus => activation::softplus(&mut c, &x)?,
         Function::Elu { alpha } => activation::elu(&mut c, &x, alpha as f64)?,
         Function::SigmoidPiecewise => activation::sigmoid_piecewise(&mut c, &x)?,
+        Function::SigmoidPolynomial => clamped::sigmoid(&mut c, &x)?,
+        Function::TanhPolynomial => clamped::tanh(&mut c, &x)?,
+        Function::Silu => clamped::silu(&mut c, &x)?,
         Function::Gelu => piecewise::gelu(&mut c, &x)?,
         Function::GeluTanh => piecewise::gelu_tanh(&mut c, &x)?,
         Function::ExpNonPositive => exp::exp_nonpositive(&mut c, &x)?,

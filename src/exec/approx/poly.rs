@@ -9,7 +9,7 @@ use super::calc::{Calc, Fx};
 use anyhow::{Result, ensure};
 
 /// Bits below 2^62 that every sum of products keeps free.
-const HEADROOM: u32 = 61;
+pub const HEADROOM: u32 = 61;
 
 /// v^1..v^m at `scale`, v raised exactly to it. Values with |v| > 1 make garbage powers,
 /// which callers only use where a comparison discards them.
@@ -32,6 +32,32 @@ fn powers<D: Ring>(
     Ok(p)
 }
 
+/// A and B of [`split_at`].
+pub type Halves<V> = (Fx<V>, Option<Fx<V>>);
+
+/// `Σ coefficients[k] v^k` as A + v^r B: A = c_0 + c_1 v + ... + c_r v^r and
+/// B = c_(r+1) v + ... + c_d v^(d-r), both exact combinations of the powers `p` (v^1..) at
+/// `extra` bits above their scale, so that the pair (v^r, B) joins a sum of products. With
+/// r = d, B is `None`.
+pub fn split_at<D: Ring>(
+    c: &mut Calc<D>,
+    p: &[Fx<D::Value>],
+    coefficients: &[f64],
+    r: usize,
+    extra: u32,
+) -> Result<Halves<D::Value>> {
+    let d = coefficients.len() - 1;
+    let low: Vec<_> = (1..=r).map(|k| (&p[k - 1], coefficients[k])).collect();
+    let a = c.combination(&low, coefficients[0], extra)?;
+    if d == r {
+        return Ok((a, None));
+    }
+    let high: Vec<_> = (1..=d - r)
+        .map(|j| (&p[j - 1], coefficients[r + j]))
+        .collect();
+    Ok((a, Some(c.combination(&high, 0.0, extra)?)))
+}
+
 /// `Σ coefficients[k] v^k + addend` at scale `out`, for |v| <= 1 and a result below
 /// 2^`bound_bits`; the powers are kept at `scale`, the coefficients at the bits the 2^62
 /// product limit leaves.
@@ -47,14 +73,13 @@ pub fn polynomial<D: Ring>(
     let m = d.div_ceil(2).max(1);
     let extra = HEADROOM - bound_bits - 2 * scale;
     let p = powers(c, v, m, scale)?;
-    let low: Vec<_> = (1..=m).map(|k| (&p[k - 1], coefficients[k])).collect();
-    let a = c.combination(&low, coefficients[0], extra)?;
-    let (a, total) = if d > m {
-        let total = 2 * scale + extra;
-        (c.rescale(&a, total)?, total)
+    let (a, b) = split_at(c, &p, coefficients, m, extra)?;
+    let total = if b.is_some() {
+        2 * scale + extra
     } else {
-        (a, scale + extra)
+        scale + extra
     };
+    let a = c.rescale(&a, total)?;
     let a = match addend {
         Some(x) => {
             let x = c.rescale(x, total)?;
@@ -62,12 +87,8 @@ pub fn polynomial<D: Ring>(
         }
         None => a,
     };
-    if d == m {
-        return c.rescale(&a, out);
+    match b {
+        None => c.rescale(&a, out),
+        Some(b) => c.products(&[(&p[m - 1], &b)], Some(&a), out),
     }
-    let high: Vec<_> = (1..=d - m)
-        .map(|j| (&p[j - 1], coefficients[m + j]))
-        .collect();
-    let b = c.combination(&high, 0.0, extra)?;
-    c.products(&[(&p[m - 1], &b)], Some(&a), out)
 }
