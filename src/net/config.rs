@@ -392,6 +392,47 @@ mod tests {
     }
 
     #[test]
+    fn inputters_are_named_and_only_dial() {
+        let dir = std::env::temp_dir().join(format!("tfe-config-pki-{}", std::process::id()));
+        let names = ["zoe", "adam"].map(String::from);
+        let roles = [
+            Role::Party(0),
+            Role::Party(1),
+            Role::Party(2),
+            Role::Receiver,
+        ];
+        let path =
+            crate::net::pki::write_test_pki(&dir, &roles, &names, [1, 2, 3], Timeouts::default())
+                .unwrap();
+        let config = Config::load(&path).unwrap();
+        // Numbered in name order.
+        assert_eq!(config.inputters(), ["adam", "zoe"]);
+        assert_eq!(config.inputter("zoe").unwrap(), Role::Inputter(1));
+        assert_eq!(config.name(Role::Inputter(0)), "adam");
+        assert_eq!(config.field(Role::Inputter(1)), "roles.inputters.zoe");
+        assert!(config.endpoint(Role::Receiver).is_ok());
+        let e = format!("{:#}", config.inputter("eve").unwrap_err());
+        assert!(
+            e.contains("\"eve\" is not an inputter") && e.contains("adam, zoe"),
+            "{e}"
+        );
+
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["roles"]["inputters"]["zoe"]["address"] = "127.0.0.1:9".into();
+        let listening = dir.join("listening.json");
+        std::fs::write(&listening, json.to_string()).unwrap();
+        let e = format!("{:#}", Config::load(&listening).unwrap_err());
+        assert!(e.contains("roles.inputters.zoe.address is set"), "{e}");
+        let bad = r#"{"roles": {"inputters": {"no spaces": {"cert": "x.pem"}}}}"#;
+        let e = format!("{:#}", load_text(bad).unwrap_err());
+        assert!(
+            e.contains("roles.inputters.no spaces") && e.contains("letters, digits"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn addresses_need_a_host_and_a_port() {
         assert!(check_address("127.0.0.1:7000").is_ok());
         assert!(check_address("party1.example:443").is_ok());
