@@ -15,7 +15,7 @@ use super::networked::Explained;
 use crate::aggregate::{self, Piece, Round};
 use crate::mpc::Party;
 use crate::net::config::Config;
-use crate::net::tls::{Caller, Event, Gate, Late, serve};
+use crate::net::tls::{Caller, Event, Gate, Late, Waker, serve};
 use crate::net::{Role, Stats};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
@@ -31,9 +31,6 @@ pub struct Served {
     /// From the mesh being up to the result sent.
     pub time: Duration,
 }
-
-/// How often the party looks for the agreement's outcome while answering callers.
-const TICK: Duration = Duration::from_millis(20);
 
 /// Runs `rules`' round as compute party `id` of `config`; `log` is told what happens
 /// (submissions, refusals, the close). Fails, revealing nothing, when fewer inputters than
@@ -72,8 +69,10 @@ pub fn serve_round(
     };
     let (pieces_to, pieces) = mpsc::channel::<Vec<Option<Piece>>>();
     let (outcome_to, outcome) = mpsc::channel();
+    let waker = WakeWhenDone(desk.gate.waker());
     std::thread::scope(|scope| {
         scope.spawn(move || {
+            let _waker = waker;
             let Ok(pieces) = pieces.recv() else { return };
             let agreed = aggregate::agree(&mut party, round, &pieces).map(|included| {
                 let term = aggregate::reveal(&mut party, round, pieces, &included);
@@ -89,6 +88,15 @@ pub fn serve_round(
         let outcome = desk.await_outcome(&outcome)?;
         desk.deliver(outcome, started)
     })
+}
+
+/// Wakes the party's gate when the agreement thread ends, however it ends.
+struct WakeWhenDone(Waker);
+
+impl Drop for WakeWhenDone {
+    fn drop(&mut self) {
+        self.0.wake();
+    }
 }
 
 /// The three parties must run the same round under the same rules.
@@ -193,7 +201,9 @@ impl Desk<'_> {
                 Err(mpsc::TryRecvError::Empty) => {}
                 Err(mpsc::TryRecvError::Disconnected) => bail!("the agreement thread stopped"),
             }
-            if let Some(event) = self.gate.next(Instant::now() + TICK) {
+            // The agreement thread wakes the gate when it is done; the hour only bounds a
+            // wait that a wake-up always ends.
+            if let Some(event) = self.gate.next(Instant::now() + Duration::from_secs(3600)) {
                 self.handle(event);
             }
         }
@@ -218,7 +228,7 @@ impl Desk<'_> {
                 }
             }
         };
-        let (included, term, mut traffic) = match outcome {
+        let (included, term, traffic) = match outcome {
             Ok(agreed) => agreed,
             Err(e) => {
                 let _ = self.gate.send(receiver, &refusal(&format!("{e:#}")));
@@ -228,22 +238,21 @@ impl Desk<'_> {
         self.gate.send(receiver, &[ACCEPTED])?;
         self.gate.send(receiver, &term)?;
         self.gate.hang_up(receiver);
-        // The gate's links are not metered by the transport.
-        traffic.bytes_sent += 8 * (1 + term.len() as u64);
-        traffic.messages_sent += 2;
         let names = (included.iter().enumerate())
             .filter(|(_, i)| **i)
             .map(|(k, _)| self.config.name(Role::Inputter(k as u16)))
             .collect();
         Ok(Served {
             included: names,
-            traffic,
+            // The callers' links are the gate's, metered apart from the mesh.
+            traffic: traffic + self.gate.stats(),
             time: started.elapsed(),
         })
     }
 
     fn handle(&mut self, event: Event) {
         match event {
+            Event::Woken => {}
             Event::Joined(caller) => {
                 self.callers.insert(caller, Stage::Request);
             }

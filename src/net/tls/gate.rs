@@ -7,6 +7,7 @@
 pub use super::link::Caller;
 use super::link::{Link, Raw, Sink, close_links};
 use super::mesh::{Door, Established};
+use crate::net::{Meter, Stats};
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
 use std::sync::{Arc, mpsc as std_mpsc};
@@ -23,6 +24,18 @@ pub enum Event {
     Message(Caller, Vec<u64>),
     /// The caller's link ended (it closed, went silent or broke the framing), with why.
     Left(Caller, String),
+    /// Another thread of the party called [`Waker::wake`].
+    Woken,
+}
+
+/// Wakes a thread waiting in [`Gate::next`], from another thread.
+#[derive(Clone)]
+pub struct Waker(std_mpsc::Sender<Raw>);
+
+impl Waker {
+    pub fn wake(&self) {
+        let _ = self.0.send(Raw::Wake);
+    }
 }
 
 /// Connections open at once per late role (more than one per role only while a caller
@@ -33,26 +46,31 @@ const OPEN_PER_ROLE: usize = 2;
 /// Dropping it stops listening and closes every caller's link after flushing it.
 pub struct Gate {
     events: std_mpsc::Receiver<Raw>,
+    waker: Waker,
     links: BTreeMap<Caller, Link>,
     /// The writers of hung-up links, still sending what was queued.
     closing: Vec<JoinHandle<()>>,
     runtime: Option<Arc<Runtime>>,
     forwarder: JoinHandle<()>,
     patience: Duration,
+    meter: Meter,
 }
 
 impl Gate {
     pub(super) fn open(runtime: Arc<Runtime>, door: Door, patience: Duration) -> Gate {
         let (sender, events) = std_mpsc::channel();
         let open = Arc::new(Semaphore::new(OPEN_PER_ROLE * door.late.roles.len() + 1));
+        let waker = Waker(sender.clone());
         let forwarder = runtime.spawn(forward(door, sender, open, patience));
         Gate {
             events,
+            waker,
             links: BTreeMap::new(),
             closing: vec![],
             runtime: Some(runtime),
             forwarder,
             patience,
+            meter: Meter::default(),
         }
     }
 
@@ -72,16 +90,27 @@ impl Gate {
                 Raw::Left(caller, why) if self.links.remove(&caller).is_some() => {
                     return Some(Event::Left(caller, why));
                 }
+                Raw::Wake => return Some(Event::Woken),
                 Raw::Message(..) | Raw::Left(..) => {}
             }
         }
     }
 
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
     /// Queues `words` for `to`.
     pub fn send(&mut self, to: Caller, words: &[u64]) -> Result<()> {
         let link = (self.links.get(&to)).ok_or_else(|| anyhow!("{} has left", to.role))?;
-        link.send(words)
-            .map_err(|why| anyhow!("lost {}: {why}", to.role))
+        (link.send(words)).map_err(|why| anyhow!("lost {}: {why}", to.role))?;
+        self.meter.on_send(words.len());
+        Ok(())
+    }
+
+    /// What was sent to callers (payload bytes and messages, as a transport meters them).
+    pub fn stats(&self) -> Stats {
+        self.meter.stats()
     }
 
     /// Closes the link to `caller` once what was sent to it is written; nothing more is

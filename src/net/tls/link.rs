@@ -26,6 +26,7 @@ pub(super) enum Raw {
     Joined(Caller, Link),
     Message(Caller, Vec<u64>),
     Left(Caller, String),
+    Wake,
 }
 
 pub(super) struct Link {

@@ -13,6 +13,6 @@ mod pin;
 mod transport;
 mod wire;
 
-pub use gate::{Caller, Event, Gate};
+pub use gate::{Caller, Event, Gate, Waker};
 pub use mesh::Late;
 pub use transport::{TlsTransport, connect, connect_to, serve};
