@@ -42,6 +42,7 @@ pub fn serve_round(
     log: &dyn Fn(&str),
 ) -> Result<Served> {
     let prepared = rules.prepare(AggregateOp::Sum)?;
+    config.endpoint(Role::Receiver)?;
     let round = &prepared.round;
     let me = Role::Party(id);
     let late = Late {
