@@ -130,6 +130,7 @@ fn networked(config: &Config, inputs: &[ArrayD<f32>], clip: f32) -> Result<(u32,
         shape: inputs[0].shape().to_vec(),
         clip,
         min_inputs: inputs.len(),
+        weights: None,
         deadline_ms: 600_000,
         frac_bits: FixedPoint::default().frac_bits,
     };

@@ -2,7 +2,8 @@
 //! inputters (`tfe-aggregate submit`) and a result receiver (`tfe-aggregate receive`), each
 //! its own process, over mutual TLS on loopback. The mean against the plaintext one, a
 //! refused duplicate submission, an impostor and stray connections that do not disturb the
-//! round, a missing inputter left out at the deadline, and the minimum the parties enforce.
+//! round, a missing inputter (and her weight) left out at the deadline, and the minimum the
+//! parties enforce.
 
 mod common;
 
@@ -226,11 +227,18 @@ fn three_inputters_give_the_receiver_the_mean_and_a_second_submission_is_refused
 }
 
 #[test]
-fn an_inputter_missing_at_the_deadline_is_left_out_of_the_mean() {
+fn an_inputter_missing_at_the_deadline_is_left_out_of_the_weighted_mean() {
     let dir = temp_dir("netagg-missing");
     let (config, xs) = deployment(&dir);
     let mut children = Children::new(&dir);
-    let rules = ["--deadline-ms", "3000", "--min-inputs", "2"];
+    let rules = [
+        "--deadline-ms",
+        "3000",
+        "--min-inputs",
+        "2",
+        "--weights",
+        "alice=3,carol=5",
+    ];
     let ps = parties(&mut children, &config, "week-2", &rules);
     for name in ["alice", "bob"] {
         let (code, err) = submit(&dir, &config, name, "week-2");
@@ -252,7 +260,8 @@ fn an_inputter_missing_at_the_deadline_is_left_out_of_the_mean() {
     let json = report(&children, r);
     assert_eq!(json["included"], serde_json::json!(["alice", "bob"]));
     assert_eq!(json["missing"], serde_json::json!(["carol"]));
-    let want = mean(&[&xs[0], &xs[1]]);
+    // Carol's weight leaves with her: (3 alice + 1 bob) / 4.
+    let want = (&xs[0] * 3.0 + &xs[1]) / 4.0;
     let diff = max_abs_diff(&read_npy(&out), &want);
     assert!(diff <= TOLERANCE, "mean off by {diff}");
     // Carol's pieces go to parties 2 and 0, which waited for her until the deadline.

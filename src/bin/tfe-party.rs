@@ -73,6 +73,16 @@ struct Args {
     /// Reveal nothing unless at least K inputters submitted.
     #[arg(long, value_name = "K", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
     min_inputs: u64,
+    /// Public weights for a weighted sum or mean (NAME=W, comma-separated; others weigh 1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "NAME=W,...",
+        requires = "aggregate",
+        help_heading = "Secure aggregation"
+    )]
+    weights: Vec<String>,
     /// How long to hold the round open for submissions once the parties have met.
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
     deadline_ms: u64,
@@ -144,6 +154,13 @@ fn aggregate(args: &Args, config: &Config, id: u8) -> Result<()> {
         shape: args.shape.clone().unwrap_or_default(),
         clip: args.clip.unwrap_or_default(),
         min_inputs: args.min_inputs as usize,
+        weights: match args.weights.is_empty() {
+            true => None,
+            false => Some(RoundRules::weights_by_name(
+                config.inputters(),
+                &args.weights,
+            )?),
+        },
         deadline_ms: args.deadline_ms,
         frac_bits: FixedPoint::default().frac_bits,
     };

@@ -41,6 +41,10 @@ pub struct RoundRules {
     pub shape: Vec<usize>,
     pub clip: f32,
     pub min_inputs: usize,
+    /// One public weight per inputter, in role order (a weighted sum or mean); `None`
+    /// weighs every inputter 1.
+    #[serde(default)]
+    pub weights: Option<Vec<f64>>,
     /// How long the parties wait for submissions once their mesh is up.
     pub deadline_ms: u64,
     pub frac_bits: u32,
@@ -68,6 +72,7 @@ impl RoundRules {
             self.shape
         );
         let aggregation = Aggregation {
+            weights: self.weights.clone(),
             min_inputs: self.min_inputs,
             fixed_point: FixedPoint {
                 frac_bits: self.frac_bits,
@@ -87,8 +92,12 @@ impl RoundRules {
 
     /// One line for logs: what the round takes.
     pub fn describe(&self) -> String {
+        let weights = match &self.weights {
+            Some(w) => format!(", weights {w:?}"),
+            None => String::new(),
+        };
         format!(
-            "round {:?}: {} inputter(s), vectors of shape {:?} clipped to ±{}, at least {} to reveal, {:.1} s deadline",
+            "round {:?}: {} inputter(s), vectors of shape {:?} clipped to ±{}, at least {} to reveal, {:.1} s deadline{weights}",
             self.round,
             self.inputters.len(),
             self.shape,
@@ -96,6 +105,25 @@ impl RoundRules {
             self.min_inputs,
             self.deadline_ms as f64 / 1e3
         )
+    }
+
+    /// The weights as `name=w` pairs give them (inputters not named weigh 1), in role order.
+    pub fn weights_by_name(inputters: &[String], pairs: &[String]) -> Result<Vec<f64>> {
+        let mut weights = vec![1.0; inputters.len()];
+        for pair in pairs {
+            let (name, w) = (pair.split_once('='))
+                .ok_or_else(|| anyhow!("weight {pair:?} is not NAME=WEIGHT"))?;
+            let k = (inputters.iter().position(|n| n == name)).ok_or_else(|| {
+                anyhow!(
+                    "weight {pair:?} names no inputter of the configuration (it names {})",
+                    inputters.join(", ")
+                )
+            })?;
+            weights[k] = w
+                .parse()
+                .map_err(|_| anyhow!("weight {pair:?}: {w:?} is not a number"))?;
+        }
+        Ok(weights)
     }
 }
 
@@ -289,5 +317,21 @@ mod tests {
         assert!(check_round_name("step-17").is_ok());
         assert!(check_round_name("two words").is_err());
         assert!(check_round_name("").is_err());
+    }
+
+    #[test]
+    fn weights_by_name_default_to_one_and_name_the_bad_pair() {
+        let names = ["a", "b", "c"].map(String::from);
+        let pairs = ["c=2.5", "a=0"].map(String::from);
+        let w = RoundRules::weights_by_name(&names, &pairs).unwrap();
+        assert_eq!(w, [0.0, 1.0, 2.5]);
+        for (bad, says) in [
+            ("d=1", "names no inputter"),
+            ("a", "NAME=WEIGHT"),
+            ("a=x", "not a number"),
+        ] {
+            let e = RoundRules::weights_by_name(&names, &[bad.to_string()]).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 }
