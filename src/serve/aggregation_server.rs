@@ -48,6 +48,8 @@ pub fn serve_round(
     let late = Late {
         roles: [&round.inputters[..], &[Role::Receiver]].concat(),
         max_words: round.ring.words(round.len).max(MAX_TEXT_WORDS),
+        // The round's name, then an inputter's piece.
+        max_messages: 2,
     };
     let others: Vec<Role> = Role::PARTIES.into_iter().filter(|&r| r != me).collect();
     let (mesh, gate) = serve(config, me, SESSION, &others, late)?;

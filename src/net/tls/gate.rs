@@ -145,6 +145,7 @@ async fn forward(
 ) {
     let mut next_id = 0;
     let late = door.late.roles.clone();
+    let max_messages = door.late.max_messages;
     let mut admit = |(role, (stream, sealer, opener)): Established| {
         if !late.contains(&role) {
             eprintln!("tfe-net: ignored a connection from {role}, which is already connected");
@@ -156,7 +157,11 @@ async fn forward(
         };
         let caller = Caller { role, id: next_id };
         next_id += 1;
-        let sink = Sink::Gate(caller, events.clone());
+        let sink = Sink::Gate {
+            caller,
+            events: events.clone(),
+            max_messages,
+        };
         let (link, reader) = Link::open(stream, sealer, opener, silence, sink);
         if events.send(Raw::Joined(caller, link)).is_err() {
             return false;

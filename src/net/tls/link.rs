@@ -44,8 +44,13 @@ pub(super) struct Link {
 pub(super) enum Sink {
     /// The link's own inbox, read by `recv`.
     Own(std_mpsc::Sender<Result<Vec<u64>, String>>),
-    /// A gate's events, tagged with the caller.
-    Gate(Caller, std_mpsc::Sender<Raw>),
+    /// A gate's events, tagged with the caller; at most `max_messages`, then the link
+    /// ends, so that a caller cannot queue more than its part takes.
+    Gate {
+        caller: Caller,
+        events: std_mpsc::Sender<Raw>,
+        max_messages: usize,
+    },
 }
 
 impl Sink {
@@ -53,7 +58,7 @@ impl Sink {
     fn deliver(&self, message: Result<Vec<u64>, String>) -> bool {
         match self {
             Sink::Own(inbox) => inbox.send(message).is_ok(),
-            Sink::Gate(caller, events) => events
+            Sink::Gate { caller, events, .. } => events
                 .send(match message {
                     Ok(words) => Raw::Message(*caller, words),
                     Err(why) => Raw::Left(*caller, why),
@@ -193,13 +198,21 @@ async fn read_loop(
     failure: Arc<OnceLock<String>>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let mut room = match &sink {
+        Sink::Own(_) => usize::MAX,
+        Sink::Gate { max_messages, .. } => *max_messages,
+    };
     let reason = loop {
         let frame = tokio::select! {
             frame = read_frame(&mut rd, &mut opener, silence) => frame,
             _ = &mut stop => return,
         };
         match frame {
+            Ok((Kind::Data, _)) if room == 0 => {
+                break "it sent more messages than its part takes".to_string();
+            }
             Ok((Kind::Data, words)) => {
+                room -= 1;
                 if !sink.deliver(Ok(words)) {
                     return;
                 }

@@ -48,11 +48,13 @@ struct Listening {
     late: Option<Late>,
 }
 
-/// Who may join after the mesh, and the largest message any of them may send.
+/// Who may join after the mesh, the largest message any of them may send, and how many
+/// messages one connection may send.
 #[derive(Clone, Debug, Default)]
 pub struct Late {
     pub roles: Vec<Role>,
     pub max_words: usize,
+    pub max_messages: usize,
 }
 
 pub(super) type Established = (Role, (Stream, Sealer, Opener));
