@@ -3,7 +3,8 @@
 (seeded, random initialisation, nothing downloaded) instead of committed:
 
     .venv/bin/python scripts/make_large_models.py                 # both (~2 min on 2 cores)
-    .venv/bin/python scripts/make_large_models.py bert_base       # or resnet50, bert_base_embeds
+    .venv/bin/python scripts/make_large_models.py bert_base       # or resnet50, bert_base_embeds,
+                                                                  # efficientnet_b0, mobilenet_v2, vit_tiny_224
     .venv/bin/python scripts/make_large_models.py --out DIR ...   # default target/large-models
 
     bert_base  transformers BertForSequenceClassification from BertConfig() (BERT-base: 12
@@ -18,6 +19,13 @@
                exporter, default opset, dynamic batch. Its BatchNorm statistics are
                recalibrated on random images (see below) so that the activations stay in a
                trained network's range. ~100 MB
+    efficientnet_b0, mobilenet_v2
+               torchvision efficientnet_b0 / mobilenet_v2 (weights=None), 1000 classes,
+               exported and recalibrated like resnet50 (SiLU and squeeze-excite sigmoids in
+               EfficientNet-B0, ReLU6 in MobileNetV2). ~21 MB / ~14 MB
+    vit_tiny_224
+               timm vit_tiny_patch16_224 (pretrained=False: embed 192, depth 12, 3 heads,
+               1000 classes), timm's own initialisation, exported like resnet50. ~23 MB
 
 Each DIR/<name>/ gets model.onnx, the inputs at batch 1 and 4 (input_b{1,4}.npy, or
 input_b{1,4}_{input name}.npy for BERT) and onnxruntime's outputs (expected_b{1,4}.npy;
@@ -189,52 +197,85 @@ def bert_base_embeds(out: Path) -> None:
         ], batches=(b,))
 
 
-def resnet50(out: Path) -> None:
-    import torchvision
-
-    d = out / "resnet50"
-    d.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(42)
-    model = torchvision.models.resnet50(weights=None)
-    # Random initialisation leaves running_mean 0 / running_var 1 in every BatchNorm, so in
-    # eval mode nothing is normalised and activations grow through the 16 blocks.
-    # Recalibrate: cumulative averages of the batch statistics over 4 random batches.
+def recalibrated(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random initialisation leaves running_mean 0 / running_var 1 in every BatchNorm, so in
+    eval mode nothing is normalised and activations grow through the blocks. Recalibrate:
+    cumulative averages of the batch statistics over 4 batches of 8 standard-normal images."""
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_running_stats()
             m.momentum = None
     model.train()
-    g = torch.Generator().manual_seed(142)
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for _ in range(4):
             model(torch.randn(8, 3, 224, 224, generator=g))
-    model.eval()
-    x = {"input": np.random.default_rng(143).standard_normal((max(BATCHES), 3, 224, 224)).astype(np.float32)}
+    return model.eval()
+
+
+def image_model(out: Path, name: str, model: torch.nn.Module, input_seed: int, notes: list[str]) -> None:
+    """An image classifier on [N,3,224,224] standard-normal inputs, exported like resnet50."""
+    d = out / name
+    d.mkdir(parents=True, exist_ok=True)
+    x = {"input": np.random.default_rng(input_seed).standard_normal((max(BATCHES), 3, 224, 224)).astype(np.float32)}
     t0 = time.time()
     export(model, (torch.from_numpy(x["input"][:1]),), ["input"], "output", d / "model.onnx")
-    print(f"== resnet50: exported in {time.time() - t0:.0f}s")
+    print(f"== {name}: exported in {time.time() - t0:.0f}s")
 
     @torch.no_grad()
     def ref(xb):
         return model(torch.from_numpy(xb["input"])).numpy()
 
-    write(d, "resnet50", x, ref, [
-        "torchvision.models.resnet50(weights=None), random initialisation (torch.manual_seed(42)); BatchNorm running "
-        "statistics recalibrated in train mode (momentum=None: cumulative average) on 4 batches of 8 standard-normal "
-        "images (torch.Generator seed 142), then eval mode",
-        "inputs: standard normal [N,3,224,224] (numpy default_rng(143)); batch 1 = row 0",
+    write(d, name, x, ref, notes + [
+        f"inputs: standard normal [N,3,224,224] (numpy default_rng({input_seed})); batch 1 = row 0",
         "torch.onnx.export(model, (x,), dynamo=False, input_names=['input'], output_names=['output'], "
         "dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})",
+    ])
+
+
+def torchvision_model(out: Path, name: str, seed: int) -> None:
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = recalibrated(getattr(torchvision.models, name)(weights=None), 100 + seed)
+    image_model(out, name, model, 101 + seed, [
+        f"torchvision.models.{name}(weights=None), random initialisation (torch.manual_seed({seed})); BatchNorm "
+        "running statistics recalibrated in train mode (momentum=None: cumulative average) on 4 batches of 8 "
+        f"standard-normal images (torch.Generator seed {100 + seed}), then eval mode",
+    ])
+
+
+def resnet50(out: Path) -> None:
+    torchvision_model(out, "resnet50", 42)
+
+
+def efficientnet_b0(out: Path) -> None:
+    torchvision_model(out, "efficientnet_b0", 43)
+
+
+def mobilenet_v2(out: Path) -> None:
+    torchvision_model(out, "mobilenet_v2", 44)
+
+
+def vit_tiny_224(out: Path) -> None:
+    import timm
+
+    torch.manual_seed(45)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False).eval()
+    image_model(out, "vit_tiny_224", model, 145, [
+        f"timm {timm.__version__} create_model('vit_tiny_patch16_224', pretrained=False): embed 192, depth 12, "
+        "3 heads, MLP ratio 4, 1000 classes; timm's own random initialisation after torch.manual_seed(45); eval mode",
     ])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", metavar="NAME",
-                   help="bert_base, bert_base_embeds and/or resnet50 (default: bert_base and resnet50)")
+                   help="any of the makers below (default: bert_base and resnet50)")
     p.add_argument("--out", type=Path, default=ROOT / "target" / "large-models")
     a = p.parse_args()
-    makers = {"bert_base": bert_base, "bert_base_embeds": bert_base_embeds, "resnet50": resnet50}
+    makers = {"bert_base": bert_base, "bert_base_embeds": bert_base_embeds, "resnet50": resnet50,
+              "efficientnet_b0": efficientnet_b0, "mobilenet_v2": mobilenet_v2, "vit_tiny_224": vit_tiny_224}
     bad = set(a.names) - set(makers)
     if bad:
         p.error(f"unknown model(s) {sorted(bad)}: choose from {sorted(makers)}")

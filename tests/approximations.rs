@@ -11,7 +11,7 @@ use tfe::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source};
 use tfe::serve::{Mode, predict};
 use tfe::tensor::FixedPoint;
 
-const FUNCTIONS: [Function; 11] = [
+const FUNCTIONS: [Function; 18] = [
     Function::Exp,
     Function::Log,
     Function::Reciprocal,
@@ -23,6 +23,13 @@ const FUNCTIONS: [Function; 11] = [
     Function::Softplus,
     Function::Elu { alpha: 1.0 },
     Function::SigmoidPiecewise,
+    Function::SigmoidPolynomial,
+    Function::TanhPolynomial,
+    Function::Silu,
+    Function::Gelu,
+    Function::GeluTanh,
+    Function::ExpNonPositive,
+    Function::ReciprocalOfSum { terms: 128 },
 ];
 
 /// The bar each approximation must meet, |approx - exact| <= abs + rel |exact|, with 16
@@ -30,11 +37,18 @@ const FUNCTIONS: [Function; 11] = [
 /// large (exp, reciprocal, roots); the absolute term is a few units in the last place.
 fn tolerance(f: Function) -> (f64, f64) {
     match f {
-        Function::Exp => (1e-4, 2e-4),
+        Function::Exp | Function::ExpNonPositive => (1e-4, 2e-4),
+        Function::ReciprocalOfSum { .. } => (1e-4, 2e-4),
+        // Degree-8 fits within 4.2e-5, and the jump to x at 4 (GELU(4) = 4 - 1.3e-4).
+        Function::Gelu | Function::GeluTanh => (2e-4, 0.0),
         Function::Reciprocal | Function::Rsqrt | Function::Sqrt => (1e-4, 2e-4),
         Function::Log => (2e-4, 0.0),
         // Linear interpolation with knots every 0.5: h^2/8 max|sigmoid''| = 3.0e-3.
         Function::SigmoidPiecewise => (3.5e-3, 0.0),
+        // Fits within 3.8e-5 and sigmoid(-10) = 4.5e-5 beyond the clamp; tanh doubles both.
+        Function::TanhPolynomial => (2e-4, 0.0),
+        // Fits within 2.7e-5 and 10 sigmoid(-10) = 4.5e-4 beyond the clamp.
+        Function::Silu => (5e-4, 0.0),
         _ => (1e-4, 0.0),
     }
 }

@@ -448,8 +448,9 @@ fn check_estimates_the_cost_per_node() {
         v["estimate"].clone()
     };
     let (one, four) = (estimate("1"), estimate("4"));
-    assert_eq!(one["rounds"], 24, "{one}");
-    assert_eq!(four["rounds"], 24, "{four}");
+    // Three products (2 rounds each) and two ReLU gates (4 rounds each).
+    assert_eq!(one["rounds"], 14, "{one}");
+    assert_eq!(four["rounds"], 14, "{four}");
     let bytes = |v: &serde_json::Value| v["bytes"].as_u64().unwrap();
     // Bits packed 64 to a word fill up at larger batches.
     assert!(
@@ -462,7 +463,7 @@ fn check_estimates_the_cost_per_node() {
         .iter()
         .find(|n| n["node"] == "/Relu")
         .expect("a /Relu entry");
-    assert_eq!(relu["rounds"], 9, "{relu}");
+    assert_eq!(relu["rounds"], 4, "{relu}");
     let text = convert(&[s(&fixture("mlp", "model.onnx")), "--check".into()]);
     assert!(
         text.stdout

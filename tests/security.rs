@@ -43,7 +43,10 @@ fn plan() -> Plan {
     let w = b.weight("w", w_data, Visibility::Secret);
     let y = b.step("mm", Op::MatMul, &[x, w], "y", Shape(vec![n(1), f(8)]));
     let r = b.step("relu", Op::Relu, &[y], "r", Shape(vec![n(1), f(8)]));
-    let sq = b.step("square", Op::Mul, &[r, x], "sq", Shape(vec![n(1), f(8)]));
+    let product = b.step("square", Op::Mul, &[r, x], "rx", Shape(vec![n(1), f(8)]));
+    // A second ReLU, so that party 0 plays every part of the comparison (its dealer
+    // rotates per call).
+    let sq = b.step("relu2", Op::Relu, &[product], "sq", Shape(vec![n(1), f(8)]));
     let img = b.step(
         "reshape",
         Op::Reshape {

@@ -103,8 +103,10 @@ fn weights_are_shared_once_and_not_per_request() {
     let online: Vec<Stats> = (0..3)
         .map(|_| session.predict(&x).unwrap().online)
         .collect();
+    // Messages may differ: which party deals each comparison rotates from call to call.
     assert_eq!(
-        online[1], online[2],
+        (online[1].bytes_sent, online[1].rounds),
+        (online[2].bytes_sent, online[2].rounds),
         "a request must not pay for earlier ones"
     );
     assert_eq!(online[0].bytes_sent, online[1].bytes_sent + CLIENT_KEYS);

@@ -5,7 +5,7 @@
 
 use super::approx::{self, Ring};
 use super::domain_mpc::ProductRoute;
-use super::maps::{MaskMap, MulMap};
+use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
@@ -33,24 +33,35 @@ impl CostDomain {
         }
     }
 
-    /// A product costs what the mpc domain's [`ProductRoute`] for its operands costs.
-    fn product<B: Bilinear>(
+    /// A sum of products costs what the mpc domain's [`ProductRoute`] for its operands
+    /// costs, on the elements of the sum.
+    fn products<B: Bilinear>(
         &mut self,
         map: &B,
-        x: &Costed,
-        y: &Costed,
+        pairs: &[(&Costed, &Costed)],
+        addend: Option<&Costed>,
         shift: u32,
     ) -> Result<Costed> {
-        let zeros = map.apply(&x.zeros.view(), &y.zeros.view())?;
+        let mut zeros: Option<ArrayD<u64>> = addend.map(|a| a.zeros.clone());
+        for (x, y) in pairs {
+            let product = map.apply(&x.zeros.view(), &y.zeros.view())?;
+            zeros = Some(match zeros {
+                None => product,
+                Some(acc) => AddMap.apply_to(&[&acc, &product])?,
+            });
+        }
+        let zeros = zeros.ok_or_else(|| anyhow::anyhow!("a sum of no products"))?;
+        let secrets: Vec<(bool, bool)> = pairs.iter().map(|(x, y)| (x.secret, y.secret)).collect();
+        let addend_secret = addend.is_some_and(|a| a.secret);
         let n = zeros.len() as u64;
-        self.total += match ProductRoute::of(x.secret, y.secret, shift) {
+        self.total += match ProductRoute::of(&secrets, addend_secret, shift) {
             ProductRoute::Local => Cost::FREE,
             ProductRoute::Reshare => Cost::reshare(n),
             ProductRoute::Truncate => Cost::truncate(n),
         };
         Ok(Costed {
             zeros,
-            secret: x.secret || y.secret,
+            secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
         })
     }
 }
@@ -78,7 +89,7 @@ impl Domain for CostDomain {
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Costed, y: &Costed) -> Result<Costed> {
-        self.product(map, x, y, self.fixed.frac_bits)
+        self.products(map, &[(x, y)], None, self.fixed.frac_bits)
     }
 
     fn gate(&mut self, x: &Costed, ys: &[&Costed]) -> Result<Vec<Costed>> {
@@ -122,8 +133,14 @@ impl Ring for CostDomain {
         })
     }
 
-    fn mul_shift(&mut self, x: &Costed, y: &Costed, shift: u32) -> Result<Costed> {
-        self.product(&MulMap, x, y, shift)
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&Costed, &Costed)],
+        addend: Option<&Costed>,
+        shift: u32,
+    ) -> Result<Costed> {
+        self.products(map, pairs, addend, shift)
     }
 
     fn msb_onehot(&mut self, x: &Costed, width: u32) -> Result<Costed> {

@@ -3,7 +3,7 @@
 //! non-linear functions use the same approximations as mpc.
 
 use super::approx::{self, Ring};
-use super::maps::MulMap;
+use super::maps::AddMap;
 use super::{Bilinear, Domain, Linear};
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
@@ -70,10 +70,23 @@ impl Ring for FixedDomain {
         Ok(ArrayD::from_elem(IxDyn(&[]), v))
     }
 
-    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value> {
-        Ok(MulMap
-            .apply(&x.view(), &y.view())?
-            .mapv(|v| shift_right(v, shift)))
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&Self::Value, &Self::Value)],
+        addend: Option<&Self::Value>,
+        shift: u32,
+    ) -> Result<Self::Value> {
+        let mut sum: Option<Self::Value> = addend.cloned();
+        for (x, y) in pairs {
+            let product = map.apply(&x.view(), &y.view())?;
+            sum = Some(match sum {
+                None => product,
+                Some(acc) => AddMap.apply_to(&[&acc, &product])?,
+            });
+        }
+        let sum = sum.ok_or_else(|| anyhow::anyhow!("a sum of no products"))?;
+        Ok(sum.mapv(|v| shift_right(v, shift)))
     }
 
     fn msb_onehot(&mut self, x: &Self::Value, width: u32) -> Result<Self::Value> {

@@ -2,7 +2,7 @@
 //! (constants introduced by lowering) that every party holds in the clear.
 
 use super::approx::{self, Ring};
-use super::maps::{MaskMap, MulMap};
+use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
 use crate::mpc::{ArithShare, Party, arith::product_term};
 use crate::net::Stats;
@@ -46,24 +46,29 @@ impl MpcValue {
     }
 }
 
-/// How the mpc domain computes a product `map(x, y)` rescaled by `shift` bits; the cost
-/// domain follows the same choice.
+/// How the mpc domain computes a sum of products `Σ map(x_i, y_i) (+ addend)` rescaled by
+/// `shift` bits; the cost domain follows the same choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ProductRoute {
-    /// Both operands public, or one public with nothing to rescale: each component alone.
+    /// Everything public, or secrets only scaled by public values with nothing to
+    /// rescale: each component alone.
     Local,
-    /// Two secrets, nothing to rescale: the resharing round.
+    /// A product of two secrets, nothing to rescale: the resharing round.
     Reshare,
     /// A secret operand and a rescale: the two-round truncation.
     Truncate,
 }
 
 impl ProductRoute {
-    pub(super) fn of(x_secret: bool, y_secret: bool, shift: u32) -> ProductRoute {
-        match (x_secret, y_secret, shift) {
-            (false, false, _) => ProductRoute::Local,
+    /// The route for products whose operands are secret as `pairs` says, plus an addend
+    /// (secret or not).
+    pub(super) fn of(pairs: &[(bool, bool)], addend_secret: bool, shift: u32) -> ProductRoute {
+        let any_secret = addend_secret || pairs.iter().any(|&(x, y)| x || y);
+        let two_secrets = pairs.iter().any(|&(x, y)| x && y);
+        match (any_secret, two_secrets, shift) {
+            (false, _, _) => ProductRoute::Local,
             (true, true, 0) => ProductRoute::Reshare,
-            (_, _, 0) => ProductRoute::Local,
+            (true, false, 0) => ProductRoute::Local,
             _ => ProductRoute::Truncate,
         }
     }
@@ -76,46 +81,84 @@ impl MpcValue {
 }
 
 impl MpcDomain<'_> {
-    /// `map(x, y)` truncated by `shift` bits, by the [`ProductRoute`] its operands take.
-    fn product<B: Bilinear>(
+    /// `(Σ map(x_i, y_i) + addend) >> shift`, by the [`ProductRoute`] its operands take:
+    /// the products' additive terms are summed before the one resharing or truncation.
+    fn products<B: Bilinear>(
         &mut self,
         map: &B,
-        x: &MpcValue,
-        y: &MpcValue,
+        pairs: &[(&MpcValue, &MpcValue)],
+        addend: Option<&MpcValue>,
         shift: u32,
     ) -> Result<MpcValue> {
-        let route = ProductRoute::of(x.is_secret(), y.is_secret(), shift);
+        let secrets: Vec<(bool, bool)> = pairs
+            .iter()
+            .map(|(x, y)| (x.is_secret(), y.is_secret()))
+            .collect();
+        let route = ProductRoute::of(&secrets, addend.is_some_and(|a| a.is_secret()), shift);
         let apply = |a: &ArrayD<u64>, b: &ArrayD<u64>| map.apply(&a.view(), &b.view());
-        let product = match (x, y) {
-            (MpcValue::Public(a), MpcValue::Public(b)) => {
-                return Ok(MpcValue::Public(
-                    apply(a, b)?.mapv(|v| shift_right(v, shift)),
-                ));
+        let id = self.party.id();
+        if route == ProductRoute::Local {
+            // Linear in the secrets: each component alone (a public value is (v, 0, 0)).
+            let mut parts = vec![];
+            for (x, y) in pairs {
+                parts.push(match (x, y) {
+                    (MpcValue::Public(a), MpcValue::Public(b)) => MpcValue::Public(apply(a, b)?),
+                    (MpcValue::Secret(s), MpcValue::Public(p)) => {
+                        MpcValue::Secret(s.map(|c| apply(c, p))?)
+                    }
+                    (MpcValue::Public(p), MpcValue::Secret(s)) => {
+                        MpcValue::Secret(s.map(|c| apply(p, c))?)
+                    }
+                    (MpcValue::Secret(_), MpcValue::Secret(_)) => {
+                        unreachable!("two secrets take the resharing")
+                    }
+                });
             }
-            (MpcValue::Secret(s), MpcValue::Public(p)) if route == ProductRoute::Local => {
-                s.map(|c| apply(c, p))?
+            parts.extend(addend.cloned());
+            let mut sum = parts.remove(0);
+            for part in &parts {
+                sum = self.linear(&AddMap, &[&sum, part])?;
             }
-            (MpcValue::Public(p), MpcValue::Secret(s)) if route == ProductRoute::Local => {
-                s.map(|c| apply(p, c))?
-            }
-            // A public operand scales each component; the first is an additive term like
-            // any other.
-            (MpcValue::Secret(s), MpcValue::Public(p)) => {
-                self.party.truncate(&apply(&s.cur, p)?, shift)?
-            }
-            (MpcValue::Public(p), MpcValue::Secret(s)) => {
-                self.party.truncate(&apply(p, &s.cur)?, shift)?
-            }
-            (MpcValue::Secret(a), MpcValue::Secret(b)) => {
-                let term = product_term(a, b, apply)?;
-                if route == ProductRoute::Reshare {
-                    self.party.reshare(&term)?
-                } else {
-                    self.party.truncate(&term, shift)?
-                }
-            }
+            return Ok(match sum {
+                MpcValue::Public(p) => MpcValue::Public(p.mapv(|v| shift_right(v, shift))),
+                secret => secret,
+            });
+        }
+        // Party `id`'s additive term of the sum: x_i y_i + x_i y_(i+1) + x_(i+1) y_i for two
+        // secrets, its first component times a public operand, a public product at party 0.
+        let mut term: Option<ArrayD<u64>> = None;
+        let mut accumulate = |t: ArrayD<u64>| -> Result<()> {
+            term = Some(match term.take() {
+                None => t,
+                Some(acc) => AddMap.apply_to(&[&acc, &t])?,
+            });
+            Ok(())
         };
-        Ok(MpcValue::Secret(product))
+        for (x, y) in pairs {
+            let t = match (x, y) {
+                (MpcValue::Secret(a), MpcValue::Secret(b)) => product_term(a, b, apply)?,
+                (MpcValue::Secret(s), MpcValue::Public(p)) => apply(&s.cur, p)?,
+                (MpcValue::Public(p), MpcValue::Secret(s)) => apply(p, &s.cur)?,
+                (MpcValue::Public(a), MpcValue::Public(b)) => {
+                    let product = apply(a, b)?;
+                    if id == 0 {
+                        product
+                    } else {
+                        ArrayD::zeros(product.raw_dim())
+                    }
+                }
+            };
+            accumulate(t)?;
+        }
+        if let Some(a) = addend {
+            accumulate(a.as_share(id).cur.clone())?;
+        }
+        let term = term.expect("at least one product");
+        Ok(MpcValue::Secret(if route == ProductRoute::Reshare {
+            self.party.reshare(&term)?
+        } else {
+            self.party.truncate(&term, shift)?
+        }))
     }
 }
 
@@ -128,8 +171,14 @@ impl Ring for MpcDomain<'_> {
         Ok(MpcValue::Public(ArrayD::from_elem(IxDyn(&[]), v)))
     }
 
-    fn mul_shift(&mut self, x: &MpcValue, y: &MpcValue, shift: u32) -> Result<MpcValue> {
-        self.product(&MulMap, x, y, shift)
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&MpcValue, &MpcValue)],
+        addend: Option<&MpcValue>,
+        shift: u32,
+    ) -> Result<MpcValue> {
+        self.products(map, pairs, addend, shift)
     }
 
     fn msb_onehot(&mut self, x: &MpcValue, width: u32) -> Result<MpcValue> {
@@ -176,7 +225,7 @@ impl Domain for MpcDomain<'_> {
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &MpcValue, y: &MpcValue) -> Result<MpcValue> {
-        self.product(map, x, y, self.fixed.frac_bits)
+        self.products(map, &[(x, y)], None, self.fixed.frac_bits)
     }
 
     fn gate(&mut self, x: &MpcValue, ys: &[&MpcValue]) -> Result<Vec<MpcValue>> {

@@ -258,7 +258,7 @@ pub fn arg_max<D: Domain>(
 pub fn softmax<D: Domain>(dom: &mut D, x: &D::Value, axis: usize, log: bool) -> Result<D::Value> {
     let max = reduce_max(dom, x, &[axis], true, false)?;
     let shifted = sub(dom, x, &max)?;
-    let e = dom.function(Function::Exp, &shifted)?;
+    let e = dom.function(Function::ExpNonPositive, &shifted)?;
     let total = dom.linear(
         &ReduceSumMap {
             axes: &[axis],
@@ -270,7 +270,8 @@ pub fn softmax<D: Domain>(dom: &mut D, x: &D::Value, axis: usize, log: bool) -> 
         let ln_total = dom.function(Function::Log, &total)?;
         sub(dom, &shifted, &ln_total)
     } else {
-        let inverse = dom.function(Function::Reciprocal, &total)?;
+        let terms = D::shape(x)[axis] as u32;
+        let inverse = dom.function(Function::ReciprocalOfSum { terms }, &total)?;
         dom.bilinear(&MulMap, &e, &inverse)
     }
 }

@@ -2,6 +2,7 @@
 //! rules, and the per-node coverage report that `tfe-convert --check` prints.
 
 mod activation;
+mod activation_patterns;
 mod args;
 mod classes;
 mod compare;
@@ -37,6 +38,7 @@ mod topk;
 mod tree;
 mod window;
 
+pub use activation::{GeluMethod, SigmoidMethod};
 pub use convert::{Converted, check, convert};
 pub use coverage::{Coverage, NodeReport, Status};
 pub use registry::{OpRule, operators_markdown, rules};
@@ -45,8 +47,9 @@ use hints::hint_for;
 use registry::rule_for;
 
 use crate::import::{BatchPolicy, Graph, GraphNames, Model, Node, floats, ints};
-use crate::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
+use crate::plan::{Dim, Op, Plan, PlanBuilder, Shape, Source, ValueId, Visibility};
 use crate::tensor::FixedPoint;
+use activation_patterns::ActivationPatterns;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use compare_groups::ComparisonGroups;
 use fuse::Fusions;
@@ -66,6 +69,8 @@ pub struct Options {
     pub graph_names: GraphNames,
     /// How Sigmoid is approximated.
     pub sigmoid: SigmoidMethod,
+    /// How Gelu is approximated.
+    pub gelu: GeluMethod,
 }
 
 /// A constant tied to the batch size the model was exported with: it only broadcasts
@@ -77,15 +82,6 @@ pub struct Options {
 pub struct BatchTie {
     shapes: String,
     output: String,
-}
-
-/// Sigmoid's two approximations: the default is accurate to a few 1e-5 in 49 rounds; the
-/// piecewise-linear one takes 11 rounds (more bytes) and is accurate to about 3e-3.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SigmoidMethod {
-    #[default]
-    Exact,
-    Piecewise,
 }
 
 /// Where a step's result goes, which gives the value its name and shape.
@@ -125,6 +121,7 @@ pub struct Lowering<'g> {
     fusions: Fusions,
     reorders: Reorders,
     rms: RmsPatterns,
+    activations: ActivationPatterns,
     /// Shapes of the tensors that rewrites add to the graph.
     introduced: HashMap<String, Shape>,
     fixed_point: FixedPoint,
@@ -147,6 +144,7 @@ pub struct Lowering<'g> {
     scalars: HashMap<String, (ValueId, f32)>,
     comparisons: ComparisonGroups,
     pub sigmoid: SigmoidMethod,
+    gelu: GeluMethod,
 }
 
 impl<'g> Lowering<'g> {
@@ -445,14 +443,6 @@ impl<'g> Lowering<'g> {
     pub fn fusions(&self) -> &Fusions {
         &self.fusions
     }
-
-    /// The sigmoid approximation chosen at convert time.
-    pub fn sigmoid_function(&self) -> Function {
-        match self.sigmoid {
-            SigmoidMethod::Exact => Function::Sigmoid,
-            SigmoidMethod::Piecewise => Function::SigmoidPiecewise,
-        }
-    }
 }
 
 /// Lowers every node. With `keep_going`, a failing node is recorded and its outputs stand in
@@ -471,6 +461,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         fusions: Fusions::find(graph, &readers),
         reorders: Reorders::find(graph, &readers),
         rms: RmsPatterns::find(graph, &readers),
+        activations: ActivationPatterns::find(graph, &readers, &activation::fused(&options)),
         introduced: HashMap::new(),
         fixed_point: options.fixed_point,
         integral: HashSet::new(),
@@ -482,6 +473,7 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
         scalars: HashMap::new(),
         comparisons: ComparisonGroups::find(graph),
         sigmoid: options.sigmoid,
+        gelu: options.gelu,
     };
     let mut coverage = Coverage::new(model);
     let mut failed = false;
@@ -524,6 +516,8 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
             Status::Folded(format!("into {into}"))
         } else if let Some(into) = cx.rms.absorbed_by(&node.name) {
             Status::Folded(format!("into {into} (an RMS normalisation)"))
+        } else if let Some(into) = cx.activations.absorbed_by(&node.name) {
+            Status::Folded(format!("into {into} (one activation)"))
         } else if let Some(leader) = cx.comparisons.lowered_with(&node.name) {
             Status::Folded(format!(
                 "into {leader} (one gate for the comparisons of one tensor)"
@@ -598,6 +592,9 @@ pub fn lower_graph(graph: &Graph, options: Options, keep_going: bool) -> (Option
 fn lower_node(cx: &mut Lowering, node: &Node, rule: registry::Lower) -> Result<()> {
     if let Some(pattern) = cx.rms.anchored_at(&node.name).cloned() {
         return normalization::rms_of_pattern(cx, node, &pattern);
+    }
+    if let Some(pattern) = cx.activations.anchored_at(&node.name).cloned() {
+        return activation::of_pattern(cx, node, &pattern);
     }
     match cx.reorders.activation_before(&node.name).cloned() {
         Some(activation) => reorder::lower_pool_then_activation(cx, node, rule, &activation),

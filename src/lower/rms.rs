@@ -6,7 +6,7 @@
 //! the others fold into it. Each intermediate must be read by the next node alone (and be
 //! no graph output), so that nothing else sees the values the rewrite skips.
 
-use super::readers::Readers;
+use super::readers::{Anchored, Readers, producers, scalar};
 use crate::import::{Graph, Node};
 use std::collections::HashMap;
 
@@ -22,47 +22,23 @@ pub struct RmsPattern {
     pub absorbed: Vec<String>,
 }
 
-#[derive(Default)]
-pub struct RmsPatterns {
-    /// anchor node name -> its pattern
-    anchored: HashMap<String, RmsPattern>,
-    /// absorbed node name -> the anchor
-    absorbed_by: HashMap<String, String>,
-}
+pub type RmsPatterns = Anchored<RmsPattern>;
 
 impl RmsPatterns {
     pub fn find(graph: &Graph, readers: &Readers) -> RmsPatterns {
-        let producers: HashMap<&str, &Node> = graph
-            .model
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n)))
-            .collect();
         let search = Search {
             graph,
             readers,
-            producers,
+            producers: producers(&graph.model),
         };
         let mut patterns = RmsPatterns::default();
         for anchor in &graph.model.nodes {
             if let Some(pattern) = search.pattern_at(anchor) {
-                for name in &pattern.absorbed {
-                    patterns
-                        .absorbed_by
-                        .insert(name.clone(), anchor.name.clone());
-                }
-                patterns.anchored.insert(anchor.name.clone(), pattern);
+                let absorbed = pattern.absorbed.clone();
+                patterns.insert(&anchor.name, absorbed.iter().map(String::as_str), pattern);
             }
         }
         patterns
-    }
-
-    pub fn absorbed_by(&self, node: &str) -> Option<&str> {
-        self.absorbed_by.get(node).map(String::as_str)
-    }
-
-    pub fn anchored_at(&self, node: &str) -> Option<&RmsPattern> {
-        self.anchored.get(node)
     }
 }
 
@@ -80,13 +56,8 @@ impl<'g> Search<'g, '_> {
         (ops.contains(&producer.op_type.as_str()) && sole.name == next.name).then_some(producer)
     }
 
-    /// The single value of a constant tensor.
     fn scalar(&self, tensor: &str) -> Option<f32> {
-        if self.graph.is_secret(tensor) {
-            return None;
-        }
-        let values = crate::import::floats(self.graph.constant(tensor)?).ok()?;
-        (values.len() == 1).then(|| values.iter().next().copied())?
+        scalar(self.graph, tensor)
     }
 
     /// `(x, sqrt node)` for an anchor `Mul(x, 1/sqrt)` (either order) or `Div(x, sqrt)`.

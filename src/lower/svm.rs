@@ -166,7 +166,7 @@ fn kernel_matrix(
         }
         Kernel::Sigmoid { gamma, coef0 } => {
             let base = affine(cx, gamma, coef0)?;
-            cx.emit(node, function(Function::Tanh), &[base], to("kernel"))
+            cx.emit(node, function(cx.tanh_function()), &[base], to("kernel"))
         }
         // |x - v|^2 = |x|^2 - 2 x.v + |v|^2, with |v|^2 computed at convert time.
         Kernel::Rbf { gamma } => {

@@ -4,8 +4,8 @@
 //! (each party one term); [`Party::reshare`] turns it back into a replicated sharing in one
 //! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds.
 
-use super::party::{Label, Link, Party};
-use super::round::{Group, Lane};
+use super::party::{Dealing, Label, Link, Party};
+use super::round::Lane;
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, Zip};
@@ -47,9 +47,7 @@ impl Party {
     /// Additive (one term per party) to replicated sharing: one round, one element per value
     /// from each party.
     pub fn reshare(&mut self, term: &ArrayD<u64>) -> Result<ArithShare> {
-        let (cur, next) = self
-            .round(vec![Lane::reshare(Group::Add, flat(term))])?
-            .remove(0);
+        let (cur, next) = self.round(vec![Lane::reshare(flat(term))])?.remove(0);
         Ok(ArithShare {
             cur: shaped(term.shape(), cur),
             next: shaped(term.shape(), next),
@@ -74,7 +72,7 @@ impl Party {
         let n = term.len();
         let mut masked = flat(term);
         add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
-        let dealer = ((nonce >> 16) % 3) as usize;
+        let dealer = self.next_dealer(Dealing::Truncation);
         let (a, b) = ((dealer + 1) % 3, (dealer + 2) % 3);
         let f = frac_bits;
         const LOW63: u64 = (1 << 63) - 1;

@@ -1,16 +1,18 @@
 //! Comparison with zero and what is built on it: gating values by a sign (ReLU, select,
 //! max) and locating the top set bit (normalisation for reciprocals, square roots, logs).
 //!
-//! `gate`: the sign bit of x comes from the bit-plane carry tree ([`Party::sign_bits`]);
-//! bit injection uses a daBit ρ: δ = [x >= 0] xor ρ is opened and
-//! y [x >= 0] = δ y + (1 - 2δ)(y ρ). The daBit and the y ρ products ride along the first
-//! three rounds of the carry tree, so a gate costs 3 + ceil(log2(width - 1)) rounds (9 at
-//! the default width of 48 bits) for any number of values gated by the same comparison.
+//! `gate`: δ = [x >= 0] xor ρ for a daBit ρ is opened by the dealer-assisted comparison
+//! ([`super::sign`]), and y [x >= 0] = δ y + (1 - 2δ)(y ρ). The daBit and the y ρ products
+//! ride along the comparison's first three rounds, so a gate costs the comparison's rounds
+//! (four at the default width of 48 bits, never fewer than three) for any number of values
+//! gated by the same comparison.
+//!
+//! `msb_onehot`: [x >= 2^i] for every bit position i from one batch of comparisons; the
+//! one-hot of the top set bit is the difference of adjacent ones.
 
-use super::bits::{BoolShare, pack_bits};
 use super::dabit::DaBits;
 use super::party::Party;
-use super::round::{Components, Flat, Group, Lane, NoPassenger, Pair, Passenger, Rider, mul_term};
+use super::round::{Components, Flat, Lane, Pair, Passenger, Rider, mul_term};
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
@@ -57,7 +59,7 @@ impl Passenger for GateRide<'_> {
             let rho = self.dabits.arith.as_ref().expect("daBits are ready");
             self.ys
                 .iter()
-                .map(|y| Lane::reshare(Group::Add, mul_term(*y, rho.pair())))
+                .map(|y| Lane::reshare(mul_term(*y, rho.pair())))
                 .collect()
         } else {
             vec![]
@@ -74,12 +76,6 @@ impl Passenger for GateRide<'_> {
 }
 
 impl Party {
-    /// Opens `bits` xor ρ for daBits ρ: δ, packed 64 to a word, with which b = δ + (1 - 2δ) ρ
-    /// and b y = δ y + (1 - 2δ) ρ y.
-    fn open_masked(&mut self, bits: &BoolShare, dabits: &DaBits, n: usize) -> Result<Vec<u64>> {
-        self.open_packed(&bits.xor(&dabits.bits), n)
-    }
-
     /// y * [x >= 0] for each y (shaped like x), exactly, for |x| < 2^(width-1). The ys may
     /// be borrowed: they are read in place.
     pub fn gate<Y: Borrow<ArithShare>>(
@@ -102,19 +98,19 @@ impl Party {
             ys: &y_pairs,
             products: vec![],
         };
+        let rho = ride.dabits.bits.clone();
         let mut rider = Rider::new(&mut ride);
         let (cur, next) = (words(&x.cur), words(&x.next));
-        let sign = self.sign_bits(
+        let delta = self.open_nonnegative(
             Pair {
                 cur: &cur,
                 next: &next,
             },
             width,
+            &rho,
             &mut rider,
         )?;
         rider.finish(self)?;
-        let nonnegative = sign.not(self, !0);
-        let delta = self.open_masked(&nonnegative, &ride.dabits, n)?;
         Ok(ride
             .products
             .into_iter()
@@ -139,63 +135,48 @@ impl Party {
     }
 
     /// For 0 < x < 2^width: integer (0/1) sharings of [the top set bit of x is bit i] for
-    /// i < width, stacked as `[width, ...x.shape]`. A2B (8 rounds), a prefix OR from the
-    /// top (6 rounds) and a daBit opening (1 round): 15 rounds. Zero gives all zeros.
+    /// i < width, stacked as `[width, ...x.shape]`: b_i = [x >= 2^i] for every i from one
+    /// batch of comparisons at width + 1 bits, then b_i - b_(i+1). Zero gives all zeros.
     pub fn msb_onehot(&mut self, x: &ArithShare, width: u32) -> Result<ArithShare> {
         let n = x.cur.len();
-        let width_n = width as usize * n;
-        let mut dabits = DaBits::draw(self, width_n);
-        let mut rider = Rider::new(&mut dabits);
+        let count = width as usize * n;
         let (cur, next) = (words(&x.cur), words(&x.next));
-        let mut bits = self.bit_decompose(
-            Pair {
-                cur: &cur,
-                next: &next,
-            },
-            &mut rider,
-        )?;
-        rider.finish(self)?;
-        let mut no_passenger = NoPassenger;
-        let mut rider = Rider::new(&mut no_passenger);
-        for level in 0..6u32 {
-            // a | b = a ^ b ^ (a & b)
-            let shifted = bits.shr(1 << level);
-            let and: BoolShare = rider
-                .round(
-                    self,
-                    vec![Lane::reshare(Group::Xor, bits.and_term(&shifted))],
-                )?
-                .remove(0)
-                .into();
-            bits = bits.xor(&shifted).xor(&and);
-        }
-        let onehot = bits.xor(&bits.shr(1));
-        // Position-major, to match the stacked layout.
-        let pick = |words: &[u64]| -> Vec<u64> {
-            pack_bits(
-                &(0..width)
-                    .flat_map(|i| words.iter().map(move |w| (w >> i) & 1))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let positions = BoolShare {
-            cur: pick(&onehot.cur),
-            next: pick(&onehot.next),
-        };
-        let delta = self.open_masked(&positions, &dabits, width_n)?;
-        // h = δ + (1 - 2δ) ρ, in place of ρ: ρ where δ = 0, 1 - ρ where δ = 1 (the public 1
-        // is component 0: party 0's `cur`, party 2's `next`).
-        let mut h = dabits.arith.expect("daBits ride the first rounds");
+        // x - 2^i, position-major; the public 2^i comes off component 0 (party 0's `cur`,
+        // party 2's `next`).
         let id = self.id();
-        for (out, holds_one) in [(&mut h.cur, id == 0), (&mut h.next, id == 2)] {
+        let minus = |c: &[u64], holds: bool| -> Vec<u64> {
+            (0..width)
+                .flat_map(|i| {
+                    let t = if holds { 1u64 << i } else { 0 };
+                    c.iter().map(move |v| v.wrapping_sub(t))
+                })
+                .collect()
+        };
+        let shifted = Flat {
+            cur: minus(&cur, id == 0),
+            next: minus(&next, id == 2),
+        };
+        let mut dabits = DaBits::draw(self, count);
+        let rho = dabits.bits.clone();
+        let mut rider = Rider::new(&mut dabits);
+        let delta = self.open_nonnegative(shifted.pair(), width + 1, &rho, &mut rider)?;
+        rider.finish(self)?;
+        drop(shifted);
+        // b = δ + (1 - 2δ) ρ, in place of ρ: ρ where δ = 0, 1 - ρ where δ = 1.
+        let mut b = dabits.arith.expect("daBits ride the first rounds");
+        for (out, holds_one) in [(&mut b.cur, id == 0), (&mut b.next, id == 2)] {
             for (i, o) in out.iter_mut().enumerate() {
                 if bit(&delta, i) {
                     *o = u64::from(holds_one).wrapping_sub(*o);
                 }
             }
+            // b_i - b_(i+1), in place from the lowest position up.
+            for i in 0..count - n {
+                out[i] = out[i].wrapping_sub(out[i + n]);
+            }
         }
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.shape());
-        Ok(shaped(&shape, h))
+        Ok(shaped(&shape, b))
     }
 }

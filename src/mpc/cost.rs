@@ -3,6 +3,7 @@
 //! data-oblivious, so these depend only on sizes; tests/protocol.rs checks every formula
 //! against the metered transport, word for word.
 
+use super::sign::SignPlan;
 use std::ops::{Add, AddAssign};
 
 /// Words sent by all parties together, and rounds.
@@ -26,11 +27,6 @@ impl AddAssign for Cost {
     fn add_assign(&mut self, o: Cost) {
         *self = *self + o;
     }
-}
-
-/// Words to pack `bits` bits 64 to a word.
-fn packed(bits: u64) -> u64 {
-    bits.div_ceil(64)
 }
 
 impl Cost {
@@ -61,30 +57,27 @@ impl Cost {
         }
     }
 
-    /// `y [x >= 0]` for `gated` values y over `n` elements at `width` bits: the sign's
-    /// carry tree, the daBits and y ρ products that ride its rounds, and the masked
-    /// opening of the sign.
+    /// `y [x >= 0]` for `gated` values y over `n` elements at `width` bits: the
+    /// dealer-assisted comparison that opens the sign under daBits, and the daBits and y ρ
+    /// products that ride its rounds.
     pub fn gate(n: u64, width: u32, gated: u64) -> Cost {
-        let sign = sign_bits(n, width);
+        let sign = SignPlan::new(width);
         // daBits: dealt t (n) and the product t ρ2 from parties 1 and 2 (2n), in rounds 0
         // and 1; the products y ρ are reshared in round 2.
-        let riders = 3 * n + 3 * n * gated;
         Cost {
-            words: sign.words + riders + 3 * packed(n),
-            rounds: sign.rounds.max(3) + 1,
+            words: sign.words(n) + 3 * n + 3 * n * gated,
+            rounds: sign.rounds().max(3) as u64,
         }
     }
 
-    /// One-hot of the top set bit of `n` values below 2^width: a full bit decomposition
-    /// with `width * n` daBits riding it, a six-level prefix OR, one masked opening.
+    /// One-hot of the top set bit of `n` values below 2^width: `width` comparisons per
+    /// value at `width + 1` bits, with as many daBits riding them.
     pub fn msb_onehot(n: u64, width: u32) -> Cost {
-        let bits = width as u64 * n;
-        // Bit decomposition on bit-sliced words: the dealt sum (n), the first AND from
-        // parties 1 and 2 (2n), five levels of two ANDs and a last level of one (33n).
-        let decompose = n + 2 * n + 5 * 6 * n + 3 * n;
+        let count = u64::from(width) * n;
+        let sign = SignPlan::new(width + 1);
         Cost {
-            words: decompose + 3 * bits + 6 * 3 * n + 3 * packed(bits),
-            rounds: 8 + 6 + 1,
+            words: sign.words(count) + 3 * count,
+            rounds: sign.rounds().max(2) as u64,
         }
     }
 
@@ -104,27 +97,4 @@ impl Cost {
             rounds: 0,
         }
     }
-}
-
-/// The sign bit of `n` values in bit planes: party 0 deals the planes of x0 + x1
-/// (`width` planes), parties 1 and 2 the first generate plane's AND (`width - 1` planes);
-/// then a tree that halves the carry groups each round, computing only the groups that
-/// reach the top carry (a generate and, except for the lowest pair, a propagate per pair).
-fn sign_bits(n: u64, width: u32) -> Cost {
-    let words = packed(n);
-    let top = u64::from(width) - 1;
-    let mut cost = Cost {
-        words: (u64::from(width) + 2 * top) * words,
-        rounds: 2,
-    };
-    let mut groups = top;
-    while groups > 1 {
-        let pairs = groups / 2;
-        cost += Cost {
-            words: 3 * (2 * pairs - 1) * words,
-            rounds: 1,
-        };
-        groups = pairs + groups % 2;
-    }
-    cost
 }

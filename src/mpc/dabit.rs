@@ -10,7 +10,7 @@
 
 use super::bits::{BoolShare, unpack_bits};
 use super::party::{Label, Link, Party};
-use super::round::{Components, Flat, Group, Lane, Passenger, mul_term};
+use super::round::{Components, Flat, Lane, Passenger, mul_term};
 
 pub(crate) struct DaBits {
     n: usize,
@@ -73,7 +73,7 @@ impl Passenger for DaBits {
                 } else {
                     vec![]
                 };
-                vec![Lane::deal(Group::Add, self.n, t)]
+                vec![Lane::deal(self.n, t)]
             }
             1 => {
                 let t = self.dealt.as_ref().expect("after round 0");
@@ -82,7 +82,7 @@ impl Passenger for DaBits {
                     0 => vec![],
                     _ => mul_term(t.pair(), self.rho2(party).pair()),
                 };
-                vec![Lane::reshare_one_two(Group::Add, self.n, term)]
+                vec![Lane::reshare_one_two(self.n, term)]
             }
             _ => vec![],
         }

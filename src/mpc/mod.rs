@@ -2,16 +2,17 @@
 //! semi-honest, honest majority), with PRF-derived correlated randomness, one-round
 //! multiplication, exact-to-one-ulp truncation and exact comparison.
 
-mod a2b;
 pub mod arith;
 mod bits;
 pub mod compare;
 pub mod cost;
 mod dabit;
+mod merge;
 pub mod party;
 pub mod prf;
 mod round;
 pub mod share;
+mod sign;
 
 pub use party::Party;
 pub use share::ArithShare;

@@ -36,6 +36,18 @@ pub enum Label {
     TruncMsb,
     TruncOut,
     DaBit,
+    /// A comparison's tables, masks and dealt products ([`super::sign`]).
+    Sign,
+    /// The mask under which a comparison's two computing parties send their shares to the
+    /// dealer.
+    SignOpen,
+}
+
+/// The protocols where one party deals correlated randomness to the other two.
+#[derive(Clone, Copy)]
+pub(crate) enum Dealing {
+    Truncation,
+    Comparison,
 }
 
 pub struct Party {
@@ -44,6 +56,9 @@ pub struct Party {
     with_prev: Prf,
     with_next: Prf,
     calls: u64,
+    /// Calls of each dealer-assisted protocol so far, by [`Dealing`]: their dealer rotates
+    /// per call of the same protocol, so that each party deals a third of each.
+    dealt: [u64; 2],
     /// Synchronous protocol rounds so far (the same at every party).
     rounds: u64,
     /// Owners of secrets that have dealt to this party.
@@ -79,6 +94,7 @@ impl Party {
             with_prev,
             with_next,
             calls: 0,
+            dealt: [0; 2],
             rounds: 0,
             owners: vec![],
         })
@@ -106,6 +122,13 @@ impl Party {
     /// The party `offset` places after this one (mod 3).
     pub fn peer(&self, offset: usize) -> usize {
         (self.id + offset) % 3
+    }
+
+    /// The dealer of the next call of a dealer-assisted protocol (the same at every party).
+    pub(crate) fn next_dealer(&mut self, protocol: Dealing) -> usize {
+        let count = &mut self.dealt[protocol as usize];
+        *count += 1;
+        (*count % 3) as usize
     }
 
     /// Starts a protocol call; the returned nonce keys every stream the call uses, with the

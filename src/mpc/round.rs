@@ -6,7 +6,6 @@
 //! resharing a term every party holds (three elements on the wire per value), resharing
 //! terms only parties 1 and 2 hold (two), or party 0 dealing values it alone knows (one).
 
-use super::bits::BoolShare;
 use super::party::{Label, Link, Party};
 use super::prf::Stream;
 use anyhow::{Result, ensure};
@@ -51,29 +50,6 @@ pub(crate) fn mul_term(x: Pair, y: Pair) -> Vec<u64> {
         .collect()
 }
 
-/// The group a lane's values live in: bits under XOR or ring elements under addition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Group {
-    Xor,
-    Add,
-}
-
-impl Group {
-    fn plus(self, a: u64, b: u64) -> u64 {
-        match self {
-            Group::Xor => a ^ b,
-            Group::Add => a.wrapping_add(b),
-        }
-    }
-
-    fn minus(self, a: u64, b: u64) -> u64 {
-        match self {
-            Group::Xor => a ^ b,
-            Group::Add => a.wrapping_sub(b),
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// Every party holds a term (of an AND or a product): terms are masked with a fresh
@@ -91,37 +67,33 @@ enum Kind {
 /// Values entering a round, with how they enter.
 pub(crate) struct Lane {
     kind: Kind,
-    group: Group,
     len: usize,
     /// This party's terms (or, for a deal, the values at party 0); empty where it has none.
     values: Vec<u64>,
 }
 
 impl Lane {
-    pub fn reshare(group: Group, terms: Vec<u64>) -> Lane {
+    pub fn reshare(terms: Vec<u64>) -> Lane {
         Lane {
             kind: Kind::Reshare,
-            group,
             len: terms.len(),
             values: terms,
         }
     }
 
     /// Party 0's terms must be zero; it may pass them or nothing.
-    pub fn reshare_one_two(group: Group, len: usize, terms: Vec<u64>) -> Lane {
+    pub fn reshare_one_two(len: usize, terms: Vec<u64>) -> Lane {
         Lane {
             kind: Kind::ReshareOneTwo,
-            group,
             len,
             values: terms,
         }
     }
 
     /// `values` as known to party 0; the others pass nothing.
-    pub fn deal(group: Group, len: usize, values: Vec<u64>) -> Lane {
+    pub fn deal(len: usize, values: Vec<u64>) -> Lane {
         Lane {
             kind: Kind::Deal,
-            group,
             len,
             values,
         }
@@ -160,9 +132,37 @@ fn lane_nonce(nonce: u64, lane: usize) -> u64 {
     nonce + ((lane as u64 + 1) << 8)
 }
 
+/// Words a round carries besides its lanes, sent straight to either neighbour (protocols
+/// where two parties exchange or a dealer hands out correlated randomness), and how many
+/// words this party expects from each.
+#[derive(Default)]
+pub(crate) struct Direct {
+    pub to_prev: Vec<u64>,
+    pub to_next: Vec<u64>,
+    pub from_prev: usize,
+    pub from_next: usize,
+}
+
+/// The direct words a round delivered, by sender.
+#[derive(Default)]
+pub(crate) struct Delivered {
+    pub from_prev: Vec<u64>,
+    pub from_next: Vec<u64>,
+}
+
 impl Party {
     /// Runs one round: every lane's values become a 2-out-of-3 sharing, in lane order.
     pub(crate) fn round(&mut self, lanes: Vec<Lane>) -> Result<Vec<Components>> {
+        Ok(self.round_with(lanes, Direct::default())?.0)
+    }
+
+    /// [`Party::round`] that also carries `direct` words: at most one message to each
+    /// neighbour, whatever the round holds.
+    pub(crate) fn round_with(
+        &mut self,
+        lanes: Vec<Lane>,
+        direct: Direct,
+    ) -> Result<(Vec<Components>, Delivered)> {
         ensure!(lanes.len() < 255, "too many lanes in one round");
         let nonce = self.begin_call();
         self.count_rounds(1);
@@ -181,25 +181,39 @@ impl Party {
             );
             derived.push((len, sends, received, pair));
         }
-        let sent: Vec<&[u64]> = derived
+        let mut sent: Vec<&[u64]> = derived
             .iter()
             .filter(|d| d.1)
             .map(|d| d.3.0.as_slice())
             .collect();
+        if !direct.to_prev.is_empty() {
+            sent.push(&direct.to_prev);
+        }
         match sent.as_slice() {
             [] => {}
             [only] => self.send_to(self.peer(2), only)?,
             many => self.send_to(self.peer(2), &many.concat())?,
         }
+        if !direct.to_next.is_empty() {
+            self.send_to(from_next, &direct.to_next)?;
+        }
         let expected: usize = derived.iter().filter(|d| d.2).map(|d| d.0).sum();
-        let mut received = if expected > 0 {
-            self.recv_from(from_next, expected)?
+        let mut received = if expected + direct.from_next > 0 {
+            self.recv_from(from_next, expected + direct.from_next)?
         } else {
             vec![]
         };
+        let delivered = Delivered {
+            from_next: received.split_off(expected),
+            from_prev: if direct.from_prev > 0 {
+                self.recv_from(self.peer(2), direct.from_prev)?
+            } else {
+                vec![]
+            },
+        };
         let receiving = derived.iter().filter(|d| d.2).count();
         let mut at = 0;
-        Ok(derived
+        let shares = derived
             .into_iter()
             .map(|(len, _, from_next, (mine, second))| {
                 if !from_next {
@@ -211,14 +225,15 @@ impl Party {
                     (mine, received[at - len..at].to_vec())
                 }
             })
-            .collect())
+            .collect();
+        Ok((shares, delivered))
     }
 
     /// A lane's components at this party before receiving: the one it sends or keeps first
     /// (made from the lane's own values where it has them), and the second one where it is
     /// known without receiving. Masks are read a piece at a time and combined in place.
     fn lane_components(&self, lane: Lane, nonce: u64) -> Result<Components> {
-        let (g, n) = (lane.group, lane.len);
+        let n = lane.len;
         let mut values = lane.values;
         let reader = |link| self.stream_reader(link, nonce, Label::RoundMask);
         let stream = |link| self.stream(link, nonce, Label::RoundMask, n);
@@ -232,51 +247,34 @@ impl Party {
                     prev.fill(&mut a[..len]);
                     next.fill(&mut b[..len]);
                     for (v, (p, q)) in piece.iter_mut().zip(a.iter().zip(&b)) {
-                        *v = g.plus(*v, g.minus(*p, *q));
+                        *v = v.wrapping_add(p.wrapping_sub(*q));
                     }
                 }
                 (values, vec![])
             }
             (Kind::ReshareOneTwo, 0) => (stream(Link::Prev), vec![]),
             (Kind::ReshareOneTwo, 1) => {
-                combine(&mut values, reader(Link::Next), |v, m| g.plus(v, m));
+                combine(&mut values, reader(Link::Next), u64::wrapping_add);
                 (values, vec![])
             }
             (Kind::ReshareOneTwo, _) => {
                 let alpha = stream(Link::Next);
                 for (v, a) in values.iter_mut().zip(&alpha) {
-                    *v = g.minus(*v, *a);
+                    *v = v.wrapping_sub(*a);
                 }
-                combine(&mut values, reader(Link::Prev), |v, m| g.minus(v, m));
+                combine(&mut values, reader(Link::Prev), u64::wrapping_sub);
                 (values, alpha)
             }
             (Kind::Deal, 0) => {
                 let c1 = stream(Link::Next);
                 for (v, c) in values.iter_mut().zip(&c1) {
-                    *v = g.minus(*v, *c);
+                    *v = v.wrapping_sub(*c);
                 }
                 (values, c1)
             }
             (Kind::Deal, 1) => (stream(Link::Prev), vec![0; n]),
             (Kind::Deal, _) => (vec![0; n], vec![]),
         })
-    }
-
-    /// Opens XOR-shared bits, packed 64 to a word, to every party in one round: each party
-    /// sends the component its previous neighbour lacks. Returns the `n` bits, still packed.
-    pub(crate) fn open_packed(&mut self, bits: &BoolShare, n: usize) -> Result<Vec<u64>> {
-        self.count_rounds(1);
-        self.send_to(self.peer(2), &bits.next)?;
-        let third = self.recv_from(self.peer(1), bits.next.len())?;
-        let mut packed: Vec<u64> = (0..bits.cur.len())
-            .map(|k| bits.cur[k] ^ bits.next[k] ^ third[k])
-            .collect();
-        // Bits past n pad the last word; they are no one's value.
-        if let (Some(last), tail @ 1..) = (packed.last_mut(), n % 64) {
-            *last &= (1 << tail) - 1;
-        }
-        self.opened(&packed);
-        Ok(packed)
     }
 }
 
@@ -289,19 +287,6 @@ pub(crate) trait Passenger {
     fn lanes(&mut self, party: &Party, round: usize) -> Vec<Lane>;
     /// The resulting sharings, in the order the lanes were given.
     fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>);
-}
-
-/// Rides nothing.
-pub(crate) struct NoPassenger;
-
-impl Passenger for NoPassenger {
-    fn rounds(&self) -> usize {
-        0
-    }
-    fn lanes(&mut self, _: &Party, _: usize) -> Vec<Lane> {
-        vec![]
-    }
-    fn deliver(&mut self, _: &Party, _: usize, _: Vec<Components>) {}
 }
 
 /// Counts the rounds of a host protocol and lets a passenger ride each one.
@@ -320,14 +305,24 @@ impl<'p> Rider<'p> {
 
     /// One round for the host's lanes plus whatever the passenger brings.
     pub fn round(&mut self, party: &mut Party, lanes: Vec<Lane>) -> Result<Vec<Components>> {
+        Ok(self.round_with(party, lanes, Direct::default())?.0)
+    }
+
+    /// [`Rider::round`] with direct words (see [`Party::round_with`]).
+    pub fn round_with(
+        &mut self,
+        party: &mut Party,
+        lanes: Vec<Lane>,
+        direct: Direct,
+    ) -> Result<(Vec<Components>, Delivered)> {
         let host = lanes.len();
         let mut all = lanes;
         all.extend(self.passenger.lanes(party, self.round));
-        let mut out = party.round(all)?;
+        let (mut out, delivered) = party.round_with(all, direct)?;
         let riders = out.split_off(host);
         self.passenger.deliver(party, self.round, riders);
         self.round += 1;
-        Ok(out)
+        Ok((out, delivered))
     }
 
     /// Runs the rounds the passenger still needs once the host protocol is done.
@@ -359,41 +354,30 @@ mod tests {
                 let one_two = if id == 0 { vec![] } else { terms[id].clone() };
                 let deal = if id == 0 { dealt.clone() } else { vec![] };
                 p.round(vec![
-                    Lane::reshare(Group::Add, terms[id].clone()),
-                    Lane::reshare(Group::Xor, terms[id].clone()),
-                    Lane::reshare_one_two(Group::Add, 3, one_two.clone()),
-                    Lane::reshare_one_two(Group::Xor, 3, one_two),
-                    Lane::deal(Group::Add, 3, deal.clone()),
-                    Lane::deal(Group::Xor, 3, deal),
+                    Lane::reshare(terms[id].clone()),
+                    Lane::reshare_one_two(3, one_two),
+                    Lane::deal(3, deal),
                 ])
             },
             |_, _| Ok(()),
         )
         .unwrap();
-        let groups = [
-            Group::Add,
-            Group::Xor,
-            Group::Add,
-            Group::Xor,
-            Group::Add,
-            Group::Xor,
-        ];
-        let sum = |g: Group, vs: [&Vec<u64>; 3]| -> Vec<u64> {
+        let sum = |vs: [&Vec<u64>; 3]| -> Vec<u64> {
             (0..3)
-                .map(|i| g.plus(g.plus(vs[0][i], vs[1][i]), vs[2][i]))
+                .map(|i| vs[0][i].wrapping_add(vs[1][i]).wrapping_add(vs[2][i]))
                 .collect()
         };
-        for (k, &g) in groups.iter().enumerate() {
+        let wants = [
+            sum([&terms[0], &terms[1], &terms[2]]),
+            sum([&vec![0; 3], &terms[1], &terms[2]]),
+            dealt.clone(),
+        ];
+        for (k, want) in wants.iter().enumerate() {
             for i in 0..3 {
                 assert_eq!(views[i][k].1, views[(i + 1) % 3][k].0, "lane {k} party {i}");
             }
-            let got = sum(g, [&views[0][k].0, &views[1][k].0, &views[2][k].0]);
-            let want = match k {
-                0 | 1 => sum(g, [&terms[0], &terms[1], &terms[2]]),
-                2 | 3 => sum(g, [&vec![0; 3], &terms[1], &terms[2]]),
-                _ => dealt.clone(),
-            };
-            assert_eq!(got, want, "lane {k}");
+            let got = sum([&views[0][k].0, &views[1][k].0, &views[2][k].0]);
+            assert_eq!(&got, want, "lane {k}");
         }
     }
 }

@@ -205,6 +205,22 @@ pub enum Function {
     },
     /// Sigmoid by piecewise-linear interpolation (`--sigmoid piecewise`).
     SigmoidPiecewise,
+    /// Sigmoid by polynomials of the clamped input (`--sigmoid polynomial`, the default).
+    SigmoidPolynomial,
+    /// Tanh the same way, as 2 sigmoid(2x) - 1.
+    TanhPolynomial,
+    /// x sigmoid(x) (Sigmoid followed by a Mul by its input), likewise.
+    Silu,
+    /// x Φ(x), the exact GELU (ONNX Gelu, or its decomposed form x (1 + erf(x/√2)) / 2).
+    Gelu,
+    /// GELU's tanh form 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x^3))).
+    GeluTanh,
+    /// e^x for x <= 0: a softmax's exponentials after its max is subtracted.
+    ExpNonPositive,
+    /// 1/s for a sum s in [1, terms]: a softmax's denominator over `terms` entries.
+    ReciprocalOfSum {
+        terms: u32,
+    },
 }
 
 impl Function {
@@ -221,20 +237,35 @@ impl Function {
             Function::Softplus => "softplus",
             Function::Elu { .. } => "elu",
             Function::SigmoidPiecewise => "sigmoid_piecewise",
+            Function::SigmoidPolynomial => "sigmoid_polynomial",
+            Function::TanhPolynomial => "tanh_polynomial",
+            Function::Silu => "silu",
+            Function::Gelu => "gelu",
+            Function::GeluTanh => "gelu_tanh",
+            Function::ExpNonPositive => "exp_nonpositive",
+            Function::ReciprocalOfSum { .. } => "reciprocal_of_sum",
         }
     }
 
     /// The exact function, for the float interpreter and for measuring approximations.
     pub fn exact(&self, x: f64) -> f64 {
         match *self {
-            Function::Exp => x.exp(),
+            Function::Exp | Function::ExpNonPositive => x.exp(),
             Function::Log => x.ln(),
-            Function::Reciprocal => 1.0 / x,
+            Function::Reciprocal | Function::ReciprocalOfSum { .. } => 1.0 / x,
             Function::Sqrt => x.sqrt(),
             Function::Rsqrt => 1.0 / x.sqrt(),
-            Function::Sigmoid | Function::SigmoidPiecewise => 1.0 / (1.0 + (-x).exp()),
-            Function::Tanh => x.tanh(),
+            Function::Sigmoid | Function::SigmoidPiecewise | Function::SigmoidPolynomial => {
+                1.0 / (1.0 + (-x).exp())
+            }
+            Function::Tanh | Function::TanhPolynomial => x.tanh(),
+            Function::Silu => x / (1.0 + (-x).exp()),
             Function::Erf => libm::erf(x),
+            Function::Gelu => 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)),
+            Function::GeluTanh => {
+                let inner = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+                0.5 * x * (1.0 + inner.tanh())
+            }
             Function::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             Function::Elu { alpha } => {
                 if x > 0.0 {
@@ -292,8 +323,12 @@ impl Op {
     pub fn approximations(&self) -> Vec<Function> {
         match self {
             Op::Function { function } => vec![*function],
-            Op::Softmax { log: false, .. } => vec![Function::Exp, Function::Reciprocal],
-            Op::Softmax { log: true, .. } => vec![Function::Exp, Function::Log],
+            // The sum's size is the row's, known when the softmax runs.
+            Op::Softmax { log: false, .. } => vec![
+                Function::ExpNonPositive,
+                Function::ReciprocalOfSum { terms: 0 },
+            ],
+            Op::Softmax { log: true, .. } => vec![Function::ExpNonPositive, Function::Log],
             _ => vec![],
         }
     }

@@ -119,32 +119,104 @@ fn positive_domain_functions() {
     ]);
 }
 
-/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
-#[test]
-fn piecewise_sigmoid_option() {
-    use tfe::lower::{Options, SigmoidMethod, convert};
-    use tfe::plan::{Function, Op};
+/// Lowers one `op` node with `options`, checks that the plan computes `function`, and
+/// returns the mpc error against `exact` on inputs of scale `scale`.
+fn option_error(
+    op: &str,
+    opset: i64,
+    options: tfe::lower::Options,
+    function: tfe::plan::Function,
+    (scale, exact): (f32, fn(f32) -> f32),
+) -> f32 {
+    use tfe::lower::convert;
+    use tfe::plan::Op;
     use tfe::serve::{Mode, predict};
-    let mut onnx = common::OnnxBuilder::new(13);
+    let mut onnx = common::OnnxBuilder::new(opset);
     onnx.input("x", &[N, Some(40)])
-        .node("Sigmoid", &["x"], &["y"], vec![])
+        .node(op, &["x"], &["y"], vec![])
         .output("y");
-    let path = onnx.save("piecewise-sigmoid");
-    let options = Options {
-        sigmoid: SigmoidMethod::Piecewise,
-        ..Options::default()
-    };
+    let path = onnx.save(&format!("option-{}", function.name()));
     let plan = convert(&path, options).unwrap().plan;
-    assert!(plan.steps.iter().any(|s| s.op
-        == Op::Function {
-            function: Function::SigmoidPiecewise
-        }));
-    let x = common::random(&[2, 40], 5, 10.0);
+    assert!(
+        plan.steps.iter().any(|s| s.op == Op::Function { function }),
+        "{op} should lower to {}",
+        function.name()
+    );
+    let x = common::random(&[2, 40], 5, scale);
     let got = predict(&plan, std::slice::from_ref(&x), Mode::Mpc)
         .unwrap()
         .outputs
         .remove(0);
-    let exact = x.mapv(|v| 1.0 / (1.0 + (-v).exp()));
-    let err = common::max_abs_diff(&got, &exact);
+    common::max_abs_diff(&got, &x.mapv(exact))
+}
+
+/// `--sigmoid piecewise` swaps the approximation in the plan and keeps within its bar.
+#[test]
+fn piecewise_sigmoid_option() {
+    use tfe::lower::{Options, SigmoidMethod};
+    let options = Options {
+        sigmoid: SigmoidMethod::Piecewise,
+        ..Options::default()
+    };
+    let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+    let err = option_error(
+        "Sigmoid",
+        13,
+        options,
+        tfe::plan::Function::SigmoidPiecewise,
+        (10.0, sigmoid),
+    );
     assert!(err < 3.6e-3 && err > 1e-4, "piecewise sigmoid error {err}");
+}
+
+/// Gelu is one piecewise polynomial by default (error within 2e-4), and `--gelu erf` keeps
+/// the accurate erf.
+#[test]
+fn gelu_methods() {
+    use tfe::lower::{GeluMethod, Options};
+    use tfe::plan::Function;
+    let gelu = |v: f32| Function::Gelu.exact(v as f64) as f32;
+    let piecewise = option_error("Gelu", 20, Options::default(), Function::Gelu, (6.0, gelu));
+    assert!(piecewise < 2e-4, "piecewise gelu error {piecewise}");
+    let options = Options {
+        gelu: GeluMethod::Erf,
+        ..Options::default()
+    };
+    let accurate = option_error("Gelu", 20, options, Function::Erf, (6.0, gelu));
+    assert!(accurate < 1e-4, "gelu through erf: error {accurate}");
+}
+
+/// Sigmoid and Tanh are polynomials of the clamped input by default (errors within 1e-4 and
+/// 2e-4), and `--sigmoid exact` keeps the accurate exp and reciprocal.
+#[test]
+fn sigmoid_methods() {
+    use tfe::lower::{Options, SigmoidMethod};
+    use tfe::plan::Function;
+    let sigmoid = |v: f32| Function::Sigmoid.exact(v as f64) as f32;
+    let tanh = |v: f32| v.tanh();
+    let default = Options::default();
+    let polynomial = option_error(
+        "Sigmoid",
+        13,
+        default.clone(),
+        Function::SigmoidPolynomial,
+        (14.0, sigmoid),
+    );
+    assert!(polynomial < 1e-4, "polynomial sigmoid error {polynomial}");
+    let polynomial = option_error("Tanh", 13, default, Function::TanhPolynomial, (7.0, tanh));
+    assert!(polynomial < 2e-4, "polynomial tanh error {polynomial}");
+    let options = Options {
+        sigmoid: SigmoidMethod::Exact,
+        ..Options::default()
+    };
+    let accurate = option_error(
+        "Sigmoid",
+        13,
+        options.clone(),
+        Function::Sigmoid,
+        (14.0, sigmoid),
+    );
+    assert!(accurate < 5e-5, "accurate sigmoid error {accurate}");
+    let accurate = option_error("Tanh", 13, options, Function::Tanh, (7.0, tanh));
+    assert!(accurate < 1e-4, "accurate tanh error {accurate}");
 }

@@ -204,9 +204,10 @@ fn a_comparison_costs_one_gate() {
             .plan;
         tfe::exec::estimate(&plan, 3).unwrap().total().rounds
     };
+    let gate = gate_rounds();
     for op in ["Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal"] {
-        assert_eq!(rounds(op, false), 9, "{op}");
-        assert_eq!(rounds(op, true), 9, "Not({op})");
+        assert_eq!(rounds(op, false), gate, "{op}");
+        assert_eq!(rounds(op, true), gate, "Not({op})");
     }
 }
 
@@ -248,12 +249,21 @@ fn comparisons_of_one_tensor_share_a_gate() {
         .unwrap()
         .plan;
     // ArgMax's tree (3 levels of 6 -> 3 -> 2 -> 1) and then one gate for all seven
-    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - 9;
-    assert_eq!(argmax, 3 * 9, "rounds beyond the comparisons' one gate");
+    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - gate_rounds();
+    assert_eq!(
+        argmax,
+        3 * gate_rounds(),
+        "rounds beyond the comparisons' one gate"
+    );
     assert_eq!(
         c.statuses().iter().filter(|(_, s)| *s == "folded").count(),
         6,
         "six comparisons lowered with the first"
     );
     run_all(vec![c]);
+}
+
+/// The rounds of one comparison gate at the default 16 fractional bits (width 64 - 16).
+fn gate_rounds() -> u64 {
+    tfe::mpc::cost::Cost::gate(1, 48, 1).rounds
 }

@@ -17,6 +17,7 @@
 mod common;
 
 mod activation;
+mod activation_patterns;
 mod compare;
 mod convert;
 mod elementwise;

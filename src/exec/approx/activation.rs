@@ -5,6 +5,7 @@
 use super::calc::{Calc, Fx};
 use super::exp::exp_bounded;
 use super::normalize::{ln_half_to_one, reciprocal_on};
+use super::piecewise::interpolant;
 use super::{INTERNAL, Ring};
 use anyhow::Result;
 use std::f64::consts::LN_2;
@@ -140,32 +141,13 @@ pub fn elu<D: Ring>(c: &mut Calc<D>, x: &Fx<D::Value>, alpha: f64) -> Result<Fx<
 const PIECEWISE_KNOTS: usize = 33;
 const PIECEWISE_RANGE: f64 = 8.0;
 
-/// sigmoid(t_0) + Σ_k c_k relu(x - t_k): the linear interpolant through the knots, with
-/// c_0 the first segment's slope, c_k each change of slope, and the last undoing the rest so
-/// that the curve is flat beyond the last knot. One comparison round for every hinge at
-/// once, then one truncation for the weighted sum.
+/// The linear interpolant through the knots, flat beyond them: one comparison round for
+/// every hinge at once, then one truncation for the weighted sum.
 pub fn sigmoid_piecewise<D: Ring>(c: &mut Calc<D>, x: &Fx<D::Value>) -> Result<Fx<D::Value>> {
-    let f = |t: f64| 1.0 / (1.0 + (-t).exp());
     let knots: Vec<f64> = (0..PIECEWISE_KNOTS)
         .map(|k| -PIECEWISE_RANGE + 2.0 * PIECEWISE_RANGE * k as f64 / (PIECEWISE_KNOTS - 1) as f64)
         .collect();
-    let slopes: Vec<f64> = knots
-        .windows(2)
-        .map(|w| (f(w[1]) - f(w[0])) / (w[1] - w[0]))
-        .collect();
-    let weights: Vec<f64> = (0..knots.len())
-        .map(|k| slopes.get(k).copied().unwrap_or(0.0) - if k == 0 { 0.0 } else { slopes[k - 1] })
-        .collect();
-    let gaps = knots
-        .iter()
-        .map(|&t| c.add_const(x, -t))
-        .collect::<Result<Vec<_>>>()?;
-    let hinges = c.gate_lanes(&gaps.iter().map(|g| (g, g)).collect::<Vec<_>>())?;
-    let mut total = c.constant(f(knots[0]), 2 * x.scale)?;
-    for (hinge, &w) in hinges.iter().zip(&weights) {
-        let weight = c.constant(w, x.scale)?;
-        let term = c.mul(hinge, &weight, 2 * x.scale)?;
-        total = c.add(&total, &term)?;
-    }
+    let sigmoid = |t: f64| 1.0 / (1.0 + (-t).exp());
+    let total = interpolant(c, x, sigmoid, &knots, true, x.scale)?;
     c.rescale(&total, x.scale)
 }

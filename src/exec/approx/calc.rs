@@ -3,7 +3,7 @@
 
 use super::Ring;
 use crate::exec::maps::{
-    AddMap, BroadcastMap, ScaleMap, SliceAxis0Map, StackMap, SubMap, WeightedSumMap,
+    AddMap, BroadcastMap, MulMap, ScaleMap, SliceAxis0Map, StackMap, SubMap, WeightedSumMap,
 };
 use anyhow::{Result, ensure};
 
@@ -16,6 +16,9 @@ pub struct Fx<V> {
 
 /// A comparison lane: gate `y` by `[x >= 0]`.
 pub type Lane<'a, V> = (&'a Fx<V>, &'a Fx<V>);
+
+/// The two factors of a product.
+pub type Factors<'a, V> = (&'a Fx<V>, &'a Fx<V>);
 
 pub struct Calc<'d, D: Ring> {
     pub d: &'d mut D,
@@ -113,6 +116,106 @@ impl<'d, D: Ring> Calc<'d, D> {
         })
     }
 
+    /// `Σ a_i b_i + addend` at scale `out`, truncated once: every product and the addend
+    /// must share one scale (at least `out`).
+    pub fn products(
+        &mut self,
+        pairs: &[Factors<D::Value>],
+        addend: Option<&Fx<D::Value>>,
+        out: u32,
+    ) -> Result<Fx<D::Value>> {
+        let total = pairs
+            .first()
+            .map(|(a, b)| a.scale + b.scale)
+            .or(addend.map(|a| a.scale))
+            .expect("a sum of products has terms");
+        ensure!(
+            pairs.iter().all(|(a, b)| a.scale + b.scale == total)
+                && addend.is_none_or(|a| a.scale == total)
+                && out <= total,
+            "a sum of products at mixed scales, or raised to scale {out}"
+        );
+        let pairs: Vec<_> = pairs.iter().map(|(a, b)| (&a.v, &b.v)).collect();
+        Ok(Fx {
+            v: self
+                .d
+                .products_shift(&MulMap, &pairs, addend.map(|a| &a.v), total - out)?,
+            scale: out,
+        })
+    }
+
+    /// `constant + Σ c_i v_i` for public c_i, exactly, at `extra` bits above the terms'
+    /// common scale: no truncation, so it can feed one.
+    pub fn combination(
+        &mut self,
+        terms: &[(&Fx<D::Value>, f64)],
+        constant: f64,
+        extra: u32,
+    ) -> Result<Fx<D::Value>> {
+        let scale = terms[0].0.scale;
+        let mut sum = self.constant(constant, scale + extra)?;
+        for (v, c) in terms {
+            ensure!(v.scale == scale, "a combination of values at mixed scales");
+            let k = (c * 2f64.powi(extra as i32)).round() as i64;
+            let term = Fx {
+                v: self.d.linear(&ScaleMap(k), &[&v.v])?,
+                scale: scale + extra,
+            };
+            sum = self.add(&sum, &term)?;
+        }
+        Ok(sum)
+    }
+
+    /// The products `a_i b_i` at scale `out`, all in one truncation round (the pairs are
+    /// stacked): every pair shares one shape and one scale.
+    pub fn mul_lanes(
+        &mut self,
+        pairs: &[Factors<D::Value>],
+        out: u32,
+    ) -> Result<Vec<Fx<D::Value>>> {
+        if let [(a, b)] = pairs {
+            return Ok(vec![self.mul(a, b, out)?]);
+        }
+        let stack = |c: &mut Self, side: Vec<&Fx<D::Value>>| -> Result<Fx<D::Value>> {
+            let values: Vec<&D::Value> = side.iter().map(|v| &v.v).collect();
+            Ok(Fx {
+                v: c.d.linear(&StackMap, &values)?,
+                scale: side[0].scale,
+            })
+        };
+        let a = stack(self, pairs.iter().map(|p| p.0).collect())?;
+        let b = stack(self, pairs.iter().map(|p| p.1).collect())?;
+        let product = self.mul(&a, &b, out)?;
+        let shape = self.shape(pairs[0].0);
+        (0..pairs.len())
+            .map(|i| self.lane(&product.v, out, i, &shape))
+            .collect()
+    }
+
+    /// Entry `i` of axis 0 of stacked values, reshaped to `shape`, read at `scale`.
+    fn lane(
+        &mut self,
+        stacked: &D::Value,
+        scale: u32,
+        i: usize,
+        shape: &[usize],
+    ) -> Result<Fx<D::Value>> {
+        let slice = self.d.linear(
+            &SliceAxis0Map {
+                start: i,
+                end: i + 1,
+            },
+            &[stacked],
+        )?;
+        let v = self.d.linear(
+            &crate::exec::maps::ReshapeMap {
+                shape: shape.to_vec(),
+            },
+            &[&slice],
+        )?;
+        Ok(Fx { v, scale })
+    }
+
     pub fn mul_const(&mut self, a: &Fx<D::Value>, c: f64, out: u32) -> Result<Fx<D::Value>> {
         let k = self.constant(c, CONSTANT_BITS)?;
         self.mul(a, &k, out)
@@ -159,31 +262,11 @@ impl<'d, D: Ring> Calc<'d, D> {
             .zip(&broadcast)
             .map(|((_, y), b)| b.as_ref().unwrap_or(&y.v))
             .collect();
-        let gated = {
-            let stacked_x = self.d.linear(&StackMap, &xs)?;
-            let stacked_y = self.d.linear(&StackMap, &ys)?;
-            self.d.gate(&stacked_x, &[&stacked_y])?.remove(0)
-        };
+        let stacked_x = self.d.linear(&StackMap, &xs)?;
+        let stacked_y = self.d.linear(&StackMap, &ys)?;
+        let gated = self.d.gate(&stacked_x, &[&stacked_y])?.remove(0);
         (0..lanes.len())
-            .map(|i| {
-                let slice = self.d.linear(
-                    &SliceAxis0Map {
-                        start: i,
-                        end: i + 1,
-                    },
-                    &[&gated],
-                )?;
-                let v = self.d.linear(
-                    &crate::exec::maps::ReshapeMap {
-                        shape: shape.clone(),
-                    },
-                    &[&slice],
-                )?;
-                Ok(Fx {
-                    v,
-                    scale: lanes[i].1.scale,
-                })
-            })
+            .map(|i| self.lane(&gated, lanes[i].1.scale, i, &shape))
             .collect()
     }
 

@@ -10,10 +10,14 @@
 
 mod activation;
 mod calc;
+mod clamped;
 mod exp;
 mod normalize;
+mod piecewise;
+mod poly;
 
-use super::Domain;
+use super::maps::MulMap;
+use super::{Bilinear, Domain};
 use crate::plan::Function;
 use anyhow::Result;
 use calc::Calc;
@@ -26,8 +30,20 @@ pub trait Ring: Domain {
     fn frac_bits(&self) -> u32;
     /// A public scalar given in ring units (a fixed-point constant at any scale).
     fn ring_scalar(&mut self, v: u64) -> Result<Self::Value>;
+    /// `(Σ map(x_i, y_i) + addend) >> shift`: the products summed (with an addend at their
+    /// scale) before one truncation, as a matrix product's terms are; with `shift` 0 the
+    /// sum is exact (one resharing when two secrets meet).
+    fn products_shift<B: Bilinear>(
+        &mut self,
+        map: &B,
+        pairs: &[(&Self::Value, &Self::Value)],
+        addend: Option<&Self::Value>,
+        shift: u32,
+    ) -> Result<Self::Value>;
     /// Element-wise product (broadcasting), truncated by `shift` bits.
-    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value>;
+    fn mul_shift(&mut self, x: &Self::Value, y: &Self::Value, shift: u32) -> Result<Self::Value> {
+        self.products_shift(&MulMap, &[(x, y)], None, shift)
+    }
     /// For 0 < x < 2^width in ring units: 0/1 indicators of x's top set bit, stacked along
     /// a new axis 0 of length `width`.
     fn msb_onehot(&mut self, x: &Self::Value, width: u32) -> Result<Self::Value>;
@@ -43,13 +59,13 @@ pub fn method(f: Function) -> &'static str {
             "normalise x = m 2^k, m in [0.5, 1), by locating the top bit; degree-7 Chebyshev fit of ln m in 4m-3; plus k ln 2"
         }
         Function::Reciprocal => {
-            "sign by comparison; normalise |x| to m in [0.5, 1); chord start 3 - 2m and 3 Newton steps; rescale by 2^-k with public per-bit constants"
+            "sign by comparison; normalise |x| to m in [0.5, 1); degree-6 fit of 1/m in 4m-3 (three truncations); rescale by 2^-k with public per-bit constants"
         }
         Function::Sqrt => {
-            "normalise to m in [0.5, 1); sqrt(m) = m rsqrt(m) with the rsqrt steps; rescale by 2^(k/2) with public per-bit constants"
+            "normalise to m in [0.5, 1); sqrt(m) = m rsqrt(m) with the rsqrt polynomial; rescale by 2^(k/2) with public per-bit constants"
         }
         Function::Rsqrt => {
-            "normalise to m in [0.5, 1); chord start and 3 Newton steps y(3 - m y^2)/2; rescale by 2^(-k/2) with public per-bit constants"
+            "normalise to m in [0.5, 1); degree-6 fit of 1/sqrt(m) in 4m-3 (three truncations); rescale by 2^(-k/2) with public per-bit constants"
         }
         Function::Sigmoid => {
             "clamp to [-16, 16]; 1/(1 + exp(-|x|)) with exp on [-16, 0] and 3 Newton steps for the reciprocal on (1, 2]; reflect for x < 0"
@@ -65,6 +81,19 @@ pub fn method(f: Function) -> &'static str {
         Function::SigmoidPiecewise => {
             "linear interpolation between knots every 0.5 on [-8, 8], 0 and 1 outside: sigmoid(-8) + sum of c_k relu(x - t_k), one comparison round and one truncation"
         }
+        Function::SigmoidPolynomial | Function::Silu => {
+            "one comparison of four lanes clamps x to [-10, 10] and splits it into clamp(x, -2, 2) and the excess |x| - 2 in [0, 8]; a polynomial in each (sigmoid: odd degree 7 and 5 times the excess; SiLU: even degree 8 and degree 8), summed under one truncation: three truncation rounds"
+        }
+        Function::TanhPolynomial => "2 sigmoid(2x) - 1 with the polynomial sigmoid",
+        Function::Gelu | Function::GeluTanh => {
+            "0 below -4, x above 4, x/2 + Q(2(x/4)^2 - 1) between, Q of degree 8 (GELU - x/2 is even): (x/4)^2, w^2, w^3 and w^4, Q truncated once each in four rounds, both segment tests lanes of one comparison"
+        }
+        Function::ExpNonPositive => {
+            "p(x/16)^4, p of degree 6 (three truncations) and two squarings, gated to 0 below -10 by one comparison"
+        }
+        Function::ReciprocalOfSum { .. } => {
+            "s in [1, terms]: chords of 1/s between knots a factor sqrt 2 apart (one comparison, a lane per knot), then y0 (1 + e)(1 + e^2), e = 1 - s y0 (three truncation rounds)"
+        }
     }
 }
 
@@ -79,8 +108,14 @@ pub fn domain(f: Function) -> (f64, f64) {
         | Function::Tanh
         | Function::Erf
         | Function::Softplus
-        | Function::SigmoidPiecewise => (-32.0, 32.0),
+        | Function::SigmoidPiecewise
+        | Function::SigmoidPolynomial
+        | Function::TanhPolynomial
+        | Function::Silu => (-32.0, 32.0),
         Function::Elu { .. } => (-32.0, 1.0e6),
+        Function::Gelu | Function::GeluTanh => (-32.0, 32.0),
+        Function::ExpNonPositive => (-32.0, 0.0),
+        Function::ReciprocalOfSum { terms } => (1.0, terms as f64),
     }
 }
 
@@ -100,6 +135,13 @@ pub fn evaluate<D: Ring>(d: &mut D, f: Function, x: &D::Value) -> Result<D::Valu
         Function::Softplus => activation::softplus(&mut c, &x)?,
         Function::Elu { alpha } => activation::elu(&mut c, &x, alpha as f64)?,
         Function::SigmoidPiecewise => activation::sigmoid_piecewise(&mut c, &x)?,
+        Function::SigmoidPolynomial => clamped::sigmoid(&mut c, &x)?,
+        Function::TanhPolynomial => clamped::tanh(&mut c, &x)?,
+        Function::Silu => clamped::silu(&mut c, &x)?,
+        Function::Gelu => piecewise::gelu(&mut c, &x)?,
+        Function::GeluTanh => piecewise::gelu_tanh(&mut c, &x)?,
+        Function::ExpNonPositive => exp::exp_nonpositive(&mut c, &x)?,
+        Function::ReciprocalOfSum { terms } => normalize::reciprocal_of_sum(&mut c, &x, terms)?,
     };
     c.output(y)
 }

@@ -128,7 +128,7 @@ impl CellKind for Gru {
             Some(term) => cx.emit(node, Op::Add, &[x_candidate, term], at("h_in", h))?,
             None => x_candidate,
         };
-        let candidate = cx.emit(node, tanh(), &[candidate_in], at("candidate", h))?;
+        let candidate = cx.emit(node, tanh(cx), &[candidate_in], at("candidate", h))?;
         // h = h' + z (h_prev - h'), or (1 - z) h' = h' - z h' from a zero state.
         let out = match hidden {
             Some(prev) => {

@@ -128,7 +128,7 @@ impl CellKind for Lstm {
             }
             (None, None) => unreachable!("o comes from the one sigmoid without peepholes"),
         };
-        let squashed = cx.emit(node, tanh(), &[next], at("tanh", h))?;
+        let squashed = cx.emit(node, tanh(cx), &[next], at("tanh", h))?;
         let out = cx.emit(node, Op::Mul, &[o, squashed], at("h", h))?;
         Ok((Some(out), Some(next)))
     }

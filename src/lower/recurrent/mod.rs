@@ -16,7 +16,7 @@ pub use rnn::rnn;
 use super::args::required_input;
 use super::{Lowering, Op, To};
 use crate::import::Node;
-use crate::plan::{Dim, Function, Shape, ValueId, Visibility};
+use crate::plan::{Dim, Shape, ValueId, Visibility};
 use crate::tensor::movement::AxisSlice;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -205,9 +205,9 @@ fn range(axis: usize, start: usize, len: usize) -> Op {
     Op::Slice { slices }
 }
 
-fn tanh() -> Op {
+fn tanh(cx: &Lowering) -> Op {
     Op::Function {
-        function: Function::Tanh,
+        function: cx.tanh_function(),
     }
 }
 

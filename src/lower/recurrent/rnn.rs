@@ -45,7 +45,7 @@ impl CellKind for Rnn {
     ) -> Result<State> {
         let h = cell.hidden;
         let pre = cell.plus_recurrent(cx, t, input, (hidden, *r), h)?;
-        let activation = if self.relu { Op::Relu } else { tanh() };
+        let activation = if self.relu { Op::Relu } else { tanh(cx) };
         let out = cx.emit(cell.node, activation, &[pre], cell.at(t, "h", h))?;
         Ok((Some(out), None))
     }
