@@ -2,7 +2,10 @@
 //! from the first share sent to the result revealed (min and median over runs), with the
 //! bytes every role sends per value per inputter. Beside it, the same sum with the
 //! general-purpose replicated sharing of `tfe::mpc` (each inputter a `Dealer`: two ring
-//! elements per value, a reveal of three), the way to do it without `tfe::aggregate`.
+//! elements per value, a reveal of three), the way to do it without `tfe::aggregate`. Last,
+//! one networked round: the three parties (`serve_round`), the inputters (`submit`) and the
+//! receiver (`receive`) on threads of this process but over mutual TLS on loopback, timed
+//! from the parties starting to the result received.
 //!
 //!     cargo run --release --example aggregate_bench [-- --inputs 20 --values 1000000 --runs 5]
 
@@ -12,8 +15,11 @@ use ndarray::{ArrayD, IxDyn};
 use std::time::{Duration, Instant};
 use tfe::mpc::run_local_roles;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
+use tfe::net::config::{Config, Timeouts};
+use tfe::net::pki::write_test_pki;
 use tfe::net::{Role, Stats, Transport};
-use tfe::serve::{AggregateOp, Aggregation};
+use tfe::serve::{AggregateOp, Aggregation, RoundRules, receive, serve_round, submit};
+use tfe::tensor::FixedPoint;
 
 #[derive(Parser)]
 #[command(about = "Benchmark of secure aggregation")]
@@ -70,7 +76,85 @@ fn main() -> Result<()> {
         traffic,
         n * len,
     );
+    let config = deployment(n)?;
+    for clip in [1.0, 1e9] {
+        let mut ring = 0;
+        let (times, traffic) = repeat(args.runs, || {
+            let (bits, traffic) = networked(&config, &inputs, clip)?;
+            ring = bits;
+            Ok(traffic)
+        })?;
+        let method = format!("networked round over TLS (loopback), clip {clip:e}");
+        row(&method, ring, &times, traffic, n * len);
+    }
     Ok(())
+}
+
+/// A throw-away PKI for three parties on free loopback ports, `n` inputters and a receiver.
+fn deployment(n: usize) -> Result<Config> {
+    let dir = std::env::temp_dir().join(format!("tfe-aggregate-bench-{}", std::process::id()));
+    let listeners = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let ports: Vec<u16> = (listeners.iter())
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()?;
+    drop(listeners);
+    let roles = [
+        Role::Party(0),
+        Role::Party(1),
+        Role::Party(2),
+        Role::Receiver,
+    ];
+    let names: Vec<String> = (0..n).map(|k| format!("inputter{k:03}")).collect();
+    let long = Duration::from_secs(60);
+    let timeouts = Timeouts {
+        connect: long,
+        read: long,
+    };
+    let path = write_test_pki(
+        &dir,
+        &roles,
+        &names,
+        [ports[0], ports[1], ports[2]],
+        timeouts,
+    )?;
+    Config::load(&path)
+}
+
+/// One networked round summing `inputs`: the ring's bits and every role's traffic.
+fn networked(config: &Config, inputs: &[ArrayD<f32>], clip: f32) -> Result<(u32, Stats)> {
+    let rules = RoundRules {
+        round: "bench".into(),
+        inputters: config.inputters().to_vec(),
+        shape: inputs[0].shape().to_vec(),
+        clip,
+        min_inputs: inputs.len(),
+        weights: None,
+        deadline_ms: 600_000,
+        frac_bits: FixedPoint::default().frac_bits,
+    };
+    std::thread::scope(|scope| {
+        let parties: Vec<_> = (0..3)
+            .map(|id| {
+                let rules = &rules;
+                scope.spawn(move || serve_round(config, id, rules, &|_| {}))
+            })
+            .collect();
+        let inputters: Vec<_> = (config.inputters().iter().zip(inputs))
+            .map(|(name, x)| scope.spawn(move || submit(config, name, "bench", x)))
+            .collect();
+        let got = receive(config, "bench", AggregateOp::Sum)?;
+        ensure!(got.included.len() == inputs.len(), "an inputter is missing");
+        let mut traffic = got.traffic;
+        for party in parties {
+            traffic = traffic.alongside(party.join().expect("a party panicked")?.traffic);
+        }
+        for inputter in inputters {
+            traffic = traffic.alongside(inputter.join().expect("an inputter panicked")?.traffic);
+        }
+        Ok((got.ring_bits, traffic))
+    })
 }
 
 /// Runs `f` `runs` times: the times and the last run's traffic.

@@ -174,10 +174,10 @@ fn round_with(
     submits: &[Option<bool>],
 ) -> anyhow::Result<aggregate::Revealed> {
     let mut roles = round.inputters.clone();
-    roles.push(Role::Client);
+    roles.push(Role::Receiver);
     let party = |p: &mut tfe::mpc::Party| {
         let pieces = aggregate::collect(p, round)?;
-        aggregate::finish(p, round, pieces, Role::Client)
+        aggregate::finish(p, round, pieces, Role::Receiver)
     };
     let (_, revealed) = run_local_roles(&|e| Box::new(e), &roles, party, |mut ends| {
         let mut receiver = ends.pop().unwrap();
@@ -314,7 +314,7 @@ fn each_party_view_is_independent_of_the_inputs() {
     }
     // The check can fail: the sum of the receiver's three terms is the result itself.
     let sum_of_terms = |xs: &[ArrayD<f32>]| {
-        let v = view_of(Role::Client, xs);
+        let v = view_of(Role::Receiver, xs);
         let third = v.len() / 3;
         (0..third)
             .map(|i| {

@@ -46,7 +46,7 @@ fn timeouts(connect_ms: u64, read_ms: u64) -> Timeouts {
 }
 
 fn test_pki(name: &str, roles: &[Role], t: Timeouts) -> PathBuf {
-    pki::write_test_pki(&scratch(name), roles, free_ports(), t).unwrap()
+    pki::write_test_pki(&scratch(name), roles, &[], free_ports(), t).unwrap()
 }
 
 /// Connects each `(config file, role)` on its own thread, all with one session id.
@@ -193,6 +193,7 @@ fn a_certificate_from_another_ca_is_refused() {
     let other = pki::write_test_pki(
         &scratch("other-ca"),
         &WITH_CLIENT,
+        &[],
         free_ports(),
         timeouts(2_000, 2_000),
     )

@@ -1,13 +1,13 @@
 //! The networked mode end to end: three tfe-party processes and a tfe-predict client over
-//! mutual TLS on loopback. Every child is killed on every exit path (see [`Children`]), and
+//! mutual TLS on loopback. Every child is killed on every exit path (see `common::children`), and
 //! every wait has a deadline, so a failing test cannot hang.
 
 mod common;
 
+use common::children::{Children, free_ports, run};
 use common::{max_abs_diff, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const PARTY: &str = env!("CARGO_BIN_EXE_tfe-party");
@@ -30,29 +30,11 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn free_ports() -> String {
-    let listeners: Vec<_> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let ports: Vec<String> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port().to_string())
-        .collect();
-    ports.join(",")
-}
-
 fn fixture(name: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
         .join(file)
-}
-
-/// Runs a command to completion with a deadline; returns its status and stderr.
-fn run(bin: &str, args: &[&str], dir: &Path, log: &str) -> (ExitStatus, String) {
-    let mut children = Children::new(dir);
-    children.spawn(log, bin, args);
-    children.wait(0, Duration::from_secs(300))
 }
 
 /// The test PKI (with the tfe-pki binary), `model` converted to model.plan and that plan
@@ -75,94 +57,37 @@ fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
     pki.join("parties.json")
 }
 
-/// Child processes with their stderr in files, killed and reaped when dropped.
-struct Children {
-    dir: PathBuf,
-    procs: Vec<(Child, PathBuf)>,
-}
-
-impl Children {
-    fn new(dir: &Path) -> Children {
-        Children {
-            dir: dir.to_path_buf(),
-            procs: vec![],
-        }
-    }
-
-    /// Starts `bin` with stderr to `log`; returns its index.
-    fn spawn(&mut self, log: &str, bin: &str, args: &[&str]) -> usize {
-        let log = self.dir.join(log);
-        let child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        self.procs.push((child, log));
-        self.procs.len() - 1
-    }
-
-    fn parties(&mut self, config: &Path, plan_of: impl Fn(usize) -> PathBuf) {
-        for i in 0..3 {
-            let (id, plan) = (format!("party{i}"), plan_of(i).display().to_string());
-            let config = config.display().to_string();
-            let args = ["--config", &config, "--id", &id, "--plan", &plan, "--once"];
-            self.spawn(&format!("{id}.log"), PARTY, &args);
-        }
-    }
-
-    /// Starts `tfe-predict` as the client of `config` on the deployment's client plan in
-    /// `dir`, with `extra` arguments after the input; returns its index.
-    fn client(&mut self, config: &Path, dir: &Path, input: &Path, extra: &[&str]) -> usize {
-        let (config, input) = (config.display().to_string(), input.display().to_string());
-        let plan = dir.join("model.client.plan").display().to_string();
-        let mut args = vec!["--config", &config, &plan, &input];
-        args.extend_from_slice(extra);
-        self.spawn("client.log", PREDICT, &args)
-    }
-
-    fn stderr(&self, i: usize) -> String {
-        std::fs::read_to_string(&self.procs[i].1).unwrap_or_default()
-    }
-
-    /// Waits for child `i` to exit, failing the test after `within`.
-    fn wait(&mut self, i: usize, within: Duration) -> (ExitStatus, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.procs[i].0.try_wait().unwrap() {
-                return (status, self.stderr(i));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "child {i} did not exit within {within:?}; its stderr:\n{}",
-                self.stderr(i)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until child `i`'s stderr contains `needle`.
-    fn await_log(&self, i: usize, needle: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.stderr(i).contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "child {i} never logged {needle:?}; its stderr:\n{}",
-                self.stderr(i)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+/// The three parties of `config` with the share files `plan_of` gives, each with `--once`.
+fn parties(children: &mut Children, config: &Path, plan_of: impl Fn(usize) -> PathBuf) {
+    for i in 0..3 {
+        let (id, plan) = (format!("party{i}"), s(&plan_of(i)));
+        let args = [
+            "--config",
+            &s(config),
+            "--id",
+            &id,
+            "--plan",
+            &plan,
+            "--once",
+        ];
+        children.spawn(&format!("{id}.log"), PARTY, &args);
     }
 }
 
-impl Drop for Children {
-    fn drop(&mut self) {
-        for (child, _) in &mut self.procs {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Starts `tfe-predict` as the client of `config` on the deployment's client plan in
+/// `dir`, with `extra` arguments after the input; returns its index.
+fn client(
+    children: &mut Children,
+    config: &Path,
+    dir: &Path,
+    input: &Path,
+    extra: &[&str],
+) -> usize {
+    let plan = s(&dir.join("model.client.plan"));
+    let (config, input) = (s(config), s(input));
+    let mut args = vec!["--config", &config, &plan, &input];
+    args.extend_from_slice(extra);
+    children.spawn("client.log", PREDICT, &args)
 }
 
 fn top1(x: &ArrayD<f32>) -> Vec<usize> {
@@ -182,9 +107,17 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
     let dir = scratch("agreement");
     let config = deployment(&dir, "cnn_bn", "10000");
     let mut children = Children::new(&dir);
-    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    parties(&mut children, &config, |i| {
+        dir.join(format!("model.party{i}.plan"))
+    });
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
-    let client = children.client(&config, &dir, &input, &["-o", &s(&out), "--profile"]);
+    let client = client(
+        &mut children,
+        &config,
+        &dir,
+        &input,
+        &["-o", &s(&out), "--profile"],
+    );
     let (status, err) = children.wait(client, Duration::from_secs(120));
     assert!(status.success(), "{err}");
     assert!(
@@ -224,9 +157,17 @@ fn a_server_that_dies_mid_run_is_named_by_the_others_and_the_client() {
     let dir = scratch("dies");
     let config = deployment(&dir, "cnn_bn", "2000");
     let mut children = Children::new(&dir);
-    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    parties(&mut children, &config, |i| {
+        dir.join(format!("model.party{i}.plan"))
+    });
     let input = fixture("cnn_bn", "input_b32.npy");
-    let client = children.client(&config, &dir, &input, &["--repeat", "100000"]);
+    let client = client(
+        &mut children,
+        &config,
+        &dir,
+        &input,
+        &["--repeat", "100000"],
+    );
     for i in 0..3 {
         children.await_log(i, "joined session", Duration::from_secs(60));
     }
@@ -270,9 +211,11 @@ fn a_client_with_a_wrong_certificate_is_refused_and_the_refusal_is_logged() {
     std::fs::write(&impostor, json.to_string()).unwrap();
 
     let mut children = Children::new(&dir);
-    children.parties(&config, |i| dir.join(format!("model.party{i}.plan")));
+    parties(&mut children, &config, |i| {
+        dir.join(format!("model.party{i}.plan"))
+    });
     let input = fixture("cnn_bn", "input_b1.npy");
-    let client = children.client(&impostor, &dir, &input, &[]);
+    let client = client(&mut children, &impostor, &dir, &input, &[]);
     let (status, err) = children.wait(client, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("cannot connect to party"), "{err}");
@@ -318,11 +261,17 @@ fn parties_refuse_shares_of_two_different_dealings() {
     );
     assert!(status.success(), "{err}");
     let mut children = Children::new(&dir);
-    children.parties(&config, |i| match i {
+    parties(&mut children, &config, |i| match i {
         0 => dir.join("again.party0.plan"),
         _ => dir.join(format!("model.party{i}.plan")),
     });
-    let client = children.client(&config, &dir, &fixture("mlp", "input_b1.npy"), &[]);
+    let client = client(
+        &mut children,
+        &config,
+        &dir,
+        &fixture("mlp", "input_b1.npy"),
+        &[],
+    );
     let (status, err) = children.wait(client, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(

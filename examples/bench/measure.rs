@@ -261,6 +261,7 @@ fn start_networked(plan: &Plan) -> Result<(NetworkedSession, Parties)> {
     let config = write_test_pki(
         &dir,
         &roles,
+        &[],
         [ports[0], ports[1], ports[2]],
         Default::default(),
     )?;

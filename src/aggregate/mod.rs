@@ -123,16 +123,23 @@ pub fn collect(party: &mut Party, round: &Round) -> Result<Vec<Option<Piece>>> {
         .collect()
 }
 
-/// Party side, once the pieces are in: agrees with the other parties on who submitted (both
-/// holders of an inputter's pieces must have them), refuses to go on below the round's
-/// minimum, and sends `receiver` the agreed set and its re-randomised term of the weighted
-/// sum. Returns which inputters the sum includes.
+/// Party side, once the pieces are in: [`agree`] on who submitted, then send `receiver`
+/// this party's term of the result ([`reveal`]). Returns which inputters the sum includes.
 pub fn finish(
     party: &mut Party,
     round: &Round,
     pieces: Vec<Option<Piece>>,
     receiver: Role,
 ) -> Result<Vec<bool>> {
+    let included = agree(party, round, &pieces)?;
+    let term = reveal(party, round, pieces, &included);
+    party.send_role(receiver, &term)?;
+    Ok(included)
+}
+
+/// Agrees with the other parties on who submitted (both holders of an inputter's pieces
+/// must have them) and refuses to go on below the round's minimum.
+pub fn agree(party: &mut Party, round: &Round, pieces: &[Option<Piece>]) -> Result<Vec<bool>> {
     let n = round.inputters.len();
     let heard = bitmap(&pieces.iter().map(Option::is_some).collect::<Vec<_>>());
     let mut by_party = [heard.clone(), heard.clone(), heard];
@@ -159,6 +166,17 @@ pub fn finish(
             round.min_inputs
         );
     }
+    Ok(included)
+}
+
+/// The message for the result receiver: the `included` set and this party's term of their
+/// weighted sum, re-randomised by a zero-sharing.
+pub fn reveal(
+    party: &mut Party,
+    round: &Round,
+    pieces: Vec<Option<Piece>>,
+    included: &[bool],
+) -> Vec<u64> {
     let nonce = party.begin_call();
     let mut term = party.zero_share(nonce, Label::Zero, round.len);
     for (k, piece) in pieces.into_iter().enumerate() {
@@ -173,10 +191,9 @@ pub fn finish(
             *t = t.wrapping_add(w.wrapping_mul(v));
         }
     }
-    let mut message = bitmap(&included);
+    let mut message = bitmap(included);
     message.extend(round.ring.pack(&term));
-    party.send_role(receiver, &message)?;
-    Ok(included)
+    message
 }
 
 /// Which inputters a set of flags marks, one bit each.

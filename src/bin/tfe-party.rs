@@ -1,26 +1,36 @@
-//! tfe-party: one compute party of a networked deployment, as a long-lived server.
+//! tfe-party: one compute party of a networked deployment, as a long-lived server for
+//! private prediction, or for one round of secure aggregation.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 use tfe::cli;
+use tfe::exec::human_bytes;
 use tfe::net::config::Config;
 use tfe::plan::SharedPlan;
-use tfe::serve::PartyServer;
+use tfe::serve::{PartyServer, RoundRules, check_round_name, serve_round};
+use tfe::tensor::FixedPoint;
 
 #[derive(Parser)]
 #[command(
     name = "tfe-party",
     version,
     about = "Run one compute party of a networked tfe deployment",
-    long_about = "Runs one of the three compute parties in its own process. It loads its weight \
-shares (the .partyN.plan file written by tfe-convert --share), then for each client: connects \
-the mesh over mutual TLS, agrees on keys with the other parties and serves prediction requests \
-until the client is done. It never sees the weights, the inputs or the outputs in the clear.\n\n\
-Exit status: 0 after a clean --once session, 1 on an error (a lost peer is named), 2 for \
-command-line mistakes.",
-    after_help = "Example:\n  tfe-party --config pki/parties.json --id party0 --plan model.party0.plan"
+    long_about = "Runs one of the three compute parties in its own process.\n\n\
+Prediction (--plan): it loads its weight shares (the .partyN.plan file written by tfe-convert \
+--share), then for each client: connects the mesh over mutual TLS, agrees on keys with the \
+other parties and serves prediction requests until the client is done. It never sees the \
+weights, the inputs or the outputs in the clear.\n\n\
+Secure aggregation (--aggregate ROUND): it holds the named round open for the inputters of the \
+configuration (roles.inputters) until each has submitted or --deadline-ms passes, takes only \
+shares of their vectors, refuses second submissions and callers of other rounds, then reveals \
+the sum to the result receiver (roles.receiver) only if at least --min-inputs inputters \
+submitted. The three parties must be given the same round and rules. The round's rules are \
+public: every caller is told them.\n\n\
+Exit status: 0 after a clean --once session or a revealed round, 1 on an error (a lost peer is \
+named; a round below its minimum), 2 for command-line mistakes.",
+    after_help = "Examples:\n  tfe-party --config pki/parties.json --id party0 --plan model.party0.plan\n  tfe-party --config pki/parties.json --id party0 --aggregate week-12 --shape 10 --clip 100 --min-inputs 2"
 )]
 struct Args {
     /// The deployment's configuration (see docs/NETWORK.md).
@@ -30,11 +40,52 @@ struct Args {
     #[arg(long, value_parser = ["party0", "party1", "party2"])]
     id: String,
     /// This party's share file, written by tfe-convert --share.
-    #[arg(long, value_name = "MODEL.partyN.plan")]
-    plan: PathBuf,
+    #[arg(
+        long,
+        value_name = "MODEL.partyN.plan",
+        required_unless_present = "aggregate"
+    )]
+    plan: Option<PathBuf>,
     /// Serve one client session, then exit; without it, wait for the next client.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "aggregate")]
     once: bool,
+    /// Run the secure aggregation round of this name, then exit.
+    #[arg(long, value_name = "ROUND", conflicts_with = "plan", requires_all = ["shape", "clip"], help_heading = "Secure aggregation")]
+    aggregate: Option<String>,
+    /// The shape of every inputter's vector, comma-separated (10, or 10,65).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "D1,D2,...",
+        requires = "aggregate",
+        help_heading = "Secure aggregation"
+    )]
+    shape: Option<Vec<usize>>,
+    /// Inputters' values are clipped to [-C, C]; decides the ring (see tfe-aggregate --help).
+    #[arg(
+        long,
+        value_name = "C",
+        requires = "aggregate",
+        help_heading = "Secure aggregation"
+    )]
+    clip: Option<f32>,
+    /// Reveal nothing unless at least K inputters submitted.
+    #[arg(long, value_name = "K", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
+    min_inputs: u64,
+    /// Public weights for a weighted sum or mean (NAME=W, comma-separated; others weigh 1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "NAME=W,...",
+        requires = "aggregate",
+        help_heading = "Secure aggregation"
+    )]
+    weights: Vec<String>,
+    /// How long to hold the round open for submissions once the parties have met.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
+    deadline_ms: u64,
 }
 
 fn main() {
@@ -45,8 +96,11 @@ fn main() {
 fn run(args: &Args) -> Result<()> {
     let id: u8 = args.id["party".len()..].parse()?;
     let config = Config::load(&args.config)?;
-    let name = args.plan.display().to_string();
-    let mut server = PartyServer::load(SharedPlan::read(&args.plan)?, id, &name)?;
+    let Some(plan) = &args.plan else {
+        return aggregate(args, &config, id);
+    };
+    let name = plan.display().to_string();
+    let mut server = PartyServer::load(SharedPlan::read(plan)?, id, &name)?;
     // Kept for the process's life: the bar clears itself after each request.
     let _bar = match cli::step_bar(&format!("{} serving", args.id)) {
         Some((bar, steps)) => {
@@ -85,4 +139,40 @@ fn run(args: &Args) -> Result<()> {
             return Ok(());
         }
     }
+}
+
+/// One round of secure aggregation under the rules given on the command line.
+fn aggregate(args: &Args, config: &Config, id: u8) -> Result<()> {
+    let round = args
+        .aggregate
+        .clone()
+        .expect("clap requires --aggregate without --plan");
+    check_round_name(&round)?;
+    let rules = RoundRules {
+        round,
+        inputters: config.inputters().to_vec(),
+        shape: args.shape.clone().unwrap_or_default(),
+        clip: args.clip.unwrap_or_default(),
+        min_inputs: args.min_inputs as usize,
+        weights: match args.weights.is_empty() {
+            true => None,
+            false => Some(RoundRules::weights_by_name(
+                config.inputters(),
+                &args.weights,
+            )?),
+        },
+        deadline_ms: args.deadline_ms,
+        frac_bits: FixedPoint::default().frac_bits,
+    };
+    let log = |what: &str| eprintln!("tfe-party: {} {what}", args.id);
+    let served = serve_round(config, id, &rules, &log)
+        .with_context(|| format!("{} revealed nothing for round {:?}", args.id, rules.round))?;
+    log(&format!(
+        "revealed the sum of {} inputter(s) ({}) to the result receiver after {:.1} ms; {} sent",
+        served.included.len(),
+        served.included.join(", "),
+        served.time.as_secs_f64() * 1e3,
+        human_bytes(served.traffic.bytes_sent)
+    ));
+    Ok(())
 }

@@ -15,9 +15,11 @@ use tfe::net::pki::write_test_pki;
     version,
     about = "Write a test CA, a certificate and key per role, and parties.json for loopback",
     long_about = "Writes ca.pem, <role>.pem and <role>.key for party0, party1, party2 and the \
-client, and a parties.json where party i listens on 127.0.0.1:<port i>. For local trials and \
-tests only: the CA's key is discarded, so the set can never be extended or revoked.",
-    after_help = "Example:\n  tfe-pki pki --ports 7000,7001,7002"
+client (with --inputters, inputter-<name>.pem and .key for each inputter of a secure \
+aggregation; with --receiver, receiver.pem and .key for its result receiver), and a \
+parties.json where party i listens on 127.0.0.1:<port i>. For local trials and tests only: the \
+CA's key is discarded, so the set can never be extended or revoked.",
+    after_help = "Examples:\n  tfe-pki pki --ports 7000,7001,7002\n  tfe-pki pki --inputters hospital-a,hospital-b,hospital-c --receiver"
 )]
 struct Args {
     /// The directory to write (created if missing).
@@ -30,6 +32,17 @@ struct Args {
         default_value = "7000,7001,7002"
     )]
     ports: Vec<u16>,
+    /// Name the inputters of a secure aggregation (comma-separated), each with its certificate.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "NAME,NAME,..."
+    )]
+    inputters: Vec<String>,
+    /// Also write the result receiver of a secure aggregation.
+    #[arg(long)]
+    receiver: bool,
     /// Time to set up the mesh, retries included.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     connect_ms: u64,
@@ -53,8 +66,13 @@ fn run(args: &Args) -> Result<()> {
         connect: Duration::from_millis(args.connect_ms),
         read: Duration::from_millis(args.read_ms),
     };
-    let roles = [Role::Party(0), Role::Party(1), Role::Party(2), Role::Client];
-    let config = write_test_pki(&args.dir, &roles, ports, timeouts)?;
+    let mut roles = vec![Role::Party(0), Role::Party(1), Role::Party(2), Role::Client];
+    if args.receiver {
+        roles.push(Role::Receiver);
+    }
+    let config = write_test_pki(&args.dir, &roles, &args.inputters, ports, timeouts)?;
+    // Names the configuration would refuse are refused here, before anyone uses the files.
+    tfe::net::config::Config::load(&config)?;
     println!("wrote {}", config.display());
     Ok(())
 }

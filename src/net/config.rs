@@ -41,6 +41,10 @@ struct RawRoles {
     party2: Option<RawEndpoint>,
     client: Option<RawEndpoint>,
     model_owner: Option<RawEndpoint>,
+    receiver: Option<RawEndpoint>,
+    /// By name; numbered in name order.
+    #[serde(default)]
+    inputters: BTreeMap<String, RawEndpoint>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +93,8 @@ pub struct Config {
     source: PathBuf,
     timeouts: Timeouts,
     roles: BTreeMap<Role, Endpoint>,
+    /// The inputters' names, in role order.
+    inputters: Vec<String>,
 }
 
 /// The role's name in the file (`roles.<name>`).
@@ -100,9 +106,13 @@ pub fn field_name(role: Role) -> &'static str {
         Role::Party(_) => "party?",
         Role::Client => "client",
         Role::ModelOwner => "model_owner",
+        Role::Receiver => "receiver",
         Role::Inputter(_) => "inputter",
     }
 }
+
+/// The most inputters a configuration may name (the role numbers them in 16 bits).
+pub const MAX_INPUTTERS: usize = 1 << 16;
 
 /// The role's DNS-style name in its certificate (and the TLS server name it is dialed by).
 pub fn host_name(role: Role) -> String {
@@ -132,10 +142,27 @@ impl Config {
             (Role::Party(2), r.party2),
             (Role::Client, r.client),
             (Role::ModelOwner, r.model_owner),
+            (Role::Receiver, r.receiver),
         ];
+        ensure!(
+            r.inputters.len() <= MAX_INPUTTERS,
+            "roles.inputters names {} inputters, more than the {MAX_INPUTTERS} a run can have",
+            r.inputters.len()
+        );
+        let inputters: Vec<String> = r.inputters.keys().cloned().collect();
+        for name in &inputters {
+            check_name(name).with_context(|| format!("roles.inputters.{name}"))?;
+        }
+        let entries = entries.into_iter().map(|(role, e)| (role, e, None)).chain(
+            (r.inputters.into_iter().enumerate())
+                .map(|(k, (name, e))| (Role::Inputter(k as u16), Some(e), Some(name))),
+        );
         let mut roles = BTreeMap::new();
-        for (role, entry) in entries {
-            let field = format!("roles.{}", field_name(role));
+        for (role, entry, name) in entries {
+            let field = match name {
+                Some(name) => format!("roles.inputters.{name}"),
+                None => format!("roles.{}", field_name(role)),
+            };
             let Some(entry) = entry else {
                 ensure!(
                     !matches!(role, Role::Party(_)),
@@ -148,31 +175,76 @@ impl Config {
                 endpoint.address.is_some() || !matches!(role, Role::Party(_)),
                 "{field}.address is missing: compute parties listen for their peers"
             );
+            ensure!(
+                endpoint.address.is_none() || !matches!(role, Role::Inputter(_) | Role::Receiver),
+                "{field}.address is set, but inputters and the result receiver only dial the \
+                 parties (they may join a round late); remove it"
+            );
             roles.insert(role, endpoint);
         }
-        for (a, ea) in &roles {
-            for (b, eb) in roles.range(..*a) {
+        let config = Config {
+            source: source.to_path_buf(),
+            timeouts,
+            roles,
+            inputters,
+        };
+        for (a, ea) in &config.roles {
+            for (b, eb) in config.roles.range(..*a) {
+                let (a, b) = (config.field(*a), config.field(*b));
                 ensure!(
                     ea.cert != eb.cert,
-                    "roles.{}.cert and roles.{}.cert are the same certificate; each role needs \
-                     its own, or one could pose as the other",
-                    field_name(*b),
-                    field_name(*a)
+                    "{b}.cert and {a}.cert are the same certificate; each role needs its own, \
+                     or one could pose as the other"
                 );
                 ensure!(
                     ea.address.is_none() || ea.address != eb.address,
-                    "roles.{}.address and roles.{}.address are both {}",
-                    field_name(*b),
-                    field_name(*a),
+                    "{b}.address and {a}.address are both {}",
                     ea.address.as_deref().unwrap_or_default()
                 );
             }
         }
-        Ok(Config {
-            source: source.to_path_buf(),
-            timeouts,
-            roles,
-        })
+        Ok(config)
+    }
+
+    /// The role's entry in the file, `roles.<name>` (`roles.inputters.<name>` for an
+    /// inputter).
+    pub fn field(&self, role: Role) -> String {
+        match role {
+            Role::Inputter(_) => format!("roles.inputters.{}", self.name(role)),
+            _ => format!("roles.{}", field_name(role)),
+        }
+    }
+
+    /// The role's name in the file: `party0`, `receiver`, an inputter's own name...
+    pub fn name(&self, role: Role) -> String {
+        match role {
+            Role::Inputter(k) => {
+                (self.inputters.get(k as usize).cloned()).unwrap_or_else(|| format!("inputter {k}"))
+            }
+            _ => field_name(role).to_string(),
+        }
+    }
+
+    /// The inputters the file names, in role order.
+    pub fn inputters(&self) -> &[String] {
+        &self.inputters
+    }
+
+    /// The inputter called `name`, or an error listing those the file names.
+    pub fn inputter(&self, name: &str) -> Result<Role> {
+        match self.inputters.iter().position(|n| n == name) {
+            Some(k) => Ok(Role::Inputter(k as u16)),
+            None if self.inputters.is_empty() => bail!(
+                "{} names no inputters (roles.inputters), so {name:?} cannot submit; add it with \
+                 its certificate",
+                self.source.display()
+            ),
+            None => bail!(
+                "{name:?} is not an inputter of {}: it names {}",
+                self.source.display(),
+                self.inputters.join(", ")
+            ),
+        }
     }
 
     /// Where the configuration was read from, for error messages.
@@ -193,8 +265,8 @@ impl Config {
     pub fn endpoint(&self, role: Role) -> Result<&Endpoint> {
         self.roles.get(&role).ok_or_else(|| {
             anyhow!(
-                "roles.{} is not in {}, so {role} takes no part in this run",
-                field_name(role),
+                "{} is not in {}, so {role} takes no part in this run",
+                self.field(role),
                 self.source.display()
             )
         })
@@ -202,7 +274,7 @@ impl Config {
 
     /// Reads the private key of `role`, which must be the role this process runs as.
     pub fn private_key(&self, role: Role) -> Result<PrivateKeyDer<'static>> {
-        let field = format!("roles.{}.key", field_name(role));
+        let field = format!("{}.key", self.field(role));
         let path = self.endpoint(role)?.key.as_ref().ok_or_else(|| {
             anyhow!(
                 "{field} is not set in {}: {role} needs its private key to connect",
@@ -240,6 +312,18 @@ fn endpoint(raw: RawEndpoint, dir: &Path, field: &str) -> Result<Endpoint> {
             .transpose()?,
         key: raw.key.map(|key| dir.join(key)),
     })
+}
+
+/// An inputter's name: what `--as` takes and logs show, so plain characters only.
+fn check_name(name: &str) -> Result<()> {
+    ensure!(
+        (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "an inputter's name must be 1 to 64 letters, digits, '-' or '_', not {name:?}"
+    );
+    Ok(())
 }
 
 /// `host:port` with a non-zero port; the host is resolved only when connecting.
@@ -305,6 +389,47 @@ mod tests {
         assert!(e.contains("timeouts.read_ms"), "{e}");
         let e = format!("{:#}", load_text(r#"{"roles": {}}"#).unwrap_err());
         assert!(e.contains("roles.party0 is missing"), "{e}");
+    }
+
+    #[test]
+    fn inputters_are_named_and_only_dial() {
+        let dir = std::env::temp_dir().join(format!("tfe-config-pki-{}", std::process::id()));
+        let names = ["zoe", "adam"].map(String::from);
+        let roles = [
+            Role::Party(0),
+            Role::Party(1),
+            Role::Party(2),
+            Role::Receiver,
+        ];
+        let path =
+            crate::net::pki::write_test_pki(&dir, &roles, &names, [1, 2, 3], Timeouts::default())
+                .unwrap();
+        let config = Config::load(&path).unwrap();
+        // Numbered in name order.
+        assert_eq!(config.inputters(), ["adam", "zoe"]);
+        assert_eq!(config.inputter("zoe").unwrap(), Role::Inputter(1));
+        assert_eq!(config.name(Role::Inputter(0)), "adam");
+        assert_eq!(config.field(Role::Inputter(1)), "roles.inputters.zoe");
+        assert!(config.endpoint(Role::Receiver).is_ok());
+        let e = format!("{:#}", config.inputter("eve").unwrap_err());
+        assert!(
+            e.contains("\"eve\" is not an inputter") && e.contains("adam, zoe"),
+            "{e}"
+        );
+
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["roles"]["inputters"]["zoe"]["address"] = "127.0.0.1:9".into();
+        let listening = dir.join("listening.json");
+        std::fs::write(&listening, json.to_string()).unwrap();
+        let e = format!("{:#}", Config::load(&listening).unwrap_err());
+        assert!(e.contains("roles.inputters.zoe.address is set"), "{e}");
+        let bad = r#"{"roles": {"inputters": {"no spaces": {"cert": "x.pem"}}}}"#;
+        let e = format!("{:#}", load_text(bad).unwrap_err());
+        assert!(
+            e.contains("roles.inputters.no spaces") && e.contains("letters, digits"),
+            "{e}"
+        );
     }
 
     #[test]

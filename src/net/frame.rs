@@ -115,6 +115,7 @@ pub struct Opener {
     session: SessionId,
     peer: Role,
     next_seq: u64,
+    max_words: usize,
 }
 
 impl Opener {
@@ -123,6 +124,22 @@ impl Opener {
             session,
             peer,
             next_seq: 0,
+            max_words: MAX_WORDS,
+        }
+    }
+
+    /// The peer whose frames this opens.
+    pub fn peer(&self) -> Role {
+        self.peer
+    }
+
+    /// Refuses frames of more than `max_words` payload words (a peer that is not trusted
+    /// to stay within [`MAX_WORDS`] on its own, such as a client joining a long-running
+    /// party, cannot make it allocate more).
+    pub fn with_limit(self, max_words: usize) -> Opener {
+        Opener {
+            max_words: max_words.min(MAX_WORDS),
+            ..self
         }
     }
 
@@ -151,8 +168,9 @@ impl Opener {
         );
         let words = u32::from_le_bytes(header[25..29].try_into().expect("4 bytes")) as usize;
         ensure!(
-            words <= MAX_WORDS,
-            "frame from {peer} claims {words} words, over the limit of {MAX_WORDS}"
+            words <= self.max_words,
+            "frame from {peer} claims {words} words, over the limit of {}",
+            self.max_words
         );
         self.next_seq += 1;
         Ok(Header { kind, words })

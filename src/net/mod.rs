@@ -14,13 +14,14 @@ use anyhow::Result;
 use std::fmt;
 
 /// Everyone who takes part in a run: three compute parties, the client (input owner and
-/// result receiver), the model owner (who secret-shares the weights) and the inputters of an
-/// aggregation (each deals one vector).
+/// result receiver), the model owner (who secret-shares the weights), and an aggregation's
+/// inputters (each deals one vector) and result receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Party(u8),
     Client,
     ModelOwner,
+    Receiver,
     Inputter(u16),
 }
 
@@ -39,7 +40,8 @@ impl Role {
             Role::Party(i) => i as usize,
             Role::Client => 3,
             Role::ModelOwner => 4,
-            Role::Inputter(i) => 5 + i as usize,
+            Role::Receiver => 5,
+            Role::Inputter(i) => 6 + i as usize,
         }
     }
 }
@@ -50,6 +52,7 @@ impl fmt::Display for Role {
             Role::Party(i) => write!(f, "party {i}"),
             Role::Client => write!(f, "the client"),
             Role::ModelOwner => write!(f, "the model owner"),
+            Role::Receiver => write!(f, "the result receiver"),
             Role::Inputter(i) => write!(f, "inputter {i}"),
         }
     }

@@ -11,12 +11,14 @@ use rcgen::{
 };
 use std::path::{Path, PathBuf};
 
-/// Writes `ca.pem`, `<role>.pem` and `<role>.key` for each of `roles`, and `parties.json`
-/// where party i listens on `127.0.0.1:party_ports[i]` and every other role dials. Returns
-/// the path of `parties.json`.
+/// Writes `ca.pem`, `<role>.pem` and `<role>.key` for each of `roles` and, for each of
+/// `inputters` (an aggregation's, by name), `inputter-<name>.pem` and `.key`; and
+/// `parties.json` where party i listens on `127.0.0.1:party_ports[i]` and every other role
+/// dials. Returns the path of `parties.json`.
 pub fn write_test_pki(
     dir: &Path,
     roles: &[Role],
+    inputters: &[String],
     party_ports: [u16; 3],
     timeouts: Timeouts,
 ) -> Result<PathBuf> {
@@ -35,8 +37,11 @@ pub fn write_test_pki(
     write(dir, "ca.pem", &ca.pem(), false)?;
 
     let mut entries = serde_json::Map::new();
-    for &role in roles {
-        let name = field_name(role);
+    let mut named = serde_json::Map::new();
+    let inputters = inputters.iter().enumerate();
+    let all = (roles.iter().map(|&r| (r, field_name(r).to_string())))
+        .chain(inputters.map(|(k, name)| (Role::Inputter(k as u16), format!("inputter-{name}"))));
+    for (role, file) in all {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec![host_name(role)])?;
         params
@@ -49,17 +54,23 @@ pub fn write_test_pki(
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         let cert = params.signed_by(&key, &ca)?;
-        write(dir, &format!("{name}.pem"), &cert.pem(), false)?;
-        write(dir, &format!("{name}.key"), &key.serialize_pem(), true)?;
+        write(dir, &format!("{file}.pem"), &cert.pem(), false)?;
+        write(dir, &format!("{file}.key"), &key.serialize_pem(), true)?;
         let mut entry = serde_json::json!({
-            "cert": format!("{name}.pem"),
-            "key": format!("{name}.key"),
+            "cert": format!("{file}.pem"),
+            "key": format!("{file}.key"),
             "ca": "ca.pem",
         });
         if let Role::Party(i) = role {
             entry["address"] = format!("127.0.0.1:{}", party_ports[i as usize % 3]).into();
         }
-        entries.insert(name.to_string(), entry);
+        match role {
+            Role::Inputter(_) => named.insert(file["inputter-".len()..].to_string(), entry),
+            _ => entries.insert(file, entry),
+        };
+    }
+    if !named.is_empty() {
+        entries.insert("inputters".into(), named.into());
     }
     let config = serde_json::json!({
         "timeouts": {

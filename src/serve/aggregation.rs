@@ -110,6 +110,14 @@ pub(super) struct Prepared {
     pub shape: Vec<usize>,
 }
 
+/// A clip given by the user: positive and finite.
+pub(super) fn checked_clip(clip: f32) -> Result<f64, AggregationError> {
+    match clip {
+        c if c.is_finite() && c > 0.0 => Ok(c as f64),
+        c => Err(AggregationError::Clip(c)),
+    }
+}
+
 /// Weights that are not all integers are scaled so that the largest is 2^16, then rounded.
 const WEIGHT_BITS: i32 = 16;
 
@@ -137,10 +145,10 @@ impl Aggregation {
         let started = Instant::now();
         let round = &prepared.round;
         let mut roles = round.inputters.clone();
-        roles.push(Role::Client);
+        roles.push(Role::Receiver);
         let party_fn = |party: &mut Party| {
             let pieces = aggregate::collect(party, round)?;
-            aggregate::finish(party, round, pieces, Role::Client)?;
+            aggregate::finish(party, round, pieces, Role::Receiver)?;
             Ok(party.stats())
         };
         let (parties, (values, included, outside)) =
@@ -153,6 +161,7 @@ impl Aggregation {
                 }
                 drop(ends);
                 let (values, included) = receiver::receive(&mut *receiver, &prepared)?;
+                let included = included.iter().filter(|&&i| i).count();
                 Ok((values, included, traffic.alongside(receiver.stats())))
             })?;
         Ok(Aggregate {
@@ -188,15 +197,25 @@ impl Aggregation {
         if inputs[0].is_empty() {
             return Err(AggregationError::Empty);
         }
-        let (weights, weight_scale) = self.integer_weights(n)?;
         let clip = match self.clip {
-            Some(c) if c.is_finite() && c > 0.0 => c as f64,
-            Some(c) => return Err(AggregationError::Clip(c)),
+            Some(c) => checked_clip(c)?,
             None => inputs
                 .iter()
                 .flat_map(|x| x.iter())
                 .fold(0f64, |m, v| m.max(v.abs() as f64)),
         };
+        self.fix(n, shape, clip)
+    }
+
+    /// The public parameters of a round of `n` inputters of vectors of `shape`, values
+    /// clipped to ±`clip`: the weights as integers and the ring the sum fits in.
+    pub(super) fn fix(
+        &self,
+        n: usize,
+        shape: Vec<usize>,
+        clip: f64,
+    ) -> Result<Prepared, AggregationError> {
+        let (weights, weight_scale) = self.integer_weights(n)?;
         let weight_sum: u64 = weights.iter().sum();
         let scale = self.fixed_point.scale();
         // Each encoded value is at most clip x 2^f + 1/2 in magnitude.
@@ -212,7 +231,7 @@ impl Aggregation {
             round: Round {
                 inputters: (0..n).map(|k| Role::Inputter(k as u16)).collect(),
                 weights,
-                len: inputs[0].len(),
+                len: shape.iter().product(),
                 min_inputs: self.min_inputs.max(1),
                 ring,
             },

@@ -6,9 +6,12 @@
 //! (`networked.rs`), or the plaintext reference interpreters with no parties at all
 //! (`plaintext.rs`). What a request's inputs must be, and how they and the weights enter the
 //! ring, is `encoding.rs`. A secure aggregation (many inputters, one result receiver) is
-//! `aggregation.rs`.
+//! `aggregation.rs` (its embedded run) with its networked roles in `aggregation_net.rs`
+//! (inputters, receiver) and `aggregation_server.rs` (a party holding a round open).
 
 mod aggregation;
+mod aggregation_net;
+mod aggregation_server;
 mod client;
 mod embedded;
 mod encoding;
@@ -20,6 +23,8 @@ mod plaintext;
 mod receiver;
 
 pub use aggregation::{Aggregate, AggregateOp, Aggregation, AggregationError};
+pub use aggregation_net::{Received, RoundRules, Submitted, check_round_name, receive, submit};
+pub use aggregation_server::{Served, serve_round};
 pub use embedded::EmbeddedSession;
 pub use encoding::InputError;
 pub use model_owner::deal;

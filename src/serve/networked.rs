@@ -40,7 +40,7 @@ fn describe(file: &SharedPlan) -> String {
 
 /// A TLS transport whose errors also list every peer lost so far: a party that fails
 /// because another died closes its links too, and the list names the one that died.
-struct Explained(TlsTransport);
+pub(super) struct Explained(pub(super) TlsTransport);
 
 impl Explained {
     fn explain(&self, e: anyhow::Error) -> anyhow::Error {

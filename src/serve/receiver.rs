@@ -7,14 +7,13 @@ use crate::net::Transport;
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
 
-/// The revealed result in the inputs' shape, and how many inputs it includes.
+/// The revealed result in the inputs' shape, and which inputs it includes.
 pub(super) fn receive(
     net: &mut dyn Transport,
     prepared: &Prepared,
-) -> Result<(ArrayD<f32>, usize)> {
+) -> Result<(ArrayD<f32>, Vec<bool>)> {
     let round = &prepared.round;
     let revealed = aggregate::receive(net, round)?;
-    let included = revealed.included.iter().filter(|&&i| i).count();
     let divisor = match prepared.op {
         AggregateOp::Sum => prepared.weight_scale,
         AggregateOp::Mean => (round.weights.iter())
@@ -25,5 +24,5 @@ pub(super) fn receive(
     } * prepared.fixed_point.scale();
     let values = revealed.sum.iter().map(|&v| (v as f64 / divisor) as f32);
     let values = ArrayD::from_shape_vec(IxDyn(&prepared.shape), values.collect())?;
-    Ok((values, included))
+    Ok((values, revealed.included))
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod children;
 pub mod tool;
 
 use ndarray::{ArrayD, IxDyn};

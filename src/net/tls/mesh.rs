@@ -1,18 +1,22 @@
-//! Setting up the mesh of links: who dials whom, listening and accepting, TCP retries until
-//! the connect time-out, the TLS handshakes, and the hello that opens every link.
+//! Setting up the mesh of links: who dials whom, listening and accepting (on a task that can
+//! stay open for late joiners), TCP retries until the connect time-out, the TLS handshakes,
+//! and the hello that opens every link.
 
 use super::pin::Pins;
 use super::wire::{Stream, describe_io, read_frame, write_frame};
 use crate::net::Role;
-use crate::net::config::{Config, field_name, host_name};
+use crate::net::config::{Config, host_name};
 use crate::net::frame::{Kind, Opener, Sealer, SessionId};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -30,19 +34,61 @@ pub(super) struct Setup {
     pins: Arc<Pins>,
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
+    /// The time a connection has for its handshake and hello.
+    patience: Duration,
 }
 
 struct Listening {
     address: String,
     /// The config field and file that gave the address, for errors.
     field: String,
+    /// The mesh peers that dial this role.
     peers: Vec<Role>,
+    /// Roles admitted after the mesh is up ([`Late`]).
+    late: Option<Late>,
 }
 
-type Established = (Role, (Stream, Sealer, Opener));
+/// Who may join after the mesh, the largest message any of them may send, and how many
+/// messages one connection may send.
+#[derive(Clone, Debug, Default)]
+pub struct Late {
+    pub roles: Vec<Role>,
+    pub max_words: usize,
+    pub max_messages: usize,
+}
+
+pub(super) type Established = (Role, (Stream, Sealer, Opener));
+
+/// The listener of a role that accepts connections, running on its own task: every
+/// authenticated link, or why a connection was refused, arrives on `arrivals`.
+pub(super) struct Door {
+    task: JoinHandle<()>,
+    pub(super) arrivals: mpsc::Receiver<Result<Established>>,
+    /// Late joiners that arrived while the mesh was being set up.
+    pub(super) early: Vec<Established>,
+    pub(super) late: Late,
+}
+
+impl Door {
+    /// Stops listening; the address is free again once this returns.
+    pub(super) async fn close(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Door {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Handshakes in progress at once on a listener; connections beyond are dropped at once, so a
+/// flood of connections that never finish their handshake cannot exhaust a party.
+const MAX_PENDING: usize = 64;
 
 /// Who opens the connection between `a` and `b`, or `None` when the two never talk (the
-/// client and the model owner only talk to the compute parties).
+/// other roles only talk to the compute parties).
 fn dialer(config: &Config, a: Role, b: Role) -> Result<Option<Role>> {
     if !matches!(a, Role::Party(_)) && !matches!(b, Role::Party(_)) {
         return Ok(None);
@@ -56,11 +102,19 @@ fn dialer(config: &Config, a: Role, b: Role) -> Result<Option<Role>> {
 }
 
 impl Setup {
-    pub(super) fn new(config: &Config, me: Role, session: SessionId) -> Result<Setup> {
+    /// The links of `me` to `peers` (those it talks to among them), and, with `late`, a
+    /// listener that stays open for the late roles.
+    pub(super) fn new(
+        config: &Config,
+        me: Role,
+        session: SessionId,
+        peers: &[Role],
+        late: Option<Late>,
+    ) -> Result<Setup> {
         let mine = config.endpoint(me)?;
         let mut dials = vec![];
         let mut accepts = vec![];
-        for peer in config.roles().filter(|&r| r != me) {
+        for &peer in peers.iter().filter(|&&r| r != me) {
             match dialer(config, me, peer)? {
                 None => {}
                 Some(d) if d == me => {
@@ -72,15 +126,16 @@ impl Setup {
                 Some(_) => accepts.push(peer),
             }
         }
-        let listens = match (&mine.address, accepts.is_empty()) {
-            (Some(address), false) => Some(Listening {
+        let listens = match &mine.address {
+            Some(address) if !accepts.is_empty() || late.is_some() => Some(Listening {
                 address: address.clone(),
                 field: format!(
-                    "roles.{}.address in {}",
-                    field_name(me),
+                    "{}.address in {}",
+                    config.field(me),
                     config.source().display()
                 ),
                 peers: accepts,
+                late,
             }),
             _ => None,
         };
@@ -93,17 +148,26 @@ impl Setup {
             pins,
             cert: mine.cert.clone(),
             key: config.private_key(me)?,
+            patience: config.timeouts().connect,
         })
     }
 
+    /// Opens the links within `within`; returns them with the listener when this role
+    /// listens (closed by the caller, or kept open for late joiners).
     pub(super) async fn establish(
         self,
         within: Duration,
-    ) -> Result<BTreeMap<Role, (Stream, Sealer, Opener)>> {
+    ) -> Result<(BTreeMap<Role, (Stream, Sealer, Opener)>, Option<Door>)> {
         let deadline = Instant::now() + within;
-        let (accepted, dialed) =
-            tokio::try_join!(self.accept_all(deadline), self.dial_all(deadline))?;
-        Ok(accepted.into_iter().chain(dialed).collect())
+        let mut door = self.listen().await?;
+        let accepting = async {
+            match &mut door {
+                Some(door) => self.accept_all(door, deadline).await,
+                None => Ok(vec![]),
+            }
+        };
+        let (accepted, dialed) = tokio::try_join!(accepting, self.dial_all(deadline))?;
+        Ok((accepted.into_iter().chain(dialed).collect(), door))
     }
 
     async fn dial_all(&self, deadline: Instant) -> Result<Vec<Established>> {
@@ -154,81 +218,154 @@ impl Setup {
         .await
         .map_err(|_| anyhow!("the TLS handshake timed out"))?
         .context("the TLS handshake failed")?;
+        let opener = Opener::new(self.session, peer);
         hello(
             TlsStream::Client(tls),
             self.me,
-            peer,
+            opener,
             self.session,
             deadline,
         )
         .await
     }
 
-    /// Accepts until every expected peer is connected. Refused connections (a wrong
-    /// certificate, another session) are logged and do not stop the wait.
-    async fn accept_all(&self, deadline: Instant) -> Result<Vec<Established>> {
+    /// Binds this role's address and starts accepting there, when it listens.
+    async fn listen(&self) -> Result<Option<Door>> {
+        let Some(listening) = &self.listens else {
+            return Ok(None);
+        };
+        let (me, address) = (self.me, &listening.address);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("{me} cannot listen on {address} ({})", listening.field))?;
+        let late = listening.late.clone().unwrap_or_default();
+        let expected = [&listening.peers[..], &late.roles].concat();
+        let config = ServerConfig::builder_with_provider(self.pins.provider())
+            .with_protocol_versions(TLS_VERSIONS)?
+            .with_client_cert_verifier(Arc::new(self.pins.expecting(expected)))
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
+            .with_context(|| format!("the key of {me} does not fit its certificate"))?;
+        let (sender, arrivals) = mpsc::channel(MAX_PENDING);
+        let accept = Accept {
+            me,
+            session: self.session,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            pins: self.pins.clone(),
+            late: late.clone(),
+            patience: self.patience,
+        };
+        Ok(Some(Door {
+            task: tokio::spawn(accept.run(listener, sender)),
+            arrivals,
+            early: vec![],
+            late,
+        }))
+    }
+
+    /// Takes arrivals until every expected mesh peer is connected, keeping late joiners for
+    /// later. Refused connections (a wrong certificate, another session) are logged and do
+    /// not stop the wait.
+    async fn accept_all(&self, door: &mut Door, deadline: Instant) -> Result<Vec<Established>> {
         let Some(listening) = &self.listens else {
             return Ok(vec![]);
         };
         let me = self.me;
-        let address = &listening.address;
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("{me} cannot listen on {address} ({})", listening.field))?;
-        let config = ServerConfig::builder_with_provider(self.pins.provider())
-            .with_protocol_versions(TLS_VERSIONS)?
-            .with_client_cert_verifier(Arc::new(self.pins.expecting(listening.peers.clone())))
-            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
-            .with_context(|| format!("the key of {me} does not fit its certificate"))?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
         let mut links: Vec<Established> = vec![];
         let mut refused = 0;
-        let mut pending = tokio::task::JoinSet::new();
         while links.len() < listening.peers.len() {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (tcp, from) =
-                        accepted.with_context(|| format!("{me} cannot accept on {address}"))?;
-                    let (acceptor, pins, session) = (acceptor.clone(), self.pins.clone(), self.session);
-                    pending.spawn(async move {
-                        let link = async {
-                            tcp.set_nodelay(true)?;
-                            let tls = timeout_at(deadline, acceptor.accept(tcp))
-                                .await
-                                .map_err(|_| anyhow!("the TLS handshake timed out"))??;
-                            let peer = pins.identify(&tls)?;
-                            let link = hello(TlsStream::Server(tls), me, peer, session, deadline).await?;
-                            anyhow::Ok((peer, link))
-                        };
-                        link.await.with_context(|| format!("{me} refused a connection from {from}"))
-                    });
-                }
-                Some(done) = pending.join_next() => {
-                    match done.map_err(anyhow::Error::from).and_then(|r| r) {
-                        Ok((peer, _)) if links.iter().any(|(l, _)| *l == peer) => {
-                            eprintln!("tfe-net: {me} ignored a second connection from {peer}");
-                        }
-                        Ok(link) => links.push(link),
-                        Err(e) => {
-                            refused += 1;
-                            eprintln!("tfe-net: {e:#}");
-                        }
+                Some(arrival) = door.arrivals.recv() => match arrival {
+                    Ok((peer, link)) if door.late.roles.contains(&peer) => {
+                        door.early.push((peer, link));
                     }
-                }
+                    Ok((peer, _)) if links.iter().any(|(l, _)| *l == peer) => {
+                        eprintln!("tfe-net: {me} ignored a second connection from {peer}");
+                    }
+                    Ok(link) => links.push(link),
+                    Err(e) => {
+                        refused += 1;
+                        eprintln!("tfe-net: {e:#}");
+                    }
+                },
                 () = sleep_until(deadline) => {
                     let missing: Vec<String> = listening.peers.iter()
                         .filter(|r| !links.iter().any(|(l, _)| l == *r))
                         .map(|r| r.to_string())
                         .collect();
                     bail!(
-                        "{me} waited the whole connect time-out on {address} for {} \
+                        "{me} waited the whole connect time-out on {} for {} \
                          ({refused} connection(s) refused; see the log)",
+                        listening.address,
                         missing.join(", ")
                     )
                 }
             }
         }
         Ok(links)
+    }
+}
+
+/// What the listening task needs to authenticate a connection.
+struct Accept {
+    me: Role,
+    session: SessionId,
+    acceptor: TlsAcceptor,
+    pins: Arc<Pins>,
+    late: Late,
+    patience: Duration,
+}
+
+impl Accept {
+    /// Accepts for as long as the task runs, each connection's handshake and hello on its
+    /// own task within the connect time-out.
+    async fn run(self, listener: TcpListener, arrivals: mpsc::Sender<Result<Established>>) {
+        let me = self.me;
+        let this = Arc::new(self);
+        let mut pending = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, from)) if pending.len() < MAX_PENDING => {
+                        pending.spawn(this.clone().handshake(tcp, from));
+                    }
+                    Ok((_, from)) => eprintln!(
+                        "tfe-net: {me} dropped a connection from {from}: \
+                         {MAX_PENDING} handshakes already in progress"
+                    ),
+                    Err(e) => {
+                        // Out of file descriptors, say: wait instead of spinning.
+                        eprintln!("tfe-net: {me} cannot accept a connection: {e}");
+                        sleep(LAST_RETRY).await;
+                    }
+                },
+                Some(done) = pending.join_next() => {
+                    let arrival = done.map_err(anyhow::Error::from).and_then(|r| r);
+                    if arrivals.send(arrival).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handshake(self: Arc<Self>, tcp: TcpStream, from: SocketAddr) -> Result<Established> {
+        let me = self.me;
+        let deadline = Instant::now() + self.patience;
+        let link = async {
+            tcp.set_nodelay(true)?;
+            let tls = timeout_at(deadline, self.acceptor.accept(tcp))
+                .await
+                .map_err(|_| anyhow!("the TLS handshake timed out"))??;
+            let peer = self.pins.identify(&tls)?;
+            let mut opener = Opener::new(self.session, peer);
+            if self.late.roles.contains(&peer) {
+                opener = opener.with_limit(self.late.max_words);
+            }
+            let link = hello(TlsStream::Server(tls), me, opener, self.session, deadline).await?;
+            anyhow::Ok((peer, link))
+        };
+        link.await
+            .with_context(|| format!("{me} refused a connection from {from}"))
     }
 }
 
@@ -239,12 +376,12 @@ const TLS_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::T
 async fn hello(
     mut stream: Stream,
     me: Role,
-    peer: Role,
+    mut opener: Opener,
     session: SessionId,
     deadline: Instant,
 ) -> Result<(Stream, Sealer, Opener)> {
+    let peer = opener.peer();
     let mut sealer = Sealer::new(session);
-    let mut opener = Opener::new(session, peer);
     let hello = sealer.seal(Kind::Hello, &[WIRE_VERSION, me.index() as u64])?;
     let exchange = async {
         write_frame(&mut stream, &hello)

@@ -157,10 +157,14 @@ impl PinVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Option<String> {
-        let expected = self
-            .expected
-            .iter()
+        let inputters = (self.expected.iter())
+            .filter(|r| matches!(r, Role::Inputter(_)))
+            .count();
+        // An aggregation may have thousands of inputters: they are counted, not listed.
+        let expected = (self.expected.iter())
+            .filter(|r| !matches!(r, Role::Inputter(_)))
             .map(|r| r.to_string())
+            .chain((inputters > 0).then(|| format!("one of {inputters} inputter(s)")))
             .collect::<Vec<_>>()
             .join(" or ");
         let Some(pin) = self.pins.pins.iter().find(|p| p.cert == *end_entity) else {

@@ -1,89 +1,125 @@
-//! The connected endpoint of the networked mode and its links.
+//! The connected endpoint of the networked mode.
 //!
-//! Each link runs a reader and a writer task on a small tokio runtime owned by the
-//! transport. `send` only queues (like the in-process channels), so parties that send to
+//! Each link (`link.rs`) runs a reader and a writer task on a small tokio runtime owned by
+//! the transport. `send` only queues (like the in-process channels), so parties that send to
 //! each other before receiving cannot deadlock on full socket buffers; the reader drains the
 //! socket into a queue that `recv` takes from. Idle links carry heartbeats, so a peer that
 //! dies or a network that drops shows up as an error within the read time-out, while a peer
 //! that is merely busy computing does not.
 
-use super::mesh::Setup;
-use super::wire::{Stream, patiently, read_frame, write_frame};
+use super::gate::Gate;
+use super::link::{Link, close_links};
+use super::mesh::{Door, Late, Setup};
 use crate::net::config::{Config, field_name};
-use crate::net::frame::{Kind, MAX_WORDS, Opener, Sealer, SessionId};
+use crate::net::frame::{MAX_WORDS, SessionId};
 use crate::net::{Meter, Role, Stats, Transport};
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
+use anyhow::{Context, Result, anyhow, ensure};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::runtime::Runtime;
 
 /// A connected endpoint of the networked mode. Dropping it flushes what was sent and closes
 /// every link.
 pub struct TlsTransport {
     me: Role,
-    links: [Option<Link>; 5],
+    links: BTreeMap<Role, Link>,
     meter: Meter,
     read_timeout: Duration,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-struct Link {
-    outbox: Option<mpsc::UnboundedSender<Vec<u64>>>,
-    inbox: std_mpsc::Receiver<Result<Vec<u64>, String>>,
-    /// Why the link died, as first seen by its reader or writer.
-    failure: Arc<OnceLock<String>>,
-    writer: tokio::task::JoinHandle<()>,
+    /// Shared with the [`Gate`] of a role that admits late joiners.
+    runtime: Option<Arc<Runtime>>,
 }
 
 /// Connects `me` to every role of `config` it talks to, and returns once the whole mesh is
-/// up, or fails after the connect time-out. Compute parties talk to everyone; the client
-/// and the model owner only to the compute parties. Between two roles that both listen, the
-/// lower index dials; otherwise the role without an address dials the other. Every role must
-/// be given the same `session`.
+/// up, or fails after the connect time-out. Compute parties talk to everyone; the others
+/// only to the compute parties. An aggregation's inputters and receiver take no part: they
+/// join their rounds ([`serve`]). Between two roles that both listen, the lower index
+/// dials; otherwise the role without an address dials the other. Every role must be given
+/// the same `session`.
 pub fn connect(config: &Config, me: Role, session: SessionId) -> Result<TlsTransport> {
+    let peers: Vec<Role> = (config.roles())
+        .filter(|r| !matches!(r, Role::Inputter(_) | Role::Receiver))
+        .collect();
+    connect_to(config, me, session, &peers)
+}
+
+/// [`connect`] to `peers` only (an inputter to the two parties that take its pieces).
+pub fn connect_to(
+    config: &Config,
+    me: Role,
+    session: SessionId,
+    peers: &[Role],
+) -> Result<TlsTransport> {
+    let (transport, door) = open(config, me, session, peers, None)?;
+    if let Some(door) = door {
+        transport.runtime()?.block_on(door.close());
+    }
+    Ok(transport)
+}
+
+/// [`connect_to`] `peers`, for a compute party that then keeps listening for `late`'s
+/// roles: they come and go through the returned [`Gate`].
+pub fn serve(
+    config: &Config,
+    me: Role,
+    session: SessionId,
+    peers: &[Role],
+    late: Late,
+) -> Result<(TlsTransport, Gate)> {
+    let (transport, door) = open(config, me, session, peers, Some(late))?;
+    let door = door.ok_or_else(|| anyhow!("{me} has no address to listen on"))?;
+    let gate = Gate::open(transport.runtime()?.clone(), door, transport.read_timeout);
+    Ok((transport, gate))
+}
+
+fn open(
+    config: &Config,
+    me: Role,
+    session: SessionId,
+    peers: &[Role],
+    late: Option<Late>,
+) -> Result<(TlsTransport, Option<Door>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name(format!("tfe-net-{}", field_name(me)))
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let setup = Setup::new(config, me, session)?;
+    let setup = Setup::new(config, me, session, peers, late)?;
     let timeouts = config.timeouts();
-    let streams = runtime.block_on(setup.establish(timeouts.connect))?;
-    let mut links: [Option<Link>; 5] = Default::default();
+    let (streams, door) = runtime.block_on(setup.establish(timeouts.connect))?;
+    let mut links = BTreeMap::new();
     for (peer, (stream, sealer, opener)) in streams {
         let _guard = runtime.enter();
-        links[peer.index()] = Some(Link::spawn(stream, sealer, opener, timeouts.read));
+        links.insert(peer, Link::spawn(stream, sealer, opener, timeouts.read));
     }
-    Ok(TlsTransport {
+    let transport = TlsTransport {
         me,
         links,
         meter: Meter::default(),
         read_timeout: timeouts.read,
-        runtime: Some(runtime),
-    })
+        runtime: Some(Arc::new(runtime)),
+    };
+    Ok((transport, door))
 }
 
 impl TlsTransport {
     /// The peers whose links have failed so far, with why. After one error, this says which
     /// peer went first (a party that fails because another died closes its links too).
     pub fn lost_peers(&self) -> Vec<(Role, String)> {
-        Role::ALL
-            .into_iter()
-            .filter_map(|peer| {
-                let link = self.links[peer.index()].as_ref()?;
-                Some((peer, link.failure.get()?.clone()))
-            })
+        (self.links.iter())
+            .filter_map(|(peer, link)| Some((*peer, link.failure()?.clone())))
             .collect()
     }
 
     fn link(&self, peer: Role) -> Result<&Link> {
-        self.links
-            .get(peer.index())
-            .and_then(Option::as_ref)
-            .ok_or_else(|| anyhow!("{} has no link to {peer}", self.me))
+        (self.links.get(&peer)).ok_or_else(|| anyhow!("{} has no link to {peer}", self.me))
+    }
+
+    fn runtime(&self) -> Result<&Arc<Runtime>> {
+        self.runtime
+            .as_ref()
+            .context("the network runtime has stopped")
     }
 }
 
@@ -99,28 +135,16 @@ impl Transport for TlsTransport {
             "{me} cannot send {} words to {to}: the frame limit is {MAX_WORDS}",
             words.len()
         );
-        let link = self.link(to)?;
-        let lost = || anyhow!("{me} lost {to}: {}", link.failure_reason());
-        if link.failure.get().is_some() {
-            return Err(lost());
-        }
-        let outbox = link.outbox.as_ref().ok_or_else(lost)?;
-        outbox.send(words.to_vec()).map_err(|_| lost())?;
+        (self.link(to)?.send(words)).map_err(|why| anyhow!("{me} lost {to}: {why}"))?;
         self.meter.on_send(words.len());
         Ok(())
     }
 
     fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
         let me = self.me;
-        let link = self.link(from)?;
-        match link.inbox.recv() {
-            Ok(Ok(words)) => {
-                self.meter.on_recv();
-                Ok(words)
-            }
-            Ok(Err(reason)) => bail!("{me} lost {from}: {reason}"),
-            Err(_) => bail!("{me} lost {from}: {}", link.failure_reason()),
-        }
+        let words = (self.link(from)?.recv()).map_err(|why| anyhow!("{me} lost {from}: {why}"))?;
+        self.meter.on_recv();
+        Ok(words)
     }
 
     fn stats(&self) -> Stats {
@@ -129,100 +153,12 @@ impl Transport for TlsTransport {
 }
 
 impl Drop for TlsTransport {
-    /// Lets every writer flush its queue and close its link (bounded by the read time-out,
-    /// in case a peer is gone), then stops the runtime.
     fn drop(&mut self) {
-        let Some(runtime) = self.runtime.take() else {
-            return;
-        };
-        let writers: Vec<_> = self
-            .links
-            .iter_mut()
-            .flatten()
-            .map(|link| {
-                link.outbox = None;
-                &mut link.writer
-            })
-            .collect();
-        let patience = self.read_timeout;
-        runtime.block_on(async {
-            for writer in writers {
-                let _ = timeout(patience, writer).await;
-            }
-        });
-        runtime.shutdown_background();
-    }
-}
-
-impl Link {
-    fn spawn(stream: Stream, sealer: Sealer, opener: Opener, silence: Duration) -> Link {
-        let (rd, wr) = tokio::io::split(stream);
-        let (outbox, queued) = mpsc::unbounded_channel();
-        let (delivered, inbox) = std_mpsc::channel();
-        let failure = Arc::new(OnceLock::new());
-        tokio::spawn(read_loop(rd, opener, delivered, silence, failure.clone()));
-        let writer = tokio::spawn(write_loop(wr, sealer, queued, silence, failure.clone()));
-        Link {
-            outbox: Some(outbox),
-            inbox,
-            failure,
-            writer,
+        if let Some(runtime) = self.runtime.take() {
+            let writers = std::mem::take(&mut self.links)
+                .into_values()
+                .map(Link::hang_up);
+            close_links(runtime, writers.collect(), self.read_timeout);
         }
     }
-
-    fn failure_reason(&self) -> &str {
-        self.failure
-            .get()
-            .map_or("the link is closed", String::as_str)
-    }
-}
-
-/// Sends queued messages as data frames, and a heartbeat whenever the link has been idle for
-/// a quarter of the read time-out. Ends with a TLS close when the transport is dropped.
-async fn write_loop(
-    mut wr: WriteHalf<Stream>,
-    mut sealer: Sealer,
-    mut queued: mpsc::UnboundedReceiver<Vec<u64>>,
-    silence: Duration,
-    failure: Arc<OnceLock<String>>,
-) {
-    let result: Result<()> = async {
-        loop {
-            let frame = match timeout(silence / 4, queued.recv()).await {
-                Ok(Some(words)) => sealer.seal(Kind::Data, &words)?,
-                Ok(None) => break,
-                Err(_) => sealer.seal(Kind::Heartbeat, &[])?,
-            };
-            patiently(silence, write_frame(&mut wr, &frame)).await?;
-        }
-        patiently(silence, wr.shutdown()).await
-    }
-    .await;
-    if let Err(e) = result {
-        let _ = failure.set(format!("sending failed: {e:#}"));
-    }
-}
-
-/// Delivers data frames in order until the link fails, then delivers the reason.
-async fn read_loop(
-    mut rd: ReadHalf<Stream>,
-    mut opener: Opener,
-    delivered: std_mpsc::Sender<Result<Vec<u64>, String>>,
-    silence: Duration,
-    failure: Arc<OnceLock<String>>,
-) {
-    let reason = loop {
-        match read_frame(&mut rd, &mut opener, silence).await {
-            Ok((Kind::Data, words)) => {
-                if delivered.send(Ok(words)).is_err() {
-                    return;
-                }
-            }
-            Ok((Kind::Heartbeat, _)) => {}
-            Ok((Kind::Hello, _)) => break "a second hello on an open link".to_string(),
-            Err(e) => break format!("{e:#}"),
-        }
-    };
-    let _ = failure.set(reason.clone());
-    let _ = delivered.send(Err(reason));
 }
