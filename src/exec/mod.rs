@@ -192,12 +192,7 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
         Op::Add => dom.linear(&AddMap, args),
         Op::Sub => dom.linear(&SubMap, args),
         Op::Relu => nonlinear::relu(dom, args[0]),
-        Op::MaxPool { window } => {
-            let planes = dom.linear(&WindowPlanesMap { window }, args)?;
-            let max = nonlinear::max_over_leading_axis(dom, planes, false)?;
-            let shape = D::shape(&max)[1..].to_vec();
-            dom.linear(&ReshapeMap { shape }, &[&max])
-        }
+        Op::MaxPool { window } => nonlinear::max_pool(dom, args[0], window),
         Op::SumPool { window } => dom.linear(&SumPoolMap { window }, args),
         Op::ReduceSum { axes, keep_dims } => dom.linear(
             &ReduceSumMap {
