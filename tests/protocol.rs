@@ -129,6 +129,43 @@ fn relu_is_exact_at_the_edges() {
     }
 }
 
+/// A ReLU folded into a truncation (the comparison reads its first-round terms, its second
+/// round rides the comparison's first) is the ReLU of the truncation, whichever party deals.
+#[test]
+fn relu_of_a_pending_truncation_is_the_relu_of_the_truncation() {
+    let f = 16;
+    let mut values: Vec<i64> = vec![0, 1, -1, 65535, 65536, -65536, -65537, (1 << 62) - 1];
+    values.push(-(1 << 62));
+    let mut state = 0x0bad_cafe_dead_beefu64;
+    for _ in 0..300 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        values.push((state as i64) >> 2);
+    }
+    let x = vector(values.iter().map(|&v| v as u64).collect());
+    for before in 0..3 {
+        let got = run(vec![x.clone()], |p, s| {
+            // Earlier truncations rotate the dealer.
+            for _ in 0..before {
+                p.truncate(&s[0].cur, f)?;
+            }
+            let pending = p.truncate_open(&s[0].cur, f)?;
+            p.relu_pending(&pending, 64 - f)
+        });
+        for (v, g) in values.iter().zip(got.iter()) {
+            let exact = v >> f;
+            let g = *g as i64;
+            assert!(
+                g == exact.max(0) || g == (exact + 1).max(0),
+                "relu(trunc({v})) = {g}, expected {} or {} (dealer {before})",
+                exact.max(0),
+                (exact + 1).max(0)
+            );
+        }
+    }
+}
+
 /// A comparison of `width` bits is exact for every |x| < 2^(width - 1), whatever lies above.
 #[test]
 fn narrow_comparisons_are_exact_within_their_range() {
@@ -260,6 +297,19 @@ fn every_call_costs_what_its_formula_says() {
             metered(n, |p, x| p.truncate(&x.cur, 16).map(drop)),
             Cost::truncate(nu),
             "truncate of {n}"
+        );
+        assert_eq!(
+            metered(n, |p, x| p.truncate_open(&x.cur, 16).map(drop)),
+            Cost::truncate_open(nu),
+            "first round of a truncation of {n}"
+        );
+        assert_eq!(
+            metered(n, |p, x| {
+                let pending = p.truncate_open(&x.cur, 16)?;
+                p.relu_pending(&pending, 48).map(drop)
+            }),
+            Cost::truncate_open(nu) + Cost::relu_pending(nu, 48),
+            "ReLU of a pending truncation of {n}"
         );
         for width in [2u32, 3, 20, 47, 48, 64] {
             for gated in [1usize, 2] {

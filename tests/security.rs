@@ -45,8 +45,11 @@ fn plan() -> Plan {
     let r = b.step("relu", Op::Relu, &[y], "r", Shape(vec![n(1), f(8)]));
     let product = b.step("square", Op::Mul, &[r, x], "rx", Shape(vec![n(1), f(8)]));
     // A second ReLU, so that party 0 plays every part of the comparison (its dealer
-    // rotates per call).
+    // rotates per call); a third, so that it plays every part of a comparison folded into
+    // a truncation (whose dealer deals it).
     let sq = b.step("relu2", Op::Relu, &[product], "sq", Shape(vec![n(1), f(8)]));
+    let cube = b.step("cube", Op::Mul, &[sq, x], "sqx", Shape(vec![n(1), f(8)]));
+    let sq = b.step("relu3", Op::Relu, &[cube], "sq3", Shape(vec![n(1), f(8)]));
     let img = b.step(
         "reshape",
         Op::Reshape {

@@ -18,19 +18,48 @@ use ndarray::{ArrayD, IxDyn};
 pub struct Costed {
     pub zeros: ArrayD<u64>,
     pub secret: bool,
+    /// The dealer of a truncation left pending, as in the mpc domain.
+    pub pending: Option<usize>,
+}
+
+impl Costed {
+    pub fn new(zeros: ArrayD<u64>, secret: bool) -> Costed {
+        Costed {
+            zeros,
+            secret,
+            pending: None,
+        }
+    }
 }
 
 pub struct CostDomain {
     pub fixed: FixedPoint,
     pub total: Cost,
+    /// Truncations so far: their dealer rotates as the parties' does.
+    pub truncations: u64,
+    pub defer: bool,
 }
 
 impl CostDomain {
-    fn secret(&self, zeros: ArrayD<u64>) -> Costed {
-        Costed {
-            zeros,
-            secret: true,
+    pub fn new(fixed: FixedPoint) -> CostDomain {
+        CostDomain {
+            fixed,
+            total: Cost::FREE,
+            truncations: 0,
+            defer: false,
         }
+    }
+
+    fn secret(&self, zeros: ArrayD<u64>) -> Costed {
+        Costed::new(zeros, true)
+    }
+
+    /// What [`super::MpcDomain::settled`] costs.
+    fn settle(&mut self, value: &Costed) -> Costed {
+        if value.pending.is_some() {
+            self.total += Cost::settle(value.zeros.len() as u64);
+        }
+        Costed::new(value.zeros.clone(), value.secret)
     }
 
     /// A sum of products costs what the mpc domain's [`ProductRoute`] for its operands
@@ -42,6 +71,13 @@ impl CostDomain {
         addend: Option<&Costed>,
         shift: u32,
     ) -> Result<Costed> {
+        for (x, y) in pairs {
+            self.settle(x);
+            self.settle(y);
+        }
+        if let Some(a) = addend {
+            self.settle(a);
+        }
         let mut zeros: Option<ArrayD<u64>> = addend.map(|a| a.zeros.clone());
         for (x, y) in pairs {
             let product = map.apply(&x.zeros.view(), &y.zeros.view())?;
@@ -54,14 +90,24 @@ impl CostDomain {
         let secrets: Vec<(bool, bool)> = pairs.iter().map(|(x, y)| (x.secret, y.secret)).collect();
         let addend_secret = addend.is_some_and(|a| a.secret);
         let n = zeros.len() as u64;
+        let mut pending = None;
         self.total += match ProductRoute::of(&secrets, addend_secret, shift) {
             ProductRoute::Local => Cost::FREE,
             ProductRoute::Reshare => Cost::reshare(n),
-            ProductRoute::Truncate => Cost::truncate(n),
+            ProductRoute::Truncate => {
+                self.truncations += 1;
+                if self.defer {
+                    pending = Some((self.truncations % 3) as usize);
+                    Cost::truncate_open(n)
+                } else {
+                    Cost::truncate(n)
+                }
+            }
         };
         Ok(Costed {
             zeros,
             secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
+            pending,
         })
     }
 }
@@ -74,17 +120,22 @@ impl Domain for CostDomain {
     }
 
     fn constant(&mut self, c: &ArrayD<f32>) -> Result<Costed> {
-        Ok(Costed {
-            zeros: ArrayD::zeros(c.raw_dim()),
-            secret: false,
-        })
+        Ok(Costed::new(ArrayD::zeros(c.raw_dim()), false))
     }
 
     fn linear<L: Linear>(&mut self, map: &L, xs: &[&Costed]) -> Result<Costed> {
+        // Pending on the first pending operand's dealer; others pending on another settle.
+        let pending = xs.iter().find_map(|x| x.pending);
+        for x in xs {
+            if x.pending.is_some() && x.pending != pending {
+                self.settle(x);
+            }
+        }
         let zeros: Vec<&ArrayD<u64>> = xs.iter().map(|x| &x.zeros).collect();
         Ok(Costed {
             zeros: map.apply_to(&zeros)?,
             secret: xs.iter().any(|x| x.secret),
+            pending,
         })
     }
 
@@ -93,6 +144,16 @@ impl Domain for CostDomain {
     }
 
     fn gate(&mut self, x: &Costed, ys: &[&Costed]) -> Result<Vec<Costed>> {
+        if let (Some(_), [y]) = (x.pending, ys)
+            && std::ptr::eq(x, *y)
+        {
+            let width = self.fixed.comparison_bits();
+            self.total += Cost::relu_pending(x.zeros.len() as u64, width);
+            return Ok(vec![self.secret(x.zeros.clone())]);
+        }
+        let x = &self.settle(x);
+        let ys: Vec<Costed> = ys.iter().map(|y| self.settle(y)).collect();
+        let ys: Vec<&Costed> = ys.iter().collect();
         if !x.secret {
             let keep = x.zeros.clone();
             return ys
@@ -109,7 +170,12 @@ impl Domain for CostDomain {
     }
 
     fn function(&mut self, f: Function, x: &Costed) -> Result<Costed> {
-        approx::evaluate(self, f, x)
+        let x = self.settle(x);
+        approx::evaluate(self, f, &x)
+    }
+
+    fn defer(&mut self, on: bool) {
+        self.defer = on;
     }
 
     fn stats(&self) -> Stats {
@@ -127,10 +193,7 @@ impl Ring for CostDomain {
     }
 
     fn ring_scalar(&mut self, _: u64) -> Result<Costed> {
-        Ok(Costed {
-            zeros: ArrayD::zeros(IxDyn(&[])),
-            secret: false,
-        })
+        Ok(Costed::new(ArrayD::zeros(IxDyn(&[])), false))
     }
 
     fn products_shift<B: Bilinear>(
@@ -144,14 +207,12 @@ impl Ring for CostDomain {
     }
 
     fn msb_onehot(&mut self, x: &Costed, width: u32) -> Result<Costed> {
+        let x = &self.settle(x);
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.zeros.shape());
         if x.secret {
             self.total += Cost::msb_onehot(x.zeros.len() as u64, width);
         }
-        Ok(Costed {
-            zeros: ArrayD::zeros(IxDyn(&shape)),
-            secret: x.secret,
-        })
+        Ok(Costed::new(ArrayD::zeros(IxDyn(&shape)), x.secret))
     }
 }

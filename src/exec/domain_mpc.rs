@@ -4,7 +4,8 @@
 use super::approx::{self, Ring};
 use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
-use crate::mpc::{ArithShare, Party, arith::product_term};
+use crate::mpc::arith::{Pending, product_term};
+use crate::mpc::{ArithShare, Party};
 use crate::net::Stats;
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
@@ -17,16 +18,21 @@ use std::borrow::Cow;
 pub enum MpcValue {
     Public(ArrayD<u64>),
     Secret(ArithShare),
+    /// A truncation's result awaiting its second round ([`MpcDomain::settled`]), kept so
+    /// through linear maps until a ReLU takes that round into its own first one.
+    Pending(Pending),
 }
 
 pub struct MpcDomain<'p> {
     pub party: &'p mut Party,
     pub fixed: FixedPoint,
+    /// Whether the step being evaluated leaves its truncation pending ([`Domain::defer`]).
+    pub defer: bool,
 }
 
 impl MpcValue {
-    /// Party `id`'s share of this value; a public value is the sharing (v, 0, 0), so that
-    /// linear maps and reveals treat both kinds alike.
+    /// Party `id`'s share of this settled value ([`MpcDomain::settled`]); a public value is
+    /// the sharing (v, 0, 0), so that linear maps and reveals treat both kinds alike.
     pub fn to_share(&self, id: usize) -> ArithShare {
         self.as_share(id).into_owned()
     }
@@ -35,6 +41,7 @@ impl MpcValue {
     fn as_share(&self, id: usize) -> Cow<'_, ArithShare> {
         match self {
             MpcValue::Secret(s) => Cow::Borrowed(s),
+            MpcValue::Pending(_) => unreachable!("pending values are settled before use"),
             MpcValue::Public(p) => {
                 let zeros = ArrayD::zeros(p.raw_dim());
                 Cow::Owned(ArithShare {
@@ -76,11 +83,46 @@ impl ProductRoute {
 
 impl MpcValue {
     fn is_secret(&self) -> bool {
-        matches!(self, MpcValue::Secret(_))
+        !matches!(self, MpcValue::Public(_))
+    }
+
+    /// This party's term of the value as a [`Pending`] sharing on `dealer`: a pending
+    /// value's own term; of a secret one, the two components the dealer lacks at the party
+    /// after it, and the dealer's own component at the other two; a public value at the
+    /// party after the dealer. `None` for a value pending on another dealer.
+    fn term(&self, id: usize, dealer: usize) -> Option<ArrayD<u64>> {
+        let part = (id + 3 - dealer) % 3;
+        Some(match self {
+            MpcValue::Pending(p) => {
+                if p.dealer != dealer {
+                    return None;
+                }
+                p.term.clone()
+            }
+            MpcValue::Secret(s) => match part {
+                1 => &s.cur + &s.next.view(),
+                2 => s.next.clone(),
+                _ => s.cur.clone(),
+            },
+            MpcValue::Public(p) if part == 1 => p.clone(),
+            MpcValue::Public(p) => ArrayD::zeros(p.raw_dim()),
+        })
     }
 }
 
 impl MpcDomain<'_> {
+    /// `value` with any pending truncation finished (its second round, on its own).
+    pub fn settled<'v>(&mut self, value: &'v MpcValue) -> Result<Cow<'v, MpcValue>> {
+        Ok(match value {
+            MpcValue::Pending(p) => Cow::Owned(MpcValue::Secret(self.party.settle(p)?)),
+            settled => Cow::Borrowed(settled),
+        })
+    }
+
+    fn all_settled<'v>(&mut self, values: &[&'v MpcValue]) -> Result<Vec<Cow<'v, MpcValue>>> {
+        values.iter().map(|v| self.settled(v)).collect()
+    }
+
     /// `(Σ map(x_i, y_i) + addend) >> shift`, by the [`ProductRoute`] its operands take:
     /// the products' additive terms are summed before the one resharing or truncation.
     fn products<B: Bilinear>(
@@ -90,6 +132,16 @@ impl MpcDomain<'_> {
         addend: Option<&MpcValue>,
         shift: u32,
     ) -> Result<MpcValue> {
+        let mut operands = vec![];
+        for (x, y) in pairs {
+            operands.push((self.settled(x)?, self.settled(y)?));
+        }
+        let pairs: Vec<(&MpcValue, &MpcValue)> = operands
+            .iter()
+            .map(|(x, y)| (x.as_ref(), y.as_ref()))
+            .collect();
+        let addend = addend.map(|a| self.settled(a)).transpose()?;
+        let addend = addend.as_deref();
         let secrets: Vec<(bool, bool)> = pairs
             .iter()
             .map(|(x, y)| (x.is_secret(), y.is_secret()))
@@ -109,9 +161,7 @@ impl MpcDomain<'_> {
                     (MpcValue::Public(p), MpcValue::Secret(s)) => {
                         MpcValue::Secret(s.map(|c| apply(p, c))?)
                     }
-                    (MpcValue::Secret(_), MpcValue::Secret(_)) => {
-                        unreachable!("two secrets take the resharing")
-                    }
+                    _ => unreachable!("two secrets take the resharing; operands are settled"),
                 });
             }
             parts.extend(addend.cloned());
@@ -134,7 +184,7 @@ impl MpcDomain<'_> {
             });
             Ok(())
         };
-        for (x, y) in pairs {
+        for (x, y) in &pairs {
             let t = match (x, y) {
                 (MpcValue::Secret(a), MpcValue::Secret(b)) => product_term(a, b, apply)?,
                 (MpcValue::Secret(s), MpcValue::Public(p)) => apply(&s.cur, p)?,
@@ -147,6 +197,7 @@ impl MpcDomain<'_> {
                         ArrayD::zeros(product.raw_dim())
                     }
                 }
+                _ => unreachable!("operands are settled"),
             };
             accumulate(t)?;
         }
@@ -154,11 +205,11 @@ impl MpcDomain<'_> {
             accumulate(a.as_share(id).cur.clone())?;
         }
         let term = term.expect("at least one product");
-        Ok(MpcValue::Secret(if route == ProductRoute::Reshare {
-            self.party.reshare(&term)?
-        } else {
-            self.party.truncate(&term, shift)?
-        }))
+        Ok(match route {
+            ProductRoute::Reshare => MpcValue::Secret(self.party.reshare(&term)?),
+            _ if self.defer => MpcValue::Pending(self.party.truncate_open(&term, shift)?),
+            _ => MpcValue::Secret(self.party.truncate(&term, shift)?),
+        })
     }
 }
 
@@ -182,9 +233,10 @@ impl Ring for MpcDomain<'_> {
     }
 
     fn msb_onehot(&mut self, x: &MpcValue, width: u32) -> Result<MpcValue> {
-        Ok(match x {
+        Ok(match self.settled(x)?.as_ref() {
             MpcValue::Public(p) => MpcValue::Public(top_bit_onehot(p.view(), width)),
             MpcValue::Secret(s) => MpcValue::Secret(self.party.msb_onehot(s, width)?),
+            MpcValue::Pending(_) => unreachable!("settled"),
         })
     }
 }
@@ -196,6 +248,7 @@ impl Domain for MpcDomain<'_> {
         match value {
             MpcValue::Public(p) => p.shape().to_vec(),
             MpcValue::Secret(s) => s.shape().to_vec(),
+            MpcValue::Pending(p) => p.term.shape().to_vec(),
         }
     }
 
@@ -209,12 +262,32 @@ impl Domain for MpcDomain<'_> {
                 .iter()
                 .map(|x| match x {
                     MpcValue::Public(p) => p.view(),
-                    MpcValue::Secret(_) => unreachable!(),
+                    _ => unreachable!("all public"),
                 })
                 .collect();
             return Ok(MpcValue::Public(map.apply(&views)?));
         }
         let id = self.party.id();
+        let pending = xs.iter().find_map(|x| match x {
+            MpcValue::Pending(p) => Some((p.dealer, p.frac_bits)),
+            _ => None,
+        });
+        if let Some((dealer, frac_bits)) = pending {
+            // The map of the terms, pending on the first pending operand's dealer; one
+            // pending on another dealer is settled first.
+            let mut terms = Vec::with_capacity(xs.len());
+            for x in xs {
+                terms.push(match x.term(id, dealer) {
+                    Some(term) => term,
+                    None => self.settled(x)?.term(id, dealer).expect("settled"),
+                });
+            }
+            return Ok(MpcValue::Pending(Pending {
+                dealer,
+                frac_bits,
+                term: map.apply_to(&terms.iter().collect::<Vec<_>>())?,
+            }));
+        }
         let shares: Vec<Cow<ArithShare>> = xs.iter().map(|x| x.as_share(id)).collect();
         let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
         let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
@@ -229,7 +302,16 @@ impl Domain for MpcDomain<'_> {
     }
 
     fn gate(&mut self, x: &MpcValue, ys: &[&MpcValue]) -> Result<Vec<MpcValue>> {
-        match x {
+        if let (MpcValue::Pending(p), [y]) = (x, ys)
+            && std::ptr::eq(x, *y)
+        {
+            let width = self.fixed.comparison_bits();
+            return Ok(vec![MpcValue::Secret(self.party.relu_pending(p, width)?)]);
+        }
+        let x = self.settled(x)?;
+        let ys = self.all_settled(ys)?;
+        let ys: Vec<&MpcValue> = ys.iter().map(|y| y.as_ref()).collect();
+        match x.as_ref() {
             // A public condition selects locally.
             MpcValue::Public(p) => {
                 let keep = p.mapv(|v| u64::from(self.fixed.compares_nonnegative(v)));
@@ -248,11 +330,17 @@ impl Domain for MpcDomain<'_> {
                     .map(MpcValue::Secret)
                     .collect())
             }
+            MpcValue::Pending(_) => unreachable!("settled"),
         }
     }
 
     fn function(&mut self, f: Function, x: &MpcValue) -> Result<MpcValue> {
-        approx::evaluate(self, f, x)
+        let x = self.settled(x)?;
+        approx::evaluate(self, f, &x)
+    }
+
+    fn defer(&mut self, on: bool) {
+        self.defer = on;
     }
 
     fn stats(&self) -> Stats {

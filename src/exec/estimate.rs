@@ -32,14 +32,8 @@ fn stats(cost: Cost) -> Stats {
 }
 
 pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
-    let mut dom = CostDomain {
-        fixed: plan.fixed_point,
-        total: Cost::FREE,
-    };
-    let tagged = |shape: &[usize], secret: bool| Costed {
-        zeros: ArrayD::zeros(IxDyn(shape)),
-        secret,
-    };
+    let mut dom = CostDomain::new(plan.fixed_point);
+    let tagged = |shape: &[usize], secret: bool| Costed::new(ArrayD::zeros(IxDyn(shape)), secret);
     let input_shapes: Vec<Vec<usize>> = plan
         .inputs
         .iter()

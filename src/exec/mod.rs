@@ -5,6 +5,7 @@
 //! fixed vs float is precision, mpc vs fixed is the protocol.
 
 pub mod approx;
+mod defer;
 mod domain_cost;
 mod domain_fixed;
 mod domain_float;
@@ -70,6 +71,9 @@ pub trait Domain {
     fn gate(&mut self, x: &Self::Value, ys: &[&Self::Value]) -> Result<Vec<Self::Value>>;
     /// A non-linear function: exact in float, the documented approximation otherwise.
     fn function(&mut self, f: Function, x: &Self::Value) -> Result<Self::Value>;
+    /// Whether the next step's product may leave its truncation's second round pending,
+    /// for a ReLU to take into its first ([`defer::deferrable`]); ignored outside mpc.
+    fn defer(&mut self, _on: bool) {}
     /// Traffic so far (zero outside mpc).
     fn stats(&self) -> Stats {
         Stats::default()
@@ -123,6 +127,7 @@ pub fn run<D: Domain, W: Weights<D> + ?Sized>(
         weight_of[w.value.index()] = Some(index);
     }
     let last_use = plan.last_uses();
+    let deferrable = defer::deferrable(plan);
     for (index, step) in plan.steps.iter().enumerate() {
         let started = Instant::now();
         let before = dom.stats();
@@ -140,6 +145,7 @@ pub fn run<D: Domain, W: Weights<D> + ?Sized>(
                     .expect("validated plans compute values before use")
             })
             .collect();
+        dom.defer(deferrable[index]);
         let out = eval(dom, &step.op, &args, batch)
             .with_context(|| format!("node {} ({})", step.node, step.op.name()))?;
         let expected = plan.value(step.output).shape.resolve(batch);
@@ -186,12 +192,7 @@ fn eval<D: Domain>(dom: &mut D, op: &Op, args: &[&D::Value], batch: usize) -> Re
         Op::Add => dom.linear(&AddMap, args),
         Op::Sub => dom.linear(&SubMap, args),
         Op::Relu => nonlinear::relu(dom, args[0]),
-        Op::MaxPool { window } => {
-            let planes = dom.linear(&WindowPlanesMap { window }, args)?;
-            let max = nonlinear::max_over_leading_axis(dom, planes, false)?;
-            let shape = D::shape(&max)[1..].to_vec();
-            dom.linear(&ReshapeMap { shape }, &[&max])
-        }
+        Op::MaxPool { window } => nonlinear::max_pool(dom, args[0], window),
         Op::SumPool { window } => dom.linear(&SumPoolMap { window }, args),
         Op::ReduceSum { axes, keep_dims } => dom.linear(
             &ReduceSumMap {

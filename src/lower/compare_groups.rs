@@ -2,7 +2,7 @@
 //! votes compare the neighbours' labels with each class (`Equal(labels, k)` for every k), a
 //! threshold model one feature with several cut points. Each comparison alone costs the 9
 //! rounds of a gate; lowered together at the first of them (`compare::comparison`), their
-//! differences are stacked and go through one gate, so the group costs 9 rounds in all.
+//! differences are stacked and go through one gate, so the group costs 4 rounds in all (at the default width).
 
 use super::args::is_bool;
 use crate::import::{Graph, Node};

@@ -109,7 +109,7 @@ const RULES: &[OpRule] = &[
         "Equal",
         compare::comparison,
         7,
-        "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (9 rounds); on booleans 1 - a xor b (one product); numpy broadcasting; batched as Greater",
+        "exact equality of the fixed-point encodings (what integer-valued tensors need; reals computed two ways may differ in the last unit): [a-b >= 0] + [b-a >= 0] - 1, both comparisons in one gate (4 rounds); on booleans 1 - a xor b (one product); numpy broadcasting; batched as Greater",
     ).element_wise(),
     rule(
         "Erf",
@@ -164,7 +164,7 @@ const RULES: &[OpRule] = &[
         "Greater",
         compare::comparison,
         7,
-        "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant; the comparisons of one secret tensor with constants (of one output shape) share one gate (9 rounds for all)",
+        "one exact comparison: a > b is not [b - a >= 0] on fixed-point encodings (exact one unit apart); the result is a secret 0/1; numpy broadcasting, either operand may be a constant; the comparisons of one secret tensor with constants (of one output shape) share one gate (4 rounds for all)",
     ).element_wise(),
     rule("GreaterOrEqual", compare::comparison, 12, "[a - b >= 0], as Greater").element_wise(),
     rule(

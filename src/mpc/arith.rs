@@ -2,10 +2,11 @@
 //!
 //! A product of two replicated sharings is computed locally as a 3-out-of-3 additive sharing
 //! (each party one term); [`Party::reshare`] turns it back into a replicated sharing in one
-//! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds.
+//! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds, the second
+//! of which ([`Settle`]) may ride a later protocol's first round.
 
 use super::party::{Dealing, Label, Link, Party};
-use super::round::Lane;
+use super::round::{Delivered, Direct, Lane};
 use super::share::ArithShare;
 use anyhow::Result;
 use ndarray::{ArrayD, Zip};
@@ -55,20 +56,26 @@ impl Party {
     }
 
     /// Additive sharing of z to a replicated sharing of z / 2^f, off by at most one unit in the
-    /// last place, with no large errors, for any |z| < 2^62.
+    /// last place, with no large errors, for any |z| < 2^62: [`Party::truncate_open`], then
+    /// [`Party::settle`].
+    pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
+        let pending = self.truncate_open(term, frac_bits)?;
+        self.settle(&pending)
+    }
+
+    /// The first round of [`Party::truncate`]: z / 2^f as a [`Pending`] sharing.
     ///
     /// The probabilistic truncation of Escudero et al. (CRYPTO 2020) with a known top bit, run
     /// with one party as dealer (rotating per call): the dealer D makes r = r_A + r_B from the
     /// streams it shares with A and B, and hands A and B additive shares of r' = (r mod 2^63)
-    /// `>> f` and of msb(r). Round 1: A and B learn c = z + 2^62 + r (perfectly masked by r,
+    /// `>> f` and of msb(r). A and B learn c = z + 2^62 + r (perfectly masked by r,
     /// which is uniform in the whole ring and unknown to both). With b = msb(c) xor msb(r),
     /// z + 2^62 = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
     /// `(c mod 2^63) >> f - r' + b 2^(63-f)` is z/2^f + 2^(62-f) up to the carry out of the low
-    /// f bits. Round 2: A and B re-randomise their additive shares of that into a replicated
-    /// sharing whose other two components come from the streams D shares with them.
-    pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
+    /// f bits.
+    pub fn truncate_open(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<Pending> {
         let nonce = self.begin_call();
-        self.count_rounds(2);
+        self.count_rounds(1);
         let n = term.len();
         let mut masked = flat(term);
         add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
@@ -78,7 +85,7 @@ impl Party {
         const LOW63: u64 = (1 << 63) - 1;
         let top = 1u64 << (63 - f);
         let offset = 1u64 << (62 - f);
-        let (cur, next) = if self.id() == dealer {
+        let y = if self.id() == dealer {
             // Streams shared with A (next party) and B (previous party).
             let r_a = self.stream(Link::Next, nonce, Label::TruncR, n);
             let r_b = self.stream(Link::Prev, nonce, Label::TruncR, n);
@@ -96,11 +103,10 @@ impl Party {
             }
             self.send_to(a, &masked)?;
             self.send_to(b, &to_b)?;
-            // D holds components D (shared with B) and D+1 = A (shared with A).
-            (
-                self.stream(Link::Prev, nonce, Label::TruncOut, n),
-                self.stream(Link::Next, nonce, Label::TruncOut, n),
-            )
+            // B's term without the sign of c, which only moves bits from 64 - f up.
+            (0..n)
+                .map(|i| top.wrapping_mul(to_b[2 * n + i]).wrapping_sub(to_b[n + i]))
+                .collect()
         } else {
             let is_a = self.id() == a;
             // The stream this party shares with the dealer.
@@ -128,7 +134,6 @@ impl Party {
                     from_dealer[2 * n..].to_vec(),
                 )
             };
-            let out_mask = self.stream(to_dealer, nonce, Label::TruncOut, n);
             let c: Vec<u64> = (0..n)
                 .map(|i| {
                     mine[i]
@@ -143,7 +148,7 @@ impl Party {
                     .map(|(c, r)| c.wrapping_sub(*r))
                     .collect::<Vec<_>>(),
             );
-            let mut y: Vec<u64> = (0..n)
+            (0..n)
                 .map(|i| {
                     let c = c[i];
                     let c_msb = c >> 63;
@@ -158,17 +163,116 @@ impl Party {
                             .wrapping_add(top.wrapping_mul(c_msb))
                             .wrapping_sub(offset);
                     }
-                    y.wrapping_sub(out_mask[i])
+                    y
                 })
-                .collect();
-            self.send_to(other, &y)?;
-            add_into(&mut y, &self.recv_from(other, n)?);
-            // A holds (A's mask, the joint component); B holds (the joint component, B's mask).
-            if is_a { (out_mask, y) } else { (y, out_mask) }
+                .collect()
         };
-        Ok(ArithShare {
-            cur: shaped(term.shape(), cur),
-            next: shaped(term.shape(), next),
+        Ok(Pending {
+            dealer,
+            frac_bits,
+            term: shaped(term.shape(), y),
         })
+    }
+
+    /// A [`Pending`] sharing to a replicated one in one round ([`Settle`]).
+    pub fn settle(&mut self, pending: &Pending) -> Result<ArithShare> {
+        let settle = Settle::begin(self, pending);
+        let direct = settle.direct();
+        let (_, got) = self.round_with(vec![], direct)?;
+        Ok(settle.finish(got))
+    }
+}
+
+/// A value additively shared between the two parties after `dealer`, A and B: what a
+/// truncation holds before its re-randomisation, and what linear maps keep so. The
+/// dealer's term is B's mod 2^(64 - f): B's term is the dealer's corrections times the
+/// sign of c, and the sign only matters from bit 64 - f up, so the low bits form a
+/// replicated sharing that a comparison of up to 64 - f bits can read
+/// ([`super::sign::Operand::Additive`]).
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub dealer: usize,
+    pub frac_bits: u32,
+    /// This party's term.
+    pub term: ArrayD<u64>,
+}
+
+/// The re-randomisation of a [`Pending`] sharing: A and B (the parties after the dealer)
+/// exchange their terms masked by streams each shares with the dealer; the sum is the
+/// component they both hold, the masks the other two. It needs nothing but its own round,
+/// so it can ride another protocol's round.
+pub(crate) struct Settle {
+    /// 0 at the dealer, 1 at A, 2 at B.
+    part: usize,
+    shape: Vec<usize>,
+    mask: Vec<u64>,
+    /// At the dealer, the mask it shares with A; elsewhere the masked term sent.
+    other: Vec<u64>,
+}
+
+impl Settle {
+    pub fn begin(party: &mut Party, pending: &Pending) -> Settle {
+        let nonce = party.begin_call();
+        let n = pending.term.len();
+        let part = (party.id() + 3 - pending.dealer) % 3;
+        let shape = pending.term.shape().to_vec();
+        if part == 0 {
+            return Settle {
+                part,
+                shape,
+                mask: party.stream(Link::Prev, nonce, Label::TruncOut, n),
+                other: party.stream(Link::Next, nonce, Label::TruncOut, n),
+            };
+        }
+        let to_dealer = if part == 1 { Link::Prev } else { Link::Next };
+        let mask = party.stream(to_dealer, nonce, Label::TruncOut, n);
+        let other = pending
+            .term
+            .iter()
+            .zip(&mask)
+            .map(|(t, m)| t.wrapping_sub(*m))
+            .collect();
+        Settle {
+            part,
+            shape,
+            mask,
+            other,
+        }
+    }
+
+    /// A sends to B (its next neighbour), B to A (its previous).
+    pub fn direct(&self) -> Direct {
+        let n = self.mask.len();
+        match self.part {
+            0 => Direct::default(),
+            1 => Direct {
+                to_next: self.other.clone(),
+                from_next: n,
+                ..Direct::default()
+            },
+            _ => Direct {
+                to_prev: self.other.clone(),
+                from_prev: n,
+                ..Direct::default()
+            },
+        }
+    }
+
+    pub fn finish(self, got: Delivered) -> ArithShare {
+        let joint = |mut mine: Vec<u64>, theirs: &[u64]| {
+            add_into(&mut mine, theirs);
+            mine
+        };
+        // The dealer holds (B's mask, A's mask), A (A's mask, the joint component), B (the
+        // joint component, B's mask).
+        let (cur, next) = match self.part {
+            0 => (self.mask, self.other),
+            1 => (self.mask, joint(self.other, &got.from_next)),
+            _ => (joint(self.other, &got.from_prev), self.mask),
+        };
+        ArithShare {
+            cur: shaped(&self.shape, cur),
+            next: shaped(&self.shape, next),
+        }
     }
 }

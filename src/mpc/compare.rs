@@ -10,11 +10,13 @@
 //! `msb_onehot`: [x >= 2^i] for every bit position i from one batch of comparisons; the
 //! one-hot of the top set bit is the difference of adjacent ones.
 
+use super::arith::{Pending, Settle};
 use super::dabit::DaBits;
 use super::party::Party;
-use super::round::{Components, Flat, Lane, Pair, Passenger, Rider, mul_term};
+use super::round::{Components, Delivered, Direct, Flat, Lane, Pair, Passenger, Rider, mul_term};
 use super::share::ArithShare;
-use anyhow::Result;
+use super::sign::Operand;
+use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn};
 use std::borrow::{Borrow, Cow};
 
@@ -40,10 +42,14 @@ fn bit(packed: &[u64], i: usize) -> bool {
     (packed[i / 64] >> (i % 64)) & 1 == 1
 }
 
-/// daBits for the first two rounds, then the products y ρ in the third.
+/// daBits for the first two rounds, then the products y ρ in the third; a pending operand
+/// settles in the first.
 struct GateRide<'y> {
     dabits: DaBits,
     ys: &'y [Pair<'y>],
+    settle: Option<Settle>,
+    /// The settled operand, gated after the ys.
+    settled: Option<Flat>,
     products: Vec<Flat>,
 }
 
@@ -57,18 +63,38 @@ impl Passenger for GateRide<'_> {
             self.dabits.lanes(party, round)
         } else if round == self.dabits.rounds() {
             let rho = self.dabits.arith.as_ref().expect("daBits are ready");
+            let settled = self.settled.as_ref().map(Flat::pair);
             self.ys
                 .iter()
-                .map(|y| Lane::reshare(mul_term(*y, rho.pair())))
+                .copied()
+                .chain(settled)
+                .map(|y| Lane::reshare(mul_term(y, rho.pair())))
                 .collect()
         } else {
             vec![]
         }
     }
 
-    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>) {
+    fn direct(&mut self, _: &Party, round: usize) -> Direct {
+        match (&self.settle, round) {
+            (Some(settle), 0) => settle.direct(),
+            _ => Direct::default(),
+        }
+    }
+
+    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>, got: Delivered) {
+        if round == 0
+            && let Some(settle) = self.settle.take()
+        {
+            let share = settle.finish(got);
+            self.settled = Some(Flat {
+                cur: share.cur.into_iter().collect(),
+                next: share.next.into_iter().collect(),
+            });
+        }
         if round < self.dabits.rounds() {
-            self.dabits.deliver(party, round, shares);
+            self.dabits
+                .deliver(party, round, shares, Delivered::default());
         } else if round == self.dabits.rounds() {
             self.products = shares.into_iter().map(Flat::from).collect();
         }
@@ -84,7 +110,6 @@ impl Party {
         ys: &[Y],
         width: u32,
     ) -> Result<Vec<ArithShare>> {
-        let n = x.cur.len();
         let y_words: Vec<_> = ys
             .iter()
             .map(|y| (words(&y.borrow().cur), words(&y.borrow().next)))
@@ -93,28 +118,61 @@ impl Party {
             .iter()
             .map(|(cur, next)| Pair { cur, next })
             .collect();
+        let shape = x.shape().to_vec();
+        let (cur, next) = (words(&x.cur), words(&x.next));
+        let x = Operand::Replicated(Pair {
+            cur: &cur,
+            next: &next,
+        });
+        self.gate_operand(x, &y_pairs, None, width, shape)
+    }
+
+    /// ReLU of a truncation's result before its second round: that round rides the
+    /// comparison's first, which takes the truncation's terms as they are
+    /// ([`Operand::Additive`]), so the truncation and the ReLU take one round less.
+    pub fn relu_pending(&mut self, x: &Pending, width: u32) -> Result<ArithShare> {
+        ensure!(
+            width + x.frac_bits <= 64,
+            "a comparison of {width} bits reads more than a pending truncation by 2^{} shares",
+            x.frac_bits
+        );
+        let settle = Settle::begin(self, x);
+        let term = words(&x.term);
+        let operand = Operand::Additive {
+            dealer: x.dealer,
+            term: &term,
+        };
+        let shape = x.term.shape().to_vec();
+        Ok(self
+            .gate_operand(operand, &[], Some(settle), width, shape)?
+            .remove(0))
+    }
+
+    /// y [x >= 0] for the ys, then for the settled operand if there is one.
+    fn gate_operand(
+        &mut self,
+        x: Operand,
+        y_pairs: &[Pair],
+        settle: Option<Settle>,
+        width: u32,
+        shape: Vec<usize>,
+    ) -> Result<Vec<ArithShare>> {
         let mut ride = GateRide {
-            dabits: DaBits::draw(self, n),
-            ys: &y_pairs,
+            dabits: DaBits::draw(self, x.len()),
+            ys: y_pairs,
+            settle,
+            settled: None,
             products: vec![],
         };
         let rho = ride.dabits.bits.clone();
         let mut rider = Rider::new(&mut ride);
-        let (cur, next) = (words(&x.cur), words(&x.next));
-        let delta = self.open_nonnegative(
-            Pair {
-                cur: &cur,
-                next: &next,
-            },
-            width,
-            &rho,
-            &mut rider,
-        )?;
+        let delta = self.open_nonnegative(x, width, &rho, &mut rider)?;
         rider.finish(self)?;
+        let settled = ride.settled.as_ref().map(Flat::pair);
         Ok(ride
             .products
             .into_iter()
-            .zip(&y_pairs)
+            .zip(y_pairs.iter().copied().chain(settled))
             .map(|(mut gated, y)| {
                 // δ y + (1 - 2δ) y ρ, in place of y ρ: y ρ where δ = 0, y - y ρ where δ = 1.
                 for (out, y) in [(&mut gated.cur, y.cur), (&mut gated.next, y.next)] {
@@ -124,7 +182,7 @@ impl Party {
                         }
                     }
                 }
-                shaped(x.shape(), gated)
+                shaped(&shape, gated)
             })
             .collect())
     }
@@ -159,7 +217,12 @@ impl Party {
         let mut dabits = DaBits::draw(self, count);
         let rho = dabits.bits.clone();
         let mut rider = Rider::new(&mut dabits);
-        let delta = self.open_nonnegative(shifted.pair(), width + 1, &rho, &mut rider)?;
+        let delta = self.open_nonnegative(
+            Operand::Replicated(shifted.pair()),
+            width + 1,
+            &rho,
+            &mut rider,
+        )?;
         rider.finish(self)?;
         drop(shifted);
         // b = δ + (1 - 2δ) ρ, in place of ρ: ρ where δ = 0, 1 - ρ where δ = 1.

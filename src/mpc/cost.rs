@@ -48,12 +48,36 @@ impl Cost {
         }
     }
 
-    /// A product's terms to a replicated sharing rescaled by 2^-f: the masked opening to two
-    /// parties plus the dealer's corrections (6n), then their re-randomisation (2n).
+    /// A product's terms to a replicated sharing rescaled by 2^-f: [`Cost::truncate_open`]
+    /// then [`Cost::settle`].
     pub fn truncate(n: u64) -> Cost {
+        Cost::truncate_open(n) + Cost::settle(n)
+    }
+
+    /// A truncation's first round: the masked opening to two parties plus the dealer's
+    /// corrections.
+    pub fn truncate_open(n: u64) -> Cost {
         Cost {
-            words: 8 * n,
-            rounds: 2,
+            words: 6 * n,
+            rounds: 1,
+        }
+    }
+
+    /// A pending truncation's re-randomisation, in a round of its own.
+    pub fn settle(n: u64) -> Cost {
+        Cost {
+            words: 2 * n,
+            rounds: 1,
+        }
+    }
+
+    /// ReLU of a pending truncation: the gate, with the re-randomisation riding its first
+    /// round.
+    pub fn relu_pending(n: u64, width: u32) -> Cost {
+        let gate = Cost::gate(n, width, 1);
+        Cost {
+            words: gate.words + Cost::settle(n).words,
+            rounds: gate.rounds,
         }
     }
 

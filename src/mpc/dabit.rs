@@ -10,7 +10,7 @@
 
 use super::bits::{BoolShare, unpack_bits};
 use super::party::{Label, Link, Party};
-use super::round::{Components, Flat, Lane, Passenger, mul_term};
+use super::round::{Components, Delivered, Flat, Lane, Passenger, mul_term};
 
 pub(crate) struct DaBits {
     n: usize,
@@ -88,7 +88,7 @@ impl Passenger for DaBits {
         }
     }
 
-    fn deliver(&mut self, party: &Party, round: usize, mut shares: Vec<Components>) {
+    fn deliver(&mut self, party: &Party, round: usize, mut shares: Vec<Components>, _: Delivered) {
         match round {
             0 => self.dealt = Some(shares.remove(0).into()),
             1 => {

@@ -285,8 +285,13 @@ pub(crate) trait Passenger {
     fn rounds(&self) -> usize;
     /// Lanes to add to round `round` of the host protocol.
     fn lanes(&mut self, party: &Party, round: usize) -> Vec<Lane>;
-    /// The resulting sharings, in the order the lanes were given.
-    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>);
+    /// The resulting sharings, in the order the lanes were given, and the direct words
+    /// that came for it.
+    fn deliver(&mut self, party: &Party, round: usize, shares: Vec<Components>, direct: Delivered);
+    /// Direct words to add to round `round` (see [`Party::round_with`]); none by default.
+    fn direct(&mut self, _party: &Party, _round: usize) -> Direct {
+        Direct::default()
+    }
 }
 
 /// Counts the rounds of a host protocol and lets a passenger ride each one.
@@ -318,9 +323,26 @@ impl<'p> Rider<'p> {
         let host = lanes.len();
         let mut all = lanes;
         all.extend(self.passenger.lanes(party, self.round));
-        let (mut out, delivered) = party.round_with(all, direct)?;
+        // The passenger's direct words follow the host's, both ways.
+        let theirs = self.passenger.direct(party, self.round);
+        let (host_prev, host_next) = (direct.from_prev, direct.from_next);
+        let mut joined = direct;
+        joined.to_prev.extend(theirs.to_prev);
+        joined.to_next.extend(theirs.to_next);
+        joined.from_prev += theirs.from_prev;
+        joined.from_next += theirs.from_next;
+        let (mut out, mut delivered) = party.round_with(all, joined)?;
         let riders = out.split_off(host);
-        self.passenger.deliver(party, self.round, riders);
+        let passenger_words = Delivered {
+            from_prev: delivered
+                .from_prev
+                .split_off(host_prev.min(delivered.from_prev.len())),
+            from_next: delivered
+                .from_next
+                .split_off(host_next.min(delivered.from_next.len())),
+        };
+        self.passenger
+            .deliver(party, self.round, riders, passenger_words);
         self.round += 1;
         Ok((out, delivered))
     }

@@ -187,6 +187,29 @@ fn pick(table: &[u64], selectors: &[u64], outs: usize, words: usize, into: &mut 
     }
 }
 
+/// What a comparison compares.
+#[derive(Clone, Copy)]
+pub(crate) enum Operand<'a> {
+    Replicated(Pair<'a>),
+    /// A truncation's result before its second round ([`super::arith::Pending`]), with its
+    /// dealer: the party after the dealer holds u, the one after that v, and the dealer
+    /// holds v mod 2^(64 - f), all a comparison of up to 64 - f bits reads. The dealer
+    /// then deals, the party after it reads and the other masks, each from its own term.
+    Additive {
+        dealer: usize,
+        term: &'a [u64],
+    },
+}
+
+impl Operand<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Operand::Replicated(x) => x.cur.len(),
+            Operand::Additive { term, .. } => term.len(),
+        }
+    }
+}
+
 /// Which part a party plays in one comparison.
 enum Part {
     Dealer,
@@ -201,7 +224,7 @@ impl Party {
     /// `width` bits: exact for |x| < 2^(width-1). Returns the opened bits, packed.
     pub(crate) fn open_nonnegative(
         &mut self,
-        x: Pair,
+        x: Operand,
         width: u32,
         rho: &BoolShare,
         rider: &mut Rider,
@@ -211,10 +234,13 @@ impl Party {
             "comparison width {width} is outside 2..=64"
         );
         let plan = SignPlan::new(width);
-        let n = x.cur.len();
+        let n = x.len();
         let words = n.div_ceil(64);
         let nonce = self.begin_call();
-        let dealer = self.next_dealer(Dealing::Comparison);
+        let dealer = match x {
+            Operand::Replicated(_) => self.next_dealer(Dealing::Comparison),
+            Operand::Additive { dealer, .. } => dealer,
+        };
         let part = match (self.id() + 3 - dealer) % 3 {
             0 => Part::Dealer,
             1 => Part::Reader,
@@ -226,7 +252,11 @@ impl Party {
         // dealer learns only their sum ⊕ ρ.
         let (share, direct) = match part {
             Part::Dealer => {
-                self.deal_sign(x.cur, &plan, nonce, words, rider)?;
+                let v = match x {
+                    Operand::Replicated(x) => x.cur,
+                    Operand::Additive { term, .. } => term,
+                };
+                self.deal_sign(v, &plan, nonce, words, rider)?;
                 let direct = Direct {
                     from_prev: words,
                     from_next: words,
@@ -235,12 +265,15 @@ impl Party {
                 (vec![0; words], direct)
             }
             Part::Reader => {
-                let u: Vec<u64> = x
-                    .cur
-                    .iter()
-                    .zip(x.next)
-                    .map(|(a, b)| a.wrapping_add(*b))
-                    .collect();
+                let u: Vec<u64> = match x {
+                    Operand::Replicated(x) => x
+                        .cur
+                        .iter()
+                        .zip(x.next)
+                        .map(|(a, b)| a.wrapping_add(*b))
+                        .collect(),
+                    Operand::Additive { term, .. } => term.to_vec(),
+                };
                 let carry = self.read_sign(&u, &plan, nonce, words, rider)?;
                 // [x >= 0] is the complement of the sign: the reader flips its share.
                 let share: Vec<u64> = carry.iter().zip(top(&u)).map(|(c, t)| !(c ^ t)).collect();
@@ -257,7 +290,11 @@ impl Party {
             }
             Part::Masker => {
                 let carry = self.mask_sign(&plan, nonce, words, rider)?;
-                let share: Vec<u64> = carry.iter().zip(top(x.next)).map(|(c, t)| c ^ t).collect();
+                let v = match x {
+                    Operand::Replicated(x) => x.next,
+                    Operand::Additive { term, .. } => term,
+                };
+                let share: Vec<u64> = carry.iter().zip(top(v)).map(|(c, t)| c ^ t).collect();
                 let mask = self.stream(Link::Prev, nonce, Label::SignOpen, words);
                 let direct = Direct {
                     to_prev: share.iter().zip(&rho.next).map(|(s, r)| s ^ r).collect(),

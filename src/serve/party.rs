@@ -117,6 +117,7 @@ fn serve_request(
     let mut dom = MpcDomain {
         party,
         fixed: plan.fixed_point,
+        defer: false,
     };
     let outputs = run(plan, &mut dom, inputs, weights, batch, &mut watch)?;
     let mut profile = watch.profile;
@@ -124,7 +125,8 @@ fn serve_request(
     let before_reveal = dom.stats();
     let id = dom.party.id();
     for out in &outputs {
-        reveal_to(dom.party, Role::Client, &out.to_share(id))?;
+        let out = dom.settled(out)?.to_share(id);
+        reveal_to(dom.party, Role::Client, &out)?;
     }
     profile.record(
         REVEAL_STEP,

@@ -7,6 +7,45 @@ use crate::common;
 use crate::common::Attr;
 use crate::common::cases::*;
 
+/// Products that reach a ReLU through linear steps leave their truncations' second rounds
+/// to it: two of them meeting in an Add (as a residual block's branches do) differ in
+/// dealer, so one settles on its own. Exact against tract in every mode, and the estimate
+/// is what the parties send, step by step: 1 + 1 + 1 (the settling) + 4 rounds.
+#[test]
+fn products_meeting_before_a_relu() {
+    let build = || {
+        case("two-products-relu", 13)
+            .input("x", &[N, Some(4)])
+            .weight("w1", &[4, 4])
+            .weight("w2", &[4, 4])
+            .scalar("b", 0.25)
+            .node("MatMul", &["x", "w1"], &["p"], vec![])
+            .node("MatMul", &["x", "w2"], &["q"], vec![])
+            .node("Add", &["p", "b"], &["pb"], vec![])
+            .node("Add", &["pb", "q"], &["s"], vec![])
+            .node("Relu", &["s"], &["y"], vec![])
+            .output("y")
+    };
+    run_all(vec![build()]);
+    let c = build();
+    let plan = tfe::lower::convert(&c.onnx.save(&c.name), c.options())
+        .unwrap()
+        .plan;
+    let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[3, 4]), |ix| {
+        (ix[0] * 4 + ix[1]) as f32 * 0.37 - 2.0
+    });
+    let run = tfe::serve::predict(&plan, &[x], tfe::serve::Mode::Mpc).unwrap();
+    let estimate = tfe::exec::estimate(&plan, 3).unwrap();
+    let steps = |p: &tfe::exec::Profile| -> Vec<(u64, u64)> {
+        p.steps
+            .iter()
+            .map(|s| (s.stats.bytes_sent, s.stats.rounds))
+            .collect()
+    };
+    assert_eq!(steps(&estimate.steps), steps(&run.profile));
+    assert_eq!(estimate.total().rounds, 7);
+}
+
 #[test]
 fn relu() {
     run_all(vec![

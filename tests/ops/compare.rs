@@ -181,8 +181,11 @@ fn equal_of_integers_and_booleans() {
     ]);
 }
 
-/// Every comparison is one gate: the 9 rounds of one comparison round set, Equal's two
-/// comparisons included; `Not` is local.
+/// Rounds of one gate at the default width ([`tfe::mpc::cost::Cost::gate`]).
+const GATE: u64 = 4;
+
+/// Every comparison is one gate: the 4 rounds of one comparison at the default width,
+/// Equal's two comparisons included; `Not` is local.
 #[test]
 fn a_comparison_costs_one_gate() {
     let rounds = |op: &str, then_not: bool| {
@@ -204,10 +207,9 @@ fn a_comparison_costs_one_gate() {
             .plan;
         tfe::exec::estimate(&plan, 3).unwrap().total().rounds
     };
-    let gate = gate_rounds();
     for op in ["Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal"] {
-        assert_eq!(rounds(op, false), gate, "{op}");
-        assert_eq!(rounds(op, true), gate, "Not({op})");
+        assert_eq!(rounds(op, false), GATE, "{op}");
+        assert_eq!(rounds(op, true), GATE, "Not({op})");
     }
 }
 
@@ -249,21 +251,12 @@ fn comparisons_of_one_tensor_share_a_gate() {
         .unwrap()
         .plan;
     // ArgMax's tree (3 levels of 6 -> 3 -> 2 -> 1) and then one gate for all seven
-    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - gate_rounds();
-    assert_eq!(
-        argmax,
-        3 * gate_rounds(),
-        "rounds beyond the comparisons' one gate"
-    );
+    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - GATE;
+    assert_eq!(argmax, 3 * GATE, "rounds beyond the comparisons' one gate");
     assert_eq!(
         c.statuses().iter().filter(|(_, s)| *s == "folded").count(),
         6,
         "six comparisons lowered with the first"
     );
     run_all(vec![c]);
-}
-
-/// The rounds of one comparison gate at the default 16 fractional bits (width 64 - 16).
-fn gate_rounds() -> u64 {
-    tfe::mpc::cost::Cost::gate(1, 48, 1).rounds
 }

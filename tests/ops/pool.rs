@@ -136,6 +136,35 @@ fn max_pool() {
     ]);
 }
 
+/// A 3x3 window at stride 2 pools one axis at a time: on 9x9, the columns (9 rows of 4
+/// outputs, two comparison levels) then the rows (4x4, two levels), 6 comparisons per
+/// output where the whole window would take 8, in the same 16 rounds.
+#[test]
+fn overlapping_max_pool_goes_one_axis_at_a_time() {
+    use tfe::mpc::cost::Cost;
+    let c = pool(
+        "MaxPool",
+        "maxpool-by-axis",
+        13,
+        &[N, Some(1), Some(9), Some(9)],
+        vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2])],
+    );
+    let plan = tfe::lower::convert(&c.onnx.save(&c.name), c.options())
+        .unwrap()
+        .plan;
+    let total = tfe::exec::estimate(&plan, 1).unwrap().total();
+    let width = plan.fixed_point.comparison_bits();
+    let gates = [36u64, 36, 16, 16]
+        .iter()
+        .fold(Cost::FREE, |sum, &n| sum + Cost::gate(n, width, 1));
+    let expect = gates + Cost::input(81) + Cost::reveal(16);
+    assert_eq!(
+        (total.bytes_sent, total.rounds),
+        (expect.bytes(), expect.rounds)
+    );
+    assert_eq!(total.rounds, 16);
+}
+
 #[test]
 fn average_pool() {
     let ap = |name: &str, dims: &[Option<i64>], attrs: Vec<Attr>| {
