@@ -100,7 +100,11 @@ impl MpcValue {
                 p.term.clone()
             }
             MpcValue::Secret(s) => match part {
-                1 => &s.cur + &s.next.view(),
+                1 => {
+                    let mut sum = s.cur.clone();
+                    sum.zip_mut_with(&s.next, |a, b| *a = a.wrapping_add(*b));
+                    sum
+                }
                 2 => s.next.clone(),
                 _ => s.cur.clone(),
             },
