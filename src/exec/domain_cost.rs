@@ -61,55 +61,6 @@ impl CostDomain {
         }
         Costed::new(value.zeros.clone(), value.secret)
     }
-
-    /// A sum of products costs what the mpc domain's [`ProductRoute`] for its operands
-    /// costs, on the elements of the sum.
-    fn products<B: Bilinear>(
-        &mut self,
-        map: &B,
-        pairs: &[(&Costed, &Costed)],
-        addend: Option<&Costed>,
-        shift: u32,
-    ) -> Result<Costed> {
-        for (x, y) in pairs {
-            self.settle(x);
-            self.settle(y);
-        }
-        if let Some(a) = addend {
-            self.settle(a);
-        }
-        let mut zeros: Option<ArrayD<u64>> = addend.map(|a| a.zeros.clone());
-        for (x, y) in pairs {
-            let product = map.apply(&x.zeros.view(), &y.zeros.view())?;
-            zeros = Some(match zeros {
-                None => product,
-                Some(acc) => AddMap.apply_to(&[&acc, &product])?,
-            });
-        }
-        let zeros = zeros.ok_or_else(|| anyhow::anyhow!("a sum of no products"))?;
-        let secrets: Vec<(bool, bool)> = pairs.iter().map(|(x, y)| (x.secret, y.secret)).collect();
-        let addend_secret = addend.is_some_and(|a| a.secret);
-        let n = zeros.len() as u64;
-        let mut pending = None;
-        self.total += match ProductRoute::of(&secrets, addend_secret, shift) {
-            ProductRoute::Local => Cost::FREE,
-            ProductRoute::Reshare => Cost::reshare(n),
-            ProductRoute::Truncate => {
-                self.truncations += 1;
-                if self.defer {
-                    pending = Some((self.truncations % 3) as usize);
-                    Cost::truncate_open(n)
-                } else {
-                    Cost::truncate(n)
-                }
-            }
-        };
-        Ok(Costed {
-            zeros,
-            secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
-            pending,
-        })
-    }
 }
 
 impl Domain for CostDomain {
@@ -140,7 +91,7 @@ impl Domain for CostDomain {
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &Costed, y: &Costed) -> Result<Costed> {
-        self.products(map, &[(x, y)], None, self.fixed.frac_bits)
+        self.products_shift(map, &[(x, y)], None, self.fixed.frac_bits)
     }
 
     fn gate(&mut self, x: &Costed, ys: &[&Costed]) -> Result<Vec<Costed>> {
@@ -196,6 +147,8 @@ impl Ring for CostDomain {
         Ok(Costed::new(ArrayD::zeros(IxDyn(&[])), false))
     }
 
+    /// A sum of products costs what the mpc domain's [`ProductRoute`] for its operands
+    /// costs, on the elements of the sum.
     fn products_shift<B: Bilinear>(
         &mut self,
         map: &B,
@@ -203,7 +156,44 @@ impl Ring for CostDomain {
         addend: Option<&Costed>,
         shift: u32,
     ) -> Result<Costed> {
-        self.products(map, pairs, addend, shift)
+        for (x, y) in pairs {
+            self.settle(x);
+            self.settle(y);
+        }
+        if let Some(a) = addend {
+            self.settle(a);
+        }
+        let mut zeros: Option<ArrayD<u64>> = addend.map(|a| a.zeros.clone());
+        for (x, y) in pairs {
+            let product = map.apply(&x.zeros.view(), &y.zeros.view())?;
+            zeros = Some(match zeros {
+                None => product,
+                Some(acc) => AddMap.apply_to(&[&acc, &product])?,
+            });
+        }
+        let zeros = zeros.ok_or_else(|| anyhow::anyhow!("a sum of no products"))?;
+        let secrets: Vec<(bool, bool)> = pairs.iter().map(|(x, y)| (x.secret, y.secret)).collect();
+        let addend_secret = addend.is_some_and(|a| a.secret);
+        let n = zeros.len() as u64;
+        let mut pending = None;
+        self.total += match ProductRoute::of(&secrets, addend_secret, shift) {
+            ProductRoute::Local => Cost::FREE,
+            ProductRoute::Reshare => Cost::reshare(n),
+            ProductRoute::Truncate => {
+                self.truncations += 1;
+                if self.defer {
+                    pending = Some((self.truncations % 3) as usize);
+                    Cost::truncate_open(n)
+                } else {
+                    Cost::truncate(n)
+                }
+            }
+        };
+        Ok(Costed {
+            zeros,
+            secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
+            pending,
+        })
     }
 
     fn msb_onehot(&mut self, x: &Costed, width: u32) -> Result<Costed> {

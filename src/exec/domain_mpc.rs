@@ -126,10 +126,20 @@ impl MpcDomain<'_> {
     fn all_settled<'v>(&mut self, values: &[&'v MpcValue]) -> Result<Vec<Cow<'v, MpcValue>>> {
         values.iter().map(|v| self.settled(v)).collect()
     }
+}
+
+impl Ring for MpcDomain<'_> {
+    fn frac_bits(&self) -> u32 {
+        self.fixed.frac_bits
+    }
+
+    fn ring_scalar(&mut self, v: u64) -> Result<MpcValue> {
+        Ok(MpcValue::Public(ArrayD::from_elem(IxDyn(&[]), v)))
+    }
 
     /// `(Σ map(x_i, y_i) + addend) >> shift`, by the [`ProductRoute`] its operands take:
     /// the products' additive terms are summed before the one resharing or truncation.
-    fn products<B: Bilinear>(
+    fn products_shift<B: Bilinear>(
         &mut self,
         map: &B,
         pairs: &[(&MpcValue, &MpcValue)],
@@ -215,26 +225,6 @@ impl MpcDomain<'_> {
             _ => MpcValue::Secret(self.party.truncate(&term, shift)?),
         })
     }
-}
-
-impl Ring for MpcDomain<'_> {
-    fn frac_bits(&self) -> u32 {
-        self.fixed.frac_bits
-    }
-
-    fn ring_scalar(&mut self, v: u64) -> Result<MpcValue> {
-        Ok(MpcValue::Public(ArrayD::from_elem(IxDyn(&[]), v)))
-    }
-
-    fn products_shift<B: Bilinear>(
-        &mut self,
-        map: &B,
-        pairs: &[(&MpcValue, &MpcValue)],
-        addend: Option<&MpcValue>,
-        shift: u32,
-    ) -> Result<MpcValue> {
-        self.products(map, pairs, addend, shift)
-    }
 
     fn msb_onehot(&mut self, x: &MpcValue, width: u32) -> Result<MpcValue> {
         Ok(match self.settled(x)?.as_ref() {
@@ -302,7 +292,7 @@ impl Domain for MpcDomain<'_> {
     }
 
     fn bilinear<B: Bilinear>(&mut self, map: &B, x: &MpcValue, y: &MpcValue) -> Result<MpcValue> {
-        self.products(map, &[(x, y)], None, self.fixed.frac_bits)
+        self.products_shift(map, &[(x, y)], None, self.fixed.frac_bits)
     }
 
     fn gate(&mut self, x: &MpcValue, ys: &[&MpcValue]) -> Result<Vec<MpcValue>> {
