@@ -28,7 +28,7 @@ use anyhow::{Result, bail, ensure};
 pub fn binary_classifier(cx: &mut Lowering, node: &Node, labels: &[f32]) -> Result<()> {
     let ensemble = single_column(node)?;
     let post = PostTransform::of(node)?;
-    let non_negative = node_weights(node)?.iter().all(|&w| w >= 0.0);
+    let non_negative = ensemble.leaves.iter().flatten().all(|&(_, w)| w >= 0.0);
     let score = ensemble_scores(cx, node, &ensemble)?;
     let column = cx.shape_of(score).clone();
     if let Some(label) = node.outputs.first().filter(|o| !o.is_empty()) {
@@ -79,16 +79,6 @@ fn single_column(node: &Node) -> Result<Ensemble> {
         node.name
     );
     Ok(ensemble)
-}
-
-/// The class weights as the model gives them (floats or doubles).
-fn node_weights(node: &Node) -> Result<Vec<f64>> {
-    if let Some(weights) = node.floats("class_weights")? {
-        return Ok(weights.into_iter().map(f64::from).collect());
-    }
-    Ok(node
-        .tensor_numbers("class_weights_as_tensor")?
-        .unwrap_or_default())
 }
 
 /// `labels[1]` where the score exceeds `threshold`, else `labels[0]`: one gate,
