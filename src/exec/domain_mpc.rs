@@ -90,26 +90,26 @@ impl MpcValue {
     /// value's own term; of a secret one, the two components the dealer lacks at the party
     /// after it, and the dealer's own component at the other two; a public value at the
     /// party after the dealer. `None` for a value pending on another dealer.
-    fn term(&self, id: usize, dealer: usize) -> Option<ArrayD<u64>> {
+    fn term(&self, id: usize, dealer: usize) -> Option<Cow<'_, ArrayD<u64>>> {
         let part = (id + 3 - dealer) % 3;
         Some(match self {
             MpcValue::Pending(p) => {
                 if p.dealer != dealer {
                     return None;
                 }
-                p.term.clone()
+                Cow::Borrowed(&p.term)
             }
             MpcValue::Secret(s) => match part {
                 1 => {
                     let mut sum = s.cur.clone();
                     sum.zip_mut_with(&s.next, |a, b| *a = a.wrapping_add(*b));
-                    sum
+                    Cow::Owned(sum)
                 }
-                2 => s.next.clone(),
-                _ => s.cur.clone(),
+                2 => Cow::Borrowed(&s.next),
+                _ => Cow::Borrowed(&s.cur),
             },
-            MpcValue::Public(p) if part == 1 => p.clone(),
-            MpcValue::Public(p) => ArrayD::zeros(p.raw_dim()),
+            MpcValue::Public(p) if part == 1 => Cow::Borrowed(p),
+            MpcValue::Public(p) => Cow::Owned(ArrayD::zeros(p.raw_dim())),
         })
     }
 }
@@ -273,13 +273,17 @@ impl Domain for MpcDomain<'_> {
             for x in xs {
                 terms.push(match x.term(id, dealer) {
                     Some(term) => term,
-                    None => self.settled(x)?.term(id, dealer).expect("settled"),
+                    None => {
+                        let settled = self.settled(x)?;
+                        let term = settled.term(id, dealer).expect("settled");
+                        Cow::Owned(term.into_owned())
+                    }
                 });
             }
             return Ok(MpcValue::Pending(Pending {
                 dealer,
                 frac_bits,
-                term: map.apply_to(&terms.iter().collect::<Vec<_>>())?,
+                term: map.apply_to(&terms.iter().map(|t| t.as_ref()).collect::<Vec<_>>())?,
             }));
         }
         let shares: Vec<Cow<ArithShare>> = xs.iter().map(|x| x.as_share(id)).collect();
