@@ -183,9 +183,9 @@ impl Ring for CostDomain {
                 self.truncations += 1;
                 if self.defer {
                     pending = Some((self.truncations % 3) as usize);
-                    Cost::truncate_open(n)
+                    Cost::truncate_open(n, shift)
                 } else {
-                    Cost::truncate(n)
+                    Cost::truncate(n, shift)
                 }
             }
         };

@@ -1,5 +1,5 @@
 //! Plaintext fixed point: the MPC arithmetic without the secret sharing. Products are
-//! truncated by flooring, where the protocol may add one unit in the last place, and
+//! truncated by rounding to nearest, where the protocol adds one unit of unbiased noise, and
 //! non-linear functions use the same approximations as mpc.
 
 use super::approx::{self, Ring};

@@ -5,10 +5,11 @@
 //! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds, the second
 //! of which ([`Settle`]) may ride a later protocol's first round.
 
+use super::bits::{fields_words, pack_fields, unpack_fields};
 use super::party::{Dealing, Label, Link, Party};
 use super::round::{Delivered, Direct, Lane};
 use super::share::ArithShare;
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use ndarray::{ArrayD, Zip};
 
 /// This party's additive term of B(x, y) for a bilinear map B (matmul, convolution,
@@ -40,6 +41,12 @@ fn flat(a: &ArrayD<u64>) -> Vec<u64> {
     a.iter().copied().collect()
 }
 
+/// Bits below 2^63: the truncation reads c mod 2^63.
+const LOW63: u64 = (1 << 63) - 1;
+
+/// The largest truncation: z'' = z + 2^62 + 2^(f-1) must stay below 2^63.
+pub const MAX_SHIFT: u32 = 61;
+
 fn shaped(shape: &[usize], words: Vec<u64>) -> ArrayD<u64> {
     ArrayD::from_shape_vec(ndarray::IxDyn(shape), words).expect("length matches shape")
 }
@@ -55,9 +62,9 @@ impl Party {
         })
     }
 
-    /// Additive sharing of z to a replicated sharing of z / 2^f, off by at most one unit in the
-    /// last place, with no large errors, for any |z| < 2^62: [`Party::truncate_open`], then
-    /// [`Party::settle`].
+    /// Additive sharing of z to a replicated sharing of z / 2^f, within one unit of z / 2^f
+    /// rounded to nearest and unbiased, with no large errors, for any |z| < 2^62 - 2^f:
+    /// [`Party::truncate_open`], then [`Party::settle`].
     pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
         let pending = self.truncate_open(term, frac_bits)?;
         self.settle(&pending)
@@ -66,14 +73,23 @@ impl Party {
     /// The first round of [`Party::truncate`]: z / 2^f as a [`Pending`] sharing.
     ///
     /// The probabilistic truncation of Escudero et al. (CRYPTO 2020) with a known top bit, run
-    /// with one party as dealer (rotating per call): the dealer D makes r = r_A + r_B from the
-    /// streams it shares with A and B, and hands A and B additive shares of r' = (r mod 2^63)
-    /// `>> f` and of msb(r). A and B learn c = z + 2^62 + r (perfectly masked by r,
-    /// which is uniform in the whole ring and unknown to both). With b = msb(c) xor msb(r),
-    /// z + 2^62 = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
-    /// `(c mod 2^63) >> f - r' + b 2^(63-f)` is z/2^f + 2^(62-f) up to the carry out of the low
-    /// f bits.
+    /// with one party as dealer (rotating per call): the dealer D and A share a stream r_A, D
+    /// and B a stream r_B, and r = r_A + r_B is uniform in the whole ring and unknown to A and
+    /// B, who learn c = z'' + r for z'' = z + 2^62 + 2^(f-1) (z rounded, made non-negative).
+    /// With b = msb(c) xor msb(r), z'' = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
+    /// z''/2^f = (c mod 2^63) >> f - (r mod 2^63) >> f + b 2^(63-f) up to the carry out of
+    /// the low f bits. Each of A and B subtracts r_X >> f, its stream cut at bit f; what that
+    /// misses of (r mod 2^63) >> f is a multiple of 2^(63-f) (the top bit of r, and the wrap
+    /// of the two highs' sum) plus the carry of the two low parts, which is left as rounding
+    /// noise. So the dealer only sends B its shares of two small integers that multiply
+    /// 2^(63-f), each f + 1 bits ([`Cost::truncate_open`](super::cost::Cost::truncate_open)):
+    /// the wrap and top bit u = 2ω + msb(r), and msb(r) itself, whose sign follows msb(c).
     pub fn truncate_open(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<Pending> {
+        let f = frac_bits;
+        ensure!(
+            (1..=MAX_SHIFT).contains(&f),
+            "a truncation by 2^{f}: the protocol truncates by 2^1 to 2^{MAX_SHIFT}"
+        );
         let nonce = self.begin_call();
         self.count_rounds(1);
         let n = term.len();
@@ -81,32 +97,32 @@ impl Party {
         add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
         let dealer = self.next_dealer(Dealing::Truncation);
         let (a, b) = ((dealer + 1) % 3, (dealer + 2) % 3);
-        let f = frac_bits;
-        const LOW63: u64 = (1 << 63) - 1;
         let top = 1u64 << (63 - f);
-        let offset = 1u64 << (62 - f);
+        let field = (1u64 << (f + 1)) - 1;
         let y = if self.id() == dealer {
             // Streams shared with A (next party) and B (previous party).
             let r_a = self.stream(Link::Next, nonce, Label::TruncR, n);
             let r_b = self.stream(Link::Prev, nonce, Label::TruncR, n);
-            let high_a = self.stream(Link::Next, nonce, Label::TruncRHigh, n);
+            let u_a = self.stream(Link::Next, nonce, Label::TruncTop, n);
             let msb_a = self.stream(Link::Next, nonce, Label::TruncMsb, n);
-            let mut to_b = masked.clone();
-            to_b.reserve(2 * n);
+            let low = (1u64 << f) - 1;
+            let mut fields = Vec::with_capacity(2 * n);
+            let mut y = Vec::with_capacity(n);
             for i in 0..n {
-                let r = r_a[i].wrapping_add(r_b[i]);
-                to_b.push(((r & LOW63) >> f).wrapping_sub(high_a[i]));
-            }
-            for i in 0..n {
-                let r = r_a[i].wrapping_add(r_b[i]);
-                to_b.push((r >> 63).wrapping_sub(msb_a[i]));
+                let (ra, rb) = (r_a[i], r_b[i]);
+                let carry = ((ra & low) + (rb & low)) >> f;
+                let wrap = ((ra >> f) + (rb >> f) + carry) >> (64 - f);
+                let msb = ra.wrapping_add(rb) >> 63;
+                let u_b = (2 * wrap + msb).wrapping_sub(u_a[i]) & field;
+                let msb_b = msb.wrapping_sub(msb_a[i]) & field;
+                fields.extend([u_b, msb_b]);
+                // B's term without the sign of c, which only moves bits from 64 - f up.
+                y.push(top.wrapping_mul(u_b + msb_b).wrapping_sub(rb >> f));
             }
             self.send_to(a, &masked)?;
-            self.send_to(b, &to_b)?;
-            // B's term without the sign of c, which only moves bits from 64 - f up.
-            (0..n)
-                .map(|i| top.wrapping_mul(to_b[2 * n + i]).wrapping_sub(to_b[n + i]))
-                .collect()
+            masked.extend(pack_fields(&fields, f + 1));
+            self.send_to(b, &masked)?;
+            y
         } else {
             let is_a = self.id() == a;
             // The stream this party shares with the dealer.
@@ -115,24 +131,24 @@ impl Party {
             let mut mine = masked;
             add_into(&mut mine, &r_mine);
             if is_a {
+                let shift = (1u64 << 62) + (1 << (f - 1));
                 for v in mine.iter_mut() {
-                    *v = v.wrapping_add(1 << 62);
+                    *v = v.wrapping_add(shift);
                 }
             }
             let other = if is_a { b } else { a };
             self.send_to(other, &mine)?;
             let from_other = self.recv_from(other, n)?;
-            let from_dealer = self.recv_from(dealer, if is_a { n } else { 3 * n })?;
-            let (high_mine, msb_mine) = if is_a {
+            let corrections = if is_a { 0 } else { fields_words(2 * n, f + 1) };
+            let from_dealer = self.recv_from(dealer, n + corrections)?;
+            let (u_mine, msb_mine) = if is_a {
                 (
-                    self.stream(to_dealer, nonce, Label::TruncRHigh, n),
+                    self.stream(to_dealer, nonce, Label::TruncTop, n),
                     self.stream(to_dealer, nonce, Label::TruncMsb, n),
                 )
             } else {
-                (
-                    from_dealer[n..2 * n].to_vec(),
-                    from_dealer[2 * n..].to_vec(),
-                )
+                let fields = unpack_fields(&from_dealer[n..], f + 1, 2 * n);
+                fields.chunks_exact(2).map(|p| (p[0], p[1])).unzip()
             };
             let c: Vec<u64> = (0..n)
                 .map(|i| {
@@ -148,15 +164,18 @@ impl Party {
                     .map(|(c, r)| c.wrapping_sub(*r))
                     .collect::<Vec<_>>(),
             );
+            // z''/2^f less 2^(62-f), and less one for the low parts' carry (half a unit on
+            // average, as is the rounding's).
+            let offset = (1u64 << (62 - f)) + 1;
             (0..n)
                 .map(|i| {
                     let c = c[i];
                     let c_msb = c >> 63;
                     // b = c_msb xor r_msb = c_msb + (1 - 2 c_msb) r_msb, shared additively.
                     let sign = 1u64.wrapping_sub(2 * c_msb);
-                    let mut y = top
-                        .wrapping_mul(sign.wrapping_mul(msb_mine[i]))
-                        .wrapping_sub(high_mine[i]);
+                    let msb = sign.wrapping_mul(msb_mine[i] & field);
+                    let tops = (u_mine[i] & field).wrapping_add(msb);
+                    let mut y = top.wrapping_mul(tops).wrapping_sub(r_mine[i] >> f);
                     if is_a {
                         y = y
                             .wrapping_add((c & LOW63) >> f)

@@ -60,6 +60,44 @@ pub(crate) fn unpack_bits(packed: &[u64], n: usize) -> Vec<u64> {
     (0..n).map(|k| (packed[k / 64] >> (k % 64)) & 1).collect()
 }
 
+/// Words that [`pack_fields`] makes of `count` fields of `bits` bits.
+pub(crate) fn fields_words(count: usize, bits: u32) -> usize {
+    (count * bits as usize).div_ceil(64)
+}
+
+/// The low `bits` bits of each value, back to back across word boundaries: the truncation's
+/// corrections are small integers, sent in the bits they need.
+pub(crate) fn pack_fields(values: &[u64], bits: u32) -> Vec<u64> {
+    let mask = u64::MAX >> (64 - bits);
+    let mut out = vec![0u64; fields_words(values.len(), bits)];
+    for (k, v) in values.iter().enumerate() {
+        let at = k * bits as usize;
+        let (word, offset) = (at / 64, at % 64);
+        let v = v & mask;
+        out[word] |= v << offset;
+        if offset + bits as usize > 64 {
+            out[word + 1] |= v >> (64 - offset);
+        }
+    }
+    out
+}
+
+/// The `count` fields of `bits` bits that [`pack_fields`] packed.
+pub(crate) fn unpack_fields(packed: &[u64], bits: u32, count: usize) -> Vec<u64> {
+    let mask = u64::MAX >> (64 - bits);
+    (0..count)
+        .map(|k| {
+            let at = k * bits as usize;
+            let (word, offset) = (at / 64, at % 64);
+            let mut v = packed[word] >> offset;
+            if offset + bits as usize > 64 {
+                v |= packed[word + 1] << (64 - offset);
+            }
+            v & mask
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +123,19 @@ mod tests {
             }
         }
         assert_eq!(to_planes(&values, 5).len(), 10);
+    }
+
+    #[test]
+    fn fields_round_trip_across_word_boundaries() {
+        for bits in [1, 17, 33, 62] {
+            let values: Vec<u64> = (0..100u64)
+                .map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .collect();
+            let packed = pack_fields(&values, bits);
+            assert_eq!(packed.len(), (100 * bits as usize).div_ceil(64));
+            let mask = u64::MAX >> (64 - bits);
+            let want: Vec<u64> = values.iter().map(|v| v & mask).collect();
+            assert_eq!(unpack_fields(&packed, bits, 100), want);
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! data-oblivious, so these depend only on sizes; tests/protocol.rs checks every formula
 //! against the metered transport, word for word.
 
+use super::bits::fields_words;
 use super::sign::SignPlan;
 use std::ops::{Add, AddAssign};
 
@@ -50,15 +51,15 @@ impl Cost {
 
     /// A product's terms to a replicated sharing rescaled by 2^-f: [`Cost::truncate_open`]
     /// then [`Cost::settle`].
-    pub fn truncate(n: u64) -> Cost {
-        Cost::truncate_open(n) + Cost::settle(n)
+    pub fn truncate(n: u64, f: u32) -> Cost {
+        Cost::truncate_open(n, f) + Cost::settle(n)
     }
 
-    /// A truncation's first round: the masked opening to two parties plus the dealer's
-    /// corrections.
-    pub fn truncate_open(n: u64) -> Cost {
+    /// A truncation's first round: the masked opening to two parties (four elements per
+    /// value) plus the dealer's two corrections of f + 1 bits per value, packed.
+    pub fn truncate_open(n: u64, f: u32) -> Cost {
         Cost {
-            words: 6 * n,
+            words: 4 * n + fields_words(2 * n as usize, f + 1) as u64,
             rounds: 1,
         }
     }

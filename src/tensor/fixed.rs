@@ -2,7 +2,7 @@
 //! complement.
 //!
 //! The documented value range follows from the truncation protocol (see `mpc::truncate`),
-//! which is exact up to one unit in the last place as long as every product, held at scale
+//! which is within one unit of the rounded quotient as long as every product, held at scale
 //! 2^(2f) before truncation, stays below 2^62 in magnitude. Every value, input, weight and
 //! intermediate, must therefore satisfy |x| < 2^(62 - 2f): 2^30 (about 1.07e9) for f = 16.
 
@@ -125,15 +125,20 @@ impl FixedPoint {
         (v >> (self.comparison_bits() - 1)) & 1 == 0
     }
 
-    /// Floor division by 2^f of a two's complement value: the plaintext model of truncation.
+    /// Division by 2^f of a two's complement value, rounded to nearest: the plaintext model
+    /// of truncation.
     pub fn truncate(&self, v: u64) -> u64 {
         shift_right(v, self.frac_bits)
     }
 }
 
-/// Division by 2^bits rounding down, for two's complement ring values.
+/// Division by 2^bits rounding to nearest (halves up), for two's complement ring values:
+/// what the truncation protocol computes up to its one unit of unbiased noise.
 pub fn shift_right(v: u64, bits: u32) -> u64 {
-    ((v as i64) >> bits) as u64
+    match bits {
+        0 => v,
+        _ => ((v as i64).wrapping_add(1 << (bits - 1)) >> bits) as u64,
+    }
 }
 
 /// 0/1 indicators of each value's top set bit among bits 0..width, stacked along a new
@@ -196,10 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn truncation_floors_negative_values() {
+    fn truncation_rounds_to_nearest_on_both_signs() {
         let fp = FixedPoint::new(4).unwrap();
-        assert_eq!(fp.truncate((-17i64) as u64) as i64, -2);
+        assert_eq!(fp.truncate((-17i64) as u64) as i64, -1);
+        assert_eq!(fp.truncate((-25i64) as u64) as i64, -2);
+        assert_eq!(fp.truncate((-24i64) as u64) as i64, -1);
         assert_eq!(fp.truncate(17), 1);
+        assert_eq!(fp.truncate(24), 2);
+        assert_eq!(fp.truncate(23), 1);
     }
 
     #[test]
