@@ -5,11 +5,15 @@
 //! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds, the second
 //! of which ([`Settle`]) may ride a later protocol's first round.
 
+use super::hooks::{self, Fault};
 use super::party::{Dealing, Label, Link, Party};
 use super::round::{Delivered, Direct, Lane};
 use super::share::ArithShare;
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use ndarray::{ArrayD, Zip};
+
+/// Most bits a truncation divides by: products stay below 2^62.
+pub const MAX_TRUNCATION: u32 = 62;
 
 /// This party's additive term of B(x, y) for a bilinear map B (matmul, convolution,
 /// element-wise product): B(x_i, y_i + y_{i+1}) + B(x_{i+1}, y_i). Summed over the three
@@ -74,6 +78,11 @@ impl Party {
     /// `(c mod 2^63) >> f - r' + b 2^(63-f)` is z/2^f + 2^(62-f) up to the carry out of the low
     /// f bits.
     pub fn truncate_open(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<Pending> {
+        // The offset 2^(62 - f) and the top bit's weight 2^(63 - f) need f <= 62.
+        ensure!(
+            frac_bits <= MAX_TRUNCATION,
+            "a truncation by {frac_bits} bits is outside 0..={MAX_TRUNCATION}"
+        );
         let nonce = self.begin_call();
         self.count_rounds(1);
         let n = term.len();
@@ -113,7 +122,9 @@ impl Party {
             let to_dealer = if is_a { Link::Prev } else { Link::Next };
             let r_mine = self.stream(to_dealer, nonce, Label::TruncR, n);
             let mut mine = masked;
-            add_into(&mut mine, &r_mine);
+            if !hooks::broken(Fault::UnmaskedTruncation) {
+                add_into(&mut mine, &r_mine);
+            }
             if is_a {
                 for v in mine.iter_mut() {
                     *v = v.wrapping_add(1 << 62);
