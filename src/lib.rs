@@ -8,5 +8,6 @@ pub mod lower;
 pub mod mpc;
 pub mod net;
 pub mod plan;
+pub mod private_file;
 pub mod serve;
 pub mod tensor;
