@@ -1,6 +1,7 @@
 //! tfe: private inference for trained models under three-party replicated secret sharing.
 
 pub mod aggregate;
+pub mod calibrate;
 pub mod cli;
 pub mod exec;
 pub mod import;
