@@ -1,6 +1,7 @@
 //! tfe: private inference for trained models under three-party replicated secret sharing.
 
 pub mod aggregate;
+pub mod calibrate;
 pub mod cli;
 pub mod exec;
 pub mod import;
@@ -8,5 +9,6 @@ pub mod lower;
 pub mod mpc;
 pub mod net;
 pub mod plan;
+pub mod private_file;
 pub mod serve;
 pub mod tensor;

@@ -75,3 +75,19 @@ fn ten_million_truncations_have_no_large_error() {
     let mean = error_sum / TOTAL as f64;
     assert!(mean.abs() < 0.01, "mean error {mean} units: biased");
 }
+
+/// A truncation by no bits, or by more than a product has headroom for, is refused with an
+/// error at every party, never a panic (the shifts by f - 1 and 62 - f would overflow).
+#[test]
+fn a_truncation_past_the_range_is_an_error() {
+    for f in [0, 62, 63, 64, 200] {
+        let term = ArrayD::from_elem(IxDyn(&[4]), 1u64);
+        let err = run_local(|p| p.truncate(&term, f), |_, _| Ok(()))
+            .err()
+            .unwrap_or_else(|| panic!("a truncation by {f} bits succeeded"));
+        assert!(
+            format!("{err:#}").contains(&format!("truncation by {f} bits")),
+            "{err:#}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::path::Path;
 use std::path::PathBuf;
+use tfe::calibrate::{Calibration, limit};
 use tfe::cli;
 use tfe::exec::{Estimate, estimate, human_bytes};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
@@ -42,7 +43,7 @@ enum GeluArg {
 equivalent and writes a versioned plan file that tfe-predict runs.\n\n\
 Exit status: 0 on success (with --check: every operator is supported), 1 when the model cannot be \
 converted (every unsupported operator is listed at once), 2 for command-line mistakes.",
-    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --share -o model.plan\n  tfe-convert model.onnx --check --json\n  tfe-convert model.onnx --check --batch 64"
+    after_help = "Examples:\n  tfe-convert model.onnx -o model.plan\n  tfe-convert model.onnx --share -o model.plan\n  tfe-convert model.onnx --check --json\n  tfe-convert model.onnx --check --batch 64\n  tfe-convert model.onnx --calibrate samples.npy"
 )]
 struct Args {
     /// The model to convert: ONNX, or a TensorFlow frozen graph (.pb).
@@ -81,6 +82,12 @@ struct Args {
     /// already written by tfe-convert.
     #[arg(long, conflicts_with = "check")]
     share: bool,
+    /// Run the float interpreter on sample inputs (a .npy per graph input, the samples along
+    /// the batch axis) and report per node the largest magnitude against the fixed-point
+    /// range, with the --frac-bits to use. Writes no plan; exits 1 when a node would
+    /// overflow at --frac-bits.
+    #[arg(long, value_name = "SAMPLES.npy", conflicts_with_all = ["check", "share"])]
+    calibrate: Vec<PathBuf>,
     /// TensorFlow frozen graphs: the input tensors (default: every Placeholder).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     inputs: Vec<String>,
@@ -115,6 +122,8 @@ fn main() {
         };
         if args.check {
             run_check(&args, options)
+        } else if !args.calibrate.is_empty() {
+            run_calibrate(&args, options)
         } else {
             run_convert(&args, options)
         }
@@ -138,6 +147,40 @@ fn run_check(args: &Args, options: Options) -> Result<()> {
     }
     if !coverage.is_supported() {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Converts in memory, runs the samples and reports; refuses (exit 1, naming the nodes)
+/// when a value leaves the range at the chosen fractional bits.
+fn run_calibrate(args: &Args, options: Options) -> Result<()> {
+    let plan = convert(&args.model, options)?.plan;
+    let samples = args
+        .calibrate
+        .iter()
+        .map(|p| cli::read_npy(p))
+        .collect::<Result<Vec<_>>>()?;
+    let calibration = Calibration::run(&plan, &samples)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&calibration.json())?);
+    } else {
+        print!("{}", calibration.text());
+    }
+    let over = calibration.overflowing();
+    if let Some(first) = over.first() {
+        let fix = match calibration.recommended() {
+            Some(f) => format!("convert with --frac-bits {f}"),
+            None => "no number of fractional bits holds it: scale the inputs or weights".into(),
+        };
+        anyhow::bail!(
+            "{} node(s) leave the fixed-point range on these samples, first {} ({} reaches {:.4e}, the limit at {} fractional bits is {:.4e}); mpc would give wrong answers: {fix}",
+            over.len(),
+            first.node,
+            first.ops.join("+"),
+            first.max_abs,
+            calibration.frac_bits,
+            limit(calibration.frac_bits)
+        );
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod bits;
 pub mod compare;
 pub mod cost;
 mod dabit;
+pub mod hooks;
 mod merge;
 pub mod party;
 pub mod prf;

@@ -6,7 +6,8 @@
 //! a counter that therefore stays in step across parties; streams within a call are told
 //! apart by a label.
 
-use super::prf::{Prf, Stream, os_key};
+use super::hooks::{self, Fault, KeyUse};
+use super::prf::{Prf, Stream};
 use crate::net::{Role, Stats, Transport};
 use anyhow::{Context, Result, ensure};
 
@@ -82,7 +83,7 @@ impl Party {
         };
         let id = id as usize;
         let mut net = net;
-        let with_next = Prf::new(os_key()?);
+        let with_next = Prf::new(hooks::key(KeyUse::Link { drawer: id })?);
         net.send(Role::Party(((id + 1) % 3) as u8), &with_next.key_words())?;
         let words = net
             .recv(Role::Party(((id + 2) % 3) as u8))
@@ -135,7 +136,9 @@ impl Party {
     /// Starts a protocol call; the returned nonce keys every stream the call uses, with the
     /// low 16 bits left for labels and lanes within the call.
     pub fn begin_call(&mut self) -> u64 {
-        self.calls += 1;
+        if !hooks::broken(Fault::ReusedNonce) {
+            self.calls += 1;
+        }
         self.calls << 16
     }
 

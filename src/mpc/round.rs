@@ -6,6 +6,7 @@
 //! resharing a term every party holds (three elements on the wire per value), resharing
 //! terms only parties 1 and 2 hold (two), or party 0 dealing values it alone knows (one).
 
+use super::hooks::{self, Fault};
 use super::party::{Label, Link, Party};
 use super::prf::Stream;
 use anyhow::{Result, ensure};
@@ -238,6 +239,7 @@ impl Party {
         let reader = |link| self.stream_reader(link, nonce, Label::RoundMask);
         let stream = |link| self.stream(link, nonce, Label::RoundMask, n);
         Ok(match (lane.kind, self.id()) {
+            (Kind::Reshare, _) if hooks::broken(Fault::UnmaskedReshare) => (values, vec![]),
             (Kind::Reshare, _) => {
                 // Plus this party's term of a fresh zero-sharing.
                 let (mut prev, mut next) = (reader(Link::Prev), reader(Link::Next));

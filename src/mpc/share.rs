@@ -3,8 +3,9 @@
 //! reconstruct. Owners outside the three parties (client, model owner) share and receive
 //! values through the functions here.
 
+use super::hooks::{self, KeyUse};
 use super::party::{Party, Slot};
-use super::prf::{Prf, os_key};
+use super::prf::Prf;
 use crate::net::{Role, Transport};
 use anyhow::{Context, Result, ensure};
 use ndarray::{ArrayD, IxDyn};
@@ -46,7 +47,10 @@ impl Dealer {
     /// Fresh keys from the OS CSPRNG, for one run with one set of parties.
     pub fn from_os() -> Result<Dealer> {
         Ok(Dealer {
-            keys: [Prf::new(os_key()?), Prf::new(os_key()?)],
+            keys: [
+                Prf::new(hooks::key(KeyUse::Owner { component: 0 })?),
+                Prf::new(hooks::key(KeyUse::Owner { component: 1 })?),
+            ],
             nonce: 0,
             introduced: false,
         })

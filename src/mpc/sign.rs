@@ -21,6 +21,7 @@
 //! party's view is independent of x.
 
 use super::bits::{BoolShare, pack_bits, to_planes};
+use super::hooks::{self, Fault};
 use super::merge::{self, Group};
 use super::party::{Dealing, Label, Link, Party};
 use super::prf::Stream;
@@ -236,6 +237,16 @@ impl Party {
         let plan = SignPlan::new(width);
         let n = x.len();
         let words = n.div_ceil(64);
+        let unmasked;
+        let rho = if hooks::broken(Fault::UnmaskedComparison) {
+            unmasked = BoolShare {
+                cur: vec![0; words],
+                next: vec![0; words],
+            };
+            &unmasked
+        } else {
+            rho
+        };
         let nonce = self.begin_call();
         let dealer = match x {
             Operand::Replicated(_) => self.next_dealer(Dealing::Comparison),
@@ -361,8 +372,13 @@ impl Party {
                         entry[words + w] = propagate;
                     }
                 }
+                let unmasked = hooks::broken(Fault::UnmaskedTables);
                 for (o, e) in entry.iter().enumerate() {
-                    tables.push(e ^ masks[(j * outs) * words + o]);
+                    tables.push(if unmasked {
+                        *e
+                    } else {
+                        e ^ masks[(j * outs) * words + o]
+                    });
                 }
             }
             first_bit += bits as usize;

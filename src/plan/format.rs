@@ -23,7 +23,7 @@
 //! For party i the shares section holds, per secret weight in plan order, the fixed-point
 //! components x_i then x_(i+1 mod 3) of x = x_0 + x_1 + x_2; for the client it is empty.
 
-use super::{Plan, Visibility, Weight};
+use super::{Plan, Source, Visibility, Weight};
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -160,52 +160,75 @@ impl Plan {
         }
         let mut plan: Plan =
             serde_json::from_slice(graph).map_err(|e| damaged(&format!("graph section: {e}")))?;
-        fill_weights(&mut plan, weights, |_| true, name)?;
+        fill_weights(&mut plan, weights, |_| true, 0, name)?;
         Ok(plan)
     }
 }
 
+/// Most elements the weights a file does not store may have in total (a client's file
+/// stands zeros in for every secret weight): 2^31, 8 GiB of f32, so that a damaged or
+/// hostile shape is refused before anything is allocated.
+pub const MAX_UNSTORED_ELEMENTS: usize = 1 << 31;
+
+/// Elements of `shape`, or `None` when the product overflows.
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// Fills the data of the weights `stored` selects from `floats` (f32 LE, in order) and the
-/// others with zeros, then validates the plan.
+/// others with zeros, then validates the plan. Every size is checked against the section
+/// (and the others against `unstored_limit` elements) before anything is allocated.
 fn fill_weights(
     plan: &mut Plan,
     weights: &[u8],
     stored: impl Fn(&Weight) -> bool,
+    unstored_limit: usize,
     name: &str,
 ) -> Result<(), PlanFileError> {
     let damaged = |what: &str| PlanFileError::Damaged {
         path: name.to_string(),
         what: what.to_string(),
     };
+    let mut shapes = Vec::with_capacity(plan.weights.len());
+    let (mut in_section, mut unstored) = (0usize, 0usize);
+    for w in &plan.weights {
+        let shape = plan
+            .values
+            .get(w.value.index())
+            .and_then(|v| v.shape.fixed())
+            .ok_or_else(|| damaged("a weight without a fixed shape"))?;
+        let len = elements(&shape).ok_or_else(|| damaged("a weight's size overflows"))?;
+        let total = if stored(w) {
+            &mut in_section
+        } else {
+            &mut unstored
+        };
+        *total = total
+            .checked_add(len)
+            .ok_or_else(|| damaged("the weights' sizes overflow"))?;
+        shapes.push((shape, len));
+    }
+    if in_section.checked_mul(4) != Some(weights.len()) {
+        return Err(damaged(&format!(
+            "the graph describes {in_section} stored weight values, the weights section holds {} bytes",
+            weights.len()
+        )));
+    }
+    if unstored > unstored_limit {
+        return Err(damaged(&format!(
+            "the graph describes {unstored} values of weights not in the file, more than the {unstored_limit} it may"
+        )));
+    }
     let mut floats = weights
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()));
-    let mut used = 0usize;
-    let shapes: Vec<Option<Vec<usize>>> = plan
-        .weights
-        .iter()
-        .map(|w| {
-            plan.values
-                .get(w.value.index())
-                .and_then(|v| v.shape.fixed())
-        })
-        .collect();
-    for (w, shape) in plan.weights.iter_mut().zip(shapes) {
-        let shape = shape.ok_or_else(|| damaged("a weight without a fixed shape"))?;
+    for (w, (shape, len)) in plan.weights.iter_mut().zip(shapes) {
         if !stored(w) {
             w.data = ArrayD::zeros(IxDyn(&shape));
             continue;
         }
-        let len: usize = shape.iter().product();
         let data: Vec<f32> = floats.by_ref().take(len).collect();
-        if data.len() != len {
-            return Err(damaged("weights section shorter than the graph says"));
-        }
-        used += len;
         w.data = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
-    }
-    if used * 4 != weights.len() {
-        return Err(damaged("weights section longer than the graph says"));
     }
     plan.validate().map_err(|e| damaged(&format!("{e:#}")))
 }
@@ -266,9 +289,14 @@ pub struct SharedPlan {
 }
 
 impl SharedPlan {
-    /// The graph section and the public weights section of `plan`.
+    /// The graph section and the public weights section of `plan`. The graph leaves out
+    /// the source model's file name and SHA-256: the hash fingerprints the secret weights
+    /// (anyone holding a candidate model could confirm it), and the name may say whose
+    /// model it is. The header's hash of these sections ties the files of a dealing together.
     fn public_sections(plan: &Plan) -> (Vec<u8>, Vec<u8>) {
-        let graph = serde_json::to_vec(plan).expect("plans always serialise");
+        let mut graph = serde_json::to_value(plan).expect("plans always serialise");
+        graph["source"] = serde_json::to_value(Source::withheld()).expect("sources serialise");
+        let graph = serde_json::to_vec(&graph).expect("plans always serialise");
         let public = weight_bytes(plan, |w| w.visibility == Visibility::Public);
         (graph, public)
     }
@@ -305,18 +333,10 @@ impl SharedPlan {
 
     /// Writes the file readable by its owner only: it holds shares of secrets.
     pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options
-            .open(path)
-            .and_then(|mut f| f.write_all(&self.to_bytes()))
-            .map_err(|reason| PlanFileError::Write {
-                path: path.display().to_string(),
-                reason,
-            })
+        crate::private_file::write(path, &self.to_bytes()).map_err(|reason| PlanFileError::Write {
+            path: path.display().to_string(),
+            reason,
+        })
     }
 
     pub fn read(path: &Path) -> Result<SharedPlan, PlanFileError> {
@@ -356,10 +376,16 @@ impl SharedPlan {
             .ok_or_else(|| damaged(format!("unknown holder {:?}", header.holder)))?;
         let mut plan: Plan =
             serde_json::from_slice(graph).map_err(|e| damaged(format!("graph section: {e}")))?;
+        // A party's file holds two components (16 bytes) per secret value, a client's none.
+        let unstored_limit = match holder {
+            Holder::Client => MAX_UNSTORED_ELEMENTS,
+            Holder::Party(_) => shares.len() / 16,
+        };
         fill_weights(
             &mut plan,
             public,
             |w| w.visibility == Visibility::Public,
+            unstored_limit,
             name,
         )?;
         if Self::plan_hash(&plan) != header.plan_sha256 {

@@ -385,6 +385,16 @@ pub struct Source {
     pub sha256: String,
 }
 
+impl Source {
+    /// What share files record instead: nothing (see `format::SharedPlan`).
+    pub fn withheld() -> Source {
+        Source {
+            file_name: String::new(),
+            sha256: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub fixed_point: FixedPoint,
