@@ -84,20 +84,14 @@ pub fn write_test_pki(
     Ok(dir.join("parties.json"))
 }
 
-/// Private keys are readable by their owner only.
+/// Private keys are readable by their owner only, existing file or not
+/// ([`crate::private_file`]).
 fn write(dir: &Path, name: &str, text: &str, private: bool) -> Result<()> {
-    use std::io::Write;
     let path = dir.join(name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    options
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))
+    let written = if private {
+        crate::private_file::write(&path, text.as_bytes())
+    } else {
+        std::fs::write(&path, text)
+    };
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
