@@ -50,6 +50,11 @@ async fn read_full(
     Ok(())
 }
 
+/// Payload words read at a time (512 KiB).
+const CHUNK_WORDS: usize = 1 << 16;
+
+/// The next frame from `rd`, checked by `opener`. A header alone costs no memory beyond a
+/// chunk: the payload is allocated as its bytes arrive.
 pub(super) async fn read_frame(
     rd: &mut (impl AsyncRead + Unpin),
     opener: &mut Opener,
@@ -58,9 +63,14 @@ pub(super) async fn read_frame(
     let mut header = [0; HEADER_LEN];
     read_full(rd, &mut header, silence).await?;
     let header = opener.open(&header)?;
-    // Read straight into words: no byte buffer to copy from.
-    let mut payload = vec![0u64; header.words];
-    read_full(rd, bytemuck::cast_slice_mut(&mut payload), silence).await?;
+    // Read straight into words (no byte buffer to copy from), a chunk at a time: memory
+    // grows with what arrives, not with what the header claims.
+    let mut payload: Vec<u64> = Vec::new();
+    while payload.len() < header.words {
+        let start = payload.len();
+        payload.resize(header.words.min(start + CHUNK_WORDS), 0);
+        read_full(rd, bytemuck::cast_slice_mut(&mut payload[start..]), silence).await?;
+    }
     for w in &mut payload {
         *w = u64::from_le(*w);
     }
