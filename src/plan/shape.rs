@@ -180,8 +180,9 @@ mod tests {
 
     #[test]
     fn checked_resolution_refuses_what_overflows() {
-        let s = Shape(vec![Dim::Batch(4), Dim::Fixed(1 << 20)]);
-        assert_eq!(s.checked_resolve(3), Some((vec![12, 1 << 20], 12 << 20)));
+        let s = Shape(vec![Dim::Batch(4), Dim::Fixed(1 << 30)]);
+        assert_eq!(s.checked_resolve(3), Some((vec![12, 1 << 30], 12 << 30)));
+        // 2^38 rows of 2^30 elements: the product overflows, not a dimension.
         assert_eq!(s.checked_resolve(1 << 36), None);
         assert_eq!(Shape(vec![Dim::Batch(2)]).checked_resolve(usize::MAX), None);
     }

@@ -179,7 +179,8 @@ fn backoff(hint: Duration, attempt: u32) -> Duration {
 }
 
 impl Session for NetworkedSession {
-    /// Connecting: the bootstrap, the mesh and the TLS handshakes (the weights are on disk).
+    /// Connecting: admission, the TLS handshakes and the fingerprints (the weights are on
+    /// disk).
     fn setup(&self) -> Setup {
         self.setup
     }
