@@ -118,7 +118,8 @@ struct Door {
     max_queue: usize,
     queue_wait: Duration,
     patience: Duration,
-    running: BTreeMap<SessionId, Sender<Connection>>,
+    /// Each running session, where its later connections go, and how many went there.
+    running: BTreeMap<SessionId, (Sender<Connection>, usize)>,
     queue: VecDeque<(Connection, Instant)>,
     waiting: Vec<(Connection, Instant)>,
     /// A running average of how long sessions last, for the busy refusal's retry hint.
@@ -211,7 +212,17 @@ impl Door {
     /// A connection of a session other than its first: to the session if it runs, else
     /// kept until it starts (bounded: a stranger cannot fill the party with them).
     fn route(&mut self, connection: Connection) {
-        if let Some(session) = self.running.get(&connection.session()) {
+        if let Some((session, routed)) = self.running.get_mut(&connection.session()) {
+            // A session takes two (the client and a party, at party 2); a client that
+            // dials again and again is refused, not queued.
+            *routed += 1;
+            if *routed > 4 {
+                connection.refuse(Refusal {
+                    retry_after: None,
+                    reason: format!("too many connections to {} in one session", self.me),
+                });
+                return;
+            }
             // A session that has ended drops it, which closes it.
             let _ = session.send(connection);
         } else if self.waiting.len() < 4 * (self.max_sessions + self.max_queue) {
@@ -226,7 +237,7 @@ impl Door {
 
     /// Records that `session` started; returns the connections that waited for it.
     fn started(&mut self, session: SessionId, more: Sender<Connection>) -> Vec<Connection> {
-        self.running.insert(session, more);
+        self.running.insert(session, (more, 0));
         let (mine, others) = std::mem::take(&mut self.waiting)
             .into_iter()
             .partition(|(c, _)| c.session() == session);

@@ -13,7 +13,7 @@ use crate::exec::MpcValue;
 use crate::mpc::{ArithShare, Party};
 use crate::net::config::Serving;
 use crate::net::frame::{MAX_WORDS, Refusal, SessionId};
-use crate::net::tls::{Connection, Node, TlsTransport, join};
+use crate::net::tls::{Connection, Node, Refused, TlsTransport, join};
 use crate::net::{Role, Transport};
 use crate::plan::{Holder, SharedPlan};
 use anyhow::{Context, Result, anyhow, ensure};
@@ -123,9 +123,13 @@ impl PartyServer {
         let mut net = node.transport(vec![first])?;
         // A peer that cannot be reached may be restarting, or too busy: worth a retry.
         let met = match self.dial_peers(node, &mut net, session) {
-            Ok(()) => self
-                .meet(node, &mut net, more, session)
-                .map_err(|e| (e, None)),
+            Ok(()) => self.meet(node, &mut net, more, session).map_err(|e| {
+                // A busy peer's hint is passed on.
+                let hint = e
+                    .downcast_ref::<Refused>()
+                    .and_then(|r| r.refusal.retry_after);
+                (e, hint)
+            }),
             Err(e) => Err((e, Some(PEER_RETRY))),
         };
         if let Err((e, retry_after)) = met {

@@ -84,3 +84,55 @@ pub(super) async fn write_frame(
     wr.write_all(frame).await?;
     wr.flush().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Role;
+    use crate::net::frame::{Sealer, SessionId};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
+
+    /// Serves `bytes`, then the end of the stream, recording the largest read asked for.
+    struct Source {
+        bytes: Vec<u8>,
+        at: usize,
+        largest_ask: usize,
+    }
+
+    impl AsyncRead for Source {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.largest_ask = self.largest_ask.max(buf.remaining());
+            let n = buf.remaining().min(self.bytes.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.bytes[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_header_alone_costs_a_chunk_not_what_it_announces() {
+        let session = SessionId([7; 16]);
+        let mut frame = Sealer::new(session).seal(Kind::Data, &[]).unwrap();
+        // Announces 2^28 words (2 GiB), then sends 1 MiB and stops.
+        frame[25..29].copy_from_slice(&(1u32 << 28).to_le_bytes());
+        frame.resize(frame.len() + (1 << 20), 0);
+        let mut source = Source {
+            bytes: frame,
+            at: 0,
+            largest_ask: 0,
+        };
+        let mut opener = Opener::new(session, Role::Client);
+        let e = read_frame(&mut source, &mut opener, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("closed"), "{e:#}");
+        assert_eq!(source.largest_ask, 8 * CHUNK_WORDS);
+    }
+}
