@@ -5,15 +5,11 @@
 mod common;
 
 use common::children::{Children, free_ports, run};
+use common::deploy::{CONVERT, PARTY, PKI, PREDICT, deployment, fixture, parties, s};
 use common::{max_abs_diff, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-const PARTY: &str = env!("CARGO_BIN_EXE_tfe-party");
-const PREDICT: &str = env!("CARGO_BIN_EXE_tfe-predict");
-const CONVERT: &str = env!("CARGO_BIN_EXE_tfe-convert");
-const PKI: &str = env!("CARGO_BIN_EXE_tfe-pki");
 
 /// Max |output error| against the expected outputs, as tests/fixtures.rs allows.
 const TOLERANCE: f32 = 1e-2;
@@ -24,54 +20,6 @@ const FAULT_DEADLINE: Duration = Duration::from_secs(20);
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
     temp_dir(&format!("networked-{name}"))
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn fixture(name: &str, file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-        .join(file)
-}
-
-/// The test PKI (with the tfe-pki binary), `model` converted to model.plan and that plan
-/// dealt to share files, in `dir`.
-fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
-    let pki = dir.join("pki");
-    let ports = free_ports();
-    let (status, err) = run(
-        PKI,
-        &[&s(&pki), "--ports", &ports, "--read-ms", read_ms],
-        dir,
-        "pki.log",
-    );
-    assert!(status.success(), "{err}");
-    let (model, plan) = (fixture(model, "model.onnx"), s(&dir.join("model.plan")));
-    let (status, err) = run(CONVERT, &[&s(&model), "-o", &plan], dir, "convert.log");
-    assert!(status.success(), "{err}");
-    let (status, err) = run(CONVERT, &[&plan, "--share", "-o", &plan], dir, "share.log");
-    assert!(status.success(), "{err}");
-    pki.join("parties.json")
-}
-
-/// The three parties of `config` with the share files `plan_of` gives, each with `--once`.
-fn parties(children: &mut Children, config: &Path, plan_of: impl Fn(usize) -> PathBuf) {
-    for i in 0..3 {
-        let (id, plan) = (format!("party{i}"), s(&plan_of(i)));
-        let args = [
-            "--config",
-            &s(config),
-            "--id",
-            &id,
-            "--plan",
-            &plan,
-            "--once",
-        ];
-        children.spawn(&format!("{id}.log"), PARTY, &args);
-    }
 }
 
 /// Starts `tfe-predict` as the client of `config` on the deployment's client plan in
@@ -107,9 +55,12 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
     let dir = scratch("agreement");
     let config = deployment(&dir, "cnn_bn", "10000");
     let mut children = Children::new(&dir);
-    parties(&mut children, &config, |i| {
-        dir.join(format!("model.party{i}.plan"))
-    });
+    parties(
+        &mut children,
+        &config,
+        |i| dir.join(format!("model.party{i}.plan")),
+        &["--once"],
+    );
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
     let client = client(
         &mut children,
@@ -157,9 +108,12 @@ fn a_server_that_dies_mid_run_is_named_by_the_others_and_the_client() {
     let dir = scratch("dies");
     let config = deployment(&dir, "cnn_bn", "2000");
     let mut children = Children::new(&dir);
-    parties(&mut children, &config, |i| {
-        dir.join(format!("model.party{i}.plan"))
-    });
+    parties(
+        &mut children,
+        &config,
+        |i| dir.join(format!("model.party{i}.plan")),
+        &["--once"],
+    );
     let input = fixture("cnn_bn", "input_b32.npy");
     let client = client(
         &mut children,
@@ -211,9 +165,12 @@ fn a_client_with_a_wrong_certificate_is_refused_and_the_refusal_is_logged() {
     std::fs::write(&impostor, json.to_string()).unwrap();
 
     let mut children = Children::new(&dir);
-    parties(&mut children, &config, |i| {
-        dir.join(format!("model.party{i}.plan"))
-    });
+    parties(
+        &mut children,
+        &config,
+        |i| dir.join(format!("model.party{i}.plan")),
+        &["--once"],
+    );
     let input = fixture("cnn_bn", "input_b1.npy");
     let client = client(&mut children, &impostor, &dir, &input, &[]);
     let (status, err) = children.wait(client, Duration::from_secs(60));
@@ -261,10 +218,11 @@ fn parties_refuse_shares_of_two_different_dealings() {
     );
     assert!(status.success(), "{err}");
     let mut children = Children::new(&dir);
-    parties(&mut children, &config, |i| match i {
+    let plan_of = |i| match i {
         0 => dir.join("again.party0.plan"),
         _ => dir.join(format!("model.party{i}.plan")),
-    });
+    };
+    parties(&mut children, &config, plan_of, &["--once"]);
     let client = client(
         &mut children,
         &config,

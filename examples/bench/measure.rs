@@ -284,7 +284,7 @@ fn start_networked(plan: &Plan) -> Result<(NetworkedSession, Parties)> {
         .collect::<std::io::Result<_>>()?;
     let parties = Parties(parties);
     let file = client_file.context("a dealing has a client file")?;
-    let session = NetworkedSession::connect(&Config::load(&config)?, &file, "client.plan");
+    let session = NetworkedSession::connect(&Config::load(&config)?, &file, "client.plan", 0);
     // Every party has read its files by the time the client is connected.
     let _ = std::fs::remove_dir_all(&dir);
     Ok((session?, parties))
@@ -296,6 +296,5 @@ pub fn serve_party(dir: &Path, id: u8) -> Result<()> {
     let file = SharedPlan::read(&name)?;
     let server = PartyServer::load(file, id, &name.display().to_string())?;
     let config = Config::load(&dir.join("parties.json"))?;
-    let session = server.await_client(&config)?;
-    server.serve(&config, session).map(|_| ())
+    tfe::serve::serve_party(&server, &config, true, &|_| ())
 }

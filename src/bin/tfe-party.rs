@@ -1,15 +1,14 @@
 //! tfe-party: one compute party of a networked deployment, as a long-lived server for
 //! private prediction, or for one round of secure aggregation.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
 use std::path::PathBuf;
-use std::time::Duration;
 use tfe::cli;
 use tfe::exec::human_bytes;
 use tfe::net::config::Config;
 use tfe::plan::SharedPlan;
-use tfe::serve::{PartyServer, RoundRules, check_round_name, serve_round};
+use tfe::serve::{PartyServer, RoundRules, check_round_name, serve_party, serve_round};
 use tfe::tensor::FixedPoint;
 
 #[derive(Parser)]
@@ -19,9 +18,11 @@ use tfe::tensor::FixedPoint;
     about = "Run one compute party of a networked tfe deployment",
     long_about = "Runs one of the three compute parties in its own process.\n\n\
 Prediction (--plan): it loads its weight shares (the .partyN.plan file written by tfe-convert \
---share), then for each client: connects the mesh over mutual TLS, agrees on keys with the \
-other parties and serves prediction requests until the client is done. It never sees the \
-weights, the inputs or the outputs in the clear.\n\n\
+--share), then serves clients until it is stopped: each client session on its own connections \
+over mutual TLS, up to --max-sessions at once (party 0 queues or refuses the others as busy), \
+each with its own keys, requests until the client is done. A session that fails (a client \
+that stalls, dies or sends a batch over --max-batch, a lost peer) ends with one line on stderr; \
+the party serves on. It never sees the weights, the inputs or the outputs in the clear.\n\n\
 Secure aggregation (--aggregate ROUND): it holds the named round open for the inputters of the \
 configuration (roles.inputters) until each has submitted or --deadline-ms passes, takes only \
 shares of their vectors, refuses second submissions and callers of other rounds, then reveals \
@@ -46,9 +47,18 @@ struct Args {
         required_unless_present = "aggregate"
     )]
     plan: Option<PathBuf>,
-    /// Serve one client session, then exit; without it, wait for the next client.
+    /// Serve one client session, then exit with its outcome; without it, serve until stopped.
     #[arg(long, conflicts_with = "aggregate")]
     once: bool,
+    /// Sessions served at once (default: serve.max_sessions in the configuration, else 4).
+    #[arg(long, value_name = "N", conflicts_with = "aggregate", value_parser = clap::value_parser!(u64).range(1..))]
+    max_sessions: Option<u64>,
+    /// Clients party 0 keeps waiting beyond them (default: serve.max_queue, else 16).
+    #[arg(long, value_name = "N", conflicts_with = "aggregate")]
+    max_queue: Option<u64>,
+    /// Rows in one request (default: serve.max_batch, else 256).
+    #[arg(long, value_name = "N", conflicts_with = "aggregate", value_parser = clap::value_parser!(u64).range(1..))]
+    max_batch: Option<u64>,
     /// Run the secure aggregation round of this name, then exit.
     #[arg(long, value_name = "ROUND", conflicts_with = "plan", requires_all = ["shape", "clip"], help_heading = "Secure aggregation")]
     aggregate: Option<String>,
@@ -100,7 +110,12 @@ fn run(args: &Args) -> Result<()> {
         return aggregate(args, &config, id);
     };
     let name = plan.display().to_string();
-    let mut server = PartyServer::load(SharedPlan::read(plan)?, id, &name)?;
+    let mut serving = config.serving();
+    let pick = |flag: Option<u64>, default: usize| flag.map_or(default, |n| n as usize);
+    serving.max_sessions = pick(args.max_sessions, serving.max_sessions);
+    serving.max_queue = pick(args.max_queue, serving.max_queue);
+    serving.max_batch = pick(args.max_batch, serving.max_batch);
+    let mut server = PartyServer::load(SharedPlan::read(plan)?, id, &name)?.with_serving(serving);
     // Kept for the process's life: the bar clears itself after each request.
     let _bar = match cli::step_bar(&format!("{} serving", args.id)) {
         Some((bar, steps)) => {
@@ -110,35 +125,16 @@ fn run(args: &Args) -> Result<()> {
         None => None,
     };
     eprintln!(
-        "tfe-party: {} loaded {name} ({})",
+        "tfe-party: {} loaded {name} ({}); up to {} session(s) at once, {} queued, batches of \
+         at most {}",
         args.id,
-        server.describe()
+        server.describe(),
+        serving.max_sessions,
+        serving.max_queue,
+        serving.max_batch
     );
-    loop {
-        let session = match server.await_client(&config) {
-            Ok(session) => session,
-            Err(e) if !args.once => {
-                eprintln!(
-                    "tfe-party: {}: no client yet ({e:#}); waiting again",
-                    args.id
-                );
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
-            Err(e) => bail!("{e:#}"),
-        };
-        eprintln!("tfe-party: {} joined session {session}", args.id);
-        let served = server
-            .serve(&config, session)
-            .with_context(|| format!("{} stopped in session {session}", args.id))?;
-        eprintln!(
-            "tfe-party: {} ended session {session} after {served} request(s)",
-            args.id
-        );
-        if args.once {
-            return Ok(());
-        }
-    }
+    let log = |line: &str| eprintln!("tfe-party: {line}");
+    serve_party(&server, &config, args.once, &log)
 }
 
 /// One round of secure aggregation under the rules given on the command line.

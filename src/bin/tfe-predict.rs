@@ -58,6 +58,10 @@ struct Args {
     /// client (PLAN is then the .client.plan written by tfe-convert --share).
     #[arg(long, value_name = "parties.json")]
     config: Option<PathBuf>,
+    /// Networked mode: how many times to retry when the parties are busy, waiting what they
+    /// suggest, doubled at each attempt.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "config")]
+    retries: u32,
 }
 
 fn main() {
@@ -207,7 +211,12 @@ fn start(
         (Some(config), Some(file), _) => {
             let config = Config::load(config)?;
             let name = args.plan.display().to_string();
-            Ok(Box::new(NetworkedSession::connect(&config, file, &name)?))
+            Ok(Box::new(NetworkedSession::connect(
+                &config,
+                file,
+                &name,
+                args.retries,
+            )?))
         }
         (None, _, Some(steps)) if mode == Mode::Mpc => Ok(Box::new(
             EmbeddedSession::start_with_progress(plan.clone(), steps)?,

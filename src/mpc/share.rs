@@ -109,8 +109,9 @@ pub struct DealtShare {
 
 /// Party side of [`Dealer::send_secret`], keeping the share as dealt.
 pub fn recv_dealt(party: &mut Party, from: Role, shape: &[usize]) -> Result<DealtShare> {
+    let len = (shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)))
+        .with_context(|| format!("a tensor of shape {shape:?} has too many elements"))?;
     let nonce = party.next_dealing(from)?;
-    let len: usize = shape.iter().product();
     let sent = match party.sent_component() {
         None => None,
         Some(slot) => {

@@ -23,7 +23,20 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 struct RawConfig {
     #[serde(default)]
     timeouts: RawTimeouts,
+    #[serde(default)]
+    serve: RawServing,
     roles: RawRoles,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServing {
+    max_sessions: Option<usize>,
+    max_queue: Option<usize>,
+    max_batch: Option<usize>,
+    queue_ms: Option<u64>,
+    idle_ms: Option<u64>,
+    wait_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,6 +87,37 @@ impl Default for Timeouts {
     }
 }
 
+/// How a long-running compute party serves clients: what one client can cost it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serving {
+    /// Sessions that run at once; party 0 admits clients, the others follow it.
+    pub max_sessions: usize,
+    /// Clients waiting for a session at party 0; more are refused as busy.
+    pub max_queue: usize,
+    /// Rows in one request, checked before anything is allocated for it.
+    pub max_batch: usize,
+    /// The longest a client waits in the queue before it is refused as busy.
+    pub queue: Duration,
+    /// The longest a party waits for a client's next request.
+    pub idle: Duration,
+    /// The longest a party waits for any other message within a session: the client's
+    /// hello and inputs, or a peer party's step.
+    pub wait: Duration,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            max_sessions: 4,
+            max_queue: 16,
+            max_batch: 256,
+            queue: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            wait: Duration::from_secs(120),
+        }
+    }
+}
+
 /// One role's entry, with its certificates already read and parsed.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -92,6 +136,7 @@ pub struct Endpoint {
 pub struct Config {
     source: PathBuf,
     timeouts: Timeouts,
+    serving: Serving,
     roles: BTreeMap<Role, Endpoint>,
     /// The inputters' names, in role order.
     inputters: Vec<String>,
@@ -135,6 +180,7 @@ impl Config {
             connect: timeout(raw.timeouts.connect_ms, "timeouts.connect_ms")?,
             read: timeout(raw.timeouts.read_ms, "timeouts.read_ms")?,
         };
+        let serving = serving(raw.serve)?;
         let r = raw.roles;
         let entries = [
             (Role::Party(0), r.party0),
@@ -185,6 +231,7 @@ impl Config {
         let config = Config {
             source: source.to_path_buf(),
             timeouts,
+            serving,
             roles,
             inputters,
         };
@@ -256,6 +303,11 @@ impl Config {
         self.timeouts
     }
 
+    /// The `serve` section, with the defaults for what it leaves out.
+    pub fn serving(&self) -> Serving {
+        self.serving
+    }
+
     /// The roles taking part in the run, in index order.
     pub fn roles(&self) -> impl Iterator<Item = Role> + '_ {
         self.roles.keys().copied()
@@ -291,9 +343,30 @@ impl Config {
     }
 }
 
+fn serving(raw: RawServing) -> Result<Serving> {
+    let default = Serving::default();
+    let count = |n: Option<usize>, default: usize, field: &str| match n {
+        Some(0) => bail!("serve.{field} is 0; give at least 1"),
+        n => Ok(n.unwrap_or(default)),
+    };
+    let max_queue = raw.max_queue.unwrap_or(default.max_queue);
+    Ok(Serving {
+        max_sessions: count(raw.max_sessions, default.max_sessions, "max_sessions")?,
+        max_queue,
+        max_batch: count(raw.max_batch, default.max_batch, "max_batch")?,
+        queue: timeout_or(raw.queue_ms, default.queue, "serve.queue_ms")?,
+        idle: timeout_or(raw.idle_ms, default.idle, "serve.idle_ms")?,
+        wait: timeout_or(raw.wait_ms, default.wait, "serve.wait_ms")?,
+    })
+}
+
 fn timeout(ms: Option<u64>, field: &str) -> Result<Duration> {
+    timeout_or(ms, DEFAULT_TIMEOUT, field)
+}
+
+fn timeout_or(ms: Option<u64>, default: Duration, field: &str) -> Result<Duration> {
     match ms {
-        None => Ok(DEFAULT_TIMEOUT),
+        None => Ok(default),
         Some(0) => bail!("{field} is 0; give a time-out in milliseconds, at least 1"),
         Some(ms) => Ok(Duration::from_millis(ms)),
     }

@@ -7,14 +7,15 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | kind: 1 hello, 2 data, 3 heartbeat |
+//! | 1 | kind: 1 hello, 2 data, 3 heartbeat, 4 refusal |
 //! | 16 | session id |
 //! | 8 | sequence number, from 0 per link and direction, over every kind |
 //! | 4 | payload length in words |
 
 use super::Role;
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use std::fmt;
+use std::time::Duration;
 
 pub const HEADER_LEN: usize = 29;
 
@@ -22,7 +23,7 @@ pub const HEADER_LEN: usize = 29;
 pub const MAX_WORDS: usize = 1 << 28;
 
 /// Identifies one run; every role of a run must be given the same id.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SessionId(pub [u8; 16]);
 
 impl SessionId {
@@ -54,11 +55,14 @@ pub enum Kind {
     Data = 2,
     /// Sent when a link is idle, so that silence means a lost peer.
     Heartbeat = 3,
+    /// The last frame of a link whose sender ends the session on purpose: why, and whether
+    /// to retry ([`Refusal`]).
+    Refusal = 4,
 }
 
 impl Kind {
     fn from_byte(b: u8) -> Option<Kind> {
-        [Kind::Hello, Kind::Data, Kind::Heartbeat]
+        [Kind::Hello, Kind::Data, Kind::Heartbeat, Kind::Refusal]
             .into_iter()
             .find(|k| *k as u8 == b)
     }
@@ -112,7 +116,8 @@ impl Sealer {
 
 /// Checks the frames of one direction of a link, in order, as they arrive from `peer`.
 pub struct Opener {
-    session: SessionId,
+    /// `None` until the first frame names it, for a listener that serves many sessions.
+    session: Option<SessionId>,
     peer: Role,
     next_seq: u64,
     max_words: usize,
@@ -121,11 +126,25 @@ pub struct Opener {
 impl Opener {
     pub fn new(session: SessionId, peer: Role) -> Opener {
         Opener {
-            session,
+            session: Some(session),
             peer,
             next_seq: 0,
             max_words: MAX_WORDS,
         }
+    }
+
+    /// An opener that takes the session of the link's first frame (the peer's hello), for
+    /// a listener that serves many sessions; every later frame must belong to it.
+    pub fn learning(peer: Role) -> Opener {
+        Opener {
+            session: None,
+            ..Opener::new(SessionId([0; 16]), peer)
+        }
+    }
+
+    /// The session of this link, once known.
+    pub fn session(&self) -> Option<SessionId> {
+        self.session
     }
 
     /// The peer whose frames this opens.
@@ -150,10 +169,10 @@ impl Opener {
             bail!("frame of unknown kind {} from {peer}", header[0]);
         };
         let session = SessionId(header[1..17].try_into().expect("16 bytes"));
+        let mine = *self.session.get_or_insert(session);
         ensure!(
-            session == self.session,
-            "frame from {peer} belongs to session {session}, not to this session {}",
-            self.session
+            session == mine,
+            "frame from {peer} belongs to session {session}, not to this session {mine}"
         );
         let seq = u64::from_le_bytes(header[17..25].try_into().expect("8 bytes"));
         let expected = self.next_seq;
@@ -175,6 +194,71 @@ impl Opener {
         self.next_seq += 1;
         Ok(Header { kind, words })
     }
+}
+
+/// Why a peer ended a session on purpose, sent as its link's last frame: the peer is busy
+/// (then `retry_after` says when to try again) or refused something it was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub retry_after: Option<Duration>,
+    pub reason: String,
+}
+
+/// Longest reason a refusal carries; longer ones are cut.
+const MAX_REASON: usize = 2048;
+
+impl Refusal {
+    pub fn to_words(&self) -> Vec<u64> {
+        let retry = self
+            .retry_after
+            .map_or(0, |d| (d.as_millis() as u64).max(1));
+        let mut reason = self.reason.as_str();
+        while reason.len() > MAX_REASON {
+            reason = &reason[..reason.floor_char_boundary(MAX_REASON)];
+        }
+        [vec![retry], text_words(reason)].concat()
+    }
+
+    pub fn from_words(words: &[u64]) -> Result<Refusal> {
+        let (&retry, text) = words.split_first().context("an empty refusal")?;
+        Ok(Refusal {
+            retry_after: (retry > 0).then(|| Duration::from_millis(retry)),
+            reason: words_text(text)?,
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.retry_after {
+            Some(wait) => write!(
+                f,
+                "{} (retry after {:.1} s)",
+                self.reason,
+                wait.as_secs_f64()
+            ),
+            None => write!(f, "{}", self.reason),
+        }
+    }
+}
+
+/// A text as words: its length in bytes, then the UTF-8 bytes, padded.
+pub fn text_words(text: &str) -> Vec<u64> {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.resize(bytes.len().next_multiple_of(8), 0);
+    let mut words = vec![text.len() as u64];
+    words.extend(words_of(&bytes));
+    words
+}
+
+/// [`text_words`] back into the text.
+pub fn words_text(words: &[u64]) -> Result<String> {
+    let (len, rest) = words.split_first().context("an empty text")?;
+    let bytes: Vec<u8> = rest.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let text = bytes
+        .get(..*len as usize)
+        .context("a text shorter than its length")?;
+    Ok(String::from_utf8(text.to_vec())?)
 }
 
 /// Payload bytes (little-endian words) back into words.

@@ -78,6 +78,19 @@ impl Shape {
         self.0.iter().map(|d| d.resolve(batch)).collect()
     }
 
+    /// The concrete shape at `batch` and its number of elements, or `None` when either
+    /// overflows: what code that allocates from a batch it was sent must use.
+    pub fn checked_resolve(&self, batch: usize) -> Option<(Vec<usize>, usize)> {
+        let dims = (self.0.iter())
+            .map(|d| match *d {
+                Dim::Fixed(n) => Some(n),
+                Dim::Batch(k) => k.checked_mul(batch),
+            })
+            .collect::<Option<Vec<usize>>>()?;
+        let len = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+        Some((dims, len))
+    }
+
     pub fn has_batch(&self) -> bool {
         self.0.iter().any(|d| matches!(d, Dim::Batch(_)))
     }
@@ -164,6 +177,15 @@ impl fmt::Display for Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checked_resolution_refuses_what_overflows() {
+        let s = Shape(vec![Dim::Batch(4), Dim::Fixed(1 << 30)]);
+        assert_eq!(s.checked_resolve(3), Some((vec![12, 1 << 30], 12 << 30)));
+        // 2^38 rows of 2^30 elements: the product overflows, not a dimension.
+        assert_eq!(s.checked_resolve(1 << 36), None);
+        assert_eq!(Shape(vec![Dim::Batch(2)]).checked_resolve(usize::MAX), None);
+    }
 
     #[test]
     fn batch_dims_resolve_and_round_trip() {

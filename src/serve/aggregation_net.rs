@@ -13,7 +13,7 @@ use super::networked::Explained;
 use super::{inputter, receiver};
 use crate::aggregate::Round;
 use crate::net::config::Config;
-use crate::net::frame::{SessionId, words_of};
+use crate::net::frame::{SessionId, text_words, words_text};
 use crate::net::tls::connect_to;
 use crate::net::{Role, Stats, Transport};
 use crate::tensor::FixedPoint;
@@ -134,24 +134,6 @@ pub fn check_round_name(name: &str) -> Result<()> {
         "a round name must be 1 to {MAX_ROUND_NAME} printable characters without spaces, not {name:?}"
     );
     Ok(())
-}
-
-/// Text as words: its length in bytes, then the bytes, zero-padded.
-pub(super) fn text_words(text: &str) -> Vec<u64> {
-    let mut bytes = text.as_bytes().to_vec();
-    bytes.resize(bytes.len().next_multiple_of(8), 0);
-    let mut words = vec![text.len() as u64];
-    words.extend(words_of(&bytes));
-    words
-}
-
-pub(super) fn words_text(words: &[u64]) -> Result<String> {
-    let (len, rest) = words.split_first().context("an empty text")?;
-    let bytes: Vec<u8> = rest.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let text = bytes
-        .get(..*len as usize)
-        .context("a text shorter than its length")?;
-    Ok(String::from_utf8(text.to_vec())?)
 }
 
 /// A reply's first word.

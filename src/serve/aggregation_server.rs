@@ -10,11 +10,12 @@
 //! answered (a duplicate submission is refused at once even then).
 
 use super::aggregation::{AggregateOp, Prepared};
-use super::aggregation_net::{ACCEPTED, MAX_TEXT_WORDS, RoundRules, SESSION, refusal, words_text};
+use super::aggregation_net::{ACCEPTED, MAX_TEXT_WORDS, RoundRules, SESSION, refusal};
 use super::networked::Explained;
 use crate::aggregate::{self, Piece, Round};
 use crate::mpc::Party;
 use crate::net::config::Config;
+use crate::net::frame::words_text;
 use crate::net::tls::{Caller, Event, Gate, Late, Waker, serve};
 use crate::net::{Role, Stats};
 use anyhow::{Result, bail};

@@ -4,7 +4,7 @@
 
 use super::encoding::prepare;
 use super::model_owner::{secret_weights, share_weights};
-use super::party::{receive_weights, serve_requests};
+use super::party::{Terms, receive_weights, serve_requests};
 use super::{Prediction, Progress, Session, Setup, client};
 use crate::exec::Profile;
 use crate::mpc::share::Dealer;
@@ -197,7 +197,17 @@ fn serve(
             .map_err(|_| anyhow!("the session stopped listening to party {id}"))
     };
     report(Profile::default(), party.stats())?;
-    serve_requests(plan, party, &weights, progress, |_, profile, traffic| {
-        report(profile, traffic)
-    })
+    // The client is this process: no batch it sends can be larger than it could allocate.
+    let terms = Terms {
+        max_batch: usize::MAX,
+        idle: &|_| (),
+    };
+    serve_requests(
+        plan,
+        party,
+        &weights,
+        progress,
+        terms,
+        |_, profile, traffic| report(profile, traffic),
+    )
 }

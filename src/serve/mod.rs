@@ -3,12 +3,14 @@
 //! `model_owner.rs`, and for a secure aggregation `inputter.rs` and `receiver.rs`); the
 //! deployments that put them together implement one [`Session`]
 //! trait: every role in this process (`embedded.rs`), one process per role over TLS
-//! (`networked.rs`), or the plaintext reference interpreters with no parties at all
+//! (`networked.rs` the client, `party_server.rs` a party's sessions and `admission.rs`
+//! which of them run), or the plaintext reference interpreters with no parties at all
 //! (`plaintext.rs`). What a request's inputs must be, and how they and the weights enter the
 //! ring, is `encoding.rs`. A secure aggregation (many inputters, one result receiver) is
 //! `aggregation.rs` (its embedded run) with its networked roles in `aggregation_net.rs`
 //! (inputters, receiver) and `aggregation_server.rs` (a party holding a round open).
 
+mod admission;
 mod aggregation;
 mod aggregation_net;
 mod aggregation_server;
@@ -19,16 +21,19 @@ mod inputter;
 mod model_owner;
 mod networked;
 mod party;
+mod party_server;
 mod plaintext;
 mod receiver;
 
+pub use admission::serve_party;
 pub use aggregation::{Aggregate, AggregateOp, Aggregation, AggregationError};
 pub use aggregation_net::{Received, RoundRules, Submitted, check_round_name, receive, submit};
 pub use aggregation_server::{Served, serve_round};
 pub use embedded::EmbeddedSession;
 pub use encoding::InputError;
 pub use model_owner::deal;
-pub use networked::{NetworkedSession, PartyServer};
+pub use networked::{NetworkedSession, fingerprint};
+pub use party_server::PartyServer;
 pub use plaintext::PlaintextSession;
 
 use crate::exec::Profile;

@@ -3,38 +3,33 @@
 //! ([`deal`](super::deal)); a party serves requests on its file's shares with the party
 //! role's loop, and the client sends requests with the client role's code.
 //!
-//! A run starts with a bootstrap on a mesh under a fixed session id, which carries one
-//! message each way: the client sends a fresh random session id and the fingerprint of its
-//! file, the parties check the fingerprints among themselves and answer with theirs. Then
-//! every role drops the bootstrap mesh and connects again under the client's session id, so
-//! a frame of another run (or a replay) is refused by the framing layer.
+//! Each client session has its own connections, named by a fresh random session id in
+//! their hellos, so a frame of another session (or a replay) is refused by the framing
+//! layer. The client dials party 0 first, which admits it (`admission.rs`), then the other
+//! two; it sends each the fingerprint of its file, and every party answers with its own
+//! after checking them among themselves (`party_server.rs`).
 
 use super::encoding::prepare;
-use super::party::{PartyWeight, PartyWeights, serve_requests, weight_values};
-use super::{Prediction, Progress, Session, Setup, client};
-use crate::exec::{MpcValue, Profile, REVEAL_OP, REVEAL_STEP};
+use super::{Prediction, Session, Setup, client};
+use crate::exec::{Profile, REVEAL_OP, REVEAL_STEP};
 use crate::mpc::share::Dealer;
-use crate::mpc::{ArithShare, Party};
 use crate::net::config::Config;
 use crate::net::frame::{SessionId, words_of};
-use crate::net::tls::{TlsTransport, connect};
+use crate::net::tls::{Node, Refused, TlsTransport, join};
 use crate::net::{Role, Stats, Transport};
 use crate::plan::{Holder, Plan, SharedPlan};
-use anyhow::{Context, Result, anyhow, ensure};
+use anyhow::{Result, anyhow, ensure};
 use ndarray::ArrayD;
 use sha2::{Digest, Sha256};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The session id of the bootstrap mesh, which carries only the hello and its answers.
-const BOOTSTRAP: SessionId = SessionId(*b"tfe-bootstrap-v1");
-
-/// What every file of one dealing has in common, as protocol words.
-fn fingerprint(file: &SharedPlan) -> Vec<u64> {
+/// What every file of one dealing has in common, as protocol words: the client's hello.
+pub fn fingerprint(file: &SharedPlan) -> Vec<u64> {
     let digest = Sha256::digest(format!("{}/{}", file.plan_sha256, file.dealing));
     words_of(&digest)
 }
 
-fn describe(file: &SharedPlan) -> String {
+pub(super) fn describe(file: &SharedPlan) -> String {
     format!("plan sha256 {}, dealing {}", file.plan_sha256, file.dealing)
 }
 
@@ -44,6 +39,10 @@ pub(super) struct Explained(pub(super) TlsTransport);
 
 impl Explained {
     fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        if e.downcast_ref::<Refused>().is_some() {
+            // The refusal says why itself, and callers look for it.
+            return e;
+        }
         let lost: Vec<String> = self
             .0
             .lost_peers()
@@ -76,109 +75,6 @@ impl Transport for Explained {
     }
 }
 
-/// One compute party of a networked deployment, holding its weight shares from its file.
-pub struct PartyServer {
-    me: Role,
-    file: SharedPlan,
-    weights: PartyWeights,
-    /// Told the steps done as each request runs.
-    progress: Option<Progress>,
-}
-
-impl PartyServer {
-    /// Loads party `id`'s share file, refusing a file dealt to another role.
-    pub fn load(mut file: SharedPlan, id: u8, name: &str) -> Result<PartyServer> {
-        ensure!(
-            file.holder == Holder::Party(id),
-            "{name} holds the shares of {}, not of party{id}; give each party the .party{id}.plan file written for it",
-            file.holder.name()
-        );
-        let mut pairs = std::mem::take(&mut file.shares).into_iter();
-        let weights = weight_values(&file.plan, |_| {
-            let [cur, next] = pairs
-                .next()
-                .with_context(|| format!("{name} lacks the shares of a weight"))?;
-            Ok(PartyWeight::Held(MpcValue::Secret(ArithShare {
-                cur,
-                next,
-            })))
-        })?;
-        Ok(PartyServer {
-            me: Role::Party(id),
-            file,
-            weights,
-            progress: None,
-        })
-    }
-
-    /// Tells `progress` the steps done as each request runs.
-    pub fn with_progress(self, progress: Progress) -> PartyServer {
-        PartyServer {
-            progress: Some(progress),
-            ..self
-        }
-    }
-
-    /// The plan hash and dealing id of the loaded file, for logs.
-    pub fn describe(&self) -> String {
-        describe(&self.file)
-    }
-
-    /// Waits for a client on the bootstrap mesh and checks that every role holds a file of
-    /// the same dealing; returns the client's session id.
-    pub fn await_client(&self, config: &Config) -> Result<SessionId> {
-        let me = self.me;
-        let mut boot = connect(config, me, BOOTSTRAP)?;
-        let mine = fingerprint(&self.file);
-        let hello = boot
-            .recv(Role::Client)
-            .context("waiting for the client's hello")?;
-        ensure!(
-            hello.len() == 2 + mine.len(),
-            "the client sent a malformed hello"
-        );
-        let others: Vec<Role> = Role::PARTIES.into_iter().filter(|&r| r != me).collect();
-        for &role in others.iter().chain([&Role::Client]) {
-            boot.send(role, &mine)?;
-        }
-        ensure!(
-            hello[2..] == mine[..],
-            "the client's plan file is not from the dealing of {me}'s file ({}); give the client the .client.plan written with these shares",
-            describe(&self.file)
-        );
-        for peer in others {
-            ensure!(
-                boot.recv(peer)? == mine,
-                "{peer} holds shares of another dealing than {me}'s file ({}); give every party its file of one tfe-convert --share run",
-                describe(&self.file)
-            );
-        }
-        Ok(session_of(&hello[..2]))
-    }
-
-    /// Serves one session after [`PartyServer::await_client`]: the mesh under the client's
-    /// session id, key agreement, then requests until the client stops. Returns the number of
-    /// requests served.
-    pub fn serve(&self, config: &Config, session: SessionId) -> Result<u64> {
-        let net = Explained(connect(config, self.me, session)?);
-        let mut party = Party::setup(Box::new(net))?;
-        let mut served = 0;
-        serve_requests(
-            &self.file.plan,
-            &mut party,
-            &self.weights,
-            self.progress.as_ref(),
-            |party, profile, traffic| {
-                served += 1;
-                let mut report = vec![traffic.bytes_sent, traffic.messages_sent];
-                report.extend(profile.to_words());
-                party.send_role(Role::Client, &report)
-            },
-        )?;
-        Ok(served)
-    }
-}
-
 /// The (node, op) names of the steps a party profiles: the plan's, then the reveal.
 fn step_names(plan: &Plan) -> Vec<(&str, &str)> {
     plan.steps
@@ -186,13 +82,6 @@ fn step_names(plan: &Plan) -> Vec<(&str, &str)> {
         .map(|s| (s.node.as_str(), s.op.name()))
         .chain([(REVEAL_STEP, REVEAL_OP)])
         .collect()
-}
-
-fn session_of(words: &[u64]) -> SessionId {
-    let mut id = [0; 16];
-    id[..8].copy_from_slice(&words[0].to_le_bytes());
-    id[8..].copy_from_slice(&words[1].to_le_bytes());
-    SessionId(id)
 }
 
 /// The client of a networked deployment: connected to the three parties, sending only
@@ -205,36 +94,43 @@ pub struct NetworkedSession {
 }
 
 impl NetworkedSession {
-    /// Says hello with a fresh session id, then connects the mesh under it.
-    pub fn connect(config: &Config, file: &SharedPlan, name: &str) -> Result<NetworkedSession> {
+    /// Joins a session of the three parties of `config`: party 0 first, which admits the
+    /// client (it may wait in party 0's queue), then the other two. A busy deployment's
+    /// refusal is retried up to `retries` times, waiting what the refusal suggests, doubled
+    /// at each attempt.
+    pub fn connect(
+        config: &Config,
+        file: &SharedPlan,
+        name: &str,
+        retries: u32,
+    ) -> Result<NetworkedSession> {
         ensure!(
             file.holder == Holder::Client,
             "{name} holds the shares of {}; the client needs the .client.plan file",
             file.holder.name()
         );
         let started = Instant::now();
-        let session = SessionId::random()?;
-        let mine = fingerprint(file);
-        {
-            let mut boot = Explained(connect(config, Role::Client, BOOTSTRAP)?);
-            let hello: Vec<u64> = words_of(&session.0)
-                .into_iter()
-                .chain(mine.iter().copied())
-                .collect();
-            for role in Role::PARTIES {
-                boot.send(role, &hello)?;
+        let node = Node::new(config, Role::Client)?;
+        let mut attempt = 0;
+        let net = loop {
+            let error = match join_session(&node, file, name) {
+                Ok(net) => break net,
+                Err(e) => e,
+            };
+            let busy = (error.downcast_ref::<Refused>()).and_then(|r| r.refusal.retry_after);
+            match busy {
+                Some(wait) if attempt < retries => {
+                    std::thread::sleep(backoff(wait, attempt));
+                    attempt += 1;
+                }
+                Some(_) if retries > 0 => {
+                    return Err(error.context(format!("gave up after {} attempts", retries + 1)));
+                }
+                _ => return Err(error),
             }
-            for role in Role::PARTIES {
-                ensure!(
-                    boot.recv(role)? == mine,
-                    "{role} holds shares of another dealing than {name} ({}); give every role its file of one tfe-convert --share run",
-                    describe(file)
-                );
-            }
-        }
-        let net = Explained(connect(config, Role::Client, session)?);
+        };
         Ok(NetworkedSession {
-            net,
+            net: Explained(net),
             dealer: Dealer::from_os()?,
             plan: file.plan.clone(),
             setup: Setup {
@@ -245,8 +141,46 @@ impl NetworkedSession {
     }
 }
 
+/// One attempt at a session: a fresh session id, party 0's admission, then the others;
+/// every party must answer with the fingerprint of `file`'s dealing.
+fn join_session(node: &Node, file: &SharedPlan, name: &str) -> Result<TlsTransport> {
+    let session = SessionId::random()?;
+    let mine = fingerprint(file);
+    let check = |net: &mut TlsTransport, role: Role| {
+        ensure!(
+            net.recv(role)? == mine,
+            "{role} holds shares of another dealing than {name} ({}); give every role its file of one tfe-convert --share run",
+            describe(file)
+        );
+        Ok(())
+    };
+    let first = Role::Party(0);
+    let mut net = node.transport(vec![node.dial(first, session)?])?;
+    net.send(first, &mine)?;
+    check(&mut net, first)?;
+    let others = [Role::Party(1), Role::Party(2)];
+    for role in others {
+        join(&mut net, node.dial(role, session)?)?;
+        net.send(role, &mine)?;
+    }
+    for role in others {
+        check(&mut net, role)?;
+    }
+    Ok(net)
+}
+
+/// The wait before retry `attempt` (from 0): the party's hint, doubled each time (at most
+/// a minute), with a random quarter more so that clients refused together spread out.
+fn backoff(hint: Duration, attempt: u32) -> Duration {
+    let wait = (hint * 2u32.saturating_pow(attempt)).min(Duration::from_secs(60));
+    let mut byte = [0u8];
+    let _ = getrandom::fill(&mut byte);
+    wait + wait / 4 * byte[0] as u32 / 255
+}
+
 impl Session for NetworkedSession {
-    /// Connecting: the bootstrap, the mesh and the TLS handshakes (the weights are on disk).
+    /// Connecting: admission, the TLS handshakes and the fingerprints (the weights are on
+    /// disk).
     fn setup(&self) -> Setup {
         self.setup
     }

@@ -14,6 +14,14 @@ use anyhow::{Context, Result};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+/// What a party checks of the requests it serves, and whom it tells that it waits for the
+/// client's next request (`idle(true)`) or works on one (`idle(false)`).
+pub(super) struct Terms<'a> {
+    /// Rows in one request; a larger batch is refused before anything is allocated.
+    pub max_batch: usize,
+    pub idle: &'a dyn Fn(bool),
+}
+
 /// The request loop: requests from the client on `weights` until a stop request. After
 /// each, `report` gets the request's profile and this party's traffic for it. `progress`,
 /// when given, is told the steps done as each request runs.
@@ -22,16 +30,28 @@ pub(super) fn serve_requests(
     party: &mut Party,
     weights: &PartyWeights,
     progress: Option<&Progress>,
+    terms: Terms,
     mut report: impl FnMut(&mut Party, Profile, Stats) -> Result<()>,
 ) -> Result<()> {
     loop {
         let before = party.stats();
+        (terms.idle)(true);
         let header = party.recv_role(Role::Client)?;
+        (terms.idle)(false);
         let batch = *header.first().context("empty request from the client")?;
         if batch == STOP {
             return Ok(());
         }
-        let profile = serve_request(plan, party, weights, batch as usize, progress)?;
+        let max = terms.max_batch;
+        let batch = (usize::try_from(batch).ok())
+            .filter(|&b| b <= max)
+            .with_context(|| {
+                format!(
+                    "the client asked for a batch of {batch} rows; this party serves at most \
+                     {max} (serve.max_batch in the configuration, or tfe-party --max-batch)"
+                )
+            })?;
+        let profile = serve_request(plan, party, weights, batch, progress)?;
         let traffic = party.stats() - before;
         report(party, profile, traffic)?;
     }
@@ -105,7 +125,10 @@ fn serve_request(
         .inputs
         .iter()
         .map(|input| {
-            let shape = plan.value(input.value).shape.resolve(batch);
+            let value = plan.value(input.value);
+            let (shape, _) = (value.shape.checked_resolve(batch)).with_context(|| {
+                format!("a batch of {batch} rows overflows input {}", value.name)
+            })?;
             Ok(MpcValue::Secret(recv_secret(party, Role::Client, &shape)?))
         })
         .collect::<Result<Vec<_>>>()?;

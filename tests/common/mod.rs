@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod children;
+pub mod deploy;
 pub mod tool;
 
 use ndarray::{ArrayD, IxDyn};

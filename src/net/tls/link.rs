@@ -1,16 +1,18 @@
 //! One link of the networked mode: a TLS connection to one peer, with a reader and a writer
 //! task. The writer sends queued messages as frames and heartbeats when idle; the reader
 //! delivers each message, and finally why the link ended, to a [`Sink`]: the link's own
-//! inbox, or a gate's events tagged with the caller.
+//! inbox (bounded: a full inbox stops the reader, and TCP holds the sender back), or a
+//! gate's events tagged with the caller.
 
 use super::wire::{Stream, patiently, read_frame, write_frame};
 use crate::net::Role;
-use crate::net::frame::{Kind, Opener, Sealer};
+use crate::net::frame::{Kind, Opener, Refusal, Sealer};
 use anyhow::Result;
+use std::fmt;
 use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
@@ -29,10 +31,44 @@ pub(super) enum Raw {
     Wake,
 }
 
+/// Messages a link's own inbox holds before its reader waits: the protocol never runs
+/// this far ahead of a peer, so the limit only bounds what a misbehaving peer can queue.
+const INBOX: usize = 64;
+
+/// What a link's writer sends.
+pub(super) enum Out {
+    Data(Vec<u64>),
+    /// The last frame: the link closes after it.
+    Refusal(Refusal),
+}
+
+/// Why `recv` got no message.
+#[derive(Clone, Debug)]
+pub(super) enum Ended {
+    /// The link failed (closed, silent, or broke the framing).
+    Failed(String),
+    /// The peer ended the session on purpose and said why.
+    Refused(Refusal),
+    /// The link is up, but no message came within the wait given to `recv`.
+    Waited(Duration),
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Failed(why) => write!(f, "{why}"),
+            Ended::Refused(refusal) => write!(f, "it refused: {refusal}"),
+            Ended::Waited(wait) => write!(f, "no message within {:.1} s", wait.as_secs_f64()),
+        }
+    }
+}
+
 pub(super) struct Link {
-    outbox: Option<mpsc::UnboundedSender<Vec<u64>>>,
+    outbox: Option<mpsc::UnboundedSender<Out>>,
     /// Where `recv` takes messages from; `None` when they go to a [`Gate`]'s events.
-    inbox: Option<std_mpsc::Receiver<Result<Vec<u64>, String>>>,
+    inbox: Option<mpsc::Receiver<Result<Vec<u64>, Ended>>>,
+    /// The runtime of the link's tasks, on which `recv` waits.
+    handle: Handle,
     /// Why the link died, as first seen by its reader or writer.
     failure: Arc<OnceLock<String>>,
     writer: tokio::task::JoinHandle<()>,
@@ -43,7 +79,7 @@ pub(super) struct Link {
 /// Where a link's reader delivers messages, and finally why the link ended.
 pub(super) enum Sink {
     /// The link's own inbox, read by `recv`.
-    Own(std_mpsc::Sender<Result<Vec<u64>, String>>),
+    Own(mpsc::Sender<Result<Vec<u64>, Ended>>),
     /// A gate's events, tagged with the caller; at most `max_messages`, then the link
     /// ends, so that a caller cannot queue more than its part takes.
     Gate {
@@ -54,14 +90,14 @@ pub(super) enum Sink {
 }
 
 impl Sink {
-    /// False once nobody listens any more.
-    fn deliver(&self, message: Result<Vec<u64>, String>) -> bool {
+    /// False once nobody listens any more. Waits while the link's own inbox is full.
+    async fn deliver(&self, message: Result<Vec<u64>, Ended>) -> bool {
         match self {
-            Sink::Own(inbox) => inbox.send(message).is_ok(),
+            Sink::Own(inbox) => inbox.send(message).await.is_ok(),
             Sink::Gate { caller, events, .. } => events
                 .send(match message {
                     Ok(words) => Raw::Message(*caller, words),
-                    Err(why) => Raw::Left(*caller, why),
+                    Err(why) => Raw::Left(*caller, why.to_string()),
                 })
                 .is_ok(),
         }
@@ -104,6 +140,7 @@ impl Link {
         let link = Link {
             outbox: Some(outbox),
             inbox: None,
+            handle: Handle::current(),
             failure,
             writer,
             stop_reading: Some(stop_reading),
@@ -113,20 +150,27 @@ impl Link {
 
     /// A link whose messages `recv` takes, started on the current runtime.
     pub(super) fn spawn(stream: Stream, sealer: Sealer, opener: Opener, silence: Duration) -> Link {
-        let (inbox, inbox_reader) = std_mpsc::channel();
+        let (inbox, inbox_reader) = mpsc::channel(INBOX);
         let (mut link, reader) = Link::open(stream, sealer, opener, silence, Sink::Own(inbox));
         link.inbox = Some(inbox_reader);
         tokio::spawn(reader);
         link
     }
 
-    /// The next message, waiting for it, or why the link ended.
-    pub(super) fn recv(&self) -> Result<Vec<u64>, String> {
-        let inbox = self.inbox.as_ref().ok_or("its messages go to a gate")?;
-        match inbox.recv() {
-            Ok(message) => message,
-            Err(_) => Err(self.failure_reason().to_string()),
-        }
+    /// The next message, waiting for it (for at most `wait`, when given), or why there is
+    /// none. Called from outside the runtime.
+    pub(super) fn recv(&mut self, wait: Option<Duration>) -> Result<Vec<u64>, Ended> {
+        let inbox =
+            (self.inbox.as_mut()).ok_or(Ended::Failed("its messages go to a gate".into()))?;
+        let message = match wait {
+            None => self.handle.block_on(inbox.recv()),
+            // The timer is made inside the runtime, whose clock it needs.
+            Some(wait) => (self
+                .handle
+                .block_on(async { timeout(wait, inbox.recv()).await }))
+            .map_err(|_| Ended::Waited(wait))?,
+        };
+        message.unwrap_or_else(|| Err(Ended::Failed(self.failure_reason().to_string())))
     }
 
     /// Why the link died, if it has.
@@ -141,8 +185,13 @@ impl Link {
         }
         let outbox = self.outbox.as_ref().ok_or("the link is closed")?;
         outbox
-            .send(words.to_vec())
+            .send(Out::Data(words.to_vec()))
             .map_err(|_| self.failure_reason().to_string())
+    }
+
+    /// A handle that can end the link with a refusal later, without keeping it open.
+    pub(super) fn ender(&self) -> Option<mpsc::WeakUnboundedSender<Out>> {
+        self.outbox.as_ref().map(mpsc::UnboundedSender::downgrade)
     }
 
     /// Stops reading, and lets the writer send what is queued, then close the link; returns
@@ -167,18 +216,25 @@ impl Link {
 async fn write_loop(
     mut wr: WriteHalf<Stream>,
     mut sealer: Sealer,
-    mut queued: mpsc::UnboundedReceiver<Vec<u64>>,
+    mut queued: mpsc::UnboundedReceiver<Out>,
     silence: Duration,
     failure: Arc<OnceLock<String>>,
 ) {
     let result: Result<()> = async {
         loop {
-            let frame = match timeout(silence / 4, queued.recv()).await {
-                Ok(Some(words)) => sealer.seal(Kind::Data, &words)?,
+            let (frame, last) = match timeout(silence / 4, queued.recv()).await {
+                Ok(Some(Out::Data(words))) => (sealer.seal(Kind::Data, &words)?, false),
+                Ok(Some(Out::Refusal(refusal))) => {
+                    (sealer.seal(Kind::Refusal, &refusal.to_words())?, true)
+                }
                 Ok(None) => break,
-                Err(_) => sealer.seal(Kind::Heartbeat, &[])?,
+                Err(_) => (sealer.seal(Kind::Heartbeat, &[])?, false),
             };
             patiently(silence, write_frame(&mut wr, &frame)).await?;
+            if last {
+                let _ = failure.set("this end refused the session".into());
+                break;
+            }
         }
         patiently(silence, wr.shutdown()).await
     }
@@ -209,19 +265,32 @@ async fn read_loop(
         };
         match frame {
             Ok((Kind::Data, _)) if room == 0 => {
-                break "it sent more messages than its part takes".to_string();
+                break Ended::Failed("it sent more messages than its part takes".into());
             }
             Ok((Kind::Data, words)) => {
                 room -= 1;
-                if !sink.deliver(Ok(words)) {
+                let delivered = tokio::select! {
+                    delivered = sink.deliver(Ok(words)) => delivered,
+                    _ = &mut stop => return,
+                };
+                if !delivered {
                     return;
                 }
             }
             Ok((Kind::Heartbeat, _)) => {}
-            Ok((Kind::Hello, _)) => break "a second hello on an open link".to_string(),
-            Err(e) => break format!("{e:#}"),
+            Ok((Kind::Refusal, words)) => {
+                break match Refusal::from_words(&words) {
+                    Ok(refusal) => Ended::Refused(refusal),
+                    Err(e) => Ended::Failed(format!("an unreadable refusal: {e:#}")),
+                };
+            }
+            Ok((Kind::Hello, _)) => break Ended::Failed("a second hello on an open link".into()),
+            Err(e) => break Ended::Failed(format!("{e:#}")),
         }
     };
-    let _ = failure.set(reason.clone());
-    sink.deliver(Err(reason));
+    let _ = failure.set(reason.to_string());
+    tokio::select! {
+        _ = sink.deliver(Err(reason)) => {}
+        _ = &mut stop => {}
+    }
 }

@@ -6,7 +6,7 @@ use super::pin::Pins;
 use super::wire::{Stream, describe_io, read_frame, write_frame};
 use crate::net::Role;
 use crate::net::config::{Config, host_name};
-use crate::net::frame::{Kind, Opener, Sealer, SessionId};
+use crate::net::frame::{Kind, MAX_WORDS, Opener, Sealer, SessionId};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -21,21 +21,27 @@ use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 /// Bumped when the frame layout or the hello changes, so mismatched builds refuse each other.
-const WIRE_VERSION: u64 = 1;
+const WIRE_VERSION: u64 = 2;
+
+/// Who this process is on the network: its role, certificate and key, and the pins it
+/// checks peers against.
+pub(super) struct Identity {
+    pub(super) me: Role,
+    pins: Arc<Pins>,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    /// The time a connection has for its handshake and hello.
+    pub(super) patience: Duration,
+}
 
 /// Everything needed to open this role's links.
 pub(super) struct Setup {
-    me: Role,
+    id: Identity,
     session: SessionId,
     /// Peers this role dials, in index order, with their addresses.
     dials: Vec<(Role, String)>,
     /// Where this role listens, and who dials it there.
     listens: Option<Listening>,
-    pins: Arc<Pins>,
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-    /// The time a connection has for its handshake and hello.
-    patience: Duration,
 }
 
 struct Listening {
@@ -101,6 +107,94 @@ fn dialer(config: &Config, a: Role, b: Role) -> Result<Option<Role>> {
     }))
 }
 
+impl Identity {
+    pub(super) fn new(config: &Config, me: Role) -> Result<Identity> {
+        Ok(Identity {
+            me,
+            pins: Arc::new(Pins::new(config, me)?),
+            cert: config.endpoint(me)?.cert.clone(),
+            key: config.private_key(me)?,
+            patience: config.timeouts().connect,
+        })
+    }
+
+    /// Dials `peer` at `address` for `session`. Retries the TCP connection until the
+    /// deadline (the peer may not listen yet), but not a failed TLS handshake: a refused
+    /// certificate will not become acceptable.
+    pub(super) async fn dial(
+        &self,
+        peer: Role,
+        address: &str,
+        session: SessionId,
+        deadline: Instant,
+    ) -> Result<(Stream, Sealer, Opener)> {
+        let mut pause = FIRST_RETRY;
+        let tcp = loop {
+            let error = match timeout_at(deadline, TcpStream::connect(address)).await {
+                Ok(Ok(tcp)) => break tcp,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_string(),
+            };
+            if Instant::now() + pause >= deadline {
+                bail!("nothing answered within the connect time-out (last error: {error})");
+            }
+            sleep(pause).await;
+            pause = (pause * 2).min(LAST_RETRY);
+        };
+        tcp.set_nodelay(true)?;
+        let config = ClientConfig::builder_with_provider(self.pins.provider())
+            .with_protocol_versions(TLS_VERSIONS)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(self.pins.expecting(vec![peer])))
+            .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())
+            .with_context(|| format!("the key of {} does not fit its certificate", self.me))?;
+        let name = ServerName::try_from(host_name(peer))?;
+        let tls = timeout_at(
+            deadline,
+            TlsConnector::from(Arc::new(config)).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| anyhow!("the TLS handshake timed out"))?
+        .context("the TLS handshake failed")?;
+        let opener = Opener::new(session, peer);
+        let stream = TlsStream::Client(tls);
+        hello(stream, self.me, opener, Some(session), deadline).await
+    }
+
+    /// Binds `address` (named by `field` in errors) and accepts there on a task, admitting
+    /// the roles `limits` names, each with its largest frame; `session` fixes the session
+    /// of every connection, or `None` takes each one's from its hello.
+    pub(super) async fn listen(
+        &self,
+        address: &str,
+        field: &str,
+        session: Option<SessionId>,
+        limits: BTreeMap<Role, usize>,
+    ) -> Result<(JoinHandle<()>, mpsc::Receiver<Result<Established>>)> {
+        let me = self.me;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("{me} cannot listen on {address} ({field})"))?;
+        let config = ServerConfig::builder_with_provider(self.pins.provider())
+            .with_protocol_versions(TLS_VERSIONS)?
+            .with_client_cert_verifier(Arc::new(
+                self.pins.expecting(limits.keys().copied().collect()),
+            ))
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
+            .with_context(|| format!("the key of {me} does not fit its certificate"))?;
+        let (sender, arrivals) = mpsc::channel(MAX_PENDING);
+        let accept = Accept {
+            me,
+            session,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            pins: self.pins.clone(),
+            limits,
+            patience: self.patience,
+        };
+        Ok((tokio::spawn(accept.run(listener, sender)), arrivals))
+    }
+}
+
 impl Setup {
     /// The links of `me` to `peers` (those it talks to among them), and, with `late`, a
     /// listener that stays open for the late roles.
@@ -139,16 +233,11 @@ impl Setup {
             }),
             _ => None,
         };
-        let pins = Arc::new(Pins::new(config, me)?);
         Ok(Setup {
-            me,
+            id: Identity::new(config, me)?,
             session,
             dials,
             listens,
-            pins,
-            cert: mine.cert.clone(),
-            key: config.private_key(me)?,
-            patience: config.timeouts().connect,
         })
     }
 
@@ -173,60 +262,12 @@ impl Setup {
     async fn dial_all(&self, deadline: Instant) -> Result<Vec<Established>> {
         let mut links = vec![];
         for (peer, address) in &self.dials {
-            let link = self
-                .dial(*peer, address, deadline)
+            let link = (self.id.dial(*peer, address, self.session, deadline))
                 .await
-                .with_context(|| format!("{} cannot connect to {peer} at {address}", self.me))?;
+                .with_context(|| format!("{} cannot connect to {peer} at {address}", self.id.me))?;
             links.push((*peer, link));
         }
         Ok(links)
-    }
-
-    /// Retries the TCP connection until the deadline (the peer may not listen yet), but not
-    /// a failed TLS handshake: a refused certificate will not become acceptable.
-    async fn dial(
-        &self,
-        peer: Role,
-        address: &str,
-        deadline: Instant,
-    ) -> Result<(Stream, Sealer, Opener)> {
-        let mut pause = FIRST_RETRY;
-        let tcp = loop {
-            let error = match timeout_at(deadline, TcpStream::connect(address)).await {
-                Ok(Ok(tcp)) => break tcp,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_string(),
-            };
-            if Instant::now() + pause >= deadline {
-                bail!("nothing answered within the connect time-out (last error: {error})");
-            }
-            sleep(pause).await;
-            pause = (pause * 2).min(LAST_RETRY);
-        };
-        tcp.set_nodelay(true)?;
-        let config = ClientConfig::builder_with_provider(self.pins.provider())
-            .with_protocol_versions(TLS_VERSIONS)?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(self.pins.expecting(vec![peer])))
-            .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())
-            .with_context(|| format!("the key of {} does not fit its certificate", self.me))?;
-        let name = ServerName::try_from(host_name(peer))?;
-        let tls = timeout_at(
-            deadline,
-            TlsConnector::from(Arc::new(config)).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| anyhow!("the TLS handshake timed out"))?
-        .context("the TLS handshake failed")?;
-        let opener = Opener::new(self.session, peer);
-        hello(
-            TlsStream::Client(tls),
-            self.me,
-            opener,
-            self.session,
-            deadline,
-        )
-        .await
     }
 
     /// Binds this role's address and starts accepting there, when it listens.
@@ -234,28 +275,20 @@ impl Setup {
         let Some(listening) = &self.listens else {
             return Ok(None);
         };
-        let (me, address) = (self.me, &listening.address);
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("{me} cannot listen on {address} ({})", listening.field))?;
         let late = listening.late.clone().unwrap_or_default();
-        let expected = [&listening.peers[..], &late.roles].concat();
-        let config = ServerConfig::builder_with_provider(self.pins.provider())
-            .with_protocol_versions(TLS_VERSIONS)?
-            .with_client_cert_verifier(Arc::new(self.pins.expecting(expected)))
-            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
-            .with_context(|| format!("the key of {me} does not fit its certificate"))?;
-        let (sender, arrivals) = mpsc::channel(MAX_PENDING);
-        let accept = Accept {
-            me,
-            session: self.session,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-            pins: self.pins.clone(),
-            late: late.clone(),
-            patience: self.patience,
-        };
+        let limits = (listening.peers.iter().map(|&r| (r, MAX_WORDS)))
+            .chain(late.roles.iter().map(|&r| (r, late.max_words)))
+            .collect();
+        let (task, arrivals) = (self.id)
+            .listen(
+                &listening.address,
+                &listening.field,
+                Some(self.session),
+                limits,
+            )
+            .await?;
         Ok(Some(Door {
-            task: tokio::spawn(accept.run(listener, sender)),
+            task,
             arrivals,
             early: vec![],
             late,
@@ -269,7 +302,7 @@ impl Setup {
         let Some(listening) = &self.listens else {
             return Ok(vec![]);
         };
-        let me = self.me;
+        let me = self.id.me;
         let mut links: Vec<Established> = vec![];
         let mut refused = 0;
         while links.len() < listening.peers.len() {
@@ -308,10 +341,12 @@ impl Setup {
 /// What the listening task needs to authenticate a connection.
 struct Accept {
     me: Role,
-    session: SessionId,
+    /// `None`: each connection's hello names its session.
+    session: Option<SessionId>,
     acceptor: TlsAcceptor,
     pins: Arc<Pins>,
-    late: Late,
+    /// The roles that may connect, each with the largest frame it may send.
+    limits: BTreeMap<Role, usize>,
     patience: Duration,
 }
 
@@ -357,11 +392,14 @@ impl Accept {
                 .await
                 .map_err(|_| anyhow!("the TLS handshake timed out"))??;
             let peer = self.pins.identify(&tls)?;
-            let mut opener = Opener::new(self.session, peer);
-            if self.late.roles.contains(&peer) {
-                opener = opener.with_limit(self.late.max_words);
-            }
-            let link = hello(TlsStream::Server(tls), me, opener, self.session, deadline).await?;
+            let opener = match self.session {
+                Some(session) => Opener::new(session, peer),
+                None => Opener::learning(peer),
+            };
+            let limit = self.limits.get(&peer).copied().unwrap_or(0);
+            let stream = TlsStream::Server(tls);
+            let (opener, session) = (opener.with_limit(limit), self.session);
+            let link = hello(stream, me, opener, session, deadline).await?;
             anyhow::Ok((peer, link))
         };
         link.await
@@ -372,25 +410,42 @@ impl Accept {
 const TLS_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 /// Each side sends its role and wire version as the link's first frame and checks the
-/// other's, so a peer from another session or build is refused before any data flows.
+/// other's, so a peer from another session or build is refused before any data flows. A
+/// side that knows the session (`session` given) speaks first; a listener for many sessions
+/// answers in the session the dialer's hello names, which its opener learns.
 async fn hello(
     mut stream: Stream,
     me: Role,
     mut opener: Opener,
-    session: SessionId,
+    session: Option<SessionId>,
     deadline: Instant,
 ) -> Result<(Stream, Sealer, Opener)> {
     let peer = opener.peer();
-    let mut sealer = Sealer::new(session);
-    let hello = sealer.seal(Kind::Hello, &[WIRE_VERSION, me.index() as u64])?;
+    let mine = [WIRE_VERSION, me.index() as u64];
     let exchange = async {
-        write_frame(&mut stream, &hello)
-            .await
-            .map_err(describe_io)?;
+        let mut sealer = session.map(Sealer::new);
+        if let Some(sealer) = &mut sealer {
+            let hello = sealer.seal(Kind::Hello, &mine)?;
+            write_frame(&mut stream, &hello)
+                .await
+                .map_err(describe_io)?;
+        }
         let silence = deadline.saturating_duration_since(Instant::now());
-        read_frame(&mut stream, &mut opener, silence).await
+        let theirs = read_frame(&mut stream, &mut opener, silence).await?;
+        let sealer = match sealer {
+            Some(sealer) => sealer,
+            None => {
+                let mut sealer = Sealer::new(opener.session().expect("a frame names its session"));
+                let hello = sealer.seal(Kind::Hello, &mine)?;
+                write_frame(&mut stream, &hello)
+                    .await
+                    .map_err(describe_io)?;
+                sealer
+            }
+        };
+        anyhow::Ok((theirs, sealer))
     };
-    let (kind, words) = timeout_at(deadline, exchange)
+    let ((kind, words), sealer) = timeout_at(deadline, exchange)
         .await
         .map_err(|_| anyhow!("{peer} sent no hello within the connect time-out"))?
         .with_context(|| format!("no hello from {peer}"))?;

@@ -8,16 +8,19 @@
 //! that is merely busy computing does not.
 
 use super::gate::Gate;
-use super::link::{Link, close_links};
+use super::link::{Ended, Link, Out, close_links};
 use super::mesh::{Door, Late, Setup};
 use crate::net::config::{Config, field_name};
-use crate::net::frame::{MAX_WORDS, SessionId};
+use crate::net::frame::{MAX_WORDS, Refusal, SessionId};
 use crate::net::{Meter, Role, Stats, Transport};
 use anyhow::{Context, Result, anyhow, ensure};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::runtime::Runtime;
+use tokio::sync::mpsc::WeakUnboundedSender;
 
 /// A connected endpoint of the networked mode. Dropping it flushes what was sent and closes
 /// every link.
@@ -26,8 +29,59 @@ pub struct TlsTransport {
     links: BTreeMap<Role, Link>,
     meter: Meter,
     read_timeout: Duration,
-    /// Shared with the [`Gate`] of a role that admits late joiners.
+    /// How long `recv` waits for a message, in ms (0: as long as the link is up).
+    wait: Wait,
+    /// Shared with the [`Gate`] of a role that admits late joiners, or with the
+    /// [`Node`](super::Node) that made the links.
     runtime: Option<Arc<Runtime>>,
+}
+
+/// How long a transport's `recv` waits for a message on a live link, set from outside
+/// while the transport is in use (between a client's requests, a party waits longer).
+#[derive(Clone, Default)]
+pub struct Wait(Arc<AtomicU64>);
+
+impl Wait {
+    /// `None`: as long as the link is up (its peer's heartbeats arrive).
+    pub fn set(&self, wait: Option<Duration>) {
+        let ms = wait.map_or(0, |d| (d.as_millis() as u64).max(1));
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Duration> {
+        let ms = self.0.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+}
+
+/// A peer ended the session on purpose ([`Refusal`]); callers can look for it with
+/// `downcast_ref` (a busy party, say, to retry later).
+#[derive(Debug)]
+pub struct Refused {
+    pub me: Role,
+    pub by: Role,
+    pub refusal: Refusal,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} refused {}: {}", self.by, self.me, self.refusal)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Ends a transport's links with a refusal, from wherever the transport went (a
+/// [`Party`](crate::mpc::Party) owns it), without keeping them open.
+pub struct Ender(Vec<WeakUnboundedSender<Out>>);
+
+impl Ender {
+    /// Sends `refusal` as the last frame of every link still open.
+    pub fn refuse(&self, refusal: &Refusal) {
+        for outbox in self.0.iter().filter_map(WeakUnboundedSender::upgrade) {
+            let _ = outbox.send(Out::Refusal(refusal.clone()));
+        }
+    }
 }
 
 /// Connects `me` to every role of `config` it talks to, and returns once the whole mesh is
@@ -72,6 +126,16 @@ pub fn serve(
     Ok((transport, gate))
 }
 
+/// The runtime of `me`'s network tasks, on `workers` threads.
+pub(super) fn runtime(me: Role, workers: usize) -> Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(format!("tfe-net-{}", field_name(me)))
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
 fn open(
     config: &Config,
     me: Role,
@@ -79,12 +143,7 @@ fn open(
     peers: &[Role],
     late: Option<Late>,
 ) -> Result<(TlsTransport, Option<Door>)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(format!("tfe-net-{}", field_name(me)))
-        .enable_all()
-        .build()
-        .context("cannot start the network runtime")?;
+    let runtime = runtime(me, 1)?;
     let setup = Setup::new(config, me, session, peers, late)?;
     let timeouts = config.timeouts();
     let (streams, door) = runtime.block_on(setup.establish(timeouts.connect))?;
@@ -93,17 +152,52 @@ fn open(
         let _guard = runtime.enter();
         links.insert(peer, Link::spawn(stream, sealer, opener, timeouts.read));
     }
-    let transport = TlsTransport {
-        me,
-        links,
-        meter: Meter::default(),
-        read_timeout: timeouts.read,
-        runtime: Some(Arc::new(runtime)),
-    };
+    let transport = TlsTransport::assemble(me, links, timeouts.read, Arc::new(runtime));
     Ok((transport, door))
 }
 
 impl TlsTransport {
+    pub(super) fn assemble(
+        me: Role,
+        links: BTreeMap<Role, Link>,
+        read_timeout: Duration,
+        runtime: Arc<Runtime>,
+    ) -> TlsTransport {
+        TlsTransport {
+            me,
+            links,
+            meter: Meter::default(),
+            read_timeout,
+            wait: Wait::default(),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Adds the link to a peer that connected (or was dialed) after the others.
+    pub(super) fn join(&mut self, peer: Role, link: Link) -> Result<()> {
+        ensure!(
+            !self.links.contains_key(&peer),
+            "{} already has a link to {peer}",
+            self.me
+        );
+        self.links.insert(peer, link);
+        Ok(())
+    }
+
+    pub fn has_link(&self, peer: Role) -> bool {
+        self.links.contains_key(&peer)
+    }
+
+    /// Sets how long `recv` waits for a message (see [`Wait`]).
+    pub fn wait(&self) -> Wait {
+        self.wait.clone()
+    }
+
+    /// Can end every link of this transport with a refusal later.
+    pub fn ender(&self) -> Ender {
+        Ender(self.links.values().filter_map(Link::ender).collect())
+    }
+
     /// The peers whose links have failed so far, with why. After one error, this says which
     /// peer went first (a party that fails because another died closes its links too).
     pub fn lost_peers(&self) -> Vec<(Role, String)> {
@@ -142,7 +236,21 @@ impl Transport for TlsTransport {
 
     fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
         let me = self.me;
-        let words = (self.link(from)?.recv()).map_err(|why| anyhow!("{me} lost {from}: {why}"))?;
+        let wait = self.wait.get();
+        let link =
+            (self.links.get_mut(&from)).ok_or_else(|| anyhow!("{me} has no link to {from}"))?;
+        let words = link.recv(wait).map_err(|ended| match ended {
+            Ended::Refused(refusal) => anyhow::Error::new(Refused {
+                me,
+                by: from,
+                refusal,
+            }),
+            Ended::Waited(wait) => anyhow!(
+                "{me} waited {:.1} s for a message from {from}, the longest it waits",
+                wait.as_secs_f64()
+            ),
+            Ended::Failed(why) => anyhow!("{me} lost {from}: {why}"),
+        })?;
         self.meter.on_recv();
         Ok(words)
     }

@@ -50,6 +50,11 @@ async fn read_full(
     Ok(())
 }
 
+/// Payload words read at a time (512 KiB).
+const CHUNK_WORDS: usize = 1 << 16;
+
+/// The next frame from `rd`, checked by `opener`. A header alone costs no memory beyond a
+/// chunk: the payload is allocated as its bytes arrive.
 pub(super) async fn read_frame(
     rd: &mut (impl AsyncRead + Unpin),
     opener: &mut Opener,
@@ -58,9 +63,14 @@ pub(super) async fn read_frame(
     let mut header = [0; HEADER_LEN];
     read_full(rd, &mut header, silence).await?;
     let header = opener.open(&header)?;
-    // Read straight into words: no byte buffer to copy from.
-    let mut payload = vec![0u64; header.words];
-    read_full(rd, bytemuck::cast_slice_mut(&mut payload), silence).await?;
+    // Read straight into words (no byte buffer to copy from), a chunk at a time: memory
+    // grows with what arrives, not with what the header claims.
+    let mut payload: Vec<u64> = Vec::new();
+    while payload.len() < header.words {
+        let start = payload.len();
+        payload.resize(header.words.min(start + CHUNK_WORDS), 0);
+        read_full(rd, bytemuck::cast_slice_mut(&mut payload[start..]), silence).await?;
+    }
     for w in &mut payload {
         *w = u64::from_le(*w);
     }
@@ -73,4 +83,56 @@ pub(super) async fn write_frame(
 ) -> std::io::Result<()> {
     wr.write_all(frame).await?;
     wr.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Role;
+    use crate::net::frame::{Sealer, SessionId};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
+
+    /// Serves `bytes`, then the end of the stream, recording the largest read asked for.
+    struct Source {
+        bytes: Vec<u8>,
+        at: usize,
+        largest_ask: usize,
+    }
+
+    impl AsyncRead for Source {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.largest_ask = self.largest_ask.max(buf.remaining());
+            let n = buf.remaining().min(self.bytes.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.bytes[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_header_alone_costs_a_chunk_not_what_it_announces() {
+        let session = SessionId([7; 16]);
+        let mut frame = Sealer::new(session).seal(Kind::Data, &[]).unwrap();
+        // Announces 2^28 words (2 GiB), then sends 1 MiB and stops.
+        frame[25..29].copy_from_slice(&(1u32 << 28).to_le_bytes());
+        frame.resize(frame.len() + (1 << 20), 0);
+        let mut source = Source {
+            bytes: frame,
+            at: 0,
+            largest_ask: 0,
+        };
+        let mut opener = Opener::new(session, Role::Client);
+        let e = read_frame(&mut source, &mut opener, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("closed"), "{e:#}");
+        assert_eq!(source.largest_ask, 8 * CHUNK_WORDS);
+    }
 }
