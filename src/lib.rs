@@ -10,3 +10,4 @@ pub mod net;
 pub mod plan;
 pub mod serve;
 pub mod tensor;
+pub mod train;
