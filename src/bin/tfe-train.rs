@@ -161,6 +161,9 @@ fn train(args: &Args) -> Result<()> {
     };
     let trainer = Trainer::new(&args.model, &args.freeze)?;
     let tp = trainer.plan(&options.hyper, options.report_loss)?;
+    for weight in trainer.untrained() {
+        eprintln!("note: weight {weight}");
+    }
     let (bar, progress) = epoch_bar(args.epochs);
     let outcome = trainer.train(&owners, &options, &progress);
     if let Some(bar) = bar {

@@ -142,6 +142,22 @@ impl Trainer {
         })
     }
 
+    /// The secret weights that stay fixed without being frozen, each with why: the model
+    /// owner should know that they do not train.
+    pub fn untrained(&self) -> Vec<String> {
+        self.forward
+            .weights
+            .iter()
+            .zip(&self.trainable)
+            .filter_map(|(w, how)| match how {
+                Trainable::Untraceable(why) => {
+                    Some(format!("{} ({why})", self.forward.value(w.value).name))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The training plan for `hyper`.
     pub fn plan(&self, hyper: &Hyper, report_loss: bool) -> Result<TrainingPlan> {
         derive(&self.forward, &self.trainable, hyper, report_loss)

@@ -136,7 +136,8 @@ pub fn trainability(
                 (Visibility::Public, _) => Trainable::Frozen,
                 _ if frozen => Trainable::Frozen,
                 (_, None) => Trainable::Untraceable(
-                    "computed at conversion from the model's tensors".to_string(),
+                    "made at conversion: not an initializer of a MatMul or Gemm, so it stays as it is"
+                        .to_string(),
                 ),
                 (_, Some(_)) => Trainable::Yes,
             }
