@@ -5,21 +5,15 @@
 
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tfe::cli::read_npy;
 use tfe::lower::{Options as LowerOptions, convert};
 use tfe::serve::{Mode, predict};
 use tfe::train::{
-    DataOwner, EpochProgress, Hyper, Loss, Optimizer, Options, Schedule, TrainedWeights, Trainer,
-    TrainingPlan,
+    DataOwner, Hyper, Loss, Optimizer, Options, Schedule, TrainedWeights, Trainer, TrainingPlan,
 };
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn quiet() -> EpochProgress {
-    Arc::new(|_, _| ())
 }
 
 fn owner(dir: &Path, x: &str, y: &str) -> DataOwner {
@@ -60,7 +54,7 @@ fn train(
         ..options.clone()
     };
     let tp = trainer.plan(&options.hyper, options.report_loss).unwrap();
-    let outcome = trainer.train(owners, &options, &quiet()).unwrap();
+    let outcome = trainer.train(owners, &options, &|_, _| ()).unwrap();
     let TrainedWeights::Revealed(weights) = outcome.weights else {
         panic!("revealed weights");
     };

@@ -5,7 +5,6 @@
 use anyhow::{Result, ensure};
 use clap::Parser;
 use std::path::PathBuf;
-use std::sync::Arc;
 use tfe::cli::{self, ModeArg};
 use tfe::exec::human_bytes;
 use tfe::serve::Mode;
@@ -97,10 +96,10 @@ fn main() {
 }
 
 /// An epoch bar on an interactive stderr, with the loss when it is reported.
-fn epoch_bar(epochs: u64) -> (Option<indicatif::ProgressBar>, EpochProgress) {
+fn epoch_bar(epochs: u64) -> (Option<indicatif::ProgressBar>, Box<EpochProgress<'static>>) {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
-        return (None, Arc::new(|_, _| ()));
+        return (None, Box::new(|_, _| ()));
     }
     let bar = indicatif::ProgressBar::new(epochs).with_style(
         indicatif::ProgressStyle::with_template(
@@ -110,7 +109,7 @@ fn epoch_bar(epochs: u64) -> (Option<indicatif::ProgressBar>, EpochProgress) {
         .progress_chars("=> "),
     );
     let drawn = bar.clone();
-    let progress: EpochProgress = Arc::new(move |epoch, loss| {
+    let progress: Box<EpochProgress<'static>> = Box::new(move |epoch, loss| {
         if let Some(loss) = loss {
             drawn.set_message(format!("loss {loss:.4}"));
         }

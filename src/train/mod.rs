@@ -18,7 +18,7 @@ pub use derive::{Trainable, TrainingPlan, derive};
 pub use onnx::Origin;
 pub use schedule::Schedule;
 
-use crate::exec::{FixedDomain, FloatDomain, estimate};
+use crate::exec::{FixedDomain, FloatDomain, REVEAL_STEP, estimate};
 use crate::import::{GraphNames, Model, read_model};
 use crate::lower::{Options as LowerOptions, convert};
 use crate::mpc::ArithShare;
@@ -28,7 +28,6 @@ use crate::serve::{Mode, share_files};
 use anyhow::{Result, bail, ensure};
 use ndarray::ArrayD;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The loss a model trains on.
@@ -85,7 +84,7 @@ pub struct Options {
 
 /// Told after each epoch: its index and, when the loss is reported, its mean loss per row
 /// (the model owner's view).
-pub type EpochProgress = Arc<dyn Fn(usize, Option<f32>) + Send + Sync>;
+pub type EpochProgress<'a> = dyn Fn(usize, Option<f32>) + Sync + 'a;
 
 /// The trained weights: revealed to the model owner (the trained ones, in the order of
 /// [`TrainingPlan::trained`]), or each party's shares of the forward plan's secret weights.
@@ -169,7 +168,7 @@ impl Trainer {
         &self,
         owners: &[DataOwner],
         options: &Options,
-        progress: &EpochProgress,
+        progress: &EpochProgress<'_>,
     ) -> Result<Outcome> {
         let hyper = &options.hyper;
         if options.share && options.mode != Mode::Mpc {
@@ -204,10 +203,7 @@ impl Trainer {
         let per_row = (hyper.batch * tp.loss_per_row) as f32;
         let steps_per_epoch = schedule.epochs.first().map_or(0, Vec::len) as f32;
         let mean = move |sum: f32| sum / (per_row * steps_per_epoch);
-        let shown: EpochProgress = {
-            let progress = progress.clone();
-            Arc::new(move |epoch, loss: Option<f32>| progress(epoch, loss.map(mean)))
-        };
+        let shown = |epoch, loss: Option<f32>| progress(epoch, loss.map(mean));
         let started = Instant::now();
         let mut report = Report {
             steps: schedule.steps(),
@@ -271,8 +267,14 @@ impl Trainer {
         share_files(&self.forward, pairs)
     }
 
-    /// The protocol's cost of one training step (rounds and bytes), from the closed forms.
+    /// The protocol's cost of one training step (rounds and bytes), from the closed forms:
+    /// the plan's steps, without the inputs' sharing and the outputs' reveal that a
+    /// prediction has (a step gathers its batch and keeps its outputs shared).
     pub fn step_cost(tp: &TrainingPlan) -> Result<Stats> {
-        Ok(estimate(&tp.plan, tp.batch)?.total())
+        let steps = estimate(&tp.plan, tp.batch)?.steps.steps;
+        Ok(steps
+            .iter()
+            .filter(|s| s.node != REVEAL_STEP)
+            .fold(Stats::default(), |t, s| t + s.stats))
     }
 }

@@ -45,7 +45,7 @@ pub fn train_mpc(
     owners: &[(ArrayD<f32>, ArrayD<f32>)],
     schedule: &Schedule,
     share: bool,
-    progress: &EpochProgress,
+    progress: &EpochProgress<'_>,
 ) -> Result<MpcRun> {
     let fixed = tp.plan.fixed_point;
     let mut roles = vec![Role::ModelOwner];
