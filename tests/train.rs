@@ -246,3 +246,39 @@ fn breast_cancer_logistic_regression_and_digits_mlp_reach_their_accuracy_under_m
         );
     }
 }
+
+#[test]
+fn the_cost_estimate_of_a_training_step_equals_the_parties_traffic() {
+    let check = root().join("fixtures/train/check");
+    for (case, loss, optimizer) in [
+        ("logreg", Loss::Bce, Optimizer::Sgd),
+        ("mlp", Loss::Ce, Optimizer::Momentum),
+        ("tiny", Loss::Mse, Optimizer::Sgd),
+    ] {
+        let trainer =
+            Trainer::new(&root().join(format!("fixtures/train/{case}.onnx")), &[]).unwrap();
+        let owners = [owner(
+            &check,
+            &format!("{case}_x.npy"),
+            &format!("{case}_y.npy"),
+        )];
+        for report_loss in [false, true] {
+            let mut opts = options(loss, optimizer, 0.1, 4, 2);
+            opts.report_loss = report_loss;
+            opts.mode = Mode::Mpc;
+            let tp = trainer.plan(&opts.hyper, report_loss).unwrap();
+            let step = Trainer::step_cost(&tp).unwrap();
+            let report = trainer.train(&owners, &opts, &|_, _| ()).unwrap().report;
+            assert_eq!(report.steps, 8);
+            // The loss of each epoch is revealed to the model owner: one word per party.
+            let reveals = if report_loss { 2 * 3 * 8 } else { 0 };
+            let what = format!("{case}, loss {report_loss}");
+            assert_eq!(
+                report.traffic.bytes_sent,
+                8 * step.bytes_sent + reveals,
+                "{what}"
+            );
+            assert_eq!(report.traffic.rounds, 8 * step.rounds, "{what}");
+        }
+    }
+}
