@@ -1,7 +1,7 @@
 //! What the command-line tools share: .npy files, how errors reach the user, and the
 //! progress bar of a long run.
 
-use crate::serve::Progress;
+use crate::serve::{Mode, Progress};
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
@@ -9,6 +9,27 @@ use std::io::{BufWriter, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// `--mode`: which interpreter runs, for the tools that offer all three.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    /// three-party replicated secret sharing: no party sees the inputs or the weights
+    Mpc,
+    /// plaintext fixed point (the MPC arithmetic without the sharing)
+    Fixed,
+    /// plaintext f32 reference
+    Float,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Mpc => Mode::Mpc,
+            ModeArg::Fixed => Mode::Fixed,
+            ModeArg::Float => Mode::Float,
+        }
+    }
+}
 
 /// Runs a tool's body: on error prints one paragraph to stderr and exits with 1. A panic is
 /// a bug; it is reported the same way rather than as a crash with exit code 101.

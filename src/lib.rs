@@ -12,3 +12,4 @@ pub mod plan;
 pub mod private_file;
 pub mod serve;
 pub mod tensor;
+pub mod train;

@@ -2,24 +2,14 @@
 //! plaintext reference modes).
 
 use anyhow::{Result, bail};
-use clap::{CommandFactory, Parser, ValueEnum, error::ErrorKind};
+use clap::{CommandFactory, Parser, error::ErrorKind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tfe::cli;
+use tfe::cli::{self, ModeArg};
 use tfe::exec::{estimate, human_bytes};
 use tfe::net::config::Config;
 use tfe::plan::{Plan, SharedPlan};
 use tfe::serve::{self, EmbeddedSession, InputError, Mode, NetworkedSession, Progress, Session};
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    /// three-party replicated secret sharing: no party sees the input or the weights
-    Mpc,
-    /// plaintext fixed point (the MPC arithmetic without the sharing)
-    Fixed,
-    /// plaintext f32 reference
-    Float,
-}
 
 #[derive(Parser)]
 #[command(
@@ -111,11 +101,7 @@ fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|p| cli::read_npy(p))
         .collect::<Result<Vec<_>>>()?;
-    let mode = match args.mode {
-        ModeArg::Mpc => Mode::Mpc,
-        ModeArg::Fixed => Mode::Fixed,
-        ModeArg::Float => Mode::Float,
-    };
+    let mode = Mode::from(args.mode);
     let (bar, steps) = match progress(mode, args.config.is_some()) {
         Some((bar, steps)) => (Some(bar), steps),
         None => (None, None),

@@ -27,6 +27,12 @@ impl PlanBuilder {
         }
     }
 
+    /// Continues `plan`: new values, steps and weights come after its own (a training step
+    /// derived from a forward plan).
+    pub fn extend(plan: Plan) -> Self {
+        PlanBuilder { plan }
+    }
+
     fn value(&mut self, name: &str, shape: Shape) -> ValueId {
         self.plan.values.push(ValueInfo {
             name: name.to_string(),
@@ -80,6 +86,11 @@ impl PlanBuilder {
             output,
         });
         output
+    }
+
+    /// The number of weights so far (the next weight's position).
+    pub fn weight_count(&self) -> usize {
+        self.plan.weights.len()
     }
 
     pub fn output(&mut self, id: ValueId) {

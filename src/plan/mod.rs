@@ -221,6 +221,11 @@ pub enum Function {
     ReciprocalOfSum {
         terms: u32,
     },
+    /// `factor * x` for a public real factor, taken with 28 fractional bits of its own
+    /// rather than the plan's (a learning rate over the batch size, say).
+    Scale {
+        factor: f32,
+    },
 }
 
 impl Function {
@@ -244,6 +249,7 @@ impl Function {
             Function::GeluTanh => "gelu_tanh",
             Function::ExpNonPositive => "exp_nonpositive",
             Function::ReciprocalOfSum { .. } => "reciprocal_of_sum",
+            Function::Scale { .. } => "scale",
         }
     }
 
@@ -267,6 +273,7 @@ impl Function {
                 0.5 * x * (1.0 + inner.tanh())
             }
             Function::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Function::Scale { factor } => factor as f64 * x,
             Function::Elu { alpha } => {
                 if x > 0.0 {
                     x

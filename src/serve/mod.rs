@@ -31,7 +31,7 @@ pub use aggregation_net::{Received, RoundRules, Submitted, check_round_name, rec
 pub use aggregation_server::{Served, serve_round};
 pub use embedded::EmbeddedSession;
 pub use encoding::InputError;
-pub use model_owner::deal;
+pub use model_owner::{deal, share_files};
 pub use networked::{NetworkedSession, fingerprint};
 pub use party_server::PartyServer;
 pub use plaintext::PlaintextSession;

@@ -38,34 +38,45 @@ pub(super) fn share_weights(
 /// dropped with it; each party's file holds its own pair only.
 pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
     let mut dealer = Dealer::from_os()?;
-    let mut public = plan.clone();
-    let mut components: Vec<[ArrayD<u64>; 3]> = vec![];
-    for (i, w) in public.weights.iter_mut().enumerate() {
+    let mut pairs: [Vec<[ArrayD<u64>; 2]>; 3] = Default::default();
+    for (i, w) in plan.weights.iter().enumerate() {
         if w.visibility != Visibility::Secret {
             continue;
         }
         let x = encode_weight(plan, i)?;
-        let [x0, x1, x2] = dealer.components(&x);
         let shaped = |v: Vec<u64>| ArrayD::from_shape_vec(x.raw_dim(), v);
-        components.push([shaped(x0)?, shaped(x1)?, shaped(x2)?]);
-        w.data.fill(0.0);
+        let [x0, x1, x2] = dealer.components(&x).map(shaped);
+        let c = [x0?, x1?, x2?];
+        for (party, held) in pairs.iter_mut().enumerate() {
+            held.push([c[party].clone(), c[(party + 1) % 3].clone()]);
+        }
+    }
+    share_files(plan, pairs)
+}
+
+/// The four files of a networked deployment of `plan` whose secret weights the parties
+/// hold as `pairs` (per party, per secret weight in plan order, components i and i+1): a
+/// fresh dealing of the model owner's, or weights trained under the protocol and never
+/// reconstructed. The files hold `plan` with its secret weights zeroed.
+pub fn share_files(plan: &Plan, pairs: [Vec<[ArrayD<u64>; 2]>; 3]) -> Result<Vec<SharedPlan>> {
+    let mut public = plan.clone();
+    for w in &mut public.weights {
+        if w.visibility == Visibility::Secret {
+            w.data.fill(0.0);
+        }
     }
     let plan_sha256 = SharedPlan::plan_hash(&public);
     let dealing = hex(&os_key()?);
+    let [p0, p1, p2] = pairs;
     Ok(Holder::ALL
         .into_iter()
-        .map(|holder| SharedPlan {
+        .zip([p0, p1, p2, vec![]])
+        .map(|(holder, shares)| SharedPlan {
             holder,
             plan: public.clone(),
             plan_sha256: plan_sha256.clone(),
             dealing: dealing.clone(),
-            shares: match holder {
-                Holder::Party(i) => components
-                    .iter()
-                    .map(|c| [c[i as usize].clone(), c[(i as usize + 1) % 3].clone()])
-                    .collect(),
-                Holder::Client => vec![],
-            },
+            shares,
         })
         .collect())
 }

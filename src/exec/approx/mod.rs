@@ -91,6 +91,9 @@ pub fn method(f: Function) -> &'static str {
         Function::ExpNonPositive => {
             "p(x/16)^4, p of degree 6 (three truncations) and two squarings, gated to 0 below -10 by one comparison"
         }
+        Function::Scale { .. } => {
+            "the factor with 28 fractional bits times x, truncated once back to the plan's"
+        }
         Function::ReciprocalOfSum { .. } => {
             "s in [1, terms]: chords of 1/s between knots a factor sqrt 2 apart (one comparison, a lane per knot), then y0 (1 + e)(1 + e^2), e = 1 - s y0 (three truncation rounds)"
         }
@@ -116,6 +119,11 @@ pub fn domain(f: Function) -> (f64, f64) {
         Function::Gelu | Function::GeluTanh => (-32.0, 32.0),
         Function::ExpNonPositive => (-32.0, 0.0),
         Function::ReciprocalOfSum { terms } => (1.0, terms as f64),
+        // The product x 2^f c 2^28 must stay below 2^62 (at f = 16).
+        Function::Scale { factor } => {
+            let bound = (2f64.powi(18) / factor.abs() as f64).min(2f64.powi(30));
+            (-bound, bound)
+        }
     }
 }
 
@@ -142,6 +150,7 @@ pub fn evaluate<D: Ring>(d: &mut D, f: Function, x: &D::Value) -> Result<D::Valu
         Function::GeluTanh => piecewise::gelu_tanh(&mut c, &x)?,
         Function::ExpNonPositive => exp::exp_nonpositive(&mut c, &x)?,
         Function::ReciprocalOfSum { terms } => normalize::reciprocal_of_sum(&mut c, &x, terms)?,
+        Function::Scale { factor } => c.mul_const(&x, factor as f64, c.f)?,
     };
     c.output(y)
 }
