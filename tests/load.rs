@@ -269,19 +269,21 @@ fn a_killed_client_and_a_killed_party_are_handled_as_documented() {
     let (status, err) = deployment.children.wait(client, Duration::from_secs(20));
     assert!(!status.success());
     assert!(err.contains("party 1"), "{err}");
-    // Each ends the session naming party 1: as the peer it lost, or (when the client
-    // left first) among the links lost so far.
+    // Each ends the session: naming party 1 when it noticed the loss first, or the client
+    // when the client (which saw party 1 go) left before that (a race under load).
     for i in [0, 2] {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = deployment.children.stderr(i);
             let since = &log[logged[i / 2]..];
-            if since.contains("ended session") && since.contains("party 1: ") {
+            if since.contains("ended session")
+                && (since.contains("party 1: ") || since.contains("lost the client"))
+            {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "party {i} does not name party 1:\n{since}"
+                "party {i} did not end the session after party 1 was killed:\n{since}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -45,8 +45,14 @@ fn flat(a: &ArrayD<u64>) -> Vec<u64> {
 /// Bits below 2^63: the truncation reads c mod 2^63.
 const LOW63: u64 = (1 << 63) - 1;
 
-/// The largest truncation: z'' = z + 2^62 + 2^(f-1) must stay below 2^63.
-pub const MAX_SHIFT: u32 = 61;
+/// The largest truncation: the offset 2^(62-f) must be a whole number.
+pub const MAX_SHIFT: u32 = 62;
+
+/// Words the dealer of a truncation of `n` values by 2^f sends B besides its term: B's share
+/// of r' in 63 - f bits, and two (f+1)-bit shares per value, each packed.
+pub fn corrections_words(n: usize, f: u32) -> usize {
+    fields_words(n, 63 - f) + fields_words(2 * n, f + 1)
+}
 
 fn shaped(shape: &[usize], words: Vec<u64>) -> ArrayD<u64> {
     ArrayD::from_shape_vec(ndarray::IxDyn(shape), words).expect("length matches shape")
@@ -63,8 +69,9 @@ impl Party {
         })
     }
 
-    /// Additive sharing of z to a replicated sharing of z / 2^f, within one unit of z / 2^f
-    /// rounded to nearest and unbiased, with no large errors, for any |z| < 2^62 - 2^f:
+    /// Additive sharing of z to a replicated sharing of z / 2^f, off by at most one unit in
+    /// the last place (rounding up with probability the fraction dropped, so unbiased), exact
+    /// when z is a multiple of 2^f, with no large errors, for any |z| < 2^62:
     /// [`Party::truncate_open`], then [`Party::settle`].
     pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
         let pending = self.truncate_open(term, frac_bits)?;
@@ -76,15 +83,14 @@ impl Party {
     /// The probabilistic truncation of Escudero et al. (CRYPTO 2020) with a known top bit, run
     /// with one party as dealer (rotating per call): the dealer D and A share a stream r_A, D
     /// and B a stream r_B, and r = r_A + r_B is uniform in the whole ring and unknown to A and
-    /// B, who learn c = z'' + r for z'' = z + 2^62 + 2^(f-1) (z rounded, made non-negative).
-    /// With b = msb(c) xor msb(r), z'' = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
-    /// z''/2^f = (c mod 2^63) >> f - (r mod 2^63) >> f + b 2^(63-f) up to the carry out of
-    /// the low f bits. Each of A and B subtracts r_X >> f, its stream cut at bit f; what that
-    /// misses of (r mod 2^63) >> f is a multiple of 2^(63-f) (the top bit of r, and the wrap
-    /// of the two highs' sum) plus the carry of the two low parts, which is left as rounding
-    /// noise. So the dealer only sends B its shares of two small integers that multiply
-    /// 2^(63-f), each f + 1 bits ([`Cost::truncate_open`](super::cost::Cost::truncate_open)):
-    /// the wrap and top bit u = 2ω + msb(r), and msb(r) itself, whose sign follows msb(c).
+    /// B, who learn c = z + 2^62 + r. With b = msb(c) xor msb(r),
+    /// z + 2^62 = (c mod 2^63) - (r mod 2^63) + b 2^63 exactly, so
+    /// `(c mod 2^63) >> f - r' + b 2^(63-f)` is z/2^f + 2^(62-f) up to the carry out of the
+    /// low f bits, for r' = (r mod 2^63) >> f. A draws its share of r' from its stream
+    /// modulo 2^(63-f); the dealer sends B the rest, 63 - f bits, and shares of two small
+    /// integers that multiply 2^(63-f) and so only matter modulo 2^(f+1): the wrap of the two
+    /// shares of r', and msb(r), whose sign follows msb(c) (81 bits at f = 16, where a word
+    /// each took 128; [`Cost::truncate_open`](super::cost::Cost::truncate_open)).
     pub fn truncate_open(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<Pending> {
         let f = frac_bits;
         ensure!(
@@ -99,28 +105,32 @@ impl Party {
         let dealer = self.next_dealer(Dealing::Truncation);
         let (a, b) = ((dealer + 1) % 3, (dealer + 2) % 3);
         let top = 1u64 << (63 - f);
+        let high = top - 1;
         let field = (1u64 << (f + 1)) - 1;
         let y = if self.id() == dealer {
             // Streams shared with A (next party) and B (previous party).
             let r_a = self.stream(Link::Next, nonce, Label::TruncR, n);
             let r_b = self.stream(Link::Prev, nonce, Label::TruncR, n);
-            let u_a = self.stream(Link::Next, nonce, Label::TruncTop, n);
+            let high_a = self.stream(Link::Next, nonce, Label::TruncRHigh, n);
+            let wrap_a = self.stream(Link::Next, nonce, Label::TruncTop, n);
             let msb_a = self.stream(Link::Next, nonce, Label::TruncMsb, n);
-            let low = (1u64 << f) - 1;
+            let mut highs = Vec::with_capacity(n);
             let mut fields = Vec::with_capacity(2 * n);
             let mut y = Vec::with_capacity(n);
             for i in 0..n {
-                let (ra, rb) = (r_a[i], r_b[i]);
-                let carry = ((ra & low) + (rb & low)) >> f;
-                let wrap = ((ra >> f) + (rb >> f) + carry) >> (64 - f);
-                let msb = ra.wrapping_add(rb) >> 63;
-                let u_b = (2 * wrap + msb).wrapping_sub(u_a[i]) & field;
-                let msb_b = msb.wrapping_sub(msb_a[i]) & field;
-                fields.extend([u_b, msb_b]);
+                let r = r_a[i].wrapping_add(r_b[i]);
+                let (r_high, high_a) = ((r & LOW63) >> f, high_a[i] & high);
+                let high_b = r_high.wrapping_sub(high_a) & high;
+                let wrap = (high_a + high_b) >> (63 - f);
+                let wrap_b = wrap.wrapping_sub(wrap_a[i]) & field;
+                let msb_b = (r >> 63).wrapping_sub(msb_a[i]) & field;
+                highs.push(high_b);
+                fields.extend([wrap_b, msb_b]);
                 // B's term without the sign of c, which only moves bits from 64 - f up.
-                y.push(top.wrapping_mul(u_b + msb_b).wrapping_sub(rb >> f));
+                y.push(top.wrapping_mul(wrap_b + msb_b).wrapping_sub(high_b));
             }
             self.send_to(a, &masked)?;
+            masked.extend(pack_fields(&highs, 63 - f));
             masked.extend(pack_fields(&fields, f + 1));
             self.send_to(b, &masked)?;
             y
@@ -134,24 +144,26 @@ impl Party {
                 add_into(&mut mine, &r_mine);
             }
             if is_a {
-                let shift = (1u64 << 62) + (1 << (f - 1));
                 for v in mine.iter_mut() {
-                    *v = v.wrapping_add(shift);
+                    *v = v.wrapping_add(1 << 62);
                 }
             }
             let other = if is_a { b } else { a };
             self.send_to(other, &mine)?;
             let from_other = self.recv_from(other, n)?;
-            let corrections = if is_a { 0 } else { fields_words(2 * n, f + 1) };
+            let corrections = if is_a { 0 } else { corrections_words(n, f) };
             let from_dealer = self.recv_from(dealer, n + corrections)?;
-            let (u_mine, msb_mine) = if is_a {
+            let (high_mine, wrap_mine, msb_mine) = if is_a {
                 (
+                    self.stream(to_dealer, nonce, Label::TruncRHigh, n),
                     self.stream(to_dealer, nonce, Label::TruncTop, n),
                     self.stream(to_dealer, nonce, Label::TruncMsb, n),
                 )
             } else {
-                let fields = unpack_fields(&from_dealer[n..], f + 1, 2 * n);
-                fields.chunks_exact(2).map(|p| (p[0], p[1])).unzip()
+                let (highs, fields) = from_dealer[n..].split_at(fields_words(n, 63 - f));
+                let fields = unpack_fields(fields, f + 1, 2 * n);
+                let (wraps, msbs) = fields.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+                (unpack_fields(highs, 63 - f, n), wraps, msbs)
             };
             let c: Vec<u64> = (0..n)
                 .map(|i| {
@@ -167,9 +179,7 @@ impl Party {
                     .map(|(c, r)| c.wrapping_sub(*r))
                     .collect::<Vec<_>>(),
             );
-            // z''/2^f less 2^(62-f), and less one for the low parts' carry (half a unit on
-            // average, as is the rounding's).
-            let offset = (1u64 << (62 - f)) + 1;
+            let offset = 1u64 << (62 - f);
             (0..n)
                 .map(|i| {
                     let c = c[i];
@@ -177,8 +187,8 @@ impl Party {
                     // b = c_msb xor r_msb = c_msb + (1 - 2 c_msb) r_msb, shared additively.
                     let sign = 1u64.wrapping_sub(2 * c_msb);
                     let msb = sign.wrapping_mul(msb_mine[i] & field);
-                    let tops = (u_mine[i] & field).wrapping_add(msb);
-                    let mut y = top.wrapping_mul(tops).wrapping_sub(r_mine[i] >> f);
+                    let tops = (wrap_mine[i] & field).wrapping_add(msb);
+                    let mut y = top.wrapping_mul(tops).wrapping_sub(high_mine[i] & high);
                     if is_a {
                         y = y
                             .wrapping_add((c & LOW63) >> f)

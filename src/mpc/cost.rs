@@ -3,7 +3,7 @@
 //! data-oblivious, so these depend only on sizes; tests/protocol.rs checks every formula
 //! against the metered transport, word for word.
 
-use super::bits::fields_words;
+use super::arith::corrections_words;
 use super::sign::SignPlan;
 use std::ops::{Add, AddAssign};
 
@@ -56,10 +56,10 @@ impl Cost {
     }
 
     /// A truncation's first round: the masked opening to two parties (four elements per
-    /// value) plus the dealer's two corrections of f + 1 bits per value, packed.
+    /// value) plus the dealer's corrections to B, 81 bits per value at f = 16, packed.
     pub fn truncate_open(n: u64, f: u32) -> Cost {
         Cost {
-            words: 4 * n + fields_words(2 * n as usize, f + 1) as u64,
+            words: 4 * n + corrections_words(n as usize, f) as u64,
             rounds: 1,
         }
     }

@@ -33,6 +33,7 @@ pub enum Label {
     /// Masks and zero-sharings of a lane in a [`Party::round`].
     RoundMask,
     TruncR,
+    TruncRHigh,
     /// The dealer's and A's share of the multiples of 2^(63-f) a truncation corrects.
     TruncTop,
     TruncMsb,
