@@ -59,6 +59,19 @@ fn reshare_of_a_product_is_the_product() {
     assert_eq!(got, vector(expect));
 }
 
+/// `count` values uniform over [-2^62, 2^62) from a fixed seed (an LCG: reproducible).
+fn spread(seed: u64, count: usize) -> impl Iterator<Item = i64> {
+    std::iter::successors(Some(seed), |s| {
+        Some(
+            s.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        )
+    })
+    .skip(1)
+    .take(count)
+    .map(|s| (s as i64) >> 2)
+}
+
 #[test]
 fn truncation_is_within_one_ulp_across_the_range() {
     let f = 16;
@@ -75,13 +88,7 @@ fn truncation_is_within_one_ulp_across_the_range() {
         123456789,
         -987654321,
     ];
-    let mut state = 0x1234_5678_9abc_def0u64;
-    for _ in 0..2000 {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        values.push((state as i64) >> 2);
-    }
+    values.extend(spread(0x1234_5678_9abc_def0, 2000));
     let x = vector(values.iter().map(|&v| v as u64).collect());
     let got = run(vec![x], |p, s| p.truncate(&s[0].cur, f));
     for (v, g) in values.iter().zip(got.iter()) {
@@ -136,13 +143,7 @@ fn relu_of_a_pending_truncation_is_the_relu_of_the_truncation() {
     let f = 16;
     let mut values: Vec<i64> = vec![0, 1, -1, 65535, 65536, -65536, -65537, (1 << 62) - 1];
     values.push(-(1 << 62));
-    let mut state = 0x0bad_cafe_dead_beefu64;
-    for _ in 0..300 {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        values.push((state as i64) >> 2);
-    }
+    values.extend(spread(0x0bad_cafe_dead_beef, 300));
     let x = vector(values.iter().map(|&v| v as u64).collect());
     for before in 0..3 {
         let got = run(vec![x.clone()], |p, s| {

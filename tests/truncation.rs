@@ -34,7 +34,7 @@ fn ten_million_truncations_have_no_large_error() {
     let mut error_sum = 0f64;
     for chunk in 0..TOTAL / CHUNK {
         let z = values(chunk);
-        for (&v, &t) in z.iter().zip(truncated(&z).iter()) {
+        for (&v, &t) in z.iter().zip(truncated(&z, 1)[0].iter()) {
             let (v, t) = (v as i64 as i128, t as i64 as i128);
             match t - (v >> FRAC_BITS) {
                 0 => {}
@@ -67,25 +67,8 @@ fn multiples_of_the_unit_truncate_exactly() {
         .into_iter()
         .map(|v| ((v as i64 >> FRAC_BITS) << FRAC_BITS) as u64)
         .collect();
-    let x = ArrayD::from_shape_vec(IxDyn(&[CHUNK]), z.clone()).unwrap();
-    let (_, got) = run_local(
-        |party| {
-            let share = recv_secret(party, Role::Client, &[CHUNK])?;
-            // Three calls: each party deals one.
-            for _ in 0..3 {
-                let t = party.truncate(&share.cur, FRAC_BITS)?;
-                reveal_to(party, Role::Client, &t)?;
-            }
-            Ok(())
-        },
-        |client, _| {
-            Dealer::from_os()?.send_secret(client, &x)?;
-            (0..3)
-                .map(|_| recv_revealed(client, &[CHUNK]))
-                .collect::<anyhow::Result<Vec<_>>>()
-        },
-    )
-    .unwrap();
+    // Three calls: each party deals one.
+    let got = truncated(&z, 3);
     for (dealer, got) in got.iter().enumerate() {
         for (&v, &t) in z.iter().zip(got.iter()) {
             let v = v as i64;
@@ -98,22 +81,28 @@ fn multiples_of_the_unit_truncate_exactly() {
     }
 }
 
-/// `z` truncated by 2^FRAC_BITS under the protocol, revealed.
-fn truncated(z: &[u64]) -> Vec<u64> {
+/// `z` truncated by 2^FRAC_BITS under the protocol `calls` times in one run (the dealer
+/// rotates per call), each result revealed.
+fn truncated(z: &[u64], calls: usize) -> Vec<Vec<u64>> {
     let x = ArrayD::from_shape_vec(IxDyn(&[z.len()]), z.to_vec()).unwrap();
     let (_, got) = run_local(
         |party| {
             let share = recv_secret(party, Role::Client, &[z.len()])?;
-            let t = party.truncate(&share.cur, FRAC_BITS)?;
-            reveal_to(party, Role::Client, &t)
+            for _ in 0..calls {
+                let t = party.truncate(&share.cur, FRAC_BITS)?;
+                reveal_to(party, Role::Client, &t)?;
+            }
+            Ok(())
         },
         |client, _| {
             Dealer::from_os()?.send_secret(client, &x)?;
-            recv_revealed(client, &[z.len()])
+            (0..calls)
+                .map(|_| recv_revealed(client, &[z.len()]).map(|t| t.iter().copied().collect()))
+                .collect::<anyhow::Result<Vec<_>>>()
         },
     )
     .unwrap();
-    got.iter().copied().collect()
+    got
 }
 
 /// A truncation by no bits, or by more than a product has headroom for, is refused with an
