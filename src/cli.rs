@@ -54,6 +54,7 @@ pub fn run(body: impl FnOnce() -> Result<()>) -> ! {
 pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot open input file {}", path.display()))?;
+    check_npy_sizes(&bytes, path)?;
     let unreadable = |e: ReadNpyError| {
         anyhow!(
             "{} is not a readable .npy file ({e}); save the input with numpy.save",
@@ -85,6 +86,63 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
             path.display()
         )
     })
+}
+
+/// The sizes a .npy header declares fit in the file, checked before the reader allocates
+/// by them: the header's length, and the shape's element count (at least a byte each). A
+/// header this cannot read is left to the reader's own error.
+fn check_npy_sizes(bytes: &[u8], path: &Path) -> Result<()> {
+    let Some((preamble, header_len)) = (match bytes {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            Some((10, u16::from_le_bytes([*a, *b]) as usize))
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            Some((12, u32::from_le_bytes([*a, *b, *c, *d]) as usize))
+        }
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let held = bytes.len() - preamble;
+    let damaged = |what: String| {
+        anyhow!(
+            "{} is not a readable .npy file ({what}); it is cut short or damaged, save the input again with numpy.save",
+            path.display()
+        )
+    };
+    if header_len > held {
+        return Err(damaged(format!(
+            "its header declares {header_len} bytes, the file holds {held} after the magic"
+        )));
+    }
+    let header = String::from_utf8_lossy(&bytes[preamble..preamble + header_len]);
+    let Some(dims) = declared_shape(&header) else {
+        return Ok(());
+    };
+    let values = dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= (held - header_len) as u64)
+        .ok_or_else(|| {
+            damaged(format!(
+                "its shape {dims:?} declares more values than its {} bytes of data hold",
+                held - header_len
+            ))
+        });
+    values.map(|_| ())
+}
+
+/// The dimensions of a .npy header's `'shape': (…)` entry, when it reads as one.
+fn declared_shape(header: &str) -> Option<Vec<u64>> {
+    let after = &header[header.find("'shape'")? + "'shape'".len()..];
+    let open = after.find('(')?;
+    let close = open + after[open..].find(')')?;
+    after[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse().ok())
+        .collect()
 }
 
 /// Integers as float32, which holds every integer up to 2^24 exactly.

@@ -1,12 +1,54 @@
 //! The fuzz targets' inputs replayed in every test run: the seeds (fuzz/seeds/, made by
 //! `scripts/fuzz.sh seeds`), every crash the fuzzer found (fuzz/regressions/, kept with its
 //! fix), and each seed cut short at a spread of lengths, through the same code the targets
-//! run (fuzz/src/lib.rs). Each must end in an error or a result, never a panic.
+//! run (fuzz/src/lib.rs). Each must end in an error or a result, never a panic (even one
+//! tfe catches, as libFuzzer counts it) nor an allocation over 1 GiB (libFuzzer's limit is
+//! 2 GiB; a lazily zeroed allocation would not show in this process's memory).
 
 #[path = "../fuzz/src/lib.rs"]
 mod bodies;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, recording the largest single allocation asked of it.
+struct Largest;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; recording the size
+// touches only an atomic.
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `layout` is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        // SAFETY: `ptr` and `layout` came from this allocator, which is the system's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
+/// Panics seen by the hook, caught or not.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
 
 fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -31,6 +73,11 @@ fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn seeds_regressions_and_their_prefixes_read_without_a_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        report(info);
+    }));
     for (target, body) in bodies::TARGETS {
         let seeds = inputs(&root.join("seeds").join(target));
         assert!(
@@ -41,10 +88,16 @@ fn seeds_regressions_and_their_prefixes_read_without_a_panic() {
         for (name, data) in seeds.iter().chain(&regressions) {
             let cuts = (0..16).map(|k| data.len() * k / 16);
             for len in cuts.chain([data.len()]) {
+                LARGEST.store(0, Ordering::Relaxed);
                 let replay = std::panic::catch_unwind(|| body(&data[..len]));
                 assert!(
-                    replay.is_ok(),
+                    replay.is_ok() && PANICS.load(Ordering::Relaxed) == 0,
                     "{target} panicked on {name} cut to {len} bytes"
+                );
+                let largest = LARGEST.load(Ordering::Relaxed);
+                assert!(
+                    largest < 1 << 30,
+                    "{target} allocated {largest} bytes at once on {name} cut to {len} bytes"
                 );
             }
         }

@@ -6,6 +6,7 @@ mod graph;
 mod ml_shapes;
 mod pads;
 mod tensorflow;
+mod windows;
 
 pub use graph::{Node, initializer_ints};
 pub use tensorflow::GraphNames;
@@ -319,6 +320,7 @@ pub enum BatchPolicy {
 /// Runs shape inference, with a symbolic batch unless `policy` says otherwise; see [`batch`].
 pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     model.check_wiring()?;
+    windows::check(&model.nodes)?;
     for name in &model.inputs {
         if let Some(axis) = model
             .declared_input(name)?
@@ -402,6 +404,17 @@ fn tract_facts(
     Ok(facts)
 }
 
+/// `work` inside tract, with a panic (a malformed model tripping an assertion tfe's own
+/// checks do not cover) turned into an error naming the model, as a user error should be.
+fn without_panics<T>(model: &Model, work: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|_| {
+        anyhow!(
+            "tract's shape inference stopped on an internal error (above) reading {}; check the file with onnx.checker.check_model(model, full_check=True), export it again, and report it to tfe if it passes",
+            model.path.display()
+        )
+    })
+}
+
 fn analyse_proto(
     model: &Model,
     proto: &pb::ModelProto,
@@ -432,8 +445,7 @@ fn analyse_proto(
             }
         }
     }
-    let parsed = tract_onnx::onnx()
-        .parse(&proto, dir.as_deref())
+    let parsed = without_panics(model, || tract_onnx::onnx().parse(&proto, dir.as_deref()))?
         .map_err(|e| anyhow!("tract cannot parse {}: {e:#}", model.path.display()))?;
     let mut tract_model = parsed.model;
     let input_outlets = tract_model.input_outlets()?.to_vec();
@@ -447,7 +459,7 @@ fn analyse_proto(
         let datum_type = input_datum_type(elem_type).unwrap_or(f32::datum_type());
         tract_model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, shape))?;
     }
-    tract_model.analyse(false).map_err(|e| anyhow!("{e:#}"))?;
+    without_panics(model, || tract_model.analyse(false))?.map_err(|e| anyhow!("{e:#}"))?;
     let mut facts = HashMap::new();
     for (name, outlet) in &parsed.outlets_by_name {
         let fact = tract_model.outlet_fact(*outlet)?;
