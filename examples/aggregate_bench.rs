@@ -13,6 +13,7 @@ use anyhow::{Result, ensure};
 use clap::Parser;
 use ndarray::{ArrayD, IxDyn};
 use std::time::{Duration, Instant};
+use tfe::mpc::Protocol;
 use tfe::mpc::run_local_roles;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::net::config::{Config, Timeouts};
@@ -200,16 +201,22 @@ fn replicated_sum(inputs: &[ArrayD<f32>]) -> Result<Stats> {
         reveal_to(p, Role::Client, &sum)?;
         Ok(p.stats())
     };
-    let (parties, outside) = run_local_roles(&|e| Box::new(e), &roles, party, |mut ends| {
-        let mut receiver = ends.pop().expect("receiver");
-        let mut traffic = Stats::default();
-        for (end, x) in ends.iter_mut().zip(inputs) {
-            let encoded = x.mapv(|v| (v as f64 * 65536.0).round() as i64 as u64);
-            Dealer::from_os()?.send_secret(end, &encoded)?;
-            traffic = traffic.alongside(end.stats());
-        }
-        recv_revealed(&mut receiver, &shape)?;
-        Ok(traffic.alongside(receiver.stats()))
-    })?;
+    let (parties, outside) = run_local_roles(
+        &|e| Box::new(e),
+        Protocol::Aby3,
+        &roles,
+        party,
+        |mut ends| {
+            let mut receiver = ends.pop().expect("receiver");
+            let mut traffic = Stats::default();
+            for (end, x) in ends.iter_mut().zip(inputs) {
+                let encoded = x.mapv(|v| (v as f64 * 65536.0).round() as i64 as u64);
+                Dealer::from_os(Protocol::Aby3)?.send_secret(end, &encoded)?;
+                traffic = traffic.alongside(end.stats());
+            }
+            recv_revealed(&mut receiver, Protocol::Aby3, &shape)?;
+            Ok(traffic.alongside(receiver.stats()))
+        },
+    )?;
     Ok(parties.into_iter().fold(outside, Stats::alongside))
 }

@@ -6,6 +6,7 @@
 
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn};
+use tfe::mpc::Protocol;
 use tfe::plan::{Dim, Op, PlanBuilder, Shape, Source, Visibility};
 use tfe::serve::{Mode, predict};
 use tfe::tensor::FixedPoint;
@@ -33,7 +34,11 @@ fn main() -> Result<()> {
         Shape(vec![Dim::Fixed(5), Dim::Fixed(10)]),
     );
     b.output(product);
-    let result = predict(&b.build()?, std::slice::from_ref(&x), Mode::Mpc)?;
+    let result = predict(
+        &b.build()?,
+        std::slice::from_ref(&x),
+        Mode::Mpc(Protocol::Aby3),
+    )?;
 
     let y = &result.outputs[0];
     let plain = x

@@ -11,6 +11,7 @@ use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
 use std::path::PathBuf;
 use tfe::exec::human_bytes;
+use tfe::mpc::Protocol;
 use tfe::serve::Mode;
 use tfe::train::{DataOwner, Hyper, Loss, Optimizer, Options, Trainer};
 
@@ -82,7 +83,7 @@ fn main() -> Result<()> {
                 },
                 epochs,
                 seed: 0,
-                mode: Mode::Mpc,
+                mode: Mode::Mpc(Protocol::Aby3),
                 report_loss,
                 share: false,
             };

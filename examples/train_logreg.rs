@@ -21,6 +21,7 @@ use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 use tfe::cli::read_npy;
 use tfe::lower::{Options as LowerOptions, convert};
+use tfe::mpc::Protocol;
 use tfe::serve::{Mode, predict};
 use tfe::train::{DataOwner, Hyper, Loss, Optimizer, Options, TrainedWeights, Trainer};
 
@@ -61,7 +62,7 @@ fn main() -> Result<()> {
         },
         epochs: 5,
         seed: 1,
-        mode: Mode::Mpc,
+        mode: Mode::Mpc(Protocol::Aby3),
         report_loss: true,
         share: false,
     };
@@ -86,7 +87,11 @@ fn main() -> Result<()> {
     trainer.write_onnx(&tp, &weights, &out)?;
     let plan = convert(&out, LowerOptions::default())?.plan;
     std::fs::remove_file(&out)?;
-    let served = predict(&plan, std::slice::from_ref(&test_x), Mode::Mpc)?;
+    let served = predict(
+        &plan,
+        std::slice::from_ref(&test_x),
+        Mode::Mpc(Protocol::Aby3),
+    )?;
     let private = accuracy(&served.outputs[0], &test_y);
 
     options.mode = Mode::Float;

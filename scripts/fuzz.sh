@@ -43,7 +43,7 @@ PY
 }
 
 run() {
-    local seconds=$1 jobs=()
+    local seconds=$1 jobs=() failed=0
     shift
     local targets=("${@:-${TARGETS[@]}}")
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
@@ -56,9 +56,8 @@ run() {
             >"fuzz/$t.log" 2>&1 &
         jobs+=($!)
         # One target per core at a time.
-        if (( ${#jobs[@]} >= $(nproc) )); then wait "${jobs[0]}"; jobs=("${jobs[@]:1}"); fi
+        if (( ${#jobs[@]} >= $(nproc) )); then wait "${jobs[0]}" || failed=1; jobs=("${jobs[@]:1}"); fi
     done
-    local failed=0
     for j in "${jobs[@]}"; do wait "$j" || failed=1; done
     for t in "${targets[@]}"; do
         grep -E "^stat::number_of_executed_units|^Done|SUMMARY|ERROR" "fuzz/$t.log" | sed "s/^/$t: /" || true

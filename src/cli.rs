@@ -1,6 +1,7 @@
 //! What the command-line tools share: .npy files, how errors reach the user, and the
 //! progress bar of a long run.
 
+use crate::mpc::Protocol;
 use crate::serve::{Mode, Progress};
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::ArrayD;
@@ -13,7 +14,7 @@ use std::time::Duration;
 /// `--mode`: which interpreter runs, for the tools that offer all three.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum ModeArg {
-    /// three-party replicated secret sharing: no party sees the inputs or the weights
+    /// secret sharing under --protocol: no party sees the inputs or the weights
     Mpc,
     /// plaintext fixed point (the MPC arithmetic without the sharing)
     Fixed,
@@ -21,10 +22,11 @@ pub enum ModeArg {
     Float,
 }
 
-impl From<ModeArg> for Mode {
-    fn from(mode: ModeArg) -> Mode {
-        match mode {
-            ModeArg::Mpc => Mode::Mpc,
+impl ModeArg {
+    /// The interpreter, with `protocol` (`--protocol`) for mpc.
+    pub fn with(self, protocol: Protocol) -> Mode {
+        match self {
+            ModeArg::Mpc => Mode::Mpc(protocol),
             ModeArg::Fixed => Mode::Fixed,
             ModeArg::Float => Mode::Float,
         }

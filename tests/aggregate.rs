@@ -8,6 +8,7 @@ use common::random;
 use ndarray::{ArrayD, IxDyn};
 use std::sync::{Arc, Mutex};
 use tfe::aggregate::{self, Ring, Round};
+use tfe::mpc::Protocol;
 use tfe::mpc::run_local_roles;
 use tfe::net::local::LocalTransport;
 use tfe::net::{Role, Transport, tap::Tap};
@@ -179,20 +180,26 @@ fn round_with(
         let pieces = aggregate::collect(p, round)?;
         aggregate::finish(p, round, pieces, Role::Receiver)
     };
-    let (_, revealed) = run_local_roles(&|e| Box::new(e), &roles, party, |mut ends| {
-        let mut receiver = ends.pop().unwrap();
-        for (k, mut end) in ends.into_iter().enumerate() {
-            match submits[k] {
-                Some(true) => aggregate::submit(&mut end, round, k, &xs[k])?,
-                Some(false) => {
-                    let key = [7u64, 9];
-                    end.send(Role::Party(Round::holders(k).0 as u8), &key)?
+    let (_, revealed) = run_local_roles(
+        &|e| Box::new(e),
+        Protocol::Aby3,
+        &roles,
+        party,
+        |mut ends| {
+            let mut receiver = ends.pop().unwrap();
+            for (k, mut end) in ends.into_iter().enumerate() {
+                match submits[k] {
+                    Some(true) => aggregate::submit(&mut end, round, k, &xs[k])?,
+                    Some(false) => {
+                        let key = [7u64, 9];
+                        end.send(Role::Party(Round::holders(k).0 as u8), &key)?
+                    }
+                    None => {}
                 }
-                None => {}
             }
-        }
-        aggregate::receive(&mut receiver, round)
-    })?;
+            aggregate::receive(&mut receiver, round)
+        },
+    )?;
     Ok(revealed)
 }
 

@@ -7,6 +7,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::fmt::Write;
 use std::path::Path;
 use tfe::exec::approx;
+use tfe::mpc::Protocol;
 use tfe::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source};
 use tfe::serve::{Mode, predict};
 use tfe::tensor::FixedPoint;
@@ -177,7 +178,7 @@ fn approximations_meet_their_documented_error() {
         let sample: Vec<f32> = xs.iter().step_by(16).copied().collect();
         let plan = plan_for(f);
         let input = ArrayD::from_shape_vec(IxDyn(&[sample.len()]), sample.clone()).unwrap();
-        let run = predict(&plan, &[input], Mode::Mpc).unwrap();
+        let run = predict(&plan, &[input], Mode::Mpc(Protocol::Aby3)).unwrap();
         for (i, (&x, &y)) in sample.iter().zip(run.outputs[0].iter()).enumerate() {
             let exact = exact_at_encoded(f, x);
             let fixed_y = fixed_out[i * 16] as f64;

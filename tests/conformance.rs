@@ -6,7 +6,7 @@
 //! inputs: then they are fed as secret float32 inputs), boolean outputs as 0/1, and a manifest
 //! saying which cases are out of scope by construction (dtypes, sequences, training mode). A case is *in scope*
 //! when it is not, and every op type in it is lowered by `tfe::lower::rules()`. Each in-scope
-//! case is converted with every input dimension as declared, run under `Mode::Mpc`, and
+//! case is converted with every input dimension as declared, run under `Mode::Mpc(Protocol::Aby3)`, and
 //! compared with the expected outputs at a fixed-point tolerance.
 //!
 //! The test fails when an in-scope case fails without an entry in
@@ -24,6 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use tfe::import::BatchPolicy;
 use tfe::lower::{Options, convert, rules};
+use tfe::mpc::Protocol;
 use tfe::serve::{Mode, predict};
 
 const REPORT: &str = "docs/CONFORMANCE.md";
@@ -175,7 +176,7 @@ fn run_case(dir: &Path, case: &Case) -> Result<(), Failure> {
         .map_err(relative)?
         .plan;
     let inputs = read_numbered(&case_dir, "input", case.float_inputs());
-    let got = predict(&plan, &inputs, Mode::Mpc)
+    let got = predict(&plan, &inputs, Mode::Mpc(Protocol::Aby3))
         .map_err(relative)?
         .outputs;
     let expected = read_numbered(&case_dir, "output", case.output_dtypes.len());

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tfe::exec::estimate;
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::plan::Plan;
 use tfe::serve::{Mode, Prediction, predict};
 
@@ -124,10 +125,10 @@ fn check_fixture(name: &str) {
         for (mode, tolerance) in [
             (Mode::Float, FLOAT_TOLERANCE),
             (Mode::Fixed, OUTPUT_TOLERANCE),
-            (Mode::Mpc, OUTPUT_TOLERANCE),
+            (Mode::Mpc(Protocol::Aby3), OUTPUT_TOLERANCE),
         ] {
             let prediction = predict(&plan, &inputs, mode).unwrap();
-            if mode == Mode::Mpc {
+            if mode == Mode::Mpc(Protocol::Aby3) {
                 check_cost_estimate(name, &plan, batch, &prediction);
             }
             let got = prediction.outputs;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tfe::mpc::Protocol;
 use tfe::mpc::arith::product_term;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party};
@@ -140,7 +141,7 @@ fn a_secure_multiplication_runs_over_tls() {
         for end in ends {
             let shape = &shape;
             s.spawn(move || -> Result<()> {
-                let mut party = Party::setup(Box::new(end))?;
+                let mut party = Party::setup(Box::new(end), Protocol::Aby3)?;
                 let x = recv_secret(&mut party, Role::Client, shape)?;
                 let y = recv_secret(&mut party, Role::Client, shape)?;
                 let term = product_term(&x, &y, |a, b| {
@@ -150,10 +151,10 @@ fn a_secure_multiplication_runs_over_tls() {
                 reveal_to(&mut party, Role::Client, &xy)
             });
         }
-        let mut dealer = Dealer::from_os().unwrap();
+        let mut dealer = Dealer::from_os(Protocol::Aby3).unwrap();
         dealer.send_secret(&mut client, &x).unwrap();
         dealer.send_secret(&mut client, &y).unwrap();
-        recv_revealed(&mut client, &shape).unwrap()
+        recv_revealed(&mut client, Protocol::Aby3, &shape).unwrap()
     });
     assert_eq!(got, vector(expect));
 }

@@ -7,6 +7,7 @@ mod common;
 use common::{max_abs_diff, read_npy};
 use std::path::Path;
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::serve::{Mode, predict};
 
 #[test]
@@ -25,7 +26,11 @@ fn onnxruntime_reference_cases() {
             .plan;
         let input = read_npy(&dir.join("input.npy"));
         let expected = read_npy(&dir.join("expected.npy"));
-        for (mode, tolerance) in [(Mode::Float, 1e-4), (Mode::Fixed, 2e-3), (Mode::Mpc, 2e-3)] {
+        for (mode, tolerance) in [
+            (Mode::Float, 1e-4),
+            (Mode::Fixed, 2e-3),
+            (Mode::Mpc(Protocol::Aby3), 2e-3),
+        ] {
             let got = predict(&plan, std::slice::from_ref(&input), mode)
                 .unwrap()
                 .outputs

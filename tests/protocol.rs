@@ -1,6 +1,7 @@
 //! The protocol primitives against their plaintext definitions, run on three real parties.
 
 use ndarray::{ArrayD, IxDyn};
+use tfe::mpc::Protocol;
 use tfe::mpc::cost::Cost;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party, arith::product_term, run_local};
@@ -29,12 +30,12 @@ fn run(
             reveal_to(party, Role::Client, &y)
         },
         |client, _owner| {
-            let mut dealer = Dealer::from_os()?;
+            let mut dealer = Dealer::from_os(Protocol::Aby3)?;
             for x in &inputs {
                 dealer.send_secret(client, x)?;
             }
             // The parties' result shape is the input shape in these tests.
-            recv_revealed(client, &shapes[0])
+            recv_revealed(client, Protocol::Aby3, &shapes[0])
         },
     )
     .unwrap();
@@ -275,7 +276,7 @@ fn metered(n: usize, f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> +
             f(party, &share)?;
             Ok(party.stats() - before)
         },
-        |client, _owner| Dealer::from_os()?.send_secret(client, &x),
+        |client, _owner| Dealer::from_os(Protocol::Aby3)?.send_secret(client, &x),
     )
     .unwrap();
     Cost {

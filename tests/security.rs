@@ -33,6 +33,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use std::sync::{Arc, Mutex};
+use tfe::mpc::Protocol;
 use tfe::mpc::hooks::{self, Controls, Fault};
 use tfe::net::{Role, Transport, tap::Tap};
 use tfe::plan::{Dim, Function, Op, Plan, PlanBuilder, Shape, Source, Visibility};
@@ -151,7 +152,7 @@ fn view(plan: &Arc<Plan>, input: &ArrayD<f32>, party: usize) -> Vec<u64> {
             Box::new(end)
         }
     };
-    let session = EmbeddedSession::start_wrapped(plan.clone(), &wrap).unwrap();
+    let session = EmbeddedSession::start_wrapped(plan.clone(), Protocol::Aby3, &wrap).unwrap();
     let got = run_requests(Box::new(session), std::slice::from_ref(input), 1, |_| ()).unwrap();
     assert_eq!(got.outputs.len(), 2);
     seen.lock().unwrap().clone()
@@ -368,7 +369,12 @@ fn every_partys_view_is_independent_of_the_input_and_the_weights() {
     hooks::with(Controls::default(), || {
         for (plan, input) in settings() {
             let fixed = predict(&plan, std::slice::from_ref(&input), Mode::Fixed).unwrap();
-            let mpc = predict(&plan, std::slice::from_ref(&input), Mode::Mpc).unwrap();
+            let mpc = predict(
+                &plan,
+                std::slice::from_ref(&input),
+                Mode::Mpc(Protocol::Aby3),
+            )
+            .unwrap();
             for (f, m) in fixed.outputs.iter().zip(&mpc.outputs) {
                 let err = f
                     .iter()

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tfe::exec::{FloatDomain, Observer, Profile, run};
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::net::local::LocalTransport;
 use tfe::net::{Role, Stats, Transport};
 use tfe::plan::Step;
@@ -64,7 +65,7 @@ fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
 fn serves_requests_of_any_batch_size_like_fresh_predictions() {
     for (name, batches) in [("mlp", &[1, 7, 32, 2][..]), ("lenet", &[1, 3])] {
         let plan = plan(name);
-        let mut session = serve::start(plan.clone(), Mode::Mpc).unwrap();
+        let mut session = serve::start(plan.clone(), Mode::Mpc(Protocol::Aby3)).unwrap();
         for (i, &batch) in batches.iter().enumerate() {
             let x = [rows_of(name, "input_b32.npy", batch)];
             let got = session.predict(&x).unwrap();
@@ -73,7 +74,7 @@ fn serves_requests_of_any_batch_size_like_fresh_predictions() {
             let err = max_abs_diff(&got.outputs[0], &expected);
             assert!(err <= OUTPUT_TOLERANCE, "{name} batch {batch}: {err}");
             // The same protocol as a one-shot prediction, without its setup.
-            let fresh = predict(&plan, &x, Mode::Mpc).unwrap();
+            let fresh = predict(&plan, &x, Mode::Mpc(Protocol::Aby3)).unwrap();
             let keys = if i == 0 { 0 } else { CLIENT_KEYS };
             let (got_online, fresh_online) = (got.online, fresh.online);
             assert_eq!(got_online.bytes_sent + keys, fresh_online.bytes_sent);
@@ -96,7 +97,7 @@ fn weights_are_shared_once_and_not_per_request() {
         .filter(|w| w.visibility == Visibility::Secret)
         .map(|w| 2 * 8 * w.data.len() as u64)
         .sum();
-    let mut session = serve::start(plan.clone(), Mode::Mpc).unwrap();
+    let mut session = serve::start(plan.clone(), Mode::Mpc(Protocol::Aby3)).unwrap();
     let setup = session.setup();
     assert!(setup.traffic.bytes_sent >= weight_bytes, "{setup:?}");
     let x = [rows(1)];
@@ -117,7 +118,7 @@ fn weights_are_shared_once_and_not_per_request() {
     );
     assert_eq!(session.setup().traffic, setup.traffic);
     // A one-shot prediction is a session's setup and first request.
-    let once = predict(&plan, &x, Mode::Mpc).unwrap();
+    let once = predict(&plan, &x, Mode::Mpc(Protocol::Aby3)).unwrap();
     assert_eq!(once.setup.traffic, setup.traffic);
     assert_eq!(once.online, online[0]);
     session.close().unwrap();
@@ -163,7 +164,11 @@ fn breakable_session(sends_left: &Arc<AtomicI64>) -> anyhow::Result<Box<dyn Sess
             Box::new(end)
         }
     };
-    Ok(Box::new(EmbeddedSession::start_wrapped(mlp(), &wrap)?))
+    Ok(Box::new(EmbeddedSession::start_wrapped(
+        mlp(),
+        Protocol::Aby3,
+        &wrap,
+    )?))
 }
 
 #[test]
@@ -196,7 +201,7 @@ fn a_party_failing_during_setup_fails_the_start() {
 #[test]
 fn a_bad_input_is_refused_and_the_session_goes_on() {
     within_a_minute(|| {
-        let mut session = serve::start(mlp(), Mode::Mpc).unwrap();
+        let mut session = serve::start(mlp(), Mode::Mpc(Protocol::Aby3)).unwrap();
         let x = rows(2);
         let wrong = x.slice_axis(Axis(1), Slice::from(1..)).to_owned();
         let e = session.predict(&[wrong]).err().unwrap();
@@ -210,7 +215,7 @@ fn a_bad_input_is_refused_and_the_session_goes_on() {
 #[test]
 fn dropping_a_session_stops_its_parties() {
     within_a_minute(|| {
-        let mut session = serve::start(mlp(), Mode::Mpc).unwrap();
+        let mut session = serve::start(mlp(), Mode::Mpc(Protocol::Aby3)).unwrap();
         session.predict(&[rows(1)]).unwrap();
         drop(session);
     });
@@ -264,6 +269,7 @@ fn a_session_tells_its_progress_every_step_once_in_order() {
     let log = seen.clone();
     let mut session = EmbeddedSession::start_with_progress(
         plan.clone(),
+        Protocol::Aby3,
         Arc::new(move |done, total| log.lock().unwrap().push((done, total))),
     )
     .unwrap();
@@ -299,7 +305,7 @@ fn large_weights_are_made_again_at_each_request() {
     let plan = Arc::new(b.build().unwrap());
     let x = [random(&[2, 600], 8, 1.0)];
     let expected = predict(&plan, &x, Mode::Float).unwrap().outputs.remove(0);
-    let mut session = serve::start(plan, Mode::Mpc).unwrap();
+    let mut session = serve::start(plan, Mode::Mpc(Protocol::Aby3)).unwrap();
     for request in 0..2 {
         let got = session.predict(&x).unwrap().outputs.remove(0);
         let err = max_abs_diff(&got, &expected);

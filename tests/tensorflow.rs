@@ -6,6 +6,7 @@ mod common;
 use common::{max_abs_diff, random, temp_dir};
 use ndarray::ArrayD;
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::serve::{Mode, predict};
 use tract_tensorflow::prelude::*;
 use tract_tensorflow::tfpb::{
@@ -139,7 +140,11 @@ fn frozen_cnn_matches_tensorflow_semantics() {
             .to_plain_array_view::<f32>()
             .unwrap()
             .to_owned();
-        for (mode, tolerance) in [(Mode::Float, 1e-4), (Mode::Fixed, 2e-3), (Mode::Mpc, 2e-3)] {
+        for (mode, tolerance) in [
+            (Mode::Float, 1e-4),
+            (Mode::Fixed, 2e-3),
+            (Mode::Mpc(Protocol::Aby3), 2e-3),
+        ] {
             let got = predict(&plan, std::slice::from_ref(&x), mode)
                 .unwrap()
                 .outputs

@@ -7,6 +7,7 @@ use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
 use tfe::cli::read_npy;
 use tfe::lower::{Options as LowerOptions, convert};
+use tfe::mpc::Protocol;
 use tfe::serve::{Mode, predict};
 use tfe::train::{
     DataOwner, Hyper, Loss, Optimizer, Options, Schedule, TrainedWeights, Trainer, TrainingPlan,
@@ -132,7 +133,7 @@ fn derived_training_matches_torch_and_mpc_and_fixed_stay_close_to_float() {
             let what = format!("{case} {name}");
             assert!(max_diff(&float, &torch) < 1e-6, "{what}: float vs torch");
             assert!(max_diff(&initial, &torch) > 0.1, "{what}: the weights move");
-            for mode in [Mode::Fixed, Mode::Mpc] {
+            for mode in [Mode::Fixed, Mode::Mpc(Protocol::Aby3)] {
                 let (got, _, loss) = train(&trainer, &owners, &opts, mode);
                 if let Err(e) = close(&got, &float, 1e-4, 3e-3) {
                     panic!("{what}: {mode:?} vs float: {e}");
@@ -167,7 +168,7 @@ fn mpc_follows_float_step_by_step_on_the_shuffled_schedule() {
             y: all.y.select(Axis(0), batch),
         }];
         let (float, tp, _) = train(&trainer, &rows, &opts, Mode::Float);
-        let (mpc, _, _) = train(&trainer, &rows, &opts, Mode::Mpc);
+        let (mpc, _, _) = train(&trainer, &rows, &opts, Mode::Mpc(Protocol::Aby3));
         if let Err(e) = close(&mpc, &float, 5e-5, 5e-3) {
             panic!("step {step}: mpc vs float: {e}");
         }
@@ -225,7 +226,7 @@ fn breast_cancer_logistic_regression_and_digits_mlp_reach_their_accuracy_under_m
             Trainer::new(&root().join(format!("fixtures/train/{model}.onnx")), &[]).unwrap();
         let opts = options(loss, Optimizer::Sgd, lr, 32, epochs);
         let (float, tp, float_loss) = train(&trainer, &owners, &opts, Mode::Float);
-        let (mpc, _, mpc_loss) = train(&trainer, &owners, &opts, Mode::Mpc);
+        let (mpc, _, mpc_loss) = train(&trainer, &owners, &opts, Mode::Mpc(Protocol::Aby3));
         let (a_float, a_mpc) = (
             accuracy(&trainer, &tp, &float, &data),
             accuracy(&trainer, &tp, &mpc, &data),
@@ -265,7 +266,7 @@ fn the_cost_estimate_of_a_training_step_equals_the_parties_traffic() {
         for report_loss in [false, true] {
             let mut opts = options(loss, optimizer, 0.1, 4, 2);
             opts.report_loss = report_loss;
-            opts.mode = Mode::Mpc;
+            opts.mode = Mode::Mpc(Protocol::Aby3);
             let tp = trainer.plan(&opts.hyper, report_loss).unwrap();
             let step = Trainer::step_cost(&tp).unwrap();
             let report = trainer.train(&owners, &opts, &|_, _| ()).unwrap().report;

@@ -3,6 +3,7 @@
 //! and the errors average out; multiples of 2^f come out exact.
 
 use ndarray::{ArrayD, IxDyn};
+use tfe::mpc::Protocol;
 use tfe::mpc::prf::{Prf, os_key};
 use tfe::mpc::run_local;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
@@ -95,9 +96,12 @@ fn truncated(z: &[u64], calls: usize) -> Vec<Vec<u64>> {
             Ok(())
         },
         |client, _| {
-            Dealer::from_os()?.send_secret(client, &x)?;
+            Dealer::from_os(Protocol::Aby3)?.send_secret(client, &x)?;
             (0..calls)
-                .map(|_| recv_revealed(client, &[z.len()]).map(|t| t.iter().copied().collect()))
+                .map(|_| {
+                    recv_revealed(client, Protocol::Aby3, &[z.len()])
+                        .map(|t| t.iter().copied().collect())
+                })
                 .collect::<anyhow::Result<Vec<_>>>()
         },
     )

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::net::Role;
 use tfe::net::config::Config;
 use tfe::net::pki::write_test_pki;
@@ -149,7 +150,10 @@ pub fn measure(model: &str, batch: usize, runs: usize, network: Network) -> Resu
             let (session, parties) = start_networked(&plan)?;
             (Box::new(session), Some(parties))
         }
-        Network::Embedded => (Box::new(EmbeddedSession::start(Arc::new(plan))?), None),
+        Network::Embedded => (
+            Box::new(EmbeddedSession::start(Arc::new(plan), Protocol::Aby3)?),
+            None,
+        ),
         Network::Lan | Network::Wan => {
             let link = if network == Network::Lan {
                 Link::LAN
@@ -159,7 +163,11 @@ pub fn measure(model: &str, batch: usize, runs: usize, network: Network) -> Resu
             let wrap =
                 move |end| -> Box<dyn tfe::net::Transport> { Box::new(Shaped::new(end, link)) };
             (
-                Box::new(EmbeddedSession::start_wrapped(Arc::new(plan), &wrap)?),
+                Box::new(EmbeddedSession::start_wrapped(
+                    Arc::new(plan),
+                    Protocol::Aby3,
+                    &wrap,
+                )?),
                 None,
             )
         }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tfe::cli::{self, ModeArg};
 use tfe::exec::{estimate, human_bytes};
+use tfe::mpc::Protocol;
 use tfe::net::config::Config;
 use tfe::plan::{Plan, SharedPlan};
 use tfe::serve::{self, EmbeddedSession, InputError, Mode, NetworkedSession, Progress, Session};
@@ -35,6 +36,10 @@ struct Args {
     /// Which interpreter runs the plan.
     #[arg(long, value_enum, default_value = "mpc")]
     mode: ModeArg,
+    /// The secure protocol of --mode mpc: aby3 (three computing parties, replicated
+    /// shares) or pond (two servers and a crypto producer; embedded only for now).
+    #[arg(long, value_enum, default_value = "aby3")]
+    protocol: Protocol,
     /// Print time, bytes sent and rounds per step, and totals; in mpc mode (embedded or
     /// networked) beside the estimate that tfe-convert --check prints.
     #[arg(long)]
@@ -72,6 +77,14 @@ fn main() {
             )
             .exit();
     }
+    if args.config.is_some() && args.protocol == Protocol::Pond {
+        Args::command()
+            .error(
+                ErrorKind::ArgumentConflict,
+                "--protocol pond runs embedded only for now; drop --config, or use --protocol aby3 with the networked parties",
+            )
+            .exit();
+    }
     cli::run(|| run(&args))
 }
 
@@ -101,7 +114,7 @@ fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|p| cli::read_npy(p))
         .collect::<Result<Vec<_>>>()?;
-    let mode = Mode::from(args.mode);
+    let mode = args.mode.with(args.protocol);
     let (bar, steps) = match progress(mode, args.config.is_some()) {
         Some((bar, steps)) => (Some(bar), steps),
         None => (None, None),
@@ -144,25 +157,20 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     if args.profile {
-        if mode == Mode::Mpc {
+        if mode == Mode::Mpc(Protocol::Aby3) {
             let estimate = estimate(&plan, prediction.batch)?;
             eprint!("{}", estimate.compare(&prediction.profile));
         } else {
             eprint!("{}", prediction.profile.table());
         }
     }
-    let mode_name = match mode {
-        Mode::Mpc => "mpc",
-        Mode::Fixed => "fixed",
-        Mode::Float => "float",
-    };
     let setup_ms = prediction.setup.time.as_secs_f64() * 1e3;
     let setup = if args.config.is_some() {
         Some(format!(
             "networked; one-time setup: {setup_ms:.1} ms connecting to the parties over TLS"
         ))
     } else {
-        (mode == Mode::Mpc).then(|| {
+        matches!(mode, Mode::Mpc(_)).then(|| {
             format!(
                 "one-time setup: {setup_ms:.1} ms, {} sharing keys and weights",
                 human_bytes(prediction.setup.traffic.bytes_sent)
@@ -177,7 +185,7 @@ fn run(args: &Args) -> Result<()> {
         )
     });
     eprintln!(
-        "{mode_name}: batch {}, {:.1} ms{traffic}",
+        "{mode}: batch {}, {:.1} ms{traffic}",
         prediction.batch,
         prediction.time.as_secs_f64() * 1e3
     );
@@ -204,9 +212,14 @@ fn start(
                 args.retries,
             )?))
         }
-        (None, _, Some(steps)) if mode == Mode::Mpc => Ok(Box::new(
-            EmbeddedSession::start_with_progress(plan.clone(), steps)?,
-        )),
+        (None, _, Some(steps)) => match mode {
+            Mode::Mpc(protocol) => Ok(Box::new(EmbeddedSession::start_with_progress(
+                plan.clone(),
+                protocol,
+                steps,
+            )?)),
+            _ => serve::start(plan.clone(), mode),
+        },
         _ => serve::start(plan.clone(), mode),
     }
 }
@@ -216,7 +229,7 @@ fn start(
 /// they are networked (each tfe-party shows its own steps), with what moves the bar.
 fn progress(mode: Mode, networked: bool) -> Option<(indicatif::ProgressBar, Option<Progress>)> {
     use std::io::IsTerminal;
-    if mode != Mode::Mpc || !std::io::stderr().is_terminal() {
+    if !matches!(mode, Mode::Mpc(_)) || !std::io::stderr().is_terminal() {
         return None;
     }
     if networked {

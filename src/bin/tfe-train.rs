@@ -7,6 +7,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli::{self, ModeArg};
 use tfe::exec::human_bytes;
+use tfe::mpc::Protocol;
 use tfe::serve::Mode;
 use tfe::train::{
     DataOwner, EpochProgress, Hyper, Loss, Optimizer, Options, Outcome, TrainedWeights, Trainer,
@@ -68,6 +69,10 @@ struct Args {
     optimizer: OptimizerArg,
     #[arg(long, value_enum, default_value = "mpc")]
     mode: ModeArg,
+    /// The secure protocol of --mode mpc: aby3 (three computing parties) or pond (two
+    /// servers and a crypto producer).
+    #[arg(long, value_enum, default_value = "aby3")]
+    protocol: Protocol,
     /// Seed of the public shuffle: the same seed gives the same batches in every mode.
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
@@ -154,7 +159,7 @@ fn train(args: &Args) -> Result<()> {
         },
         epochs: args.epochs as usize,
         seed: args.seed,
-        mode: args.mode.into(),
+        mode: args.mode.with(args.protocol),
         report_loss: !args.no_loss,
         share: args.share,
     };
@@ -194,7 +199,11 @@ fn train(args: &Args) -> Result<()> {
         .sum();
     if args.json {
         let json = serde_json::json!({
-            "mode": format!("{:?}", options.mode).to_lowercase(),
+            "mode": options.mode.name(),
+            "protocol": match options.mode {
+                Mode::Mpc(protocol) => Some(protocol.name()),
+                _ => None,
+            },
             "steps": report.steps,
             "epochs": args.epochs,
             "batch": args.batch,
@@ -215,14 +224,14 @@ fn train(args: &Args) -> Result<()> {
     }
     let steps = report.steps.max(1);
     println!(
-        "trained {trained} parameters in {} steps ({} epochs of batch {}), {:?} mode: {seconds:.3} s, {:.2} ms per step",
+        "trained {trained} parameters in {} steps ({} epochs of batch {}), {} mode: {seconds:.3} s, {:.2} ms per step",
         report.steps,
         args.epochs,
         args.batch,
         options.mode,
         1e3 * seconds / steps as f64
     );
-    if options.mode == Mode::Mpc {
+    if matches!(options.mode, Mode::Mpc(_)) {
         println!(
             "sent {} in {} rounds ({} and {} rounds per step); sharing the weights and rows first: {}",
             human_bytes(report.traffic.bytes_sent),

@@ -4,8 +4,8 @@
 use super::approx::{self, Ring};
 use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
-use crate::mpc::arith::{Pending, product_term};
-use crate::mpc::{ArithShare, Party};
+use crate::mpc::arith::Pending;
+use crate::mpc::{ArithShare, Party, Protocol};
 use crate::net::Stats;
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
@@ -198,9 +198,18 @@ impl Ring for MpcDomain<'_> {
             });
             Ok(())
         };
+        let secret_pairs: Vec<(&ArithShare, &ArithShare)> = (pairs.iter())
+            .filter_map(|(x, y)| match (x, y) {
+                (MpcValue::Secret(a), MpcValue::Secret(b)) => Some((a, b)),
+                _ => None,
+            })
+            .collect();
+        if !secret_pairs.is_empty() {
+            accumulate(self.party.secret_products(&secret_pairs, &apply)?)?;
+        }
         for (x, y) in &pairs {
             let t = match (x, y) {
-                (MpcValue::Secret(a), MpcValue::Secret(b)) => product_term(a, b, apply)?,
+                (MpcValue::Secret(_), MpcValue::Secret(_)) => continue,
                 (MpcValue::Secret(s), MpcValue::Public(p)) => apply(&s.cur, p)?,
                 (MpcValue::Public(p), MpcValue::Secret(s)) => apply(p, &s.cur)?,
                 (MpcValue::Public(a), MpcValue::Public(b)) => {
@@ -338,7 +347,8 @@ impl Domain for MpcDomain<'_> {
     }
 
     fn defer(&mut self, on: bool) {
-        self.defer = on;
+        // Pond's truncation leaves nothing pending: its result is the servers' sharing.
+        self.defer = on && self.party.protocol() == Protocol::Aby3;
     }
 
     fn stats(&self) -> Stats {

@@ -5,9 +5,11 @@
 //! round, and [`Party::truncate`] does so while dividing by 2^f, in two rounds, the second
 //! of which ([`Settle`]) may ride a later protocol's first round.
 
+use super::Protocol;
 use super::bits::{fields_words, pack_fields, unpack_fields};
 use super::hooks::{self, Fault};
 use super::party::{Dealing, Label, Link, Party};
+use super::pond::{self, PRODUCER};
 use super::round::{Delivered, Direct, Lane};
 use super::share::ArithShare;
 use anyhow::{Result, ensure};
@@ -59,9 +61,36 @@ fn shaped(shape: &[usize], words: Vec<u64>) -> ArrayD<u64> {
 }
 
 impl Party {
+    /// This party's additive term of Σ_k B(x_k, y_k) over pairs of secrets: each pair's
+    /// [`product_term`], locally, under ABY3; Beaver triples, in one round, under Pond.
+    pub fn secret_products(
+        &mut self,
+        pairs: &[(&ArithShare, &ArithShare)],
+        b: &dyn Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>,
+    ) -> Result<ArrayD<u64>> {
+        if self.protocol() == Protocol::Pond {
+            let shares: Vec<_> = pairs.iter().map(|(x, y)| (&x.cur, &y.cur)).collect();
+            return self.beaver_products(&shares, b);
+        }
+        let mut sum: Option<ArrayD<u64>> = None;
+        for (x, y) in pairs {
+            let term = product_term(x, y, b)?;
+            match &mut sum {
+                None => sum = Some(term),
+                Some(acc) => Zip::from(acc)
+                    .and(&term)
+                    .for_each(|a, &t| *a = a.wrapping_add(t)),
+            }
+        }
+        sum.ok_or_else(|| anyhow::anyhow!("no products to compute"))
+    }
+
     /// Additive (one term per party) to replicated sharing: one round, one element per value
-    /// from each party.
+    /// from each party. Under Pond the servers' terms are already the sharing.
     pub fn reshare(&mut self, term: &ArrayD<u64>) -> Result<ArithShare> {
+        if self.protocol() == Protocol::Pond {
+            return Ok(pond::to_share(term.clone()));
+        }
         let (cur, next) = self.round(vec![Lane::reshare(flat(term))])?.remove(0);
         Ok(ArithShare {
             cur: shaped(term.shape(), cur),
@@ -75,7 +104,14 @@ impl Party {
     /// [`Party::truncate_open`], then [`Party::settle`].
     pub fn truncate(&mut self, term: &ArrayD<u64>, frac_bits: u32) -> Result<ArithShare> {
         let pending = self.truncate_open(term, frac_bits)?;
-        self.settle(&pending)
+        match self.protocol() {
+            Protocol::Aby3 => self.settle(&pending),
+            // The servers' terms are the sharing; the producer holds shapes only.
+            Protocol::Pond if self.id() == PRODUCER => {
+                Ok(pond::to_share(ArrayD::zeros(pending.term.raw_dim())))
+            }
+            Protocol::Pond => Ok(pond::to_share(pending.term)),
+        }
     }
 
     /// The first round of [`Party::truncate`]: z / 2^f as a [`Pending`] sharing.
@@ -101,8 +137,17 @@ impl Party {
         self.count_rounds(1);
         let n = term.len();
         let mut masked = flat(term);
-        add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
-        let dealer = self.next_dealer(Dealing::Truncation);
+        // Under Pond the producer deals every truncation and holds no term: the servers'
+        // terms are the whole sharing, so neither a zero-sharing nor a dealer's term enters c.
+        let pond = self.protocol() == Protocol::Pond;
+        let dealer = if pond {
+            PRODUCER
+        } else {
+            add_into(&mut masked, &self.zero_share(nonce, Label::Zero, n));
+            self.next_dealer(Dealing::Truncation)
+        };
+        // Words a server receives from the dealer besides B's corrections: its term.
+        let dealer_term = if pond { 0 } else { n };
         let (a, b) = ((dealer + 1) % 3, (dealer + 2) % 3);
         let top = 1u64 << (63 - f);
         let high = top - 1;
@@ -129,7 +174,11 @@ impl Party {
                 // B's term without the sign of c, which only moves bits from 64 - f up.
                 y.push(top.wrapping_mul(wrap_b + msb_b).wrapping_sub(high_b));
             }
-            self.send_to(a, &masked)?;
+            if pond {
+                masked.clear();
+            } else {
+                self.send_to(a, &masked)?;
+            }
             masked.extend(pack_fields(&highs, 63 - f));
             masked.extend(pack_fields(&fields, f + 1));
             self.send_to(b, &masked)?;
@@ -152,7 +201,10 @@ impl Party {
             self.send_to(other, &mine)?;
             let from_other = self.recv_from(other, n)?;
             let corrections = if is_a { 0 } else { corrections_words(n, f) };
-            let from_dealer = self.recv_from(dealer, n + corrections)?;
+            let from_dealer = match dealer_term + corrections {
+                0 => vec![],
+                len => self.recv_from(dealer, len)?,
+            };
             let (high_mine, wrap_mine, msb_mine) = if is_a {
                 (
                     self.stream(to_dealer, nonce, Label::TruncRHigh, n),
@@ -160,16 +212,16 @@ impl Party {
                     self.stream(to_dealer, nonce, Label::TruncMsb, n),
                 )
             } else {
-                let (highs, fields) = from_dealer[n..].split_at(fields_words(n, 63 - f));
+                let (highs, fields) = from_dealer[dealer_term..].split_at(fields_words(n, 63 - f));
                 let fields = unpack_fields(fields, f + 1, 2 * n);
                 let (wraps, msbs) = fields.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
                 (unpack_fields(highs, 63 - f, n), wraps, msbs)
             };
+            let dealers_term = &from_dealer[..dealer_term];
             let c: Vec<u64> = (0..n)
                 .map(|i| {
-                    mine[i]
-                        .wrapping_add(from_other[i])
-                        .wrapping_add(from_dealer[i])
+                    let dealt = dealers_term.get(i).copied().unwrap_or(0);
+                    mine[i].wrapping_add(from_other[i]).wrapping_add(dealt)
                 })
                 .collect();
             // What this party learns: c without the half of the mask it knows itself.

@@ -10,6 +10,7 @@
 //! `msb_onehot`: [x >= 2^i] for every bit position i from one batch of comparisons; the
 //! one-hot of the top set bit is the difference of adjacent ones.
 
+use super::Protocol;
 use super::arith::{Pending, Settle};
 use super::dabit::DaBits;
 use super::party::Party;
@@ -110,6 +111,10 @@ impl Party {
         ys: &[Y],
         width: u32,
     ) -> Result<Vec<ArithShare>> {
+        if self.protocol() == Protocol::Pond {
+            let ys: Vec<&ArithShare> = ys.iter().map(Borrow::borrow).collect();
+            return self.pond_gate(x, &ys, width);
+        }
         let y_words: Vec<_> = ys
             .iter()
             .map(|y| (words(&y.borrow().cur), words(&y.borrow().next)))
@@ -196,6 +201,9 @@ impl Party {
     /// i < width, stacked as `[width, ...x.shape]`: b_i = [x >= 2^i] for every i from one
     /// batch of comparisons at width + 1 bits, then b_i - b_(i+1). Zero gives all zeros.
     pub fn msb_onehot(&mut self, x: &ArithShare, width: u32) -> Result<ArithShare> {
+        if self.protocol() == Protocol::Pond {
+            return self.pond_msb_onehot(x, width);
+        }
         let n = x.cur.len();
         let count = width as usize * n;
         let (cur, next) = (words(&x.cur), words(&x.next));

@@ -1,6 +1,9 @@
-//! The three-party protocol: 2-out-of-3 replicated secret sharing over Z_2^64 (ABY3-style,
-//! semi-honest, honest majority), with PRF-derived correlated randomness, one-round
-//! multiplication, exact-to-one-ulp truncation and exact comparison.
+//! The protocols, over one transport and one party state: ABY3 (2-out-of-3 replicated
+//! secret sharing over Z_2^64, semi-honest, honest majority), with PRF-derived correlated
+//! randomness, one-round multiplication, exact-to-one-ulp truncation and exact comparison;
+//! and Pond ([`pond`]: two servers holding 2-out-of-2 additive shares, the third party a
+//! crypto producer that only deals correlated randomness), which reuses the truncation and
+//! comparison with the producer as their fixed dealer.
 
 pub mod arith;
 mod bits;
@@ -10,6 +13,7 @@ mod dabit;
 pub mod hooks;
 mod merge;
 pub mod party;
+pub mod pond;
 pub mod prf;
 mod round;
 pub mod share;
@@ -21,6 +25,26 @@ pub use share::ArithShare;
 use crate::net::{Role, Transport, local::LocalTransport, local::network};
 use anyhow::{Result, anyhow};
 use std::thread::{Builder, JoinHandle};
+
+/// Which protocol the three parties run; the plan and the lowering are the same for both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// Three-party replicated secret sharing: every party computes, any two hold the secret.
+    #[default]
+    Aby3,
+    /// Two servers holding additive shares and a crypto producer dealing correlated
+    /// randomness, which never receives a masked or unmasked secret.
+    Pond,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Aby3 => "aby3",
+            Protocol::Pond => "pond",
+        }
+    }
+}
 
 /// Each party's endpoint passes through this before use (to observe a party's view).
 pub type WrapTransport = dyn Fn(LocalTransport) -> Box<dyn Transport> + Sync;
@@ -42,11 +66,17 @@ pub fn run_local_wrapped<T: Send, U>(
     outside: impl FnOnce(&mut LocalTransport, &mut LocalTransport) -> Result<U>,
 ) -> Result<([T; 3], U)> {
     let roles = [Role::Client, Role::ModelOwner];
-    run_local_roles(wrap, &roles, party_fn, |mut ends: Vec<LocalTransport>| {
-        let mut owner = ends.pop().expect("model owner endpoint");
-        let mut client = ends.pop().expect("client endpoint");
-        outside(&mut client, &mut owner)
-    })
+    run_local_roles(
+        wrap,
+        Protocol::Aby3,
+        &roles,
+        party_fn,
+        |mut ends: Vec<LocalTransport>| {
+            let mut owner = ends.pop().expect("model owner endpoint");
+            let mut client = ends.pop().expect("client endpoint");
+            outside(&mut client, &mut owner)
+        },
+    )
 }
 
 /// [`run_local_wrapped`] with any roles outside the parties (inputters, a result receiver):
@@ -54,6 +84,7 @@ pub fn run_local_wrapped<T: Send, U>(
 /// close when it drops them.
 pub fn run_local_roles<T: Send, U>(
     wrap: &WrapTransport,
+    protocol: Protocol,
     roles: &[Role],
     party_fn: impl Fn(&mut Party) -> Result<T> + Sync,
     outside: impl FnOnce(Vec<LocalTransport>) -> Result<U>,
@@ -65,7 +96,9 @@ pub fn run_local_roles<T: Send, U>(
         let party_fn = &party_fn;
         let handles: Vec<_> = ends
             .into_iter()
-            .map(|net| party_thread(&*net).spawn_scoped(scope, move || party_main(net, party_fn)))
+            .map(|net| {
+                party_thread(&*net).spawn_scoped(scope, move || party_main(net, protocol, party_fn))
+            })
             .collect();
         let outside_result = outside(outside_ends);
         let results = handles
@@ -86,7 +119,11 @@ pub struct LocalParties<T> {
 
 /// Starts the three compute parties: each agrees on keys with its neighbours through its
 /// endpoint wrapped by `wrap`, then runs the body `party_fn` makes for its index.
-pub fn spawn_local<T, F>(wrap: &WrapTransport, party_fn: impl Fn(usize) -> F) -> LocalParties<T>
+pub fn spawn_local<T, F>(
+    wrap: &WrapTransport,
+    protocol: Protocol,
+    party_fn: impl Fn(usize) -> F,
+) -> LocalParties<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut Party) -> Result<T> + Send + 'static,
@@ -97,7 +134,7 @@ where
         .enumerate()
         .map(|(id, net)| {
             let body = party_fn(id);
-            party_thread(&*net).spawn(move || party_main(net, body))
+            party_thread(&*net).spawn(move || party_main(net, protocol, body))
         })
         .collect();
     LocalParties {
@@ -147,8 +184,12 @@ fn party_thread(net: &dyn Transport) -> Builder {
     Builder::new().name(format!("party-{}", net.me().index()))
 }
 
-fn party_main<T>(net: Box<dyn Transport>, body: impl FnOnce(&mut Party) -> Result<T>) -> Result<T> {
-    Party::setup(net).and_then(|mut p| body(&mut p))
+fn party_main<T>(
+    net: Box<dyn Transport>,
+    protocol: Protocol,
+    body: impl FnOnce(&mut Party) -> Result<T>,
+) -> Result<T> {
+    Party::setup(net, protocol).and_then(|mut p| body(&mut p))
 }
 
 /// A party thread's result: its own, or why it did not start or did not finish.

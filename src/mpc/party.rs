@@ -6,6 +6,7 @@
 //! a counter that therefore stays in step across parties; streams within a call are told
 //! apart by a label.
 
+use super::Protocol;
 use super::hooks::{self, Fault, KeyUse};
 use super::prf::{Prf, Stream};
 use crate::net::{Role, Stats, Transport};
@@ -44,6 +45,16 @@ pub enum Label {
     /// The mask under which a comparison's two computing parties send their shares to the
     /// dealer.
     SignOpen,
+    /// Pond: the masks of a Beaver triple's first and second operands, and its product.
+    TripleX,
+    TripleY,
+    TripleProduct,
+    /// Pond: the mask r a comparison opens x + r under, and the XOR shares of its top bit.
+    CompareMask,
+    CompareTop,
+    /// Pond: a daBit's XOR and arithmetic shares.
+    DaBitXor,
+    DaBitArith,
 }
 
 /// The protocols where one party deals correlated randomness to the other two.
@@ -55,6 +66,7 @@ pub(crate) enum Dealing {
 
 pub struct Party {
     id: usize,
+    protocol: Protocol,
     net: Box<dyn Transport>,
     with_prev: Prf,
     with_next: Prf,
@@ -78,7 +90,7 @@ impl Party {
 
     /// Agrees on fresh PRF keys with both neighbours: each party draws the key it shares with
     /// its next neighbour from the OS CSPRNG and sends it there.
-    pub fn setup(net: Box<dyn Transport>) -> Result<Party> {
+    pub fn setup(net: Box<dyn Transport>, protocol: Protocol) -> Result<Party> {
         let Role::Party(id) = net.me() else {
             anyhow::bail!("{} is not a compute party", net.me())
         };
@@ -93,6 +105,7 @@ impl Party {
             Prf::from_key_words(&words).context("malformed key from the previous party")?;
         Ok(Party {
             id,
+            protocol,
             net,
             with_prev,
             with_next,
@@ -105,6 +118,10 @@ impl Party {
 
     pub fn id(&self) -> usize {
         self.id
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// Traffic as metered by the transport, with rounds counted as the protocol's

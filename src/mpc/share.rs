@@ -1,10 +1,13 @@
 //! Replicated secret sharing over Z_2^64: x = x_0 + x_1 + x_2, party i holds (x_i, x_{i+1}).
 //! Any one party's pair is uniformly random and independent of x; any two parties can
 //! reconstruct. Owners outside the three parties (client, model owner) share and receive
-//! values through the functions here.
+//! values through the functions here, for either protocol: under Pond the same dealing
+//! reaches the two servers alone (server 0 derives x_0 and x_1, server 1 receives x_2), and
+//! the crypto producer receives nothing.
 
+use super::Protocol;
 use super::hooks::{self, KeyUse};
-use super::party::{Party, Slot};
+use super::party::{Label, Link, Party, Slot};
 use super::prf::Prf;
 use crate::net::{Role, Transport};
 use anyhow::{Context, Result, ensure};
@@ -38,6 +41,7 @@ impl ArithShare {
 /// only component 2 = x - x0 - x1 travels, to parties 1 and 2: two elements on the wire
 /// instead of six. Each party still lacks one component, which is uniform to it.
 pub struct Dealer {
+    protocol: Protocol,
     keys: [Prf; 2],
     nonce: u64,
     introduced: bool,
@@ -45,8 +49,9 @@ pub struct Dealer {
 
 impl Dealer {
     /// Fresh keys from the OS CSPRNG, for one run with one set of parties.
-    pub fn from_os() -> Result<Dealer> {
+    pub fn from_os(protocol: Protocol) -> Result<Dealer> {
         Ok(Dealer {
+            protocol,
             keys: [
                 Prf::new(hooks::key(KeyUse::Owner { component: 0 })?),
                 Prf::new(hooks::key(KeyUse::Owner { component: 1 })?),
@@ -60,18 +65,22 @@ impl Dealer {
     pub fn send_secret(&mut self, net: &mut dyn Transport, x: &ArrayD<u64>) -> Result<()> {
         if !self.introduced {
             let [k0, k1] = self.keys.each_ref().map(Prf::key_words);
-            for (role, keys) in
-                Role::PARTIES
-                    .into_iter()
-                    .zip([[k0, k1].concat(), k1.to_vec(), k0.to_vec()])
-            {
+            let keys = [[k0, k1].concat(), k1.to_vec(), k0.to_vec()];
+            for (role, keys) in self.recipients().zip(keys) {
                 net.send(role, &keys)?;
             }
             self.introduced = true;
         }
         let [_, _, x2] = self.components(x);
-        net.send(Role::Party(1), &x2)?;
-        net.send(Role::Party(2), &x2)
+        for role in self.recipients().skip(1) {
+            net.send(role, &x2)?;
+        }
+        Ok(())
+    }
+
+    /// The parties that receive anything, in order: all three, or Pond's two servers.
+    fn recipients(&self) -> impl Iterator<Item = Role> {
+        Role::PARTIES.into_iter().take(holders(self.protocol))
     }
 
     /// The next sharing of `x`: x0 and x1 from the two keys, x2 = x - x0 - x1 in Z_2^64.
@@ -85,6 +94,14 @@ impl Dealer {
             .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
             .collect();
         [x0, x1, x2]
+    }
+}
+
+/// The parties that hold shares of a secret: the first two under Pond.
+fn holders(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Aby3 => 3,
+        Protocol::Pond => 2,
     }
 }
 
@@ -111,8 +128,10 @@ pub struct DealtShare {
 pub fn recv_dealt(party: &mut Party, from: Role, shape: &[usize]) -> Result<DealtShare> {
     let len = (shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)))
         .with_context(|| format!("a tensor of shape {shape:?} has too many elements"))?;
-    let nonce = party.next_dealing(from)?;
-    let sent = match party.sent_component() {
+    // Pond's crypto producer is dealt nothing: it holds the shape alone.
+    let holds = party.id() < holders(party.protocol());
+    let nonce = if holds { party.next_dealing(from)? } else { 0 };
+    let sent = match party.sent_component().filter(|_| holds) {
         None => None,
         Some(slot) => {
             let words = party.recv_role(from)?;
@@ -148,12 +167,16 @@ impl DealtShare {
     }
 
     fn made(&self, party: &Party, sent: Option<(Slot, ArrayD<u64>)>) -> Result<ArithShare> {
+        if party.id() >= holders(party.protocol()) {
+            // Pond's crypto producer: the shape alone.
+            return Ok(super::pond::to_share(ArrayD::zeros(IxDyn(&self.shape))));
+        }
         let [cur, next] = party.dealt_components(self.owner, self.nonce, self.len())?;
         let derived = |words: Option<Vec<u64>>| -> Result<ArrayD<u64>> {
             let words = words.context("a dealt component is either sent or derived")?;
             Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), words)?)
         };
-        Ok(match sent {
+        let dealt = match sent {
             Some((Slot::Cur, sent)) => ArithShare {
                 cur: sent,
                 next: derived(next)?,
@@ -166,22 +189,53 @@ impl DealtShare {
                 cur: derived(cur)?,
                 next: derived(next)?,
             },
+        };
+        Ok(match party.protocol() {
+            Protocol::Aby3 => dealt,
+            Protocol::Pond => super::pond::from_dealt(party, dealt),
         })
     }
 }
 
-/// Party side of a reveal to `to`: each party sends one component, so `to` learns the value
-/// and nobody else learns anything.
+/// Party side of a reveal to `to`: each share holder sends one additive term of the value
+/// plus its term of a fresh sharing of zero, so `to` learns the value and nothing about the
+/// sharing it came from, and nobody else learns anything. Under ABY3 the term is the
+/// party's first component; under Pond the server's share ([`super::pond::to_share`]).
 pub fn reveal_to(party: &mut Party, to: Role, share: &ArithShare) -> Result<()> {
-    let words: Vec<u64> = share.cur.iter().copied().collect();
+    let nonce = party.begin_call();
+    let n = share.cur.len();
+    let (mut words, zero): (Vec<u64>, Vec<u64>) = match party.protocol() {
+        Protocol::Aby3 => (
+            share.cur.iter().copied().collect(),
+            party.zero_share(nonce, Label::Zero, n),
+        ),
+        Protocol::Pond => {
+            let words = share.cur.iter().copied().collect();
+            match party.id() {
+                0 => (words, party.stream(Link::Next, nonce, Label::Zero, n)),
+                1 => {
+                    let z = party.stream(Link::Prev, nonce, Label::Zero, n);
+                    (words, z.into_iter().map(u64::wrapping_neg).collect())
+                }
+                _ => return Ok(()),
+            }
+        }
+    };
+    for (w, z) in words.iter_mut().zip(zero) {
+        *w = w.wrapping_add(z);
+    }
     party.send_role(to, &words)
 }
 
 /// Receiver side of [`reveal_to`].
-pub fn recv_revealed(net: &mut dyn Transport, shape: &[usize]) -> Result<ArrayD<u64>> {
+pub fn recv_revealed(
+    net: &mut dyn Transport,
+    protocol: Protocol,
+    shape: &[usize],
+) -> Result<ArrayD<u64>> {
     let len: usize = shape.iter().product();
     let mut sum = vec![0u64; len];
-    for role in Role::PARTIES {
+    for role in Role::PARTIES.into_iter().take(holders(protocol)) {
         let words = net.recv(role)?;
         ensure!(
             words.len() == len,
@@ -215,7 +269,7 @@ mod tests {
                 Ok([x, y])
             },
             |client, _| {
-                let mut dealer = Dealer::from_os()?;
+                let mut dealer = Dealer::from_os(Protocol::Aby3)?;
                 dealer.send_secret(client, &x)?;
                 dealer.send_secret(client, &y)?;
                 dealer.send_secret(client, &y)

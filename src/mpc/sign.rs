@@ -20,6 +20,7 @@
 //! No party receives anything that is not masked by randomness it does not know, so each
 //! party's view is independent of x.
 
+use super::Protocol;
 use super::bits::{BoolShare, pack_bits, to_planes};
 use super::hooks::{self, Fault};
 use super::merge::{self, Group};
@@ -258,6 +259,13 @@ impl Party {
             _ => Part::Masker,
         };
         let top = |v: &[u64]| pack_bits(&v.iter().map(|x| x >> (width - 1)).collect::<Vec<_>>());
+        // Under ABY3 the dealer learns the opened bits too (ρ is no party's); Pond's producer
+        // knows ρ, so the bits are opened to the two servers alone.
+        let to_dealer = if self.protocol() == Protocol::Aby3 {
+            words
+        } else {
+            0
+        };
         // The reader's and the masker's XOR shares of [x >= 0] go to each other with their
         // halves of ρ, and to the dealer masked by a stream the two share, so that the
         // dealer learns only their sum ⊕ ρ.
@@ -269,8 +277,8 @@ impl Party {
                 };
                 self.deal_sign(v, &plan, nonce, words, rider)?;
                 let direct = Direct {
-                    from_prev: words,
-                    from_next: words,
+                    from_prev: to_dealer,
+                    from_next: to_dealer,
                     ..Direct::default()
                 };
                 (vec![0; words], direct)
@@ -291,7 +299,7 @@ impl Party {
                 let mask = self.stream(Link::Next, nonce, Label::SignOpen, words);
                 let direct = Direct {
                     to_next: share.iter().zip(&rho.cur).map(|(s, r)| s ^ r).collect(),
-                    to_prev: (0..words)
+                    to_prev: (0..to_dealer)
                         .map(|k| share[k] ^ rho.next[k] ^ mask[k])
                         .collect(),
                     from_next: words,
@@ -309,7 +317,7 @@ impl Party {
                 let mask = self.stream(Link::Prev, nonce, Label::SignOpen, words);
                 let direct = Direct {
                     to_prev: share.iter().zip(&rho.next).map(|(s, r)| s ^ r).collect(),
-                    to_next: share.iter().zip(&mask).map(|(s, m)| s ^ m).collect(),
+                    to_next: (0..to_dealer).map(|k| share[k] ^ mask[k]).collect(),
                     from_prev: words,
                     from_next: 0,
                 };
@@ -331,7 +339,9 @@ impl Party {
         if let (Some(last), tail @ 1..) = (opened.last_mut(), n % 64) {
             *last &= (1 << tail) - 1;
         }
-        self.opened(&opened);
+        if to_dealer > 0 || !matches!(part, Part::Dealer) {
+            self.opened(&opened);
+        }
         Ok(opened)
     }
 

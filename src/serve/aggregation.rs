@@ -5,6 +5,7 @@
 
 use super::{inputter, receiver};
 use crate::aggregate::{self, Ring, Round};
+use crate::mpc::Protocol;
 use crate::mpc::{Party, WrapTransport, run_local_roles};
 use crate::net::{Role, Stats, Transport};
 use crate::tensor::FixedPoint;
@@ -152,7 +153,7 @@ impl Aggregation {
             Ok(party.stats())
         };
         let (parties, (values, included, outside)) =
-            run_local_roles(wrap, &roles, party_fn, |mut ends| {
+            run_local_roles(wrap, Protocol::Aby3, &roles, party_fn, |mut ends| {
                 let mut receiver = wrap(ends.pop().expect("the receiver's endpoint"));
                 let mut traffic = Stats::default();
                 for (k, (end, x)) in ends.iter_mut().zip(inputs).enumerate() {

@@ -14,6 +14,7 @@ use super::aggregation_net::{ACCEPTED, MAX_TEXT_WORDS, RoundRules, SESSION, refu
 use super::networked::Explained;
 use crate::aggregate::{self, Piece, Round};
 use crate::mpc::Party;
+use crate::mpc::Protocol;
 use crate::net::config::Config;
 use crate::net::frame::words_text;
 use crate::net::tls::{Caller, Event, Gate, Late, Waker, serve};
@@ -55,7 +56,7 @@ pub fn serve_round(
     let others: Vec<Role> = Role::PARTIES.into_iter().filter(|&r| r != me).collect();
     let (mesh, gate) = serve(config, me, SESSION, &others, late)?;
     let started = Instant::now();
-    let mut party = Party::setup(Box::new(Explained(mesh)))?;
+    let mut party = Party::setup(Box::new(Explained(mesh)), Protocol::Aby3)?;
     check_rules(&mut party, rules)?;
     log(&format!("opened {}", rules.describe()));
     let mut desk = Desk {

@@ -3,6 +3,7 @@
 
 use super::{Prediction, STOP, Setup};
 use crate::exec::Profile;
+use crate::mpc::Protocol;
 use crate::mpc::share::{Dealer, recv_revealed};
 use crate::net::{Role, Stats, Transport};
 use crate::plan::Plan;
@@ -14,6 +15,7 @@ use std::time::Instant;
 /// client's traffic.
 pub(super) fn request(
     net: &mut dyn Transport,
+    protocol: Protocol,
     dealer: &mut Dealer,
     plan: &Plan,
     inputs: &[ArrayD<u64>],
@@ -30,7 +32,7 @@ pub(super) fn request(
         .outputs
         .iter()
         .map(|&id| {
-            let revealed = recv_revealed(net, &plan.value(id).shape.resolve(batch))?;
+            let revealed = recv_revealed(net, protocol, &plan.value(id).shape.resolve(batch))?;
             Ok(plan.fixed_point.decode_array(revealed.view()))
         })
         .collect::<Result<Vec<_>>>()?;

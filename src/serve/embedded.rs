@@ -8,7 +8,7 @@ use super::party::{Terms, receive_weights, serve_requests};
 use super::{Prediction, Progress, Session, Setup, client};
 use crate::exec::Profile;
 use crate::mpc::share::Dealer;
-use crate::mpc::{LocalParties, Party, WrapTransport, spawn_local};
+use crate::mpc::{LocalParties, Party, Protocol, WrapTransport, spawn_local};
 use crate::net::{Stats, Transport};
 use crate::plan::Plan;
 use anyhow::{Context, Result, anyhow, bail};
@@ -22,6 +22,7 @@ use std::time::Instant;
 /// they all ended cleanly.
 pub struct EmbeddedSession {
     plan: Arc<Plan>,
+    protocol: Protocol,
     /// Until the session stops: the party threads and the outside endpoints.
     parties: Option<LocalParties<()>>,
     /// One per party, in party order: its setup report, then one per request.
@@ -42,33 +43,42 @@ struct PartyReport {
 }
 
 impl EmbeddedSession {
-    /// Starts the parties and shares the plan's secret weights with them.
-    pub fn start(plan: Arc<Plan>) -> Result<EmbeddedSession> {
-        Self::launch(plan, &|end| Box::new(end), None)
+    /// Starts the parties of `protocol` and shares the plan's secret weights with them.
+    pub fn start(plan: Arc<Plan>, protocol: Protocol) -> Result<EmbeddedSession> {
+        Self::launch(plan, protocol, &|end| Box::new(end), None)
     }
 
     /// [`EmbeddedSession::start`], telling `progress` the steps done as each request runs
     /// (party 0 counts them: the parties run the steps together).
-    pub fn start_with_progress(plan: Arc<Plan>, progress: Progress) -> Result<EmbeddedSession> {
-        Self::launch(plan, &|end| Box::new(end), Some(progress))
+    pub fn start_with_progress(
+        plan: Arc<Plan>,
+        protocol: Protocol,
+        progress: Progress,
+    ) -> Result<EmbeddedSession> {
+        Self::launch(plan, protocol, &|end| Box::new(end), Some(progress))
     }
 
     /// [`EmbeddedSession::start`] with every party endpoint passed through `wrap` first (to observe a
     /// party's view, or to inject faults).
-    pub fn start_wrapped(plan: Arc<Plan>, wrap: &WrapTransport) -> Result<EmbeddedSession> {
-        Self::launch(plan, wrap, None)
+    pub fn start_wrapped(
+        plan: Arc<Plan>,
+        protocol: Protocol,
+        wrap: &WrapTransport,
+    ) -> Result<EmbeddedSession> {
+        Self::launch(plan, protocol, wrap, None)
     }
 
     fn launch(
         plan: Arc<Plan>,
+        protocol: Protocol,
         wrap: &WrapTransport,
         progress: Option<Progress>,
     ) -> Result<EmbeddedSession> {
         let started = Instant::now();
         let secret_weights = secret_weights(&plan)?;
-        let client = Dealer::from_os()?;
+        let client = Dealer::from_os(protocol)?;
         let (senders, reports): (Vec<_>, Vec<_>) = (0..3).map(|_| channel()).unzip();
-        let mut parties = spawn_local(wrap, |id| {
+        let mut parties = spawn_local(wrap, protocol, |id| {
             let plan = plan.clone();
             let reports = senders[id].clone();
             let progress = progress.clone().filter(|_| id == 0);
@@ -77,13 +87,14 @@ impl EmbeddedSession {
         drop(senders);
         let mut session = EmbeddedSession {
             plan,
+            protocol,
             parties: None,
             reports,
             client,
             setup: Setup::default(),
             failure: None,
         };
-        let shared = share_weights(&mut parties.owner, &session.plan, &secret_weights)
+        let shared = share_weights(&mut parties.owner, protocol, &session.plan, &secret_weights)
             .and_then(|()| session.collect_reports());
         let owner = parties.owner.stats();
         session.parties = Some(parties);
@@ -119,8 +130,14 @@ impl EmbeddedSession {
             .as_mut()
             .context("the session is closed")?
             .client;
-        let (outputs, traffic) =
-            client::request(client, &mut self.client, &self.plan, inputs, batch)?;
+        let (outputs, traffic) = client::request(
+            client,
+            self.protocol,
+            &mut self.client,
+            &self.plan,
+            inputs,
+            batch,
+        )?;
         Ok((outputs, traffic, self.collect_reports()?))
     }
 

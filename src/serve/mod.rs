@@ -37,6 +37,7 @@ pub use party_server::PartyServer;
 pub use plaintext::PlaintextSession;
 
 use crate::exec::Profile;
+use crate::mpc::Protocol;
 use crate::net::Stats;
 use crate::plan::Plan;
 use anyhow::Result;
@@ -54,12 +55,33 @@ const STOP: u64 = 0;
 /// Which interpreter runs a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Three-party replicated secret sharing (the real thing).
-    Mpc,
+    /// Secret sharing under the given protocol (the real thing).
+    Mpc(Protocol),
     /// Plaintext fixed point, modelling the MPC arithmetic.
     Fixed,
     /// f32 reference.
     Float,
+}
+
+impl Mode {
+    /// How the tools name it: `mpc`, `fixed` or `float`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Mpc(_) => "mpc",
+            Mode::Fixed => "fixed",
+            Mode::Float => "float",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        // The default protocol goes unsaid, as the tools' output always had it.
+        match self {
+            Mode::Mpc(Protocol::Pond) => f.write_str("mpc (pond)"),
+            other => f.write_str(other.name()),
+        }
+    }
 }
 
 /// What a deployment pays once, before its first request: key agreement and sharing the
@@ -105,7 +127,7 @@ pub trait Session {
 /// plaintext interpreter otherwise.
 pub fn start(plan: Arc<Plan>, mode: Mode) -> Result<Box<dyn Session>> {
     Ok(match mode {
-        Mode::Mpc => Box::new(EmbeddedSession::start(plan)?),
+        Mode::Mpc(protocol) => Box::new(EmbeddedSession::start(plan, protocol)?),
         Mode::Fixed => Box::new(PlaintextSession::fixed(plan)?),
         Mode::Float => Box::new(PlaintextSession::float(plan)),
     })
@@ -184,7 +206,11 @@ mod tests {
         let float = predict(&plan, std::slice::from_ref(&x), Mode::Float)
             .unwrap()
             .outputs;
-        for mode in [Mode::Fixed, Mode::Mpc] {
+        for mode in [
+            Mode::Fixed,
+            Mode::Mpc(Protocol::Aby3),
+            Mode::Mpc(Protocol::Pond),
+        ] {
             let got = predict(&plan, std::slice::from_ref(&x), mode)
                 .unwrap()
                 .outputs;
@@ -208,12 +234,21 @@ mod tests {
             .to_string();
         assert!(e.contains("input x must have shape [N, 3]"), "{e}");
         let nan = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, f32::NAN, 0.0]).unwrap();
-        let e = predict(&plan, &[nan], Mode::Mpc).err().unwrap().to_string();
+        let e = predict(&plan, &[nan], Mode::Mpc(Protocol::Aby3))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("input x") && e.contains("NaN"), "{e}");
         let big = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1.0, 3e9, 0.0]).unwrap();
-        let e = predict(&plan, &[big], Mode::Mpc).err().unwrap().to_string();
+        let e = predict(&plan, &[big], Mode::Mpc(Protocol::Aby3))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("outside the fixed-point range"), "{e}");
-        let e = predict(&plan, &[], Mode::Mpc).err().unwrap().to_string();
+        let e = predict(&plan, &[], Mode::Mpc(Protocol::Aby3))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("takes 1 input"), "{e}");
     }
 }

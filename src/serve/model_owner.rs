@@ -3,6 +3,7 @@
 //! learns anything back.
 
 use super::encoding::{check_weight, encode_weight};
+use crate::mpc::Protocol;
 use crate::mpc::prf::os_key;
 use crate::mpc::share::Dealer;
 use crate::net::Transport;
@@ -24,10 +25,11 @@ pub(super) fn secret_weights(plan: &Plan) -> Result<Vec<usize>> {
 /// the model owner never holds them all in the ring at once.
 pub(super) fn share_weights(
     owner: &mut dyn Transport,
+    protocol: Protocol,
     plan: &Plan,
     secret: &[usize],
 ) -> Result<()> {
-    let mut dealer = Dealer::from_os()?;
+    let mut dealer = Dealer::from_os(protocol)?;
     secret
         .iter()
         .try_for_each(|&i| dealer.send_secret(owner, &encode_weight(plan, i)?))
@@ -37,7 +39,7 @@ pub(super) fn share_weights(
 /// 1 and 2, then the client. The components come from a fresh [`Dealer`], whose keys are
 /// dropped with it; each party's file holds its own pair only.
 pub fn deal(plan: &Plan) -> Result<Vec<SharedPlan>> {
-    let mut dealer = Dealer::from_os()?;
+    let mut dealer = Dealer::from_os(Protocol::Aby3)?;
     let mut pairs: [Vec<[ArrayD<u64>; 2]>; 3] = Default::default();
     for (i, w) in plan.weights.iter().enumerate() {
         if w.visibility != Visibility::Secret {

@@ -12,6 +12,7 @@
 use super::encoding::prepare;
 use super::{Prediction, Session, Setup, client};
 use crate::exec::{Profile, REVEAL_OP, REVEAL_STEP};
+use crate::mpc::Protocol;
 use crate::mpc::share::Dealer;
 use crate::net::config::Config;
 use crate::net::frame::{SessionId, words_of};
@@ -131,7 +132,7 @@ impl NetworkedSession {
         };
         Ok(NetworkedSession {
             net: Explained(net),
-            dealer: Dealer::from_os()?,
+            dealer: Dealer::from_os(Protocol::Aby3)?,
             plan: file.plan.clone(),
             setup: Setup {
                 traffic: Stats::default(),
@@ -190,8 +191,14 @@ impl Session for NetworkedSession {
     fn predict(&mut self, inputs: &[ArrayD<f32>]) -> Result<Prediction> {
         let (batch, encoded) = prepare(&self.plan, inputs)?;
         let started = Instant::now();
-        let (outputs, client) =
-            client::request(&mut self.net, &mut self.dealer, &self.plan, &encoded, batch)?;
+        let (outputs, client) = client::request(
+            &mut self.net,
+            Protocol::Aby3,
+            &mut self.dealer,
+            &self.plan,
+            &encoded,
+            batch,
+        )?;
         let names = step_names(&self.plan);
         let mut reports = vec![];
         for role in Role::PARTIES {

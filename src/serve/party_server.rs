@@ -10,6 +10,7 @@ use super::Progress;
 use super::networked::{Explained, describe, fingerprint};
 use super::party::{PartyWeight, PartyWeights, Terms, serve_requests, weight_values};
 use crate::exec::MpcValue;
+use crate::mpc::Protocol;
 use crate::mpc::{ArithShare, Party};
 use crate::net::config::Serving;
 use crate::net::frame::{MAX_WORDS, Refusal, SessionId};
@@ -144,7 +145,7 @@ impl PartyServer {
         let serving = self.serving;
         let idle = move |idle: bool| wait.set(Some(if idle { serving.idle } else { serving.wait }));
         idle(false);
-        let mut party = Party::setup(Box::new(Explained(net)))?;
+        let mut party = Party::setup(Box::new(Explained(net)), Protocol::Aby3)?;
         let mut served = 0;
         let outcome = serve_requests(
             &self.file.plan,

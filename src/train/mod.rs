@@ -21,7 +21,7 @@ pub use schedule::Schedule;
 use crate::exec::{FixedDomain, FloatDomain, REVEAL_STEP, estimate};
 use crate::import::{GraphNames, Model, read_model};
 use crate::lower::{Options as LowerOptions, convert};
-use crate::mpc::ArithShare;
+use crate::mpc::{ArithShare, Protocol};
 use crate::net::Stats;
 use crate::plan::{Plan, SharedPlan};
 use crate::serve::{Mode, share_files};
@@ -171,8 +171,15 @@ impl Trainer {
         progress: &EpochProgress<'_>,
     ) -> Result<Outcome> {
         let hyper = &options.hyper;
-        if options.share && options.mode != Mode::Mpc {
-            bail!("--share keeps the trained weights secret-shared, which only --mode mpc does");
+        match options.mode {
+            Mode::Mpc(Protocol::Aby3) => {}
+            Mode::Mpc(Protocol::Pond) if options.share => bail!(
+                "--share writes the parties' share files, which hold ABY3 shares; train with --protocol aby3 to keep the weights shared"
+            ),
+            _ if options.share => {
+                bail!("--share keeps the trained weights secret-shared, which only --mode mpc does")
+            }
+            _ => {}
         }
         let factor = hyper.lr / hyper.batch as f32;
         ensure!(
@@ -210,8 +217,9 @@ impl Trainer {
             ..Report::default()
         };
         let weights = match options.mode {
-            Mode::Mpc => {
+            Mode::Mpc(protocol) => {
                 let run = parties::train_mpc(
+                    protocol,
                     &self.forward,
                     &tp,
                     &prepared,

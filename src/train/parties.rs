@@ -11,7 +11,7 @@ use super::schedule::Schedule;
 use super::{EpochProgress, TrainedWeights};
 use crate::exec::{Domain, MpcDomain, MpcValue};
 use crate::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
-use crate::mpc::{ArithShare, run_local_roles};
+use crate::mpc::{ArithShare, Protocol, run_local_roles};
 use crate::net::{Role, Stats, Transport};
 use crate::plan::{Plan, Visibility};
 use anyhow::{Context, Result};
@@ -40,6 +40,7 @@ struct PartyResult {
 
 /// Trains `tp` (derived from `forward`) on `owners`' rows under the protocol.
 pub fn train_mpc(
+    protocol: Protocol,
     forward: &Plan,
     tp: &TrainingPlan,
     owners: &[(ArrayD<f32>, ArrayD<f32>)],
@@ -121,7 +122,7 @@ pub fn train_mpc(
     };
     let outside = |mut ends: Vec<crate::net::local::LocalTransport>| {
         let mut owner = ends.remove(0);
-        let mut dealer = Dealer::from_os()?;
+        let mut dealer = Dealer::from_os(protocol)?;
         for w in &tp.plan.weights {
             if w.visibility == Visibility::Secret {
                 let encoded = fixed
@@ -131,14 +132,14 @@ pub fn train_mpc(
             }
         }
         for (end, (x, y)) in ends.iter_mut().zip(owners) {
-            let mut dealer = Dealer::from_os()?;
+            let mut dealer = Dealer::from_os(protocol)?;
             dealer.send_secret(end, &fixed.encode_array(x.view())?)?;
             dealer.send_secret(end, &fixed.encode_array(y.view())?)?;
         }
         let mut losses = vec![];
         if tp.reports_loss {
             for epoch in 0..schedule.epochs.len() {
-                let sum = recv_revealed(&mut owner, &[])?;
+                let sum = recv_revealed(&mut owner, protocol, &[])?;
                 let loss = fixed.decode_array(sum.view()).sum();
                 losses.push(loss);
                 progress(epoch, Some(loss));
@@ -148,7 +149,8 @@ pub fn train_mpc(
         if !share {
             for &i in &tp.trained {
                 let shape = tp.plan.weights[i].data.shape();
-                revealed.push(fixed.decode_array(recv_revealed(&mut owner, shape)?.view()));
+                revealed
+                    .push(fixed.decode_array(recv_revealed(&mut owner, protocol, shape)?.view()));
             }
         }
         let traffic = ends
@@ -157,7 +159,7 @@ pub fn train_mpc(
         Ok((losses, revealed, traffic))
     };
     let (results, (losses, revealed, owners_traffic)) =
-        run_local_roles(&|end| Box::new(end), &roles, party, outside)?;
+        run_local_roles(&|end| Box::new(end), protocol, &roles, party, outside)?;
     let setup = results
         .iter()
         .fold(owners_traffic, |t, r| t.alongside(r.setup));

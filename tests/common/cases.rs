@@ -7,6 +7,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tfe::import::{BatchMode, BatchPolicy};
 use tfe::lower::{Options, Status, convert};
+use tfe::mpc::Protocol;
 use tfe::plan::Plan;
 use tfe::serve::{Mode, predict};
 
@@ -331,7 +332,7 @@ impl Case {
             for (mode, tolerance) in [
                 (Mode::Float, FLOAT_TOLERANCE),
                 (Mode::Fixed, FIXED_TOLERANCE),
-                (Mode::Mpc, FIXED_TOLERANCE),
+                (Mode::Mpc(Protocol::Aby3), FIXED_TOLERANCE),
             ] {
                 let got = predict(&plan, &inputs, mode)
                     .map_err(|e| format!("batch {batch} {mode:?}: {e:#}"))?

@@ -34,7 +34,8 @@ fn products_meeting_before_a_relu() {
     let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[3, 4]), |ix| {
         (ix[0] * 4 + ix[1]) as f32 * 0.37 - 2.0
     });
-    let run = tfe::serve::predict(&plan, &[x], tfe::serve::Mode::Mpc).unwrap();
+    let run =
+        tfe::serve::predict(&plan, &[x], tfe::serve::Mode::Mpc(tfe::mpc::Protocol::Aby3)).unwrap();
     let estimate = tfe::exec::estimate(&plan, 3).unwrap();
     let steps = |p: &tfe::exec::Profile| -> Vec<(u64, u64)> {
         p.steps
@@ -182,10 +183,14 @@ fn option_error(
         function.name()
     );
     let x = common::random(&[2, 40], 5, scale);
-    let got = predict(&plan, std::slice::from_ref(&x), Mode::Mpc)
-        .unwrap()
-        .outputs
-        .remove(0);
+    let got = predict(
+        &plan,
+        std::slice::from_ref(&x),
+        Mode::Mpc(tfe::mpc::Protocol::Aby3),
+    )
+    .unwrap()
+    .outputs
+    .remove(0);
     common::max_abs_diff(&got, &x.mapv(exact))
 }
 

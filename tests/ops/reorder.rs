@@ -214,7 +214,12 @@ fn moved_relu_gates_the_pooled_tensor() {
         .output("y");
     let sent = |c: &Case| {
         let inputs = c.inputs_for(2);
-        let run = tfe::serve::predict(&plan_of(c), &inputs, tfe::serve::Mode::Mpc).unwrap();
+        let run = tfe::serve::predict(
+            &plan_of(c),
+            &inputs,
+            tfe::serve::Mode::Mpc(tfe::mpc::Protocol::Aby3),
+        )
+        .unwrap();
         run.online.bytes_sent
     };
     let (moved, hidden) = (sent(&moved), sent(&hidden_behind_identity));

@@ -77,10 +77,14 @@ fn token_ids_out_of_the_vocabulary() {
         .plan;
     for bad in [5.0, -1.0, 1.5] {
         let ids = tensor(&[1, 2], &[0.0, bad]);
-        let e = tfe::serve::predict(&plan, &[ids], tfe::serve::Mode::Mpc)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = tfe::serve::predict(
+            &plan,
+            &[ids],
+            tfe::serve::Mode::Mpc(tfe::mpc::Protocol::Aby3),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(
             e.contains("input ids") && e.contains(&format!("{bad} is not a token id below 5")),
             "{e}"
