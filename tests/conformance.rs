@@ -1,4 +1,4 @@
-//! The ONNX backend node tests, run under three-party MPC.
+//! The ONNX backend node tests, run under MPC (both protocols).
 //!
 //! `scripts/conformance-data.sh` writes every node test case of the pinned `onnx` package to
 //! `target/conformance/` (or `$TFE_CONFORMANCE_DIR`), with integer and boolean inputs (shapes,
@@ -6,8 +6,8 @@
 //! inputs: then they are fed as secret float32 inputs), boolean outputs as 0/1, and a manifest
 //! saying which cases are out of scope by construction (dtypes, sequences, training mode). A case is *in scope*
 //! when it is not, and every op type in it is lowered by `tfe::lower::rules()`. Each in-scope
-//! case is converted with every input dimension as declared, run under `Mode::Mpc(Protocol::Aby3)`, and
-//! compared with the expected outputs at a fixed-point tolerance.
+//! case is converted with every input dimension as declared, run under both protocols (ABY3,
+//! then Pond), and compared with the expected outputs at a fixed-point tolerance.
 //!
 //! The test fails when an in-scope case fails without an entry in
 //! `tests/conformance_expected_failures.txt`, when an entry there passes or is no longer an
@@ -176,20 +176,27 @@ fn run_case(dir: &Path, case: &Case) -> Result<(), Failure> {
         .map_err(relative)?
         .plan;
     let inputs = read_numbered(&case_dir, "input", case.float_inputs());
-    let got = predict(&plan, &inputs, Mode::Mpc(Protocol::Aby3))
-        .map_err(relative)?
-        .outputs;
     let expected = read_numbered(&case_dir, "output", case.output_dtypes.len());
-    if got.len() != expected.len() {
-        return Err(Failure::new(format!(
-            "{} outputs, expected {}",
-            got.len(),
-            expected.len()
-        )));
-    }
     let tolerance = tolerance_for(case);
-    (got.iter().zip(&expected).enumerate())
-        .try_for_each(|(i, (g, e))| compare_output(i, g, e, tolerance))
+    for protocol in [Protocol::Aby3, Protocol::Pond] {
+        let got = predict(&plan, &inputs, Mode::Mpc(protocol))
+            .map_err(relative)?
+            .outputs;
+        if got.len() != expected.len() {
+            return Err(Failure::new(format!(
+                "{} outputs, expected {}",
+                got.len(),
+                expected.len()
+            )));
+        }
+        (got.iter().zip(&expected).enumerate())
+            .try_for_each(|(i, (g, e))| compare_output(i, g, e, tolerance))
+            .map_err(|f| match protocol {
+                Protocol::Aby3 => f,
+                Protocol::Pond => Failure::new(format!("under pond: {}", f.summary)),
+            })?;
+    }
+    Ok(())
 }
 
 fn compare_output(

@@ -126,6 +126,7 @@ fn check_fixture(name: &str) {
             (Mode::Float, FLOAT_TOLERANCE),
             (Mode::Fixed, OUTPUT_TOLERANCE),
             (Mode::Mpc(Protocol::Aby3), OUTPUT_TOLERANCE),
+            (Mode::Mpc(Protocol::Pond), OUTPUT_TOLERANCE),
         ] {
             let prediction = predict(&plan, &inputs, mode).unwrap();
             if mode == Mode::Mpc(Protocol::Aby3) {

@@ -30,6 +30,7 @@ fn onnxruntime_reference_cases() {
             (Mode::Float, 1e-4),
             (Mode::Fixed, 2e-3),
             (Mode::Mpc(Protocol::Aby3), 2e-3),
+            (Mode::Mpc(Protocol::Pond), 2e-3),
         ] {
             let got = predict(&plan, std::slice::from_ref(&input), mode)
                 .unwrap()

@@ -144,6 +144,7 @@ fn frozen_cnn_matches_tensorflow_semantics() {
             (Mode::Float, 1e-4),
             (Mode::Fixed, 2e-3),
             (Mode::Mpc(Protocol::Aby3), 2e-3),
+            (Mode::Mpc(Protocol::Pond), 2e-3),
         ] {
             let got = predict(&plan, std::slice::from_ref(&x), mode)
                 .unwrap()

@@ -333,6 +333,7 @@ impl Case {
                 (Mode::Float, FLOAT_TOLERANCE),
                 (Mode::Fixed, FIXED_TOLERANCE),
                 (Mode::Mpc(Protocol::Aby3), FIXED_TOLERANCE),
+                (Mode::Mpc(Protocol::Pond), FIXED_TOLERANCE),
             ] {
                 let got = predict(&plan, &inputs, mode)
                     .map_err(|e| format!("batch {batch} {mode:?}: {e:#}"))?
