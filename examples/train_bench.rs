@@ -94,7 +94,7 @@ fn main() -> Result<()> {
                 out.report.time.as_secs_f64() / steps,
                 out.report.traffic.bytes_sent as f64 / steps,
                 out.report.traffic.rounds as f64 / steps,
-                Trainer::step_cost(&tp)?,
+                Trainer::step_cost(&tp, Protocol::Aby3)?,
             ));
         }
         let (time, sent, rounds, estimate) = measured[0];

@@ -129,8 +129,8 @@ fn check_fixture(name: &str) {
             (Mode::Mpc(Protocol::Pond), OUTPUT_TOLERANCE),
         ] {
             let prediction = predict(&plan, &inputs, mode).unwrap();
-            if mode == Mode::Mpc(Protocol::Aby3) {
-                check_cost_estimate(name, &plan, batch, &prediction);
+            if let Mode::Mpc(protocol) = mode {
+                check_cost_estimate(name, &plan, batch, protocol, &prediction);
             }
             let got = prediction.outputs;
             assert_eq!(got.len(), expected.len(), "{name}: number of outputs");
@@ -169,8 +169,14 @@ fn check_fixture(name: &str) {
 }
 
 /// The plan's cost estimate must be what the protocol spends, step by step and in total.
-fn check_cost_estimate(name: &str, plan: &Plan, batch: usize, run: &Prediction) {
-    let estimate = estimate(plan, batch).unwrap();
+fn check_cost_estimate(
+    name: &str,
+    plan: &Plan,
+    batch: usize,
+    protocol: Protocol,
+    run: &Prediction,
+) {
+    let estimate = estimate(plan, batch, protocol).unwrap();
     assert_eq!(
         estimate.steps.steps.len(),
         run.profile.steps.len(),
@@ -185,8 +191,13 @@ fn check_cost_estimate(name: &str, plan: &Plan, batch: usize, run: &Prediction) 
         );
     }
     // Besides the estimate, the client sends the batch size to each party and, once, its two
-    // seeds (both to party 0, one each to parties 1 and 2): 3 + 8 words.
-    let overhead = 8 * (3 + 8);
+    // seeds (two words each; both to party 0, one each to parties 1 and 2 under ABY3, to
+    // server 1 alone under Pond): 3 + 8 or 3 + 6 words.
+    let seeds = match protocol {
+        Protocol::Aby3 => 8,
+        Protocol::Pond => 6,
+    };
+    let overhead = 8 * (3 + seeds);
     let online = estimate.total().bytes_sent + overhead;
     assert_eq!(
         online, run.online.bytes_sent,

@@ -268,7 +268,7 @@ fn the_cost_estimate_of_a_training_step_equals_the_parties_traffic() {
             opts.report_loss = report_loss;
             opts.mode = Mode::Mpc(Protocol::Aby3);
             let tp = trainer.plan(&opts.hyper, report_loss).unwrap();
-            let step = Trainer::step_cost(&tp).unwrap();
+            let step = Trainer::step_cost(&tp, Protocol::Aby3).unwrap();
             let report = trainer.train(&owners, &opts, &|_, _| ()).unwrap().report;
             assert_eq!(report.steps, 8);
             // The loss of each epoch is revealed to the model owner: one word per party.

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use tfe::lower::{Options, convert};
+use tfe::mpc::Protocol;
 use tfe::net::Role;
 use tfe::net::config::Config;
 use tfe::net::frame::{HEADER_LEN, Kind, Opener, Refusal, words_of};
@@ -38,7 +39,9 @@ fn file(data: &[u8], extension: &str) -> PathBuf {
 /// step's shapes resolved) runs.
 pub fn plan_file(data: &[u8]) {
     if let Ok(plan) = Plan::from_bytes(data, "fuzz.plan") {
-        let _ = tfe::exec::estimate(&plan, 1);
+        for protocol in [Protocol::Aby3, Protocol::Pond] {
+            let _ = tfe::exec::estimate(&plan, 1, protocol);
+        }
     }
 }
 

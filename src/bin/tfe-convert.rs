@@ -10,6 +10,7 @@ use tfe::cli;
 use tfe::exec::{Estimate, estimate, human_bytes};
 use tfe::import::{BatchMode, BatchPolicy, GraphNames};
 use tfe::lower::{GeluMethod, Options, SigmoidMethod, check, convert};
+use tfe::mpc::Protocol;
 use tfe::plan::{MAGIC, Plan};
 use tfe::serve::deal;
 use tfe::tensor::FixedPoint;
@@ -59,6 +60,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     batch: u64,
+    /// The protocol whose cost the estimate gives: aby3 (three computing parties) or pond
+    /// (two servers and a crypto producer). The plan is the same for both.
+    #[arg(long, value_enum, default_value = "aby3")]
+    protocol: Protocol,
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -133,7 +138,7 @@ fn main() {
 fn run_check(args: &Args, options: Options) -> Result<()> {
     let (coverage, plan) = check(&args.model, options)?;
     let estimate = plan
-        .map(|plan| estimate(&plan, args.batch as usize))
+        .map(|plan| estimate(&plan, args.batch as usize, args.protocol))
         .transpose()?;
     if args.json {
         let mut report = coverage.json();
@@ -236,7 +241,7 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
             "batch size {b} only (the model hard-codes it; re-export with a dynamic batch axis to serve any batch)"
         ),
     };
-    let cost = estimate(plan, args.batch as usize)?;
+    let cost = estimate(plan, args.batch as usize, args.protocol)?;
     if args.json {
         let summary = serde_json::json!({
             "estimate": cost.json(),

@@ -157,8 +157,8 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     if args.profile {
-        if mode == Mode::Mpc(Protocol::Aby3) {
-            let estimate = estimate(&plan, prediction.batch)?;
+        if let Mode::Mpc(protocol) = mode {
+            let estimate = estimate(&plan, prediction.batch, protocol)?;
             eprint!("{}", estimate.compare(&prediction.profile));
         } else {
             eprint!("{}", prediction.profile.table());

@@ -190,7 +190,7 @@ fn train(args: &Args) -> Result<()> {
             names
         }
     };
-    let estimate = Trainer::step_cost(&tp)?;
+    let estimate = Trainer::step_cost(&tp, args.protocol)?;
     let seconds = report.time.as_secs_f64();
     let trained: usize = tp
         .trained

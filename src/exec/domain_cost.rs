@@ -1,5 +1,5 @@
-//! The protocol's cost of a plan without running the protocol: the interpreter walks the
-//! plan as it would in mpc, and each secure primitive adds its closed-form [`Cost`]. The
+//! A protocol's cost of a plan without running it: the interpreter walks the plan as it
+//! would in mpc, and each secure primitive adds its closed-form [`Cost`] under the protocol. The
 //! values are zeros of the right shapes (the protocol never branches on data), tagged
 //! public or secret because the mpc domain computes on public values locally.
 
@@ -7,6 +7,7 @@ use super::approx::{self, Ring};
 use super::domain_mpc::ProductRoute;
 use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
+use crate::mpc::Protocol;
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
 use crate::plan::Function;
@@ -34,6 +35,7 @@ impl Costed {
 
 pub struct CostDomain {
     pub fixed: FixedPoint,
+    pub protocol: Protocol,
     pub total: Cost,
     /// Truncations so far: their dealer rotates as the parties' does.
     pub truncations: u64,
@@ -41,9 +43,10 @@ pub struct CostDomain {
 }
 
 impl CostDomain {
-    pub fn new(fixed: FixedPoint) -> CostDomain {
+    pub fn new(fixed: FixedPoint, protocol: Protocol) -> CostDomain {
         CostDomain {
             fixed,
+            protocol,
             total: Cost::FREE,
             truncations: 0,
             defer: false,
@@ -112,11 +115,15 @@ impl Domain for CostDomain {
                 .map(|y| self.linear(&MaskMap { mask: &keep }, &[y]))
                 .collect();
         }
-        self.total += Cost::gate(
+        let (n, width, gated) = (
             x.zeros.len() as u64,
             self.fixed.comparison_bits(),
             ys.len() as u64,
         );
+        self.total += match self.protocol {
+            Protocol::Aby3 => Cost::gate(n, width, gated),
+            Protocol::Pond => Cost::pond_gate(n, width, gated),
+        };
         Ok(vec![self.secret(x.zeros.clone()); ys.len()])
     }
 
@@ -126,7 +133,7 @@ impl Domain for CostDomain {
     }
 
     fn defer(&mut self, on: bool) {
-        self.defer = on;
+        self.defer = on && self.protocol == Protocol::Aby3;
     }
 
     fn stats(&self) -> Stats {
@@ -176,19 +183,22 @@ impl Ring for CostDomain {
         let addend_secret = addend.is_some_and(|a| a.secret);
         let n = zeros.len() as u64;
         let mut pending = None;
-        self.total += match ProductRoute::of(&secrets, addend_secret, shift) {
-            ProductRoute::Local => Cost::FREE,
-            ProductRoute::Reshare => Cost::reshare(n),
-            ProductRoute::Truncate => {
-                self.truncations += 1;
-                if self.defer {
-                    pending = Some((self.truncations % 3) as usize);
-                    Cost::truncate_open(n, shift)
-                } else {
-                    Cost::truncate(n, shift)
-                }
+        let route = ProductRoute::of(&secrets, addend_secret, shift);
+        if self.protocol == Protocol::Pond {
+            let operands: usize = (pairs.iter())
+                .filter(|(x, y)| x.secret && y.secret)
+                .map(|(x, y)| x.zeros.len() + y.zeros.len())
+                .sum();
+            if operands > 0 {
+                self.total += Cost::pond_products(operands as u64, n);
             }
-        };
+            if route == ProductRoute::Truncate {
+                self.total += Cost::pond_truncate(n, shift);
+            }
+        } else {
+            let cost = self.aby3_products(route, n, shift, &mut pending);
+            self.total += cost;
+        }
         Ok(Costed {
             zeros,
             secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
@@ -201,8 +211,38 @@ impl Ring for CostDomain {
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.zeros.shape());
         if x.secret {
-            self.total += Cost::msb_onehot(x.zeros.len() as u64, width);
+            let n = x.zeros.len() as u64;
+            self.total += match self.protocol {
+                Protocol::Aby3 => Cost::msb_onehot(n, width),
+                Protocol::Pond => Cost::pond_msb_onehot(n, width),
+            };
         }
         Ok(Costed::new(ArrayD::zeros(IxDyn(&shape)), x.secret))
+    }
+}
+
+impl CostDomain {
+    /// What ABY3 spends on a sum of products of `n` elements taking `route`; a truncation
+    /// left pending records its dealer in `pending`.
+    fn aby3_products(
+        &mut self,
+        route: ProductRoute,
+        n: u64,
+        shift: u32,
+        pending: &mut Option<usize>,
+    ) -> Cost {
+        match route {
+            ProductRoute::Local => Cost::FREE,
+            ProductRoute::Reshare => Cost::reshare(n),
+            ProductRoute::Truncate => {
+                self.truncations += 1;
+                if self.defer {
+                    *pending = Some((self.truncations % 3) as usize);
+                    Cost::truncate_open(n, shift)
+                } else {
+                    Cost::truncate(n, shift)
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 use super::domain_cost::{CostDomain, Costed};
 use super::profile::human_bytes;
 use super::{Profile, REVEAL_OP, REVEAL_STEP, run};
+use crate::mpc::Protocol;
 use crate::mpc::cost::Cost;
 use crate::net::Stats;
 use crate::plan::{Plan, Visibility};
@@ -17,6 +18,7 @@ use std::fmt::Write;
 #[derive(Clone, Debug)]
 pub struct Estimate {
     pub batch: usize,
+    pub protocol: Protocol,
     /// Per plan step, then the reveal of the outputs (no times).
     pub steps: Profile,
     /// The client sharing its inputs.
@@ -31,8 +33,8 @@ fn stats(cost: Cost) -> Stats {
     }
 }
 
-pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
-    let mut dom = CostDomain::new(plan.fixed_point);
+pub fn estimate(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimate> {
+    let mut dom = CostDomain::new(plan.fixed_point, protocol);
     let tagged = |shape: &[usize], secret: bool| Costed::new(ArrayD::zeros(IxDyn(shape)), secret);
     let input_shapes: Vec<Vec<usize>> = plan
         .inputs
@@ -52,7 +54,10 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
         REVEAL_STEP,
         REVEAL_OP,
         Default::default(),
-        stats(Cost::reveal(revealed)),
+        stats(match protocol {
+            Protocol::Aby3 => Cost::reveal(revealed),
+            Protocol::Pond => Cost::pond_reveal(revealed),
+        }),
     );
     let shared = input_shapes
         .iter()
@@ -60,8 +65,12 @@ pub fn estimate(plan: &Plan, batch: usize) -> Result<Estimate> {
         .sum();
     Ok(Estimate {
         batch,
+        protocol,
         steps,
-        input: Cost::input(shared),
+        input: match protocol {
+            Protocol::Aby3 => Cost::input(shared),
+            Protocol::Pond => Cost::pond_input(shared),
+        },
     })
 }
 
@@ -94,8 +103,12 @@ impl Estimate {
         let nodes = self.by_node();
         let width = nodes.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(7);
         let mut out = format!(
-            "estimated online cost per inference at batch {} (protocol formulas: bytes grow with the batch, rounds do not)\n{:<width$}  {:>7}  {:>10}\n",
-            self.batch, "node", "rounds", "bytes"
+            "estimated online cost per inference at batch {} under {} (protocol formulas: bytes grow with the batch, rounds do not)\n{:<width$}  {:>7}  {:>10}\n",
+            self.batch,
+            self.protocol.name(),
+            "node",
+            "rounds",
+            "bytes"
         );
         let mut row = |name: &str, s: Stats| {
             writeln!(
@@ -123,6 +136,7 @@ impl Estimate {
         let total = self.total();
         json!({
             "batch": self.batch,
+            "protocol": self.protocol.name(),
             "input_bytes": self.input.bytes(),
             "nodes": nodes,
             "rounds": total.rounds,

@@ -34,6 +34,10 @@ pub fn product_term(
     Ok(term)
 }
 
+/// A bilinear map on ring tensors (matmul, convolution, element-wise product), as the
+/// interpreter hands it to the protocol.
+pub type RingMap<'b> = &'b dyn Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>;
+
 fn add_into(a: &mut [u64], b: &[u64]) {
     for (a, b) in a.iter_mut().zip(b) {
         *a = a.wrapping_add(*b);
@@ -66,7 +70,7 @@ impl Party {
     pub fn secret_products(
         &mut self,
         pairs: &[(&ArithShare, &ArithShare)],
-        b: &dyn Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>,
+        b: RingMap,
     ) -> Result<ArrayD<u64>> {
         if self.protocol() == Protocol::Pond {
             let shares: Vec<_> = pairs.iter().map(|(x, y)| (&x.cur, &y.cur)).collect();

@@ -1,9 +1,10 @@
 //! What each protocol call costs on the wire, in closed form: the words all three parties
-//! send together and the synchronous rounds on the critical path. The protocol is
-//! data-oblivious, so these depend only on sizes; tests/protocol.rs checks every formula
-//! against the metered transport, word for word.
+//! send together and the synchronous rounds on the critical path, for ABY3 and (the `pond_`
+//! functions) for Pond. The protocols are data-oblivious, so these depend only on sizes;
+//! tests/protocol.rs checks every formula against the metered transport, word for word.
 
 use super::arith::corrections_words;
+use super::bits::fields_words;
 use super::sign::SignPlan;
 use std::ops::{Add, AddAssign};
 
@@ -119,6 +120,61 @@ impl Cost {
     pub fn reveal(n: u64) -> Cost {
         Cost {
             words: 3 * n,
+            rounds: 0,
+        }
+    }
+
+    /// Pond: Beaver products of pairs with `operands` elements in all (both operands of
+    /// every pair) into `n` elements: each server opens its share of every operand to the
+    /// other, the producer sends server 1 its share of the masks' product.
+    pub fn pond_products(operands: u64, n: u64) -> Cost {
+        Cost {
+            words: 2 * operands + n,
+            rounds: 1,
+        }
+    }
+
+    /// Pond: a truncation by 2^f, whose result is the servers' sharing: each server opens
+    /// its masked term to the other, the producer sends server 1 its corrections.
+    pub fn pond_truncate(n: u64, f: u32) -> Cost {
+        Cost {
+            words: 2 * n + corrections_words(n as usize, f) as u64,
+            rounds: 1,
+        }
+    }
+
+    /// Pond: `y [x >= 0]` for `gated` values y over `n` elements at `width` bits: the
+    /// opening of x + r (`width` bits per value) and of each y - a, the producer's shares
+    /// (v's top bit, ρ, each a ρ) to server 1, then the comparison with the producer as
+    /// dealer, its bits opened to the servers only.
+    pub fn pond_gate(n: u64, width: u32, gated: u64) -> Cost {
+        let sign = SignPlan::new(width);
+        let words = n.div_ceil(64);
+        let opened = 2 * (fields_words(n as usize, width) as u64 + gated * n);
+        let dealt = words + n * (1 + gated);
+        Cost {
+            words: opened + dealt + sign.words(n) - 2 * words,
+            rounds: 1 + sign.rounds() as u64,
+        }
+    }
+
+    /// Pond: the top bit's one-hot: `width` comparisons per value at `width + 1` bits.
+    pub fn pond_msb_onehot(n: u64, width: u32) -> Cost {
+        Cost::pond_gate(u64::from(width) * n, width + 1, 0)
+    }
+
+    /// Pond: an owner dealing a secret of `n` elements: component 2 to server 1 alone.
+    pub fn pond_input(n: u64) -> Cost {
+        Cost {
+            words: n,
+            rounds: 0,
+        }
+    }
+
+    /// Pond: both servers sending their share to the receiver.
+    pub fn pond_reveal(n: u64) -> Cost {
+        Cost {
+            words: 2 * n,
             rounds: 0,
         }
     }

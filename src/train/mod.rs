@@ -278,8 +278,8 @@ impl Trainer {
     /// The protocol's cost of one training step (rounds and bytes), from the closed forms:
     /// the plan's steps, without the inputs' sharing and the outputs' reveal that a
     /// prediction has (a step gathers its batch and keeps its outputs shared).
-    pub fn step_cost(tp: &TrainingPlan) -> Result<Stats> {
-        let steps = estimate(&tp.plan, tp.batch)?.steps.steps;
+    pub fn step_cost(tp: &TrainingPlan, protocol: Protocol) -> Result<Stats> {
+        let steps = estimate(&tp.plan, tp.batch, protocol)?.steps.steps;
         Ok(steps
             .iter()
             .filter(|s| s.node != REVEAL_STEP)

@@ -36,7 +36,7 @@ fn products_meeting_before_a_relu() {
     });
     let run =
         tfe::serve::predict(&plan, &[x], tfe::serve::Mode::Mpc(tfe::mpc::Protocol::Aby3)).unwrap();
-    let estimate = tfe::exec::estimate(&plan, 3).unwrap();
+    let estimate = tfe::exec::estimate(&plan, 3, tfe::mpc::Protocol::Aby3).unwrap();
     let steps = |p: &tfe::exec::Profile| -> Vec<(u64, u64)> {
         p.steps
             .iter()

@@ -205,7 +205,10 @@ fn a_comparison_costs_one_gate() {
         let plan = tfe::lower::convert(&c.onnx.save(&c.name), c.options())
             .unwrap()
             .plan;
-        tfe::exec::estimate(&plan, 3).unwrap().total().rounds
+        tfe::exec::estimate(&plan, 3, tfe::mpc::Protocol::Aby3)
+            .unwrap()
+            .total()
+            .rounds
     };
     for op in ["Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal"] {
         assert_eq!(rounds(op, false), GATE, "{op}");
@@ -251,7 +254,11 @@ fn comparisons_of_one_tensor_share_a_gate() {
         .unwrap()
         .plan;
     // ArgMax's tree (3 levels of 6 -> 3 -> 2 -> 1) and then one gate for all seven
-    let argmax = tfe::exec::estimate(&plan, 3).unwrap().total().rounds - GATE;
+    let argmax = tfe::exec::estimate(&plan, 3, tfe::mpc::Protocol::Aby3)
+        .unwrap()
+        .total()
+        .rounds
+        - GATE;
     assert_eq!(argmax, 3 * GATE, "rounds beyond the comparisons' one gate");
     assert_eq!(
         c.statuses().iter().filter(|(_, s)| *s == "folded").count(),

@@ -152,7 +152,9 @@ fn overlapping_max_pool_goes_one_axis_at_a_time() {
     let plan = tfe::lower::convert(&c.onnx.save(&c.name), c.options())
         .unwrap()
         .plan;
-    let total = tfe::exec::estimate(&plan, 1).unwrap().total();
+    let total = tfe::exec::estimate(&plan, 1, tfe::mpc::Protocol::Aby3)
+        .unwrap()
+        .total();
     let width = plan.fixed_point.comparison_bits();
     let gates = [36u64, 36, 16, 16]
         .iter()

@@ -8,12 +8,10 @@
 
 use super::{PRODUCER, producer_link};
 use crate::mpc::Party;
+use crate::mpc::arith::RingMap;
 use crate::mpc::party::Label;
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn, Zip};
-
-/// A bilinear map on ring tensors.
-type Map<'b> = &'b dyn Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>;
 
 fn add(a: &mut ArrayD<u64>, b: &ArrayD<u64>) {
     Zip::from(a).and(b).for_each(|a, &b| *a = a.wrapping_add(b));
@@ -29,7 +27,7 @@ impl Party {
     pub(crate) fn beaver_products(
         &mut self,
         pairs: &[(&ArrayD<u64>, &ArrayD<u64>)],
-        map: Map,
+        map: RingMap,
     ) -> Result<ArrayD<u64>> {
         ensure!(
             !pairs.is_empty() && pairs.len() < 256,
