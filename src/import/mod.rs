@@ -180,6 +180,11 @@ impl Model {
         if self.outputs.is_empty() {
             bail!("the model declares no graph outputs; there is nothing to predict");
         }
+        if let Some(missing) = self.outputs.iter().find(|o| !defined.contains(o.as_str())) {
+            bail!(
+                "graph output '{missing}' is not computed by any node, nor is it a graph input or initializer; the model file is malformed, export it again"
+            );
+        }
         Ok(())
     }
 
