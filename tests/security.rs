@@ -30,6 +30,15 @@
 //!
 //! Negative controls (`mpc::hooks::Fault`) remove a mask or reuse one, and the test asserts
 //! that the statistic then fails.
+//!
+//! Under Pond the same statistic runs on each server's view (the plan's products of
+//! secrets then take Beaver triples, and every truncation and comparison has the producer
+//! as dealer), with controls for the Beaver masks, the truncation's r, the daBit and the
+//! tables; the crypto producer's view must hold nothing but the key it is given and the
+//! client's public batch size and stop request.
+//!
+//! `TFE_DEBUG_VIEW=1` prints which sender each range of a view's words came from, to place a
+//! failing word.
 
 use ndarray::{ArrayD, IxDyn};
 use std::sync::{Arc, Mutex};
@@ -138,28 +147,36 @@ fn settings() -> [(Arc<Plan>, ArrayD<f32>); 2] {
     ]
 }
 
-/// Party `party`'s view of one run, as one vector of words.
-fn view(plan: &Arc<Plan>, input: &ArrayD<f32>, party: usize) -> Vec<u64> {
+/// Party `party`'s view of one run under `protocol`, as one vector of words.
+fn view(plan: &Arc<Plan>, input: &ArrayD<f32>, protocol: Protocol, party: usize) -> Vec<u64> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let wrap = move |end: tfe::net::local::LocalTransport| -> Box<dyn Transport> {
         if end.me() == Role::Party(party as u8) {
             let sink = sink.clone();
-            Box::new(Tap::new(end, move |_from, words: &[u64]| {
+            Box::new(Tap::new(end, move |from, words: &[u64]| {
+                if std::env::var("TFE_DEBUG_VIEW").is_ok() {
+                    let at = sink.lock().unwrap().len();
+                    eprintln!(
+                        "view {at}..{}: {from} ({} words)",
+                        at + words.len(),
+                        words.len()
+                    );
+                }
                 sink.lock().unwrap().extend_from_slice(words)
             }))
         } else {
             Box::new(end)
         }
     };
-    let session = EmbeddedSession::start_wrapped(plan.clone(), Protocol::Aby3, &wrap).unwrap();
+    let session = EmbeddedSession::start_wrapped(plan.clone(), protocol, &wrap).unwrap();
     let got = run_requests(Box::new(session), std::slice::from_ref(input), 1, |_| ()).unwrap();
     assert_eq!(got.outputs.len(), 2);
     seen.lock().unwrap().clone()
 }
 
 /// `RUNS` views of `party` in each setting, with its keys fixed and `fault` in force.
-fn views(party: usize, fault: Option<Fault>) -> [Vec<Vec<u64>>; 2] {
+fn views(protocol: Protocol, party: usize, fault: Option<Fault>) -> [Vec<Vec<u64>>; 2] {
     let controls = Controls {
         fixed_party: Some((party, 0x5ec0_0000 + party as u64)),
         fault,
@@ -167,7 +184,7 @@ fn views(party: usize, fault: Option<Fault>) -> [Vec<Vec<u64>>; 2] {
     // Each run under its own `with`: keys are drawn afresh per run, the fixed ones equal.
     settings().map(|(plan, input)| {
         (0..RUNS)
-            .map(|_| hooks::with(controls, || view(&plan, &input, party)))
+            .map(|_| hooks::with(controls, || view(&plan, &input, protocol, party)))
             .collect()
     })
 }
@@ -362,51 +379,100 @@ fn audit(sets: &[Vec<Vec<u64>>; 2]) -> Audit {
     a
 }
 
-#[test]
-fn every_partys_view_is_independent_of_the_input_and_the_weights() {
-    // The plan computes what the fixed-point interpreter does, so its values are in range.
-    // (Under the controls' lock, with none in force: other tests here break masks.)
+/// The plan computes under `protocol` what the fixed-point interpreter does, so its values
+/// are in range. (Under the controls' lock, with none in force: other tests here break
+/// masks.)
+fn agrees_with_fixed_point(protocol: Protocol) {
     hooks::with(Controls::default(), || {
         for (plan, input) in settings() {
             let fixed = predict(&plan, std::slice::from_ref(&input), Mode::Fixed).unwrap();
-            let mpc = predict(
-                &plan,
-                std::slice::from_ref(&input),
-                Mode::Mpc(Protocol::Aby3),
-            )
-            .unwrap();
+            let mpc = predict(&plan, std::slice::from_ref(&input), Mode::Mpc(protocol)).unwrap();
             for (f, m) in fixed.outputs.iter().zip(&mpc.outputs) {
                 let err = f
                     .iter()
                     .zip(m)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0f32, f32::max);
-                assert!(err < 1e-3, "mpc differs from fixed point by {err}");
+                assert!(err < 1e-3, "{protocol:?} differs from fixed point by {err}");
             }
         }
     });
+}
+
+/// `party`'s views under `protocol` pass every statistic.
+fn independent(protocol: Protocol, party: usize) {
+    let a = audit(&views(protocol, party, None));
+    println!("{protocol:?} party {party}: {}", a.summary());
+    assert!(a.words > 2000, "party {party} sees {} words", a.words);
+    let failures = a.failures();
+    assert!(
+        failures.is_empty(),
+        "{protocol:?}: party {party}'s view depends on the secrets: {}",
+        failures.join("; ")
+    );
+}
+
+#[test]
+fn every_partys_view_is_independent_of_the_input_and_the_weights() {
+    agrees_with_fixed_point(Protocol::Aby3);
     for party in 0..3 {
-        let a = audit(&views(party, None));
-        println!("party {party}: {}", a.summary());
-        assert!(a.words > 2000, "party {party} sees {} words", a.words);
-        let failures = a.failures();
-        assert!(
-            failures.is_empty(),
-            "party {party}'s view depends on the secrets: {}",
-            failures.join("; ")
-        );
+        independent(Protocol::Aby3, party);
     }
 }
 
-/// The statistic fails on `party`'s view when `fault` breaks a mask.
-fn fails_with(fault: Fault, party: usize, expect: &str) {
-    let a = audit(&views(party, Some(fault)));
+/// Pond: each server's view passes the statistic, and the crypto producer receives
+/// nothing but the key server 1 drew for it and the client's public batch size and stop.
+#[test]
+fn under_pond_each_servers_view_is_independent_and_the_producer_sees_nothing() {
+    agrees_with_fixed_point(Protocol::Pond);
+    for server in 0..2 {
+        independent(Protocol::Pond, server);
+    }
+    // Its key, then the client's batch size and its stop request (both public).
+    for (setting, runs) in views(Protocol::Pond, 2, None).iter().enumerate() {
+        for view in runs {
+            assert_eq!(
+                view[2..],
+                [WIDTH as u64, 0],
+                "setting {setting}: the producer saw {view:?}"
+            );
+        }
+    }
+}
+
+/// The statistic fails on `party`'s view under `protocol` when `fault` breaks a mask.
+fn fails_under(protocol: Protocol, fault: Fault, party: usize, expect: &str) {
+    let a = audit(&views(protocol, party, Some(fault)));
     let failures = a.failures();
-    println!("{fault:?}, party {party}: {}", a.summary());
+    println!("{protocol:?} {fault:?}, party {party}: {}", a.summary());
     assert!(
         failures.iter().any(|f| f.contains(expect)),
-        "{fault:?} should make party {party}'s view fail with \"{expect}\": {failures:?}"
+        "{protocol:?} {fault:?} should make party {party}'s view fail with \"{expect}\": {failures:?}"
     );
+}
+
+fn fails_with(fault: Fault, party: usize, expect: &str) {
+    fails_under(Protocol::Aby3, fault, party, expect);
+}
+
+#[test]
+fn under_pond_beaver_operands_opened_without_their_masks_fail() {
+    fails_under(Protocol::Pond, Fault::UnmaskedTriple, 1, "share a mask");
+}
+
+#[test]
+fn under_pond_a_truncation_without_its_mask_fails() {
+    fails_under(Protocol::Pond, Fault::UnmaskedTruncation, 0, "not fresh");
+}
+
+#[test]
+fn under_pond_a_comparison_opened_without_its_dabit_fails() {
+    fails_under(Protocol::Pond, Fault::UnmaskedComparison, 1, "not fresh");
+}
+
+#[test]
+fn under_pond_comparison_tables_without_masks_fail() {
+    fails_under(Protocol::Pond, Fault::UnmaskedTables, 0, "stuck");
 }
 
 #[test]

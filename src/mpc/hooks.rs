@@ -29,6 +29,8 @@ pub enum Fault {
     ReusedDaBit,
     /// Every protocol call uses the same nonce (every stream is reused).
     ReusedNonce,
+    /// Pond's servers open their Beaver operands without the triple's masks.
+    UnmaskedTriple,
 }
 
 /// Whether `fault` is switched on.

@@ -139,9 +139,8 @@ impl Party {
                 (0..n).map(|i| mine[i].wrapping_add(theirs[i])).collect()
             })
             .collect();
-        // What a server learns: c and the y - a, under masks the producer drew.
-        self.opened(&c);
-        opened_ys.iter().for_each(|e| self.opened(e));
+        // What a server learns from c and the y - a is the other server's message alone
+        // (the rest is its own): its view holds that already.
         let (top, rho, dealt_products) = if id == 0 {
             let products: Vec<Vec<u64>> = (0..ys.len())
                 .map(|k| stream(self, 0, Label::TripleProduct, k + 1, n))
