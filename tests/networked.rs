@@ -5,7 +5,9 @@
 mod common;
 
 use common::children::{Children, free_ports, run};
-use common::deploy::{CONVERT, PARTY, PKI, PREDICT, deployment, fixture, parties, s};
+use common::deploy::{
+    CONVERT, PARTY, PKI, PREDICT, deployment, deployment_for, fixture, parties, s,
+};
 use common::{max_abs_diff, profile_table, read_npy, temp_dir};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
@@ -101,6 +103,54 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
     let embedded = read_npy(&embedded_out);
     assert!(max_abs_diff(&networked, &embedded) <= TOLERANCE);
     assert_eq!(top1(&networked), top1(&embedded));
+}
+
+/// Pond networked: server 0, server 1 and the crypto producer as three processes on the
+/// files of a Pond dealing; the client takes the protocol from its plan file, and its
+/// answers, measured traffic and estimate agree as under ABY3. A client that asks for
+/// another protocol than its file's is refused before connecting.
+#[test]
+fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
+    let dir = scratch("pond");
+    let config = deployment_for(&dir, "cnn_bn", "10000", "pond");
+    let mut children = Children::new(&dir);
+    parties(
+        &mut children,
+        &config,
+        |i| dir.join(format!("model.party{i}.plan")),
+        &["--once"],
+    );
+    let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
+    let wrong = client(
+        &mut children,
+        &config,
+        &dir,
+        &input,
+        &["--protocol", "aby3"],
+    );
+    let (status, err) = children.wait(wrong, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("was dealt for --protocol pond"), "{err}");
+    let client = client(
+        &mut children,
+        &config,
+        &dir,
+        &input,
+        &["-o", &s(&out), "--profile"],
+    );
+    let (status, err) = children.wait(client, Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert!(err.contains("mpc (pond): batch 32,"), "{err}");
+    let table = profile_table(&err).unwrap_or_else(|| panic!("no profile table\n{err}"));
+    table.assert_measured_equals_estimated();
+    for i in 0..3 {
+        let (status, err) = children.wait(i, Duration::from_secs(30));
+        assert!(status.success(), "party {i}: {err}");
+    }
+    let got = read_npy(&out);
+    let expected = read_npy(&fixture("cnn_bn", "expected_b32.npy"));
+    assert!(max_abs_diff(&got, &expected) <= TOLERANCE);
+    assert_eq!(top1(&got), top1(&expected));
 }
 
 #[test]

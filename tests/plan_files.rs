@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use sha2::{Digest, Sha256};
+use tfe::mpc::Protocol;
 use tfe::plan::{Dim, Op, Plan, PlanBuilder, PlanFileError, Shape, SharedPlan, Source, Visibility};
 use tfe::serve::deal;
 use tfe::tensor::FixedPoint;
@@ -43,7 +44,7 @@ fn share_files_carry_no_fingerprint_of_the_model() {
         contains(&plan.to_bytes(), MODEL_HASH),
         "the owner's plan keeps it"
     );
-    let files = deal(&plan).unwrap();
+    let files = deal(&plan, Protocol::Aby3).unwrap();
     for file in &files {
         let bytes = file.to_bytes();
         assert!(!contains(&bytes, MODEL_HASH), "{:?}", file.holder);
@@ -53,6 +54,32 @@ fn share_files_carry_no_fingerprint_of_the_model() {
         assert_eq!(back.dealing, files[0].dealing);
         assert_eq!(back.plan.source, Source::withheld());
     }
+}
+
+/// Pond's files: each server keeps one additive share of every secret weight, the two
+/// summing to the encoded weight, and the crypto producer's file holds no share at all;
+/// every file reads back as a Pond dealing.
+#[test]
+fn pond_share_files_give_the_servers_one_share_each_and_the_producer_none() {
+    let plan = plan();
+    let files = deal(&plan, Protocol::Pond).unwrap();
+    let back: Vec<SharedPlan> = (files.iter())
+        .map(|f| SharedPlan::from_bytes(&f.to_bytes(), "share").unwrap())
+        .collect();
+    assert!(back.iter().all(|f| f.protocol == Protocol::Pond));
+    assert_eq!(back[0].shares[0].len(), 1);
+    assert_eq!(back[1].shares[0].len(), 1);
+    assert!(back[2].shares.is_empty() && back[3].shares.is_empty());
+    let encoded = plan
+        .fixed_point
+        .encode_array(plan.weights[0].data.view())
+        .unwrap();
+    let mut sum = back[0].shares[0][0].clone();
+    sum.zip_mut_with(&back[1].shares[0][0], |a, b| *a = a.wrapping_add(*b));
+    assert_eq!(sum, encoded);
+    assert_ne!(back[0].shares[0][0], encoded);
+    // The producer's file is the public plan alone: no longer than the client's.
+    assert_eq!(files[2].to_bytes().len(), files[3].to_bytes().len());
 }
 
 /// The sections of a container file (after magic and version), each as its body.
@@ -100,7 +127,7 @@ fn damaged(result: Result<impl Sized, PlanFileError>) -> String {
 #[test]
 fn weight_sizes_are_checked_before_anything_is_allocated() {
     let plan_bytes = plan().to_bytes();
-    let files = deal(&plan()).unwrap();
+    let files = deal(&plan(), Protocol::Aby3).unwrap();
     let party = files[0].to_bytes();
     let client = files[3].to_bytes();
     for dims in [
@@ -141,7 +168,7 @@ fn share_files_are_owner_only_even_over_an_existing_file() {
     let path = dir.join("model.party0.plan");
     std::fs::write(&path, b"left over").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let files = deal(&plan()).unwrap();
+    let files = deal(&plan(), Protocol::Aby3).unwrap();
     files[0].write(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");

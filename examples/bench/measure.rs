@@ -274,7 +274,7 @@ fn start_networked(plan: &Plan) -> Result<(NetworkedSession, Parties)> {
         Default::default(),
     )?;
     let mut client_file = None;
-    for file in deal(plan)? {
+    for file in deal(plan, Protocol::Aby3)? {
         file.write(&dir.join(format!("{}.plan", file.holder.name())))?;
         if file.holder == Holder::Client {
             client_file = Some(file);

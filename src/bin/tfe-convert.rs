@@ -60,8 +60,9 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     batch: u64,
-    /// The protocol whose cost the estimate gives: aby3 (three computing parties) or pond
-    /// (two servers and a crypto producer). The plan is the same for both.
+    /// The protocol whose cost the estimate gives, and that --share deals for: aby3 (three
+    /// computing parties) or pond (two servers and a crypto producer). The plan is the
+    /// same for both.
     #[arg(long, value_enum, default_value = "aby3")]
     protocol: Protocol,
     /// Print machine-readable JSON instead of text.
@@ -201,16 +202,22 @@ fn is_plan(path: &Path) -> bool {
 
 /// Deals `plan` into one file per compute party and one for the client, next to `out`, and
 /// says what was written.
-fn write_shares(plan: &Plan, out: &Path) -> Result<String> {
+fn write_shares(plan: &Plan, out: &Path, protocol: Protocol) -> Result<String> {
     let stem = out.with_extension("");
     let mut names = vec![];
-    for file in deal(plan)? {
+    for file in deal(plan, protocol)? {
         let path = stem.with_extension(format!("{}.plan", file.holder.name()));
         file.write(&path)?;
         names.push(path.display().to_string());
     }
+    let held = match protocol {
+        Protocol::Aby3 => "one per compute party: its two share components of every secret weight",
+        Protocol::Pond => {
+            "for Pond's server 0, server 1 (each its additive share of every secret weight) and crypto producer (no shares)"
+        }
+    };
     Ok(format!(
-        "{} (one per compute party: its two share components of every secret weight) and {} (the public plan, no weights)",
+        "{} ({held}) and {} (the public plan, no weights)",
         names[..3].join(", "),
         names[3]
     ))
@@ -222,12 +229,15 @@ fn run_convert(args: &Args, options: Options) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.model.with_extension("plan"));
     if args.share && is_plan(&args.model) {
-        println!("wrote {}", write_shares(&Plan::read(&args.model)?, &out)?);
+        println!(
+            "wrote {}",
+            write_shares(&Plan::read(&args.model)?, &out, args.protocol)?
+        );
         return Ok(());
     }
     let converted = convert(&args.model, options)?;
     let written = if args.share {
-        write_shares(&converted.plan, &out)?
+        write_shares(&converted.plan, &out, args.protocol)?
     } else {
         converted.plan.write(&out)?;
         out.display().to_string()

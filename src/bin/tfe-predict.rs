@@ -37,9 +37,10 @@ struct Args {
     #[arg(long, value_enum, default_value = "mpc")]
     mode: ModeArg,
     /// The secure protocol of --mode mpc: aby3 (three computing parties, replicated
-    /// shares) or pond (two servers and a crypto producer; embedded only for now).
-    #[arg(long, value_enum, default_value = "aby3")]
-    protocol: Protocol,
+    /// shares) or pond (two servers and a crypto producer) [default: aby3 embedded; with
+    /// --config, the protocol the client plan was dealt for].
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
     /// Print time, bytes sent and rounds per step, and totals; in mpc mode (embedded or
     /// networked) beside the estimate that tfe-convert --check prints.
     #[arg(long)]
@@ -77,14 +78,6 @@ fn main() {
             )
             .exit();
     }
-    if args.config.is_some() && args.protocol == Protocol::Pond {
-        Args::command()
-            .error(
-                ErrorKind::ArgumentConflict,
-                "--protocol pond runs embedded only for now; drop --config, or use --protocol aby3 with the networked parties",
-            )
-            .exit();
-    }
     cli::run(|| run(&args))
 }
 
@@ -114,7 +107,18 @@ fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|p| cli::read_npy(p))
         .collect::<Result<Vec<_>>>()?;
-    let mode = args.mode.with(args.protocol);
+    let protocol = match (&shared, args.protocol) {
+        (Some(file), Some(asked)) if asked != file.protocol => bail!(
+            "{} was dealt for --protocol {}, not {}; drop --protocol, or deal the plan again with tfe-convert --share --protocol {}",
+            args.plan.display(),
+            file.protocol.name(),
+            asked.name(),
+            asked.name()
+        ),
+        (Some(file), _) => file.protocol,
+        (None, asked) => asked.unwrap_or_default(),
+    };
+    let mode = args.mode.with(protocol);
     let (bar, steps) = match progress(mode, args.config.is_some()) {
         Some((bar, steps)) => (Some(bar), steps),
         None => (None, None),

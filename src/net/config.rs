@@ -49,8 +49,13 @@ struct RawTimeouts {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoles {
+    /// Under Pond the parties are server 0, server 1 and the crypto producer; the file may
+    /// name them so.
+    #[serde(alias = "server0")]
     party0: Option<RawEndpoint>,
+    #[serde(alias = "server1")]
     party1: Option<RawEndpoint>,
+    #[serde(alias = "crypto_producer")]
     party2: Option<RawEndpoint>,
     client: Option<RawEndpoint>,
     model_owner: Option<RawEndpoint>,
@@ -484,6 +489,23 @@ mod tests {
         assert_eq!(config.name(Role::Inputter(0)), "adam");
         assert_eq!(config.field(Role::Inputter(1)), "roles.inputters.zoe");
         assert!(config.endpoint(Role::Receiver).is_ok());
+        // Pond's names for the parties read as the same roles.
+        let pond = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"party0\"", "\"server0\"")
+            .replace("\"party1\"", "\"server1\"")
+            .replace("\"party2\"", "\"crypto_producer\"");
+        assert!(pond.contains("crypto_producer"));
+        let renamed = dir.join("pond.json");
+        std::fs::write(&renamed, pond).unwrap();
+        let pond = Config::load(&renamed).unwrap();
+        for p in 0..3 {
+            let (a, b) = (
+                config.endpoint(Role::Party(p)),
+                pond.endpoint(Role::Party(p)),
+            );
+            assert_eq!(a.unwrap().address, b.unwrap().address);
+        }
         let e = format!("{:#}", config.inputter("eve").unwrap_err());
         assert!(
             e.contains("\"eve\" is not an inputter") && e.contains("adam, zoe"),

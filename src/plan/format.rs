@@ -10,20 +10,23 @@
 //! binary because they are most of the bytes.
 //!
 //! A share file ([`SharedPlan`]) is what one role of a networked deployment holds: the same
-//! sections, with the secret weights replaced by that role's replicated share pair, so that
-//! no compute party ever holds the model in the clear:
+//! sections, with the secret weights replaced by that role's shares, so that no compute
+//! party ever holds the model in the clear:
 //!
 //! ```text
 //! magic "TFESHARE" | format version: u32 LE
-//! header length: u64 LE | header (JSON: holder, plan_sha256, dealing) | SHA-256(header)
+//! header length: u64 LE | header (JSON: holder, plan_sha256, dealing, protocol) | SHA-256(header)
 //! graph length: u64 LE | graph (JSON, as in a plan) | SHA-256(graph)
 //! public length: u64 LE | public weights (f32 LE, in order; secret ones left out) | SHA-256
 //! shares length: u64 LE | shares (u64 LE) | SHA-256(shares)
 //! ```
-//! For party i the shares section holds, per secret weight in plan order, the fixed-point
-//! components x_i then x_(i+1 mod 3) of x = x_0 + x_1 + x_2; for the client it is empty.
+//! Under ABY3 the shares section of party i holds, per secret weight in plan order, the
+//! fixed-point components x_i then x_(i+1 mod 3) of x = x_0 + x_1 + x_2; under Pond, a
+//! server's one additive share; for the client and Pond's crypto producer it is empty. A
+//! header without a protocol (files written before Pond) is ABY3's.
 
 use super::{Plan, Source, Visibility, Weight};
+use crate::mpc::Protocol;
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -269,6 +272,12 @@ struct ShareHeader {
     holder: String,
     plan_sha256: String,
     dealing: String,
+    #[serde(default = "aby3")]
+    protocol: String,
+}
+
+fn aby3() -> String {
+    Protocol::Aby3.name().into()
 }
 
 /// One role's file of a dealt plan (see the module docs for the layout).
@@ -283,9 +292,12 @@ pub struct SharedPlan {
     pub plan_sha256: String,
     /// A random id of the dealing (lowercase hex): shares of two dealings do not combine.
     pub dealing: String,
-    /// For party i, per secret weight in plan order: components x_i and x_(i+1 mod 3).
-    /// Empty for the client.
-    pub shares: Vec<[ArrayD<u64>; 2]>,
+    /// The protocol the shares are for.
+    pub protocol: Protocol,
+    /// Per secret weight in plan order, the components this holder keeps
+    /// ([`SharedPlan::components`] of them): under ABY3 x_i and x_(i+1 mod 3) for party i,
+    /// under Pond a server's additive share. Empty for the client and Pond's producer.
+    pub shares: Vec<Vec<ArrayD<u64>>>,
 }
 
 impl SharedPlan {
@@ -299,6 +311,15 @@ impl SharedPlan {
         let graph = serde_json::to_vec(&graph).expect("plans always serialise");
         let public = weight_bytes(plan, |w| w.visibility == Visibility::Public);
         (graph, public)
+    }
+
+    /// How many components of each secret weight `holder`'s file keeps under `protocol`.
+    pub fn components(holder: Holder, protocol: Protocol) -> usize {
+        match (holder, protocol) {
+            (Holder::Client, _) => 0,
+            (Holder::Party(_), Protocol::Aby3) => 2,
+            (Holder::Party(i), Protocol::Pond) => usize::from(i < 2),
+        }
     }
 
     /// The hash that every file of a dealing of `plan` carries.
@@ -315,6 +336,7 @@ impl SharedPlan {
             holder: self.holder.name(),
             plan_sha256: self.plan_sha256.clone(),
             dealing: self.dealing.clone(),
+            protocol: self.protocol.name().into(),
         })
         .expect("headers always serialise");
         let (graph, public) = Self::public_sections(&self.plan);
@@ -374,12 +396,18 @@ impl SharedPlan {
             serde_json::from_slice(header).map_err(|e| damaged(format!("header section: {e}")))?;
         let holder = Holder::parse(&header.holder)
             .ok_or_else(|| damaged(format!("unknown holder {:?}", header.holder)))?;
+        let protocol = [Protocol::Aby3, Protocol::Pond]
+            .into_iter()
+            .find(|p| p.name() == header.protocol)
+            .ok_or_else(|| damaged(format!("unknown protocol {:?}", header.protocol)))?;
+        let components = Self::components(holder, protocol);
         let mut plan: Plan =
             serde_json::from_slice(graph).map_err(|e| damaged(format!("graph section: {e}")))?;
-        // A party's file holds two components (16 bytes) per secret value, a client's none.
-        let unstored_limit = match holder {
-            Holder::Client => MAX_UNSTORED_ELEMENTS,
-            Holder::Party(_) => shares.len() / 16,
+        // A party's file holds its components (8 bytes each) of every secret value, a
+        // client's (and Pond's producer's) none.
+        let unstored_limit = match components {
+            0 => MAX_UNSTORED_ELEMENTS,
+            n => shares.len() / (8 * n),
         };
         fill_weights(
             &mut plan,
@@ -396,8 +424,8 @@ impl SharedPlan {
         let mut words = shares
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()));
-        let mut pairs = vec![];
-        if holder != Holder::Client {
+        let mut kept = vec![];
+        if components > 0 {
             for w in plan
                 .weights
                 .iter()
@@ -408,7 +436,11 @@ impl SharedPlan {
                     ArrayD::from_shape_vec(w.data.raw_dim(), data)
                         .map_err(|_| damaged("shares section shorter than the graph says".into()))
                 };
-                pairs.push([component()?, component()?]);
+                kept.push(
+                    (0..components)
+                        .map(|_| component())
+                        .collect::<Result<_, _>>()?,
+                );
             }
         }
         if words.next().is_some() || shares.len() % 8 != 0 {
@@ -419,7 +451,8 @@ impl SharedPlan {
             plan,
             plan_sha256: header.plan_sha256,
             dealing: header.dealing,
-            shares: pairs,
+            protocol,
+            shares: kept,
         })
     }
 }

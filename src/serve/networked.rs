@@ -89,6 +89,8 @@ fn step_names(plan: &Plan) -> Vec<(&str, &str)> {
 /// shares of its inputs and reconstructing the outputs itself.
 pub struct NetworkedSession {
     net: Explained,
+    /// The dealing's protocol, as the client's file says.
+    protocol: Protocol,
     dealer: Dealer,
     plan: Plan,
     setup: Setup,
@@ -132,7 +134,8 @@ impl NetworkedSession {
         };
         Ok(NetworkedSession {
             net: Explained(net),
-            dealer: Dealer::from_os(Protocol::Aby3)?,
+            dealer: Dealer::from_os(file.protocol)?,
+            protocol: file.protocol,
             plan: file.plan.clone(),
             setup: Setup {
                 traffic: Stats::default(),
@@ -193,7 +196,7 @@ impl Session for NetworkedSession {
         let started = Instant::now();
         let (outputs, client) = client::request(
             &mut self.net,
-            Protocol::Aby3,
+            self.protocol,
             &mut self.dealer,
             &self.plan,
             &encoded,

@@ -10,14 +10,15 @@ use super::Progress;
 use super::networked::{Explained, describe, fingerprint};
 use super::party::{PartyWeight, PartyWeights, Terms, serve_requests, weight_values};
 use crate::exec::MpcValue;
-use crate::mpc::Protocol;
-use crate::mpc::{ArithShare, Party};
+use crate::mpc::pond::{self, PRODUCER};
+use crate::mpc::{ArithShare, Party, Protocol};
 use crate::net::config::Serving;
 use crate::net::frame::{MAX_WORDS, Refusal, SessionId};
 use crate::net::tls::{Connection, Node, Refused, TlsTransport, join};
 use crate::net::{Role, Transport};
 use crate::plan::{Holder, SharedPlan};
-use anyhow::{Context, Result, anyhow, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use ndarray::ArrayD;
 use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -43,15 +44,27 @@ impl PartyServer {
             "{name} holds the shares of {}, not of party{id}; give each party the .party{id}.plan file written for it",
             file.holder.name()
         );
-        let mut pairs = std::mem::take(&mut file.shares).into_iter();
-        let weights = weight_values(&file.plan, |_| {
-            let [cur, next] = pairs
-                .next()
-                .with_context(|| format!("{name} lacks the shares of a weight"))?;
-            Ok(PartyWeight::Held(MpcValue::Secret(ArithShare {
-                cur,
-                next,
-            })))
+        let mut kept = std::mem::take(&mut file.shares).into_iter();
+        let protocol = file.protocol;
+        let weights = weight_values(&file.plan, |w| {
+            let share = match (protocol, kept.next()) {
+                (Protocol::Aby3, Some(pair)) => {
+                    let [cur, next]: [ArrayD<u64>; 2] = pair.try_into().map_err(|_| {
+                        anyhow!("{name} does not hold two components of every weight")
+                    })?;
+                    ArithShare { cur, next }
+                }
+                (Protocol::Pond, Some(mut one)) if one.len() == 1 => pond::to_share(one.remove(0)),
+                // Pond's producer holds shapes only.
+                (Protocol::Pond, None) if id == PRODUCER as u8 => {
+                    pond::to_share(ArrayD::zeros(w.data.shape()))
+                }
+                _ => bail!(
+                    "{name} lacks the shares of weight {}",
+                    file.plan.value(w.value).name
+                ),
+            };
+            Ok(PartyWeight::Held(MpcValue::Secret(share)))
         })?;
         Ok(PartyServer {
             me: Role::Party(id),
@@ -145,7 +158,7 @@ impl PartyServer {
         let serving = self.serving;
         let idle = move |idle: bool| wait.set(Some(if idle { serving.idle } else { serving.wait }));
         idle(false);
-        let mut party = Party::setup(Box::new(Explained(net)), Protocol::Aby3)?;
+        let mut party = Party::setup(Box::new(Explained(net)), self.file.protocol)?;
         let mut served = 0;
         let outcome = serve_requests(
             &self.file.plan,

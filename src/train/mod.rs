@@ -269,10 +269,10 @@ impl Trainer {
     pub fn share_files(&self, shares: &[Vec<ArithShare>; 3]) -> Result<Vec<SharedPlan>> {
         let pairs = shares.each_ref().map(|held| {
             held.iter()
-                .map(|s| [s.cur.clone(), s.next.clone()])
+                .map(|s| vec![s.cur.clone(), s.next.clone()])
                 .collect()
         });
-        share_files(&self.forward, pairs)
+        share_files(&self.forward, Protocol::Aby3, pairs)
     }
 
     /// The protocol's cost of one training step (rounds and bytes), from the closed forms:

@@ -23,6 +23,11 @@ pub fn fixture(name: &str, file: &str) -> PathBuf {
 /// The test PKI (with the tfe-pki binary), `model` converted to model.plan and that plan
 /// dealt to share files, in `dir`.
 pub fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
+    deployment_for(dir, model, read_ms, "aby3")
+}
+
+/// [`deployment`] with the share files dealt for `protocol`.
+pub fn deployment_for(dir: &Path, model: &str, read_ms: &str, protocol: &str) -> PathBuf {
     let pki = dir.join("pki");
     let ports = free_ports();
     let (status, err) = run(
@@ -35,7 +40,8 @@ pub fn deployment(dir: &Path, model: &str, read_ms: &str) -> PathBuf {
     let (model, plan) = (fixture(model, "model.onnx"), s(&dir.join("model.plan")));
     let (status, err) = run(CONVERT, &[&s(&model), "-o", &plan], dir, "convert.log");
     assert!(status.success(), "{err}");
-    let (status, err) = run(CONVERT, &[&plan, "--share", "-o", &plan], dir, "share.log");
+    let share = [&plan, "--share", "--protocol", protocol, "-o", &plan];
+    let (status, err) = run(CONVERT, &share, dir, "share.log");
     assert!(status.success(), "{err}");
     pki.join("parties.json")
 }
