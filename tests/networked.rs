@@ -52,27 +52,36 @@ fn top1(x: &ArrayD<f32>) -> Vec<usize> {
         .collect()
 }
 
+/// The three parties of `config` on the share files dealt in `dir`, each serving one
+/// request.
+fn parties_once(dir: &Path, config: &Path) -> Children {
+    let mut children = Children::new(dir);
+    parties(
+        &mut children,
+        config,
+        |i| dir.join(format!("model.party{i}.plan")),
+        &["--once"],
+    );
+    children
+}
+
+/// A client on cnn_bn's batch of 32 writing `out` with `--profile`; its stderr once it
+/// succeeded.
+fn profiled_client(children: &mut Children, config: &Path, dir: &Path, out: &Path) -> String {
+    let input = fixture("cnn_bn", "input_b32.npy");
+    let client = client(children, config, dir, &input, &["-o", &s(out), "--profile"]);
+    let (status, err) = children.wait(client, Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    err
+}
+
 #[test]
 fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_and_profile() {
     let dir = scratch("agreement");
     let config = deployment(&dir, "cnn_bn", "10000");
-    let mut children = Children::new(&dir);
-    parties(
-        &mut children,
-        &config,
-        |i| dir.join(format!("model.party{i}.plan")),
-        &["--once"],
-    );
+    let mut children = parties_once(&dir, &config);
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
-    let client = client(
-        &mut children,
-        &config,
-        &dir,
-        &input,
-        &["-o", &s(&out), "--profile"],
-    );
-    let (status, err) = children.wait(client, Duration::from_secs(120));
-    assert!(status.success(), "{err}");
+    let err = profiled_client(&mut children, &config, &dir, &out);
     assert!(
         err.contains("mpc: batch 32,") && err.contains("rounds (networked"),
         "{err}"
@@ -113,13 +122,7 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
 fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
     let dir = scratch("pond");
     let config = deployment_for(&dir, "cnn_bn", "10000", "pond");
-    let mut children = Children::new(&dir);
-    parties(
-        &mut children,
-        &config,
-        |i| dir.join(format!("model.party{i}.plan")),
-        &["--once"],
-    );
+    let mut children = parties_once(&dir, &config);
     let (input, out) = (fixture("cnn_bn", "input_b32.npy"), dir.join("out.npy"));
     let wrong = client(
         &mut children,
@@ -131,15 +134,7 @@ fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
     let (status, err) = children.wait(wrong, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("was dealt for --protocol pond"), "{err}");
-    let client = client(
-        &mut children,
-        &config,
-        &dir,
-        &input,
-        &["-o", &s(&out), "--profile"],
-    );
-    let (status, err) = children.wait(client, Duration::from_secs(120));
-    assert!(status.success(), "{err}");
+    let err = profiled_client(&mut children, &config, &dir, &out);
     assert!(err.contains("mpc (pond): batch 32,"), "{err}");
     let table = profile_table(&err).unwrap_or_else(|| panic!("no profile table\n{err}"));
     table.assert_measured_equals_estimated();
