@@ -1,5 +1,5 @@
-//! Private training through the library: the derived backward pass against torch (float
-//! to 1e-6, and mpc and fixed point close to float), mpc against float step by step on the
+//! Private training through the library, under both protocols: the derived backward pass
+//! against torch (float to 1e-6, and mpc and fixed point close to float), mpc against float step by step on the
 //! public schedule, the accuracies of docs/TRAINING.md's "done when", fine-tuning a head on
 //! a frozen convolutional body, and the refusals.
 
@@ -133,7 +133,11 @@ fn derived_training_matches_torch_and_mpc_and_fixed_stay_close_to_float() {
             let what = format!("{case} {name}");
             assert!(max_diff(&float, &torch) < 1e-6, "{what}: float vs torch");
             assert!(max_diff(&initial, &torch) > 0.1, "{what}: the weights move");
-            for mode in [Mode::Fixed, Mode::Mpc(Protocol::Aby3)] {
+            for mode in [
+                Mode::Fixed,
+                Mode::Mpc(Protocol::Aby3),
+                Mode::Mpc(Protocol::Pond),
+            ] {
                 let (got, _, loss) = train(&trainer, &owners, &opts, mode);
                 if let Err(e) = close(&got, &float, 1e-4, 3e-3) {
                     panic!("{what}: {mode:?} vs float: {e}");
@@ -226,25 +230,25 @@ fn breast_cancer_logistic_regression_and_digits_mlp_reach_their_accuracy_under_m
             Trainer::new(&root().join(format!("fixtures/train/{model}.onnx")), &[]).unwrap();
         let opts = options(loss, Optimizer::Sgd, lr, 32, epochs);
         let (float, tp, float_loss) = train(&trainer, &owners, &opts, Mode::Float);
-        let (mpc, _, mpc_loss) = train(&trainer, &owners, &opts, Mode::Mpc(Protocol::Aby3));
-        let (a_float, a_mpc) = (
-            accuracy(&trainer, &tp, &float, &data),
-            accuracy(&trainer, &tp, &mpc, &data),
-        );
-        eprintln!(
-            "{model}: accuracy float {a_float:.4} mpc {a_mpc:.4}; last loss float {} mpc {}",
-            float_loss[epochs - 1],
-            mpc_loss[epochs - 1]
-        );
-        assert!(a_mpc >= 0.93, "{model}: mpc accuracy {a_mpc}");
-        assert!(
-            (a_mpc - a_float).abs() <= 0.015,
-            "{model}: {a_mpc} vs {a_float}"
-        );
-        assert!(
-            mpc_loss[epochs - 1] < 0.5 * mpc_loss[0],
-            "{model}: the loss falls"
-        );
+        let a_float = accuracy(&trainer, &tp, &float, &data);
+        for protocol in [Protocol::Aby3, Protocol::Pond] {
+            let (mpc, _, mpc_loss) = train(&trainer, &owners, &opts, Mode::Mpc(protocol));
+            let a_mpc = accuracy(&trainer, &tp, &mpc, &data);
+            eprintln!(
+                "{model}: accuracy float {a_float:.4} {protocol:?} {a_mpc:.4}; last loss float {} {protocol:?} {}",
+                float_loss[epochs - 1],
+                mpc_loss[epochs - 1]
+            );
+            assert!(a_mpc >= 0.93, "{model}: {protocol:?} accuracy {a_mpc}");
+            assert!(
+                (a_mpc - a_float).abs() <= 0.015,
+                "{model}: {protocol:?} {a_mpc} vs {a_float}"
+            );
+            assert!(
+                mpc_loss[epochs - 1] < 0.5 * mpc_loss[0],
+                "{model}: the loss falls under {protocol:?}"
+            );
+        }
     }
 }
 
@@ -263,17 +267,22 @@ fn the_cost_estimate_of_a_training_step_equals_the_parties_traffic() {
             &format!("{case}_x.npy"),
             &format!("{case}_y.npy"),
         )];
-        for report_loss in [false, true] {
+        for (report_loss, protocol) in [false, true]
+            .into_iter()
+            .flat_map(|r| [(r, Protocol::Aby3), (r, Protocol::Pond)])
+        {
             let mut opts = options(loss, optimizer, 0.1, 4, 2);
             opts.report_loss = report_loss;
-            opts.mode = Mode::Mpc(Protocol::Aby3);
+            opts.mode = Mode::Mpc(protocol);
             let tp = trainer.plan(&opts.hyper, report_loss).unwrap();
-            let step = Trainer::step_cost(&tp, Protocol::Aby3).unwrap();
+            let step = Trainer::step_cost(&tp, protocol).unwrap();
             let report = trainer.train(&owners, &opts, &|_, _| ()).unwrap().report;
             assert_eq!(report.steps, 8);
-            // The loss of each epoch is revealed to the model owner: one word per party.
-            let reveals = if report_loss { 2 * 3 * 8 } else { 0 };
-            let what = format!("{case}, loss {report_loss}");
+            // The loss of each epoch is revealed to the model owner: one word per share
+            // holder (three parties, or Pond's two servers).
+            let holders = if protocol == Protocol::Aby3 { 3 } else { 2 };
+            let reveals = if report_loss { 2 * holders * 8 } else { 0 };
+            let what = format!("{case}, loss {report_loss}, {protocol:?}");
             assert_eq!(
                 report.traffic.bytes_sent,
                 8 * step.bytes_sent + reveals,
