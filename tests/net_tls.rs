@@ -13,8 +13,8 @@ use tfe::mpc::arith::product_term;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party};
 use tfe::net::config::{Config, Timeouts};
-use tfe::net::frame::{HEADER_LEN, Kind, Opener, Sealer, SessionId};
-use tfe::net::tls::{TlsTransport, connect};
+use tfe::net::frame::{HEADER_LEN, Kind, Opener, Refusal, Sealer, SessionId};
+use tfe::net::tls::{Refused, TlsTransport, connect};
 use tfe::net::{Role, Stats, Transport, local, pki};
 use tfe::tensor::{Elem, broadcast::zip_with};
 
@@ -431,4 +431,36 @@ fn a_peer_that_never_comes_makes_connect_fail_naming_it() {
         let e = format!("{:#}", r.err().expect("no mesh without party 1"));
         assert!(e.contains("party 1"), "{e}");
     }
+}
+
+/// A peer's refusal reaches the other end as a [`Refused`] carrying its retry hint whether
+/// that end was receiving or sending when it came (a client that sends its hello to a busy
+/// party must see the hint to retry).
+#[test]
+fn a_refusal_is_seen_with_its_hint_on_send_as_on_recv() {
+    let path = test_pki("refusal", &WITH_CLIENT, timeouts(10_000, 10_000));
+    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
+    let mut ends: Vec<TlsTransport> = connect_all(&who)
+        .into_iter()
+        .collect::<Result<_>>()
+        .unwrap();
+    let mut client = ends.pop().unwrap();
+    let busy = Refusal {
+        retry_after: Some(Duration::from_millis(1500)),
+        reason: "busy".into(),
+    };
+    ends[0].ender().refuse(&busy);
+    let hint = |e: anyhow::Error| e.downcast_ref::<Refused>().map(|r| r.refusal.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let on_send = loop {
+        match client.send(Role::Party(0), &[1, 2, 3]) {
+            Err(e) => break hint(e),
+            Ok(()) => {
+                assert!(Instant::now() < deadline, "the refusal never arrived");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert_eq!(on_send, Some(busy.clone()));
+    assert_eq!(hint(client.recv(Role::Party(0)).unwrap_err()), Some(busy));
 }

@@ -70,7 +70,7 @@ pub(super) struct Link {
     /// The runtime of the link's tasks, on which `recv` waits.
     handle: Handle,
     /// Why the link died, as first seen by its reader or writer.
-    failure: Arc<OnceLock<String>>,
+    failure: Arc<OnceLock<Ended>>,
     writer: tokio::task::JoinHandle<()>,
     /// Stops the reader when the link is hung up on.
     stop_reading: Option<oneshot::Sender<()>>,
@@ -170,23 +170,25 @@ impl Link {
                 .block_on(async { timeout(wait, inbox.recv()).await }))
             .map_err(|_| Ended::Waited(wait))?,
         };
-        message.unwrap_or_else(|| Err(Ended::Failed(self.failure_reason().to_string())))
+        message.unwrap_or_else(|| Err(self.failure_reason()))
     }
 
     /// Why the link died, if it has.
-    pub(super) fn failure(&self) -> Option<&String> {
-        self.failure.get()
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure.get().map(Ended::to_string)
     }
 
-    /// Queues `words` for the peer, or says why the link cannot take them.
-    pub(super) fn send(&self, words: &[u64]) -> Result<(), String> {
+    /// Queues `words` for the peer, or says why the link cannot take them (a refusal
+    /// among them, so that a busy peer's hint reaches the sender too).
+    pub(super) fn send(&self, words: &[u64]) -> Result<(), Ended> {
         if let Some(why) = self.failure.get() {
             return Err(why.clone());
         }
-        let outbox = self.outbox.as_ref().ok_or("the link is closed")?;
+        let outbox =
+            (self.outbox.as_ref()).ok_or_else(|| Ended::Failed("the link is closed".into()))?;
         outbox
             .send(Out::Data(words.to_vec()))
-            .map_err(|_| self.failure_reason().to_string())
+            .map_err(|_| self.failure_reason())
     }
 
     /// A handle that can end the link with a refusal later, without keeping it open.
@@ -204,10 +206,8 @@ impl Link {
         self.writer
     }
 
-    fn failure_reason(&self) -> &str {
-        self.failure
-            .get()
-            .map_or("the link is closed", String::as_str)
+    fn failure_reason(&self) -> Ended {
+        (self.failure.get().cloned()).unwrap_or_else(|| Ended::Failed("the link is closed".into()))
     }
 }
 
@@ -218,7 +218,7 @@ async fn write_loop(
     mut sealer: Sealer,
     mut queued: mpsc::UnboundedReceiver<Out>,
     silence: Duration,
-    failure: Arc<OnceLock<String>>,
+    failure: Arc<OnceLock<Ended>>,
 ) {
     let result: Result<()> = async {
         loop {
@@ -232,7 +232,7 @@ async fn write_loop(
             };
             patiently(silence, write_frame(&mut wr, &frame)).await?;
             if last {
-                let _ = failure.set("this end refused the session".into());
+                let _ = failure.set(Ended::Failed("this end refused the session".into()));
                 break;
             }
         }
@@ -240,7 +240,7 @@ async fn write_loop(
     }
     .await;
     if let Err(e) = result {
-        let _ = failure.set(format!("sending failed: {e:#}"));
+        let _ = failure.set(Ended::Failed(format!("sending failed: {e:#}")));
     }
 }
 
@@ -251,7 +251,7 @@ async fn read_loop(
     mut opener: Opener,
     sink: Sink,
     silence: Duration,
-    failure: Arc<OnceLock<String>>,
+    failure: Arc<OnceLock<Ended>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut room = match &sink {
@@ -288,7 +288,7 @@ async fn read_loop(
             Err(e) => break Ended::Failed(format!("{e:#}")),
         }
     };
-    let _ = failure.set(reason.to_string());
+    let _ = failure.set(reason.clone());
     tokio::select! {
         _ = sink.deliver(Err(reason)) => {}
         _ = &mut stop => {}

@@ -202,7 +202,7 @@ impl TlsTransport {
     /// peer went first (a party that fails because another died closes its links too).
     pub fn lost_peers(&self) -> Vec<(Role, String)> {
         (self.links.iter())
-            .filter_map(|(peer, link)| Some((*peer, link.failure()?.clone())))
+            .filter_map(|(peer, link)| Some((*peer, link.failure()?)))
             .collect()
     }
 
@@ -214,6 +214,24 @@ impl TlsTransport {
         self.runtime
             .as_ref()
             .context("the network runtime has stopped")
+    }
+}
+
+/// Why `me`'s link to `peer` took or gave no message, as an error: a refusal stays a
+/// [`Refused`], so that callers can find a busy peer's hint whether they were sending or
+/// receiving when it came.
+fn ended_error(me: Role, peer: Role, ended: Ended) -> anyhow::Error {
+    match ended {
+        Ended::Refused(refusal) => anyhow::Error::new(Refused {
+            me,
+            by: peer,
+            refusal,
+        }),
+        Ended::Waited(wait) => anyhow!(
+            "{me} waited {:.1} s for a message from {peer}, the longest it waits",
+            wait.as_secs_f64()
+        ),
+        Ended::Failed(why) => anyhow!("{me} lost {peer}: {why}"),
     }
 }
 
@@ -229,7 +247,7 @@ impl Transport for TlsTransport {
             "{me} cannot send {} words to {to}: the frame limit is {MAX_WORDS}",
             words.len()
         );
-        (self.link(to)?.send(words)).map_err(|why| anyhow!("{me} lost {to}: {why}"))?;
+        (self.link(to)?.send(words)).map_err(|ended| ended_error(me, to, ended))?;
         self.meter.on_send(words.len());
         Ok(())
     }
@@ -239,18 +257,9 @@ impl Transport for TlsTransport {
         let wait = self.wait.get();
         let link =
             (self.links.get_mut(&from)).ok_or_else(|| anyhow!("{me} has no link to {from}"))?;
-        let words = link.recv(wait).map_err(|ended| match ended {
-            Ended::Refused(refusal) => anyhow::Error::new(Refused {
-                me,
-                by: from,
-                refusal,
-            }),
-            Ended::Waited(wait) => anyhow!(
-                "{me} waited {:.1} s for a message from {from}, the longest it waits",
-                wait.as_secs_f64()
-            ),
-            Ended::Failed(why) => anyhow!("{me} lost {from}: {why}"),
-        })?;
+        let words = link
+            .recv(wait)
+            .map_err(|ended| ended_error(me, from, ended))?;
         self.meter.on_recv();
         Ok(words)
     }
