@@ -62,6 +62,17 @@ fn connect_all(who: &[(&Path, Role)]) -> Vec<Result<TlsTransport>> {
     })
 }
 
+/// The three parties and the client connected over TLS with a fresh test PKI (10 s
+/// time-outs), in that order.
+fn mesh(name: &str) -> Vec<TlsTransport> {
+    let path = test_pki(name, &WITH_CLIENT, timeouts(10_000, 10_000));
+    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
+    connect_all(&who)
+        .into_iter()
+        .collect::<Result<_>>()
+        .unwrap()
+}
+
 fn peers_of(me: Role, roles: &[Role]) -> Vec<Role> {
     roles
         .iter()
@@ -108,12 +119,7 @@ fn exchange_all<T: Transport>(ends: Vec<T>) -> Vec<Stats> {
 
 #[test]
 fn a_mesh_of_three_parties_and_a_client_meters_like_the_embedded_one() {
-    let path = test_pki("mesh", &WITH_CLIENT, timeouts(10_000, 10_000));
-    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
-    let ends: Vec<TlsTransport> = connect_all(&who)
-        .into_iter()
-        .collect::<Result<_>>()
-        .unwrap();
+    let ends = mesh("mesh");
     let over_tls = exchange_all(ends);
     let embedded = exchange_all(local::network(&WITH_CLIENT));
     assert_eq!(over_tls, embedded);
@@ -130,12 +136,7 @@ fn a_secure_multiplication_runs_over_tls() {
     let y = vector(vec![5, 2, 1 << 30, 9, u64::MAX - 3]);
     let expect: Vec<u64> = x.iter().zip(&y).map(|(a, b)| a.wrapping_mul(*b)).collect();
     let shape = x.shape().to_vec();
-    let path = test_pki("multiply", &WITH_CLIENT, timeouts(10_000, 10_000));
-    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
-    let mut ends: Vec<TlsTransport> = connect_all(&who)
-        .into_iter()
-        .collect::<Result<_>>()
-        .unwrap();
+    let mut ends = mesh("multiply");
     let mut client = ends.pop().unwrap();
     let got = std::thread::scope(|s| {
         for end in ends {
@@ -438,12 +439,7 @@ fn a_peer_that_never_comes_makes_connect_fail_naming_it() {
 /// party must see the hint to retry).
 #[test]
 fn a_refusal_is_seen_with_its_hint_on_send_as_on_recv() {
-    let path = test_pki("refusal", &WITH_CLIENT, timeouts(10_000, 10_000));
-    let who: Vec<_> = WITH_CLIENT.iter().map(|&r| (path.as_path(), r)).collect();
-    let mut ends: Vec<TlsTransport> = connect_all(&who)
-        .into_iter()
-        .collect::<Result<_>>()
-        .unwrap();
+    let mut ends = mesh("refusal");
     let mut client = ends.pop().unwrap();
     let busy = Refusal {
         retry_after: Some(Duration::from_millis(1500)),
