@@ -164,6 +164,14 @@ fn run(args: &Args) -> Result<()> {
         if let Mode::Mpc(protocol) = mode {
             let estimate = estimate(&plan, prediction.batch, protocol)?;
             eprint!("{}", estimate.compare(&prediction.profile));
+            let roles = match protocol {
+                Protocol::Aby3 => ["party 0", "party 1", "party 2"],
+                Protocol::Pond => ["server 0", "server 1", "crypto producer"],
+            };
+            let sent: Vec<String> = (roles.iter().zip(&prediction.by_party))
+                .map(|(role, s)| format!("{role} {}", human_bytes(s.bytes_sent)))
+                .collect();
+            eprintln!("sent by {}", sent.join(", "));
         } else {
             eprint!("{}", prediction.profile.table());
         }

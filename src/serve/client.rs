@@ -55,8 +55,8 @@ pub(super) fn prediction(
     reports: impl IntoIterator<Item = (Profile, Stats)>,
     started: Instant,
 ) -> Prediction {
-    let (profiles, traffic): (Vec<Profile>, Vec<Stats>) = reports.into_iter().unzip();
-    let mut online = traffic.into_iter().fold(client, Stats::alongside);
+    let (profiles, by_party): (Vec<Profile>, Vec<Stats>) = reports.into_iter().unzip();
+    let mut online = by_party.iter().copied().fold(client, Stats::alongside);
     let profile = Profile::merge_parties(&profiles);
     online.rounds = profile.total().stats.rounds;
     Prediction {
@@ -64,6 +64,7 @@ pub(super) fn prediction(
         batch,
         profile,
         online,
+        by_party,
         time: started.elapsed(),
         setup: Setup::default(),
     }

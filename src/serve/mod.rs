@@ -104,6 +104,9 @@ pub struct Prediction {
     /// rounds are the protocol's rounds on the critical path: per step, those of the party
     /// that waited most.
     pub online: Stats,
+    /// What each compute party sent for this request, in party order (empty outside mpc):
+    /// under Pond, server 0, server 1 and the crypto producer.
+    pub by_party: Vec<Stats>,
     /// This request's latency, from sending the inputs to holding the outputs.
     pub time: Duration,
     /// The session's one-time cost, in what [`predict`] and [`run_requests`] return; zero for

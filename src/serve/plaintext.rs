@@ -95,6 +95,7 @@ impl Session for PlaintextSession {
             batch,
             profile,
             online: Stats::default(),
+            by_party: vec![],
             time: started.elapsed(),
             setup: Setup::default(),
         })
