@@ -1,12 +1,15 @@
 //! The protocol primitives against their plaintext definitions, run on three real parties.
 
 use ndarray::{ArrayD, IxDyn};
+use tfe::exec::human_bytes;
 use tfe::mpc::Protocol;
+use tfe::mpc::arith::RingMap;
 use tfe::mpc::cost::Cost;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
-use tfe::mpc::{ArithShare, Party, arith::product_term, run_local};
-use tfe::net::Role;
-use tfe::tensor::{Elem, broadcast::zip_with};
+use tfe::mpc::{ArithShare, Party, arith::product_term, run_local, run_local_roles};
+use tfe::net::local::LocalTransport;
+use tfe::net::{Role, Stats, Transport};
+use tfe::tensor::{Elem, broadcast::zip_with, matmul::matmul};
 
 fn vector(values: Vec<u64>) -> ArrayD<u64> {
     ArrayD::from_shape_vec(IxDyn(&[values.len()]), values).unwrap()
@@ -266,23 +269,97 @@ fn msb_onehot_marks_the_top_bit() {
     }
 }
 
-/// The words all parties send and the rounds a call takes, metered on the real transport.
-fn metered(n: usize, f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> + Sync) -> Cost {
-    let x = vector((0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect());
-    let (views, ()) = run_local(
+/// `count` ring elements spread over the ring, the same each run.
+fn filler(shape: &[usize]) -> ArrayD<u64> {
+    let len = shape.iter().product::<usize>() as u64;
+    let values = (0..len).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+    ArrayD::from_shape_vec(IxDyn(shape), values).unwrap()
+}
+
+/// Each party's traffic during `f` under `protocol`, on secrets of `shapes` the client dealt
+/// beforehand, metered on the real transport; the client then receives a reveal of shape
+/// `revealed` if given (for `f`s that reveal).
+fn metered_views(
+    protocol: Protocol,
+    shapes: &[&[usize]],
+    revealed: Option<&[usize]>,
+    f: impl Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync,
+) -> [Stats; 3] {
+    let plain = |end: LocalTransport| -> Box<dyn Transport> { Box::new(end) };
+    let (views, ()) = run_local_roles(
+        &plain,
+        protocol,
+        &[Role::Client],
         |party| {
-            let share = recv_secret(party, Role::Client, x.shape())?;
+            let shares = (shapes.iter())
+                .map(|s| recv_secret(party, Role::Client, s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let before = party.stats();
-            f(party, &share)?;
+            f(party, &shares)?;
             Ok(party.stats() - before)
         },
-        |client, _owner| Dealer::from_os(Protocol::Aby3)?.send_secret(client, &x),
+        |mut ends| {
+            let mut dealer = Dealer::from_os(protocol)?;
+            for shape in shapes {
+                dealer.send_secret(&mut ends[0], &filler(shape))?;
+            }
+            if let Some(shape) = revealed {
+                recv_revealed(&mut ends[0], protocol, shape)?;
+            }
+            Ok(())
+        },
     )
     .unwrap();
+    views
+}
+
+/// The words all parties send and the rounds on the critical path.
+fn total(views: &[Stats; 3]) -> Cost {
     Cost {
         words: views.iter().map(|s| s.bytes_sent / 8).sum(),
         rounds: views.iter().map(|s| s.rounds).max().unwrap(),
     }
+}
+
+/// The words all parties send and the rounds a call takes under ABY3.
+fn metered(n: usize, f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> + Sync) -> Cost {
+    total(&metered_views(Protocol::Aby3, &[&[n]], None, |p, s| {
+        f(p, &s[0])
+    }))
+}
+
+/// What the client sends to share a secret of `n` elements (after its first dealing, which
+/// also carries its seeds).
+fn metered_input(protocol: Protocol, n: usize) -> Cost {
+    let (_, sent) = run_local_roles(
+        &|end: LocalTransport| -> Box<dyn Transport> { Box::new(end) },
+        protocol,
+        &[Role::Client],
+        |party| {
+            recv_secret(party, Role::Client, &[1])?;
+            recv_secret(party, Role::Client, &[n])
+        },
+        |mut ends| {
+            let mut dealer = Dealer::from_os(protocol)?;
+            dealer.send_secret(&mut ends[0], &filler(&[1]))?;
+            let before = ends[0].stats();
+            dealer.send_secret(&mut ends[0], &filler(&[n]))?;
+            Ok(ends[0].stats() - before)
+        },
+    )
+    .unwrap();
+    Cost {
+        words: sent.bytes_sent / 8,
+        rounds: 0,
+    }
+}
+
+fn elementwise(a: &ArrayD<u64>, b: &ArrayD<u64>) -> anyhow::Result<ArrayD<u64>> {
+    zip_with(&a.view(), &b.view(), |x, y| x.mul(y))
+}
+
+fn matrix(a: &ArrayD<u64>, b: &ArrayD<u64>) -> anyhow::Result<ArrayD<u64>> {
+    matmul(&a.view(), &b.view())
 }
 
 /// The closed-form costs that `tfe-convert --check` estimates from are exact.
@@ -333,5 +410,260 @@ fn every_call_costs_what_its_formula_says() {
                 "msb_onehot of {n} at width {width}"
             );
         }
+    }
+}
+
+/// A call on the parties' shares of its operands.
+type Call<'a> = dyn Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync + 'a;
+
+/// Pond's closed-form costs are exact too: products by Beaver triples (element-wise, two
+/// pairs in one call, a matrix product), truncation, gates, the top bit's one-hot, and for
+/// both protocols sharing an input and revealing a result.
+#[test]
+fn every_pond_call_costs_what_its_formula_says() {
+    let pond =
+        |shapes: &[&[usize]], f: &Call<'_>| total(&metered_views(Protocol::Pond, shapes, None, f));
+    for n in [1usize, 63, 64, 65, 300] {
+        let nu = n as u64;
+        assert_eq!(
+            pond(&[&[n], &[n]], &|p, s| p
+                .secret_products(&[(&s[0], &s[1])], &elementwise)
+                .map(drop)),
+            Cost::pond_products(2 * nu, nu),
+            "product of {n}"
+        );
+        assert_eq!(
+            pond(&[&[n], &[n]], &|p, s| {
+                let pairs = [(&s[0], &s[1]), (&s[1], &s[0])];
+                p.secret_products(&pairs, &elementwise).map(drop)
+            }),
+            Cost::pond_products(4 * nu, nu),
+            "sum of two products of {n}"
+        );
+        assert_eq!(
+            pond(&[&[3, n], &[n, 5]], &|p, s| p
+                .secret_products(&[(&s[0], &s[1])], &matrix)
+                .map(drop)),
+            Cost::pond_products(8 * nu, 15),
+            "matrix product [3, {n}] x [{n}, 5]"
+        );
+        for f in [1u32, 16, 31, 40, 61] {
+            assert_eq!(
+                pond(&[&[n]], &|p, s| p.truncate(&s[0].cur, f).map(drop)),
+                Cost::pond_truncate(nu, f),
+                "truncate of {n} by 2^{f}"
+            );
+        }
+        for width in [2u32, 3, 20, 47, 48, 64] {
+            for gated in [1usize, 2] {
+                assert_eq!(
+                    pond(&[&[n]], &|p, s| p
+                        .gate(&s[0], &vec![&s[0]; gated], width)
+                        .map(drop)),
+                    Cost::pond_gate(nu, width, gated as u64),
+                    "gate of {n} values at width {width}, {gated} gated"
+                );
+            }
+        }
+        for width in [5u32, 46] {
+            assert_eq!(
+                pond(&[&[n]], &|p, s| p.msb_onehot(&s[0], width).map(drop)),
+                Cost::pond_msb_onehot(nu, width),
+                "msb_onehot of {n} at width {width}"
+            );
+        }
+        for (protocol, input, reveal) in [
+            (Protocol::Aby3, Cost::input(nu), Cost::reveal(nu)),
+            (Protocol::Pond, Cost::pond_input(nu), Cost::pond_reveal(nu)),
+        ] {
+            assert_eq!(
+                metered_input(protocol, n),
+                input,
+                "{protocol:?} input of {n}"
+            );
+            let revealed = metered_views(protocol, &[&[n]], Some(&[n]), |p, s| {
+                reveal_to(p, Role::Client, &s[0])
+            });
+            assert_eq!(total(&revealed), reveal, "{protocol:?} reveal of {n}");
+        }
+    }
+}
+
+/// A call of the per-op table: its operands' shapes, the call (the same code under both
+/// protocols), and its formula under ABY3 and under Pond.
+struct Row {
+    name: &'static str,
+    shapes: Vec<Vec<usize>>,
+    call: Box<Call<'static>>,
+    aby3: Cost,
+    pond: Cost,
+}
+
+impl Row {
+    fn new(
+        name: &'static str,
+        shapes: Vec<Vec<usize>>,
+        call: impl Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync + 'static,
+        aby3: Cost,
+        pond: Cost,
+    ) -> Row {
+        Row {
+            name,
+            shapes,
+            call: Box::new(call),
+            aby3,
+            pond,
+        }
+    }
+}
+
+/// docs/PERFORMANCE.md's per-op table ("Protocols side by side"): each call at the default
+/// fixed point (f = 16, comparisons of 48 bits, the normalisation's one-hot over 62 - f = 46
+/// bit positions), metered under both protocols, checked against its formula, and printed
+/// with what Pond's servers and its producer send.
+///
+///     cargo test --release --test protocol -- --ignored --nocapture per_op_table
+#[test]
+#[ignore = "prints the per-op table of docs/PERFORMANCE.md; minutes outside --release"]
+fn per_op_table() {
+    let (n, f, width) = (4096u64, 16u32, 48u32);
+    let (rows, inner, cols) = (64usize, 256usize, 256usize);
+    let out = (rows * cols) as u64;
+    let product_then: fn(&mut Party, &[ArithShare], RingMap) -> anyhow::Result<ArrayD<u64>> =
+        |p, s, map| p.secret_products(&[(&s[0], &s[1])], map);
+    let calls = vec![
+        Row::new(
+            "product of two secrets, element-wise (ABY3 reshare, Pond Beaver)",
+            vec![vec![4096], vec![4096]],
+            move |p, s| {
+                let term = product_then(p, s, &elementwise)?;
+                p.reshare(&term).map(drop)
+            },
+            Cost::reshare(n),
+            Cost::pond_products(2 * n, n),
+        ),
+        Row::new(
+            "product of two secrets, element-wise, + truncation",
+            vec![vec![4096], vec![4096]],
+            move |p, s| {
+                let term = product_then(p, s, &elementwise)?;
+                p.truncate(&term, f).map(drop)
+            },
+            Cost::truncate(n, f),
+            Cost::pond_products(2 * n, n) + Cost::pond_truncate(n, f),
+        ),
+        Row::new(
+            "matmul [64x256] x [256x256], secret weights, + truncation",
+            vec![vec![rows, inner], vec![inner, cols]],
+            move |p, s| {
+                let term = product_then(p, s, &matrix)?;
+                p.truncate(&term, f).map(drop)
+            },
+            Cost::truncate(out, f),
+            Cost::pond_products((rows * inner + inner * cols) as u64, out)
+                + Cost::pond_truncate(out, f),
+        ),
+        Row::new(
+            "matmul [64x256] x [256x256], public weights, + truncation",
+            vec![vec![rows, inner]],
+            move |p, s| {
+                let weights = filler(&[inner, cols]);
+                let term = matrix(&s[0].cur, &weights)?;
+                p.truncate(&term, f).map(drop)
+            },
+            Cost::truncate(out, f),
+            Cost::pond_truncate(out, f),
+        ),
+        Row::new(
+            "truncation alone",
+            vec![vec![4096]],
+            move |p, s| p.truncate(&s[0].cur, f).map(drop),
+            Cost::truncate(n, f),
+            Cost::pond_truncate(n, f),
+        ),
+        Row::new(
+            "ReLU (a gate, 1 gated value)",
+            vec![vec![4096]],
+            move |p, s| p.relu(&s[0], width).map(drop),
+            Cost::gate(n, width, 1),
+            Cost::pond_gate(n, width, 1),
+        ),
+        Row::new(
+            "truncation then ReLU (ABY3 fuses them)",
+            vec![vec![4096]],
+            move |p, s| match p.protocol() {
+                Protocol::Aby3 => {
+                    let pending = p.truncate_open(&s[0].cur, f)?;
+                    p.relu_pending(&pending, width).map(drop)
+                }
+                Protocol::Pond => {
+                    let x = p.truncate(&s[0].cur, f)?;
+                    p.relu(&x, width).map(drop)
+                }
+            },
+            Cost::truncate_open(n, f) + Cost::relu_pending(n, width),
+            Cost::pond_truncate(n, f) + Cost::pond_gate(n, width, 1),
+        ),
+        Row::new(
+            "msb_onehot, width 46 (the normalisation's at f = 16)",
+            vec![vec![4096]],
+            move |p, s| p.msb_onehot(&s[0], 46).map(drop),
+            Cost::msb_onehot(n, 46),
+            Cost::pond_msb_onehot(n, 46),
+        ),
+        Row::new(
+            "reveal to the client",
+            vec![vec![4096]],
+            move |p, s| reveal_to(p, Role::Client, &s[0]),
+            Cost::reveal(n),
+            Cost::pond_reveal(n),
+        ),
+    ];
+    let cell = |c: Cost| format!("{} ({}) | {}", c.words, human_bytes(c.bytes()), c.rounds);
+    let ratio = |pond: Cost, aby3: Cost| format!("{:.2}", pond.words as f64 / aby3.words as f64);
+    println!(
+        "n = {n} values, f = {f}, comparison width {width}; words of 8 bytes sent by all parties, rounds on the critical path.\n"
+    );
+    println!(
+        "| call | ABY3 words (bytes) | ABY3 rounds | Pond words (bytes) | Pond rounds | Pond / ABY3 bytes | Pond: servers send | Pond: producer sends |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let input = (
+        metered_input(Protocol::Aby3, 4096),
+        metered_input(Protocol::Pond, 4096),
+    );
+    assert_eq!(
+        input,
+        (Cost::input(n), Cost::pond_input(n)),
+        "input sharing"
+    );
+    println!(
+        "| input sharing (the client's dealing) | {} | {} | {} | – (the client sends to server 1) | 0 |",
+        cell(input.0),
+        cell(input.1),
+        ratio(input.1, input.0)
+    );
+    for row in &calls {
+        let (name, call) = (row.name, &row.call);
+        let shapes: Vec<&[usize]> = row.shapes.iter().map(Vec::as_slice).collect();
+        let revealed = name.starts_with("reveal").then_some(shapes[0]);
+        let aby3 = total(&metered_views(Protocol::Aby3, &shapes, revealed, call));
+        let views = metered_views(Protocol::Pond, &shapes, revealed, call);
+        let pond = total(&views);
+        assert_eq!(
+            (aby3, pond),
+            (row.aby3, row.pond),
+            "{name}: metered vs formulas"
+        );
+        let servers = (views[0].bytes_sent + views[1].bytes_sent) / 8;
+        let producer = views[2].bytes_sent / 8;
+        println!(
+            "| {name} | {} | {} | {} | {servers} ({}) | {producer} ({}) |",
+            cell(aby3),
+            cell(pond),
+            ratio(pond, aby3),
+            human_bytes(8 * servers),
+            human_bytes(8 * producer)
+        );
     }
 }

@@ -1,17 +1,19 @@
-//! End-to-end benchmark: for each model and batch size, the online latency of private
-//! inference (min and median over several requests on one session, whose one-time setup of
-//! keys and weight shares is reported apart), online bytes and rounds, the peak memory of the
-//! whole run, the plaintext latency of tract and of onnxruntime on one thread measured in the
-//! same run, and accuracy against tract; then a table beside the peers and this project's
-//! targets.
+//! End-to-end benchmark: for each model and batch size, under each protocol side by side
+//! (ABY3 and Pond by default), the online latency of private inference (min and median over
+//! several requests on one session, whose one-time setup of keys and weight shares is
+//! reported apart), online bytes and rounds, the peak memory of the whole run and accuracy
+//! against tract, with Pond's time and bytes over ABY3's; the plaintext latency of tract and
+//! of onnxruntime on one thread measured in the same run; the bytes each party sent; then a
+//! table beside the peers and this project's targets (ABY3's figures).
 //!
 //!     cargo run --release --example bench [-- --runs 10 --rows mlp_a,lenet --batch 1,64]
-//!     cargo run --release --example bench -- --rows resnet50,bert_base --batch 1 --runs 3 --links lan,wan
+//!     cargo run --release --example bench -- --rows resnet50,bert_base --batch 1 --runs 3 --links lan,wan --protocols aby3
 //!
 //! Models are folders of fixtures/, or of target/large-models/ (written by
 //! scripts/make_large_models.py). `--links lan,wan` adds rows whose parties talk through
 //! emulated links (`tfe::net::shaped`: 1 Gbit/s and 0.5 ms round trip, 100 Mbit/s and 40 ms);
-//! `--networked` adds rows with three party processes over mutual TLS on loopback. `--peers
+//! `--networked` adds rows with three party processes over mutual TLS on loopback (ABY3
+//! only: networked Pond is not built yet). `--peers
 //! spu.jsonl` reads SecretFlow SPU's figures measured by scripts/peers/spu_bench.py. The
 //! onnxruntime column needs the fixtures' Python environment (.venv, scripts/python-env.sh).
 //!
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tfe::exec::human_bytes;
+use tfe::mpc::Protocol;
 
 #[derive(Parser)]
 #[command(about = "End-to-end benchmark of private inference")]
@@ -52,7 +55,10 @@ struct Args {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     batch: Vec<u64>,
-    /// Add a row per model and batch for the networked mode on loopback.
+    /// Protocols measured side by side on every row.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "aby3,pond")]
+    protocols: Vec<Protocol>,
+    /// Add a row per model and batch for the networked mode on loopback (ABY3 only).
     #[arg(long)]
     networked: bool,
     /// Add rows whose parties talk through emulated links: lan, wan.
@@ -66,6 +72,8 @@ struct Args {
     child: bool,
     #[arg(long, hide = true, value_enum, default_value = "embedded")]
     network: Network,
+    #[arg(long, hide = true, value_enum, default_value = "aby3")]
+    protocol: Protocol,
     /// Serve one session as this party of the deployment in DIR (a networked row's child).
     #[arg(long, hide = true, value_name = "DIR", requires = "id")]
     party_in: Option<PathBuf>,
@@ -102,7 +110,13 @@ fn main() -> Result<()> {
         let ([model], [batch]) = (args.rows.as_slice(), args.batch.as_slice()) else {
             bail!("--child measures exactly one model and one batch size");
         };
-        let measured = measure(model, *batch as usize, args.runs as usize, args.network)?;
+        let measured = measure(
+            model,
+            *batch as usize,
+            args.runs as usize,
+            args.network,
+            args.protocol,
+        )?;
         println!("{}", serde_json::to_string(&measured)?);
         return Ok(());
     }
@@ -112,6 +126,7 @@ fn main() -> Result<()> {
         .chain(args.networked.then_some(Network::Loopback))
         .chain(args.links.iter().copied())
         .collect();
+    let protocols = &args.protocols;
     let mut rows = vec![];
     for model in &args.rows {
         let batches = match args.batch.as_slice() {
@@ -121,24 +136,64 @@ fn main() -> Result<()> {
         for &batch in batches {
             let ort = onnxruntime(model, batch, args.runs)?;
             for &network in &networks {
-                eprintln!("measuring {model} at batch {batch}{}", network.label());
-                let m = measure_in_child(model, batch, args.runs, network)?;
-                rows.push((model, batch, network, m, ort));
+                let mut measured = vec![];
+                for &protocol in protocols {
+                    if network == Network::Loopback && protocol != Protocol::Aby3 {
+                        measured.push(None);
+                        continue;
+                    }
+                    eprintln!(
+                        "measuring {model} at batch {batch}{} under {}",
+                        network.label(),
+                        protocol.name()
+                    );
+                    let m = measure_in_child(model, batch, args.runs, network, protocol)?;
+                    measured.push(Some(m));
+                }
+                rows.push(Row {
+                    model,
+                    batch,
+                    network,
+                    ort,
+                    measured,
+                });
             }
         }
     }
-    println!(
-        "| model | batch | online min | online median | online sent | rounds | peak memory | tract | onnxruntime, 1 thread | mpc / onnxruntime | max abs err | top-1 agree | setup time | setup sent |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (model, batch, network, m, ort) in &rows {
-        println!("{}", row(model, *batch, *network, m, *ort));
+    println!("{}", header(protocols));
+    for r in &rows {
+        println!("{}", r.line(protocols));
     }
+    if args.networked && protocols.iter().any(|&p| p != Protocol::Aby3) {
+        println!("\nNetworked rows run ABY3 only: networked Pond is not built yet.");
+    }
+    println!(
+        "\nBytes sent per request by each role (embedded rows; under Pond party 2 is the crypto producer):\n"
+    );
+    println!(
+        "| model | batch | protocol | party 0 | party 1 | party 2 | client |\n|---|---|---|---|---|---|---|"
+    );
+    for r in rows.iter().filter(|r| r.network == Network::Embedded) {
+        for (protocol, m) in protocols.iter().zip(&r.measured) {
+            let Some(m) = m else { continue };
+            let [p0, p1, p2] = m.party_bytes.map(human_bytes);
+            let client = m.online_bytes - m.party_bytes.iter().sum::<u64>();
+            println!(
+                "| {} | {} | {} | {p0} | {p1} | {p2} | {} |",
+                title(r.model),
+                r.batch,
+                protocol.name(),
+                human_bytes(client)
+            );
+        }
+    }
+    let aby3 = protocols.iter().position(|&p| p == Protocol::Aby3);
     let compared: Vec<String> = rows
         .iter()
-        .filter(|(_, _, network, _, _)| *network == Network::Embedded)
-        .filter_map(|(model, batch, _, m, _)| {
-            peers::comparison(model, title(model), *batch, m, spu.as_ref())
+        .filter(|r| r.network == Network::Embedded)
+        .filter_map(|r| {
+            let m = r.measured.get(aby3?)?.as_ref()?;
+            peers::comparison(r.model, title(r.model), r.batch, m, spu.as_ref())
         })
         .collect();
     if !compared.is_empty() {
@@ -148,11 +203,18 @@ fn main() -> Result<()> {
 }
 
 /// Runs this benchmark again as a child process for one row.
-fn measure_in_child(name: &str, batch: u64, runs: u64, network: Network) -> Result<Measured> {
+fn measure_in_child(
+    name: &str,
+    batch: u64,
+    runs: u64,
+    network: Network,
+    protocol: Protocol,
+) -> Result<Measured> {
     let me = std::env::current_exe().context("cannot find the benchmark's own executable")?;
     let network_arg = format!("{network:?}").to_lowercase();
     let out = Command::new(me)
         .args(["--child", "--rows", name, "--network", &network_arg])
+        .args(["--protocol", protocol.name()])
         .args(["--batch", &batch.to_string(), "--runs", &runs.to_string()])
         .output()
         .context("cannot run the benchmark's child process")?;
@@ -211,24 +273,92 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn row(model: &str, batch: u64, network: Network, m: &Measured, ort: Option<Duration>) -> String {
-    let ratio = ort.map_or("–".into(), |o| {
-        format!("{:.0}x", m.online_median.as_secs_f64() / o.as_secs_f64())
-    });
-    format!(
-        "| {}{} | {batch} | {} | {} | {} | {} | {} | {} | {} | {ratio} | {:.1e} | {}/{batch} | {} | {} |",
-        title(model),
-        network.label(),
-        ms(m.online_min),
-        ms(m.online_median),
-        human_bytes(m.online_bytes),
-        m.rounds,
-        m.peak_memory.map_or("–".into(), human_bytes),
-        ms(m.plaintext_median),
-        ort.map_or("–".into(), ms),
-        m.max_abs_err,
-        m.top1_agree,
-        ms(m.setup_time),
-        human_bytes(m.setup_bytes),
-    )
+/// One model and batch on one network, measured under each protocol (`None` where a
+/// protocol does not run on that network).
+struct Row<'a> {
+    model: &'a str,
+    batch: u64,
+    network: Network,
+    ort: Option<Duration>,
+    measured: Vec<Option<Measured>>,
+}
+
+/// The main table's header: the plaintext columns, then a group per protocol, then Pond over
+/// ABY3 when both are measured.
+fn header(protocols: &[Protocol]) -> String {
+    let mut columns: Vec<String> = ["model", "batch", "tract", "onnxruntime, 1 thread"]
+        .map(String::from)
+        .into();
+    for p in protocols {
+        let p = p.name();
+        for c in [
+            "online min / median",
+            "online sent",
+            "rounds",
+            "/ onnxruntime",
+            "peak memory",
+            "max abs err, top-1 agree",
+            "setup time, sent",
+        ] {
+            columns.push(format!("{p} {c}"));
+        }
+    }
+    if pond_over_aby3(protocols).is_some() {
+        columns.extend(["pond / aby3 time".into(), "pond / aby3 bytes".into()]);
+    }
+    let rule = vec!["---"; columns.len()].join("|");
+    format!("| {} |\n|{rule}|", columns.join(" | "))
+}
+
+/// Where ABY3 and Pond are in `protocols`, when both are.
+fn pond_over_aby3(protocols: &[Protocol]) -> Option<(usize, usize)> {
+    let at = |p| protocols.iter().position(|&q| q == p);
+    Some((at(Protocol::Aby3)?, at(Protocol::Pond)?))
+}
+
+impl Row<'_> {
+    fn line(&self, protocols: &[Protocol]) -> String {
+        let batch = self.batch;
+        let mut cells = vec![
+            format!("{}{}", title(self.model), self.network.label()),
+            batch.to_string(),
+            self.measured
+                .iter()
+                .flatten()
+                .next()
+                .map_or("–".into(), |m| ms(m.plaintext_median)),
+            self.ort.map_or("–".into(), ms),
+        ];
+        for m in &self.measured {
+            let Some(m) = m else {
+                cells.extend(vec!["–".to_string(); 7]);
+                continue;
+            };
+            let ratio = self.ort.map_or("–".into(), |o| {
+                format!("{:.0}x", m.online_median.as_secs_f64() / o.as_secs_f64())
+            });
+            cells.extend([
+                format!("{} / {}", ms(m.online_min), ms(m.online_median)),
+                human_bytes(m.online_bytes),
+                m.rounds.to_string(),
+                ratio,
+                m.peak_memory.map_or("–".into(), human_bytes),
+                format!("{:.1e}, {}/{batch}", m.max_abs_err, m.top1_agree),
+                format!("{}, {}", ms(m.setup_time), human_bytes(m.setup_bytes)),
+            ]);
+        }
+        if let Some((a, p)) = pond_over_aby3(protocols) {
+            match (&self.measured[a], &self.measured[p]) {
+                (Some(a), Some(p)) => cells.extend([
+                    format!(
+                        "{:.2}",
+                        p.online_median.as_secs_f64() / a.online_median.as_secs_f64()
+                    ),
+                    format!("{:.2}", p.online_bytes as f64 / a.online_bytes as f64),
+                ]),
+                _ => cells.extend(["–".into(), "–".into()]),
+            }
+        }
+        format!("| {} |", cells.join(" | "))
+    }
 }

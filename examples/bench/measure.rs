@@ -1,22 +1,23 @@
 //! One row of the benchmark, in the child process that runs it: the model's plan, its inputs
 //! at the row's batch size, tract's plaintext outputs and latency, and the session's requests
-//! under the row's network (embedded, emulated LAN or WAN links between the parties, or three
-//! party processes over TLS on loopback).
+//! under the row's protocol and network (embedded, emulated LAN or WAN links between the
+//! parties, or three party processes over TLS on loopback), with the bytes each party sent.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use clap::ValueEnum;
 use ndarray::{ArrayD, Axis};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tfe::lower::{Options, convert};
 use tfe::mpc::Protocol;
-use tfe::net::Role;
 use tfe::net::config::Config;
 use tfe::net::pki::write_test_pki;
 use tfe::net::shaped::{Link, Shaped};
+use tfe::net::{Role, Stats, Transport};
 use tfe::plan::{Holder, Plan, SharedPlan};
 use tfe::serve::{EmbeddedSession, NetworkedSession, PartyServer, Session, deal};
 use tract_onnx::prelude::*;
@@ -54,6 +55,9 @@ pub struct Measured {
     /// Per request (the whole batch).
     pub online_bytes: u64,
     pub rounds: u64,
+    /// Of `online_bytes`, what each party sent (embedded rows; zeros for networked ones). The
+    /// rest is the client's.
+    pub party_bytes: [u64; 3],
     pub setup_time: Duration,
     pub setup_bytes: u64,
     /// Resident set high-water mark of the whole process, where the OS reports it.
@@ -137,49 +141,96 @@ fn plaintext(onnx: &Path, inputs: &[ArrayD<f32>], runs: usize) -> Result<(ArrayD
     Ok((expected, times[times.len() / 2]))
 }
 
+/// Counts the bytes each party endpoint sends, into one counter per party.
+struct Counted {
+    inner: Box<dyn Transport>,
+    sent: Arc<[AtomicU64; 3]>,
+}
+
+impl Transport for Counted {
+    fn me(&self) -> Role {
+        self.inner.me()
+    }
+
+    fn send(&mut self, to: Role, words: &[u64]) -> Result<()> {
+        let bytes = 8 * words.len() as u64;
+        self.sent[self.me().index()].fetch_add(bytes, Ordering::Relaxed);
+        self.inner.send(to, words)
+    }
+
+    fn recv(&mut self, from: Role) -> Result<Vec<u64>> {
+        self.inner.recv(from)
+    }
+
+    fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    fn observe_opened(&mut self, words: &[u64]) {
+        self.inner.observe_opened(words)
+    }
+}
+
+fn snapshot(sent: &[AtomicU64; 3]) -> [u64; 3] {
+    sent.each_ref().map(|c| c.load(Ordering::Relaxed))
+}
+
 /// One row, in this process.
-pub fn measure(model: &str, batch: usize, runs: usize, network: Network) -> Result<Measured> {
+pub fn measure(
+    model: &str,
+    batch: usize,
+    runs: usize,
+    network: Network,
+    protocol: Protocol,
+) -> Result<Measured> {
     let onnx = model_dir(model)?.join("model.onnx");
     let plan = convert(&onnx, Options::default())
         .with_context(|| format!("converting {}", onnx.display()))?
         .plan;
     let inputs = inputs(&model_dir(model)?, &plan, batch)?;
     let (expected, plaintext_median) = plaintext(&onnx, &inputs, runs.max(5))?;
+    let sent: Arc<[AtomicU64; 3]> = Arc::default();
+    let link = match network {
+        Network::Lan => Some(Link::LAN),
+        Network::Wan => Some(Link::WAN),
+        Network::Embedded | Network::Loopback => None,
+    };
     let (mut session, parties): (Box<dyn Session>, _) = match network {
+        Network::Loopback if protocol != Protocol::Aby3 => {
+            bail!("networked rows run ABY3 only: networked Pond is not built yet")
+        }
         Network::Loopback => {
             let (session, parties) = start_networked(&plan)?;
             (Box::new(session), Some(parties))
         }
-        Network::Embedded => (
-            Box::new(EmbeddedSession::start(Arc::new(plan), Protocol::Aby3)?),
-            None,
-        ),
-        Network::Lan | Network::Wan => {
-            let link = if network == Network::Lan {
-                Link::LAN
-            } else {
-                Link::WAN
+        Network::Embedded | Network::Lan | Network::Wan => {
+            let sent = sent.clone();
+            let wrap = move |end| -> Box<dyn Transport> {
+                let inner: Box<dyn Transport> = match link {
+                    Some(link) => Box::new(Shaped::new(end, link)),
+                    None => Box::new(end),
+                };
+                let sent = sent.clone();
+                Box::new(Counted { inner, sent })
             };
-            let wrap =
-                move |end| -> Box<dyn tfe::net::Transport> { Box::new(Shaped::new(end, link)) };
-            (
-                Box::new(EmbeddedSession::start_wrapped(
-                    Arc::new(plan),
-                    Protocol::Aby3,
-                    &wrap,
-                )?),
-                None,
-            )
+            let session = EmbeddedSession::start_wrapped(Arc::new(plan), protocol, &wrap)?;
+            (Box::new(session), None)
         }
     };
     session.predict(&inputs)?;
     let mut times = vec![];
     let (mut max_abs_err, mut top1_agree) = (0.0f32, batch);
     let mut traffic = Default::default();
+    let mut party_bytes = [0; 3];
     for _ in 0..runs {
+        let before = snapshot(&sent);
         let started = Instant::now();
         let p = session.predict(&inputs)?;
         times.push(started.elapsed());
+        party_bytes = snapshot(&sent);
+        for (after, before) in party_bytes.iter_mut().zip(before) {
+            *after -= before;
+        }
         let got = &p.outputs[0];
         max_abs_err = got
             .iter()
@@ -200,6 +251,7 @@ pub fn measure(model: &str, batch: usize, runs: usize, network: Network) -> Resu
         online_median: times[times.len() / 2],
         online_bytes: traffic.bytes_sent,
         rounds: traffic.rounds,
+        party_bytes,
         setup_time: setup.time,
         setup_bytes: setup.traffic.bytes_sent,
         peak_memory: peak_memory(),
