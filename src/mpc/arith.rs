@@ -9,7 +9,7 @@ use super::Protocol;
 use super::bits::{fields_words, pack_fields, unpack_fields};
 use super::hooks::{self, Fault};
 use super::party::{Dealing, Label, Link, Party};
-use super::pond::{self, PRODUCER};
+use super::pond::PRODUCER;
 use super::round::{Delivered, Direct, Lane};
 use super::share::ArithShare;
 use anyhow::{Result, ensure};
@@ -93,7 +93,7 @@ impl Party {
     /// from each party. Under Pond the servers' terms are already the sharing.
     pub fn reshare(&mut self, term: &ArrayD<u64>) -> Result<ArithShare> {
         if self.protocol() == Protocol::Pond {
-            return Ok(pond::to_share(term.clone()));
+            return Ok(ArithShare::additive(term.clone()));
         }
         let (cur, next) = self.round(vec![Lane::reshare(flat(term))])?.remove(0);
         Ok(ArithShare {
@@ -112,9 +112,9 @@ impl Party {
             Protocol::Aby3 => self.settle(&pending),
             // The servers' terms are the sharing; the producer holds shapes only.
             Protocol::Pond if self.id() == PRODUCER => {
-                Ok(pond::to_share(ArrayD::zeros(pending.term.raw_dim())))
+                Ok(ArithShare::additive(ArrayD::zeros(pending.term.raw_dim())))
             }
-            Protocol::Pond => Ok(pond::to_share(pending.term)),
+            Protocol::Pond => Ok(ArithShare::additive(pending.term)),
         }
     }
 

@@ -11,7 +11,7 @@ use super::party::{Label, Link, Party, Slot};
 use super::prf::Prf;
 use crate::net::{Role, Transport};
 use anyhow::{Context, Result, ensure};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, IxDyn, Zip};
 
 /// One party's view of an arithmetic sharing: components i and i+1.
 #[derive(Clone, Debug)]
@@ -23,6 +23,15 @@ pub struct ArithShare {
 impl ArithShare {
     pub fn shape(&self) -> &[usize] {
         self.cur.shape()
+    }
+
+    /// A Pond secret as the interpreter holds it: the server's additive share in `cur`,
+    /// zeros in `next` (zeros throughout at the producer, which holds shapes only).
+    pub fn additive(share: ArrayD<u64>) -> ArithShare {
+        ArithShare {
+            next: ArrayD::zeros(share.raw_dim()),
+            cur: share,
+        }
     }
 
     /// Applies a linear map to both components: valid for any map with no constant term.
@@ -169,7 +178,7 @@ impl DealtShare {
     fn made(&self, party: &Party, sent: Option<(Slot, ArrayD<u64>)>) -> Result<ArithShare> {
         if party.id() >= holders(party.protocol()) {
             // Pond's crypto producer: the shape alone.
-            return Ok(super::pond::to_share(ArrayD::zeros(IxDyn(&self.shape))));
+            return Ok(ArithShare::additive(ArrayD::zeros(IxDyn(&self.shape))));
         }
         let [cur, next] = party.dealt_components(self.owner, self.nonce, self.len())?;
         let derived = |words: Option<Vec<u64>>| -> Result<ArrayD<u64>> {
@@ -190,9 +199,16 @@ impl DealtShare {
                 next: derived(next)?,
             },
         };
-        Ok(match party.protocol() {
-            Protocol::Aby3 => dealt,
-            Protocol::Pond => super::pond::from_dealt(party, dealt),
+        // Under Pond, server 0's share is x_0 + x_1 and server 1's x_2: the two sum to x
+        // and neither alone says anything about it.
+        Ok(match (party.protocol(), party.id()) {
+            (Protocol::Aby3, _) => dealt,
+            (Protocol::Pond, 0) => ArithShare::additive(
+                Zip::from(&dealt.cur)
+                    .and(&dealt.next)
+                    .map_collect(|a, b| a.wrapping_add(*b)),
+            ),
+            (Protocol::Pond, _) => ArithShare::additive(dealt.next),
         })
     }
 }
@@ -200,7 +216,7 @@ impl DealtShare {
 /// Party side of a reveal to `to`: each share holder sends one additive term of the value
 /// plus its term of a fresh sharing of zero, so `to` learns the value and nothing about the
 /// sharing it came from, and nobody else learns anything. Under ABY3 the term is the
-/// party's first component; under Pond the server's share ([`super::pond::to_share`]).
+/// party's first component; under Pond the server's share ([`ArithShare::additive`]).
 pub fn reveal_to(party: &mut Party, to: Role, share: &ArithShare) -> Result<()> {
     let nonce = party.begin_call();
     let n = share.cur.len();

@@ -10,7 +10,7 @@ use super::Progress;
 use super::networked::{Explained, describe, fingerprint};
 use super::party::{PartyWeight, PartyWeights, Terms, serve_requests, weight_values};
 use crate::exec::MpcValue;
-use crate::mpc::pond::{self, PRODUCER};
+use crate::mpc::pond::PRODUCER;
 use crate::mpc::{ArithShare, Party, Protocol};
 use crate::net::config::Serving;
 use crate::net::frame::{MAX_WORDS, Refusal, SessionId};
@@ -54,10 +54,12 @@ impl PartyServer {
                     })?;
                     ArithShare { cur, next }
                 }
-                (Protocol::Pond, Some(mut one)) if one.len() == 1 => pond::to_share(one.remove(0)),
+                (Protocol::Pond, Some(mut one)) if one.len() == 1 => {
+                    ArithShare::additive(one.remove(0))
+                }
                 // Pond's producer holds shapes only.
                 (Protocol::Pond, None) if id == PRODUCER as u8 => {
-                    pond::to_share(ArrayD::zeros(w.data.shape()))
+                    ArithShare::additive(ArrayD::zeros(w.data.shape()))
                 }
                 _ => bail!(
                     "{name} lacks the shares of weight {}",

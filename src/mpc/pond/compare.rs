@@ -9,7 +9,7 @@
 //! opened bit into products: ρ's arithmetic shares and, for each gated y, the opening of
 //! y - a and the shares of a ρ, so y [x >= 0] = δ y + (1 - 2δ) y ρ needs no further round.
 
-use super::{PRODUCER, producer_link, to_share};
+use super::{PRODUCER, producer_link};
 use crate::mpc::Party;
 use crate::mpc::bits::{
     BoolShare, fields_words, pack_bits, pack_fields, unpack_bits, unpack_fields,
@@ -224,7 +224,9 @@ impl Party {
                         *o = y.wrapping_sub(*o);
                     }
                 }
-                to_share(ArrayD::from_shape_vec(IxDyn(shape), gated).expect("length matches"))
+                ArithShare::additive(
+                    ArrayD::from_shape_vec(IxDyn(shape), gated).expect("length matches"),
+                )
             })
             .collect())
     }
@@ -256,7 +258,7 @@ impl Party {
         }
         let mut shape = vec![width as usize];
         shape.extend_from_slice(x.shape());
-        Ok(to_share(
+        Ok(ArithShare::additive(
             ArrayD::from_shape_vec(IxDyn(&shape), b).expect("length matches"),
         ))
     }
