@@ -22,7 +22,10 @@ Prediction (--plan): it loads its weight shares (the .partyN.plan file written b
 over mutual TLS, up to --max-sessions at once (party 0 queues or refuses the others as busy), \
 each with its own keys, requests until the client is done. A session that fails (a client \
 that stalls, dies or sends a batch over --max-batch, a lost peer) ends with one line on stderr; \
-the party serves on. It never sees the weights, the inputs or the outputs in the clear.\n\n\
+the party serves on. It never sees the weights, the inputs or the outputs in the clear. It runs \
+the protocol its file was dealt for: ABY3, or Pond (tfe-convert --share --protocol pond), where \
+party0 and party1 are the two servers and party2 the crypto producer, which only deals \
+correlated randomness and receives nothing.\n\n\
 Secure aggregation (--aggregate ROUND): it holds the named round open for the inputters of the \
 configuration (roles.inputters) until each has submitted or --deadline-ms passes, takes only \
 shares of their vectors, refuses second submissions and callers of other rounds, then reveals \
