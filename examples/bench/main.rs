@@ -12,8 +12,8 @@
 //! Models are folders of fixtures/, or of target/large-models/ (written by
 //! scripts/make_large_models.py). `--links lan,wan` adds rows whose parties talk through
 //! emulated links (`tfe::net::shaped`: 1 Gbit/s and 0.5 ms round trip, 100 Mbit/s and 40 ms);
-//! `--networked` adds rows with three party processes over mutual TLS on loopback (ABY3
-//! only: networked Pond is not built yet). `--peers
+//! `--networked` adds rows with three party processes over mutual TLS on loopback (under
+//! Pond, on share files dealt for it). `--peers
 //! spu.jsonl` reads SecretFlow SPU's figures measured by scripts/peers/spu_bench.py. The
 //! onnxruntime column needs the fixtures' Python environment (.venv, scripts/python-env.sh).
 //!
@@ -58,7 +58,7 @@ struct Args {
     /// Protocols measured side by side on every row.
     #[arg(long, value_delimiter = ',', value_enum, default_value = "aby3,pond")]
     protocols: Vec<Protocol>,
-    /// Add a row per model and batch for the networked mode on loopback (ABY3 only).
+    /// Add a row per model and batch for the networked mode on loopback.
     #[arg(long)]
     networked: bool,
     /// Add rows whose parties talk through emulated links: lan, wan.
@@ -138,10 +138,6 @@ fn main() -> Result<()> {
             for &network in &networks {
                 let mut measured = vec![];
                 for &protocol in protocols {
-                    if network == Network::Loopback && protocol != Protocol::Aby3 {
-                        measured.push(None);
-                        continue;
-                    }
                     eprintln!(
                         "measuring {model} at batch {batch}{} under {}",
                         network.label(),
@@ -163,9 +159,6 @@ fn main() -> Result<()> {
     println!("{}", header(protocols));
     for r in &rows {
         println!("{}", r.line(protocols));
-    }
-    if args.networked && protocols.iter().any(|&p| p != Protocol::Aby3) {
-        println!("\nNetworked rows run ABY3 only: networked Pond is not built yet.");
     }
     println!(
         "\nBytes sent per request by each role (embedded rows; under Pond party 2 is the crypto producer):\n"

@@ -3,7 +3,7 @@
 //! under the row's protocol and network (embedded, emulated LAN or WAN links between the
 //! parties, or three party processes over TLS on loopback), with the bytes each party sent.
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use clap::ValueEnum;
 use ndarray::{ArrayD, Axis};
 use serde::{Deserialize, Serialize};
@@ -196,11 +196,8 @@ pub fn measure(
         Network::Embedded | Network::Loopback => None,
     };
     let (mut session, parties): (Box<dyn Session>, _) = match network {
-        Network::Loopback if protocol != Protocol::Aby3 => {
-            bail!("networked rows run ABY3 only: networked Pond is not built yet")
-        }
         Network::Loopback => {
-            let (session, parties) = start_networked(&plan)?;
+            let (session, parties) = start_networked(&plan, protocol)?;
             (Box::new(session), Some(parties))
         }
         Network::Embedded | Network::Lan | Network::Wan => {
@@ -306,7 +303,7 @@ impl Drop for Parties {
 
 /// Deals `plan` into a fresh directory with a test PKI, starts the three parties as child
 /// processes and connects to them.
-fn start_networked(plan: &Plan) -> Result<(NetworkedSession, Parties)> {
+fn start_networked(plan: &Plan, protocol: Protocol) -> Result<(NetworkedSession, Parties)> {
     let dir = std::env::temp_dir().join(format!("tfe-bench-{}", std::process::id()));
     // Free ports: bound, read, and released before the parties bind them.
     let listeners: Vec<std::net::TcpListener> = (0..3)
@@ -326,7 +323,7 @@ fn start_networked(plan: &Plan) -> Result<(NetworkedSession, Parties)> {
         Default::default(),
     )?;
     let mut client_file = None;
-    for file in deal(plan, Protocol::Aby3)? {
+    for file in deal(plan, protocol)? {
         file.write(&dir.join(format!("{}.plan", file.holder.name())))?;
         if file.holder == Holder::Client {
             client_file = Some(file);
