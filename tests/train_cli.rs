@@ -10,6 +10,7 @@ use common::{max_abs_diff, read_npy, temp_dir};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tfe::mpc::Protocol;
 use tfe::plan::{Holder, SharedPlan};
 use tfe::serve::{Mode, predict};
 
@@ -92,8 +93,9 @@ fn json_reports_the_run_and_the_trained_onnx_serves_through_tfe_predict() {
     assert!(a >= 0.93, "accuracy {a}");
 }
 
-/// Adds up the three parties' first components of every secret weight: the trained model
-/// that the share files hold (the test plays the model owner to check them).
+/// Adds up the parties' first components of every secret weight (Pond's producer holds
+/// none): the trained model that the share files hold (the test plays the model owner to
+/// check them).
 fn reconstructed(stem: &Path) -> tfe::plan::Plan {
     let files: Vec<SharedPlan> = (0..3)
         .map(|i| SharedPlan::read(&stem.with_extension(format!("party{i}.plan"))).unwrap())
@@ -107,13 +109,16 @@ fn reconstructed(stem: &Path) -> tfe::plan::Plan {
         .weights
         .iter_mut()
         .filter(|w| w.visibility == tfe::plan::Visibility::Secret);
+    let holding: Vec<&SharedPlan> = files.iter().filter(|f| !f.shares.is_empty()).collect();
     for (k, w) in secret.enumerate() {
-        let mut sum = files[0].shares[k][0].clone();
-        for f in &files[1..] {
+        let mut sum = holding[0].shares[k][0].clone();
+        for f in &holding[1..] {
             sum.zip_mut_with(&f.shares[k][0], |a, b| *a = a.wrapping_add(*b));
         }
-        // Each party's second component is the next party's first.
-        assert_eq!(files[0].shares[k][1], files[1].shares[k][0]);
+        if files[0].protocol == Protocol::Aby3 {
+            // Each party's second component is the next party's first.
+            assert_eq!(files[0].shares[k][1], files[1].shares[k][0]);
+        }
         w.data = fixed.decode_array(sum.view());
     }
     plan
@@ -121,9 +126,21 @@ fn reconstructed(stem: &Path) -> tfe::plan::Plan {
 
 #[test]
 fn share_files_serve_through_three_parties_as_the_revealed_weights_do() {
-    let dir = temp_dir("train-cli-share");
+    serve_trained_shares(Protocol::Aby3);
+}
+
+/// Trained under Pond and kept shared: the servers' files hold the trained weights'
+/// additive shares, the producer's none, and the three processes serve them.
+#[test]
+fn pond_share_files_serve_through_the_servers_and_the_producer() {
+    serve_trained_shares(Protocol::Pond);
+}
+
+fn serve_trained_shares(protocol: Protocol) {
+    let dir = temp_dir(&format!("train-cli-share-{}", protocol.name()));
     let stem = dir.join("model.onnx");
-    let (ok, stdout, err) = train_cancer(&dir, "train.log", &["--share", "-o", &s(&stem)]);
+    let share = ["--share", "--protocol", protocol.name(), "-o", &s(&stem)];
+    let (ok, stdout, err) = train_cancer(&dir, "train.log", &share);
     assert!(ok, "{err}");
     assert!(stdout.contains("model.party0.plan") && stdout.contains("model.client.plan"));
     assert!(!stem.exists(), "no weights in the clear");

@@ -179,10 +179,10 @@ fn train(args: &Args) -> Result<()> {
             trainer.write_onnx(&tp, w, &args.output)?;
             vec![args.output.display().to_string()]
         }
-        TrainedWeights::Shared(shares) => {
+        TrainedWeights::Shared(protocol, shares) => {
             let stem = args.output.with_extension("");
             let mut names = vec![];
-            for file in trainer.share_files(shares)? {
+            for file in trainer.share_files(*protocol, shares)? {
                 let path = stem.with_extension(format!("{}.plan", file.holder.name()));
                 file.write(&path)?;
                 names.push(path.display().to_string());

@@ -90,7 +90,8 @@ pub type EpochProgress<'a> = dyn Fn(usize, Option<f32>) + Sync + 'a;
 /// [`TrainingPlan::trained`]), or each party's shares of the forward plan's secret weights.
 pub enum TrainedWeights {
     Revealed(Vec<ArrayD<f32>>),
-    Shared([Vec<ArithShare>; 3]),
+    /// Under the protocol of the run.
+    Shared(Protocol, [Vec<ArithShare>; 3]),
 }
 
 /// What a training run did and cost.
@@ -171,15 +172,8 @@ impl Trainer {
         progress: &EpochProgress<'_>,
     ) -> Result<Outcome> {
         let hyper = &options.hyper;
-        match options.mode {
-            Mode::Mpc(Protocol::Aby3) => {}
-            Mode::Mpc(Protocol::Pond) if options.share => bail!(
-                "--share writes the parties' share files, which hold ABY3 shares; train with --protocol aby3 to keep the weights shared"
-            ),
-            _ if options.share => {
-                bail!("--share keeps the trained weights secret-shared, which only --mode mpc does")
-            }
-            _ => {}
+        if options.share && !matches!(options.mode, Mode::Mpc(_)) {
+            bail!("--share keeps the trained weights secret-shared, which only --mode mpc does");
         }
         let factor = hyper.lr / hyper.batch as f32;
         ensure!(
@@ -266,13 +260,21 @@ impl Trainer {
 
     /// The share files of the trained model, from each party's shares of the forward plan's
     /// secret weights: parties 0, 1 and 2, then the client.
-    pub fn share_files(&self, shares: &[Vec<ArithShare>; 3]) -> Result<Vec<SharedPlan>> {
-        let pairs = shares.each_ref().map(|held| {
-            held.iter()
-                .map(|s| vec![s.cur.clone(), s.next.clone()])
-                .collect()
-        });
-        share_files(&self.forward, Protocol::Aby3, pairs)
+    pub fn share_files(
+        &self,
+        protocol: Protocol,
+        shares: &[Vec<ArithShare>; 3],
+    ) -> Result<Vec<SharedPlan>> {
+        // The components each file keeps: both under ABY3, a Pond server's additive share
+        // (its `cur`), none at Pond's producer.
+        let kept = |s: &ArithShare| match protocol {
+            Protocol::Aby3 => vec![s.cur.clone(), s.next.clone()],
+            Protocol::Pond => vec![s.cur.clone()],
+        };
+        let held = shares
+            .each_ref()
+            .map(|held| held.iter().map(kept).collect());
+        share_files(&self.forward, protocol, held)
     }
 
     /// The protocol's cost of one training step (rounds and bytes), from the closed forms:

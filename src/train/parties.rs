@@ -169,7 +169,7 @@ pub fn train_mpc(
     let time = results[0].time;
     let weights = if share {
         let [a, b, c] = results;
-        TrainedWeights::Shared([a.shares, b.shares, c.shares])
+        TrainedWeights::Shared(protocol, [a.shares, b.shares, c.shares])
     } else {
         TrainedWeights::Revealed(revealed)
     };
