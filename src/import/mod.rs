@@ -6,6 +6,7 @@ mod graph;
 mod ml_shapes;
 mod pads;
 mod tensorflow;
+mod tensors;
 mod windows;
 
 pub use graph::{Node, initializer_ints};
@@ -326,6 +327,7 @@ pub enum BatchPolicy {
 pub fn analyse(model: Model, policy: BatchPolicy) -> Result<Graph> {
     model.check_wiring()?;
     windows::check(&model.nodes)?;
+    tensors::check(model.proto.graph.as_ref().expect("checked on read"))?;
     for name in &model.inputs {
         if let Some(axis) = model
             .declared_input(name)?
