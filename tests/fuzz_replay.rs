@@ -102,4 +102,38 @@ fn seeds_regressions_and_their_prefixes_read_without_a_panic() {
             }
         }
     }
+    onnx_findings_are_refused_by_name();
+}
+
+/// The ONNX findings are refused by tfe's own checks, naming what is wrong, rather than by
+/// the catch around tract (which the replay accepts): each check's message, or for the
+/// one no check before tract can see (a pooling fed a scalar), the caught panic's. Called
+/// by the replay test, since both set the process's panic hook.
+fn onnx_findings_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/onnx");
+    for (file, expected) in [
+        (
+            "crash-04a9c654c83d0defea81f074482ede9621670cc3",
+            "kernel_shape covers 1 spatial axes but strides covers 2",
+        ),
+        (
+            "crash-ed4acb2c3f43ff5d2ec456cec908e863e67073f1",
+            "is not computed by any node",
+        ),
+        (
+            "crash-5b6261a93524ef8d12e936b6e4b08fe902d87808",
+            "raw data of ONNX element type 8",
+        ),
+        (
+            "crash-90a80ff23671d6ed63b839316028a7c7ad6a3f6f",
+            "tract's shape inference stopped on an internal error",
+        ),
+    ] {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let converted = tfe::lower::convert(&dir.join(file), tfe::lower::Options::default());
+        std::panic::set_hook(hook);
+        let e = format!("{:#}", converted.err().expect("refused"));
+        assert!(e.contains(expected), "{file}: {e}");
+    }
 }

@@ -56,9 +56,15 @@ pub fn npy(data: &[u8]) {
 }
 
 /// An ONNX model, converted the way tfe-convert converts it: import, shape inference and
-/// lowering.
+/// lowering. A panic inside tract's parsing or analysis, which tfe turns into an error
+/// naming the model, is not a crash of tfe's: the panic hook is silenced for the call, so
+/// only a panic that escapes `convert` reaches libFuzzer (or the replay's `catch_unwind`).
 pub fn onnx(data: &[u8]) {
-    let _ = convert(&file(data, "onnx"), Options::default());
+    let path = file(data, "onnx");
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let _ = convert(&path, Options::default());
+    std::panic::set_hook(hook);
 }
 
 /// A deployment configuration, loaded the way tfe-party and tfe-predict load it.
