@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, IxDyn};
 use tfe::exec::human_bytes;
 use tfe::mpc::Protocol;
-use tfe::mpc::arith::RingMap;
+use tfe::mpc::arith::{Factor, RingMap};
 use tfe::mpc::cost::Cost;
 use tfe::mpc::share::{Dealer, recv_revealed, recv_secret, reveal_to};
 use tfe::mpc::{ArithShare, Party, arith::product_term, run_local, run_local_roles};
@@ -427,14 +427,18 @@ fn every_pond_call_costs_what_its_formula_says() {
         let nu = n as u64;
         assert_eq!(
             pond(&[&[n], &[n]], &|p, s| p
-                .secret_products(&[(&s[0], &s[1])], &elementwise)
+                .secret_products(
+                    &[(Factor::Share(&s[0]), Factor::Share(&s[1]))],
+                    &elementwise
+                )
                 .map(drop)),
             Cost::pond_products(2 * nu, nu),
             "product of {n}"
         );
         assert_eq!(
             pond(&[&[n], &[n]], &|p, s| {
-                let pairs = [(&s[0], &s[1]), (&s[1], &s[0])];
+                let (a, b) = (Factor::Share(&s[0]), Factor::Share(&s[1]));
+                let pairs = [(a, b), (b, a)];
                 p.secret_products(&pairs, &elementwise).map(drop)
             }),
             Cost::pond_products(4 * nu, nu),
@@ -442,10 +446,23 @@ fn every_pond_call_costs_what_its_formula_says() {
         );
         assert_eq!(
             pond(&[&[3, n], &[n, 5]], &|p, s| p
-                .secret_products(&[(&s[0], &s[1])], &matrix)
+                .secret_products(&[(Factor::Share(&s[0]), Factor::Share(&s[1]))], &matrix)
                 .map(drop)),
             Cost::pond_products(8 * nu, 15),
             "matrix product [3, {n}] x [{n}, 5]"
+        );
+        // A weight masked for the session: opened once, then never by a product.
+        assert_eq!(
+            pond(&[&[3, n], &[n, 5]], &|p, s| {
+                let w = p.mask_for_session(&s[1])?;
+                let pair = [(Factor::Share(&s[0]), Factor::Masked(&w))];
+                p.secret_products(&pair, &matrix)?;
+                p.secret_products(&pair, &matrix).map(drop)
+            }),
+            Cost::pond_mask(5 * nu)
+                + Cost::pond_products(3 * nu, 15)
+                + Cost::pond_products(3 * nu, 15),
+            "matrix product [3, {n}] x [{n}, 5] with the weight masked for the session"
         );
         for f in [1u32, 16, 31, 40, 61] {
             assert_eq!(
@@ -530,7 +547,7 @@ fn per_op_table() {
     let (rows, inner, cols) = (64usize, 256usize, 256usize);
     let out = (rows * cols) as u64;
     let product_then: fn(&mut Party, &[ArithShare], RingMap) -> anyhow::Result<ArrayD<u64>> =
-        |p, s, map| p.secret_products(&[(&s[0], &s[1])], map);
+        |p, s, map| p.secret_products(&[(Factor::Share(&s[0]), Factor::Share(&s[1]))], map);
     let calls = vec![
         Row::new(
             "product of two secrets, element-wise (ABY3 reshare, Pond Beaver)",

@@ -147,7 +147,8 @@ fn settings() -> [(Arc<Plan>, ArrayD<f32>); 2] {
     ]
 }
 
-/// Party `party`'s view of one run under `protocol`, as one vector of words.
+/// Party `party`'s view of one session of two requests under `protocol` (so that what a
+/// session fixes once, Pond's masks of the weights, serves twice), as one vector of words.
 fn view(plan: &Arc<Plan>, input: &ArrayD<f32>, protocol: Protocol, party: usize) -> Vec<u64> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
@@ -170,7 +171,7 @@ fn view(plan: &Arc<Plan>, input: &ArrayD<f32>, protocol: Protocol, party: usize)
         }
     };
     let session = EmbeddedSession::start_wrapped(plan.clone(), protocol, &wrap).unwrap();
-    let got = run_requests(Box::new(session), std::slice::from_ref(input), 1, |_| ()).unwrap();
+    let got = run_requests(Box::new(session), std::slice::from_ref(input), 2, |_| ()).unwrap();
     assert_eq!(got.outputs.len(), 2);
     seen.lock().unwrap().clone()
 }
@@ -428,12 +429,12 @@ fn under_pond_each_servers_view_is_independent_and_the_producer_sees_nothing() {
     for server in 0..2 {
         independent(Protocol::Pond, server);
     }
-    // Its key, then the client's batch size and its stop request (both public).
+    // Its key, then the client's batch size for each request and its stop (all public).
     for (setting, runs) in views(Protocol::Pond, 2, None).iter().enumerate() {
         for view in runs {
             assert_eq!(
                 view[2..],
-                [WIDTH as u64, 0],
+                [WIDTH as u64, WIDTH as u64, 0],
                 "setting {setting}: the producer saw {view:?}"
             );
         }

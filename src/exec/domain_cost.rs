@@ -21,6 +21,8 @@ pub struct Costed {
     pub secret: bool,
     /// The dealer of a truncation left pending, as in the mpc domain.
     pub pending: Option<usize>,
+    /// Masked once for the session, as Pond's weights are in the mpc domain.
+    pub masked: bool,
 }
 
 impl Costed {
@@ -29,6 +31,7 @@ impl Costed {
             zeros,
             secret,
             pending: None,
+            masked: false,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Domain for CostDomain {
             zeros: map.apply_to(&zeros)?,
             secret: xs.iter().any(|x| x.secret),
             pending,
+            masked: masked_map(xs.iter().map(|x| (x.secret, x.masked))),
         })
     }
 
@@ -185,11 +189,11 @@ impl Ring for CostDomain {
         let mut pending = None;
         let route = ProductRoute::of(&secrets, addend_secret, shift);
         if self.protocol == Protocol::Pond {
-            let operands: usize = (pairs.iter())
-                .filter(|(x, y)| x.secret && y.secret)
-                .map(|(x, y)| x.zeros.len() + y.zeros.len())
-                .sum();
-            if operands > 0 {
+            // Beaver products open the factors not masked for the session.
+            let opened = |x: &Costed| if x.masked { 0 } else { x.zeros.len() };
+            let secret_pairs = pairs.iter().filter(|(x, y)| x.secret && y.secret);
+            if secret_pairs.clone().next().is_some() {
+                let operands: usize = secret_pairs.map(|(x, y)| opened(x) + opened(y)).sum();
                 self.total += Cost::pond_products(operands as u64, n);
             }
             if route == ProductRoute::Truncate {
@@ -199,10 +203,17 @@ impl Ring for CostDomain {
             let cost = self.aby3_products(route, n, shift, &mut pending);
             self.total += cost;
         }
+        // A product with a public value keeps a masked factor masked; the mpc domain sums
+        // such parts (and a settled addend) with a linear map.
+        let parts = pairs.iter().filter(|(x, y)| x.secret || y.secret);
+        let parts = parts.map(|(x, y)| (true, x.masked || y.masked));
+        let masked = route == ProductRoute::Local
+            && masked_map(parts.chain(addend.map(|a| (a.secret, false))));
         Ok(Costed {
             zeros,
             secret: addend_secret || secrets.iter().any(|&(x, y)| x || y),
             pending,
+            masked,
         })
     }
 
@@ -219,6 +230,12 @@ impl Ring for CostDomain {
         }
         Ok(Costed::new(ArrayD::zeros(IxDyn(&shape)), x.secret))
     }
+}
+
+/// Whether a linear map of operands (secret, masked) gives a masked value, as in the mpc
+/// domain: when one is masked and every secret one is.
+fn masked_map(operands: impl Iterator<Item = (bool, bool)> + Clone) -> bool {
+    operands.clone().any(|(_, masked)| masked) && operands.into_iter().all(|(s, m)| m || !s)
 }
 
 impl CostDomain {

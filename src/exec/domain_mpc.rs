@@ -4,7 +4,7 @@
 use super::approx::{self, Ring};
 use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
-use crate::mpc::arith::Pending;
+use crate::mpc::arith::{Factor, Pending};
 use crate::mpc::{ArithShare, Party, Protocol};
 use crate::net::Stats;
 use crate::plan::Function;
@@ -21,6 +21,11 @@ pub enum MpcValue {
     /// A truncation's result awaiting its second round ([`MpcDomain::settled`]), kept so
     /// through linear maps until a ReLU takes that round into its own first one.
     Pending(Pending),
+    /// Under Pond, a secret opened once for the session under a fixed mask
+    /// ([`Party::mask_for_session`], the weights): products take it without opening it
+    /// again, and linear maps (alone or with public values) and products with public values
+    /// keep it so, since they map the mask alike.
+    Masked(ArithShare),
 }
 
 pub struct MpcDomain<'p> {
@@ -41,6 +46,7 @@ impl MpcValue {
     fn as_share(&self, id: usize) -> Cow<'_, ArithShare> {
         match self {
             MpcValue::Secret(s) => Cow::Borrowed(s),
+            MpcValue::Masked(m) => Cow::Owned(ArithShare::additive(m.cur.clone())),
             MpcValue::Pending(_) => unreachable!("pending values are settled before use"),
             MpcValue::Public(p) => {
                 let zeros = ArrayD::zeros(p.raw_dim());
@@ -110,7 +116,31 @@ impl MpcValue {
             },
             MpcValue::Public(p) if part == 1 => Cow::Borrowed(p),
             MpcValue::Public(p) => Cow::Owned(ArrayD::zeros(p.raw_dim())),
+            MpcValue::Masked(_) => unreachable!("only ABY3 leaves truncations pending"),
         })
+    }
+
+    /// This party's (share, opened value) of a value in a masked linear map: a masked
+    /// value's own; a public one is masked by zero (the value itself at server 0 and as the
+    /// opened value, nothing at the producer, whose share of a masked value is its mask).
+    fn masked_parts(&self, id: usize) -> (Cow<'_, ArrayD<u64>>, Cow<'_, ArrayD<u64>>) {
+        let zeros = |p: &ArrayD<u64>| Cow::Owned(ArrayD::zeros(p.raw_dim()));
+        match (self, id) {
+            (MpcValue::Masked(m), _) => (Cow::Borrowed(&m.cur), Cow::Borrowed(&m.next)),
+            (MpcValue::Public(p), 0) => (Cow::Borrowed(p), Cow::Borrowed(p)),
+            (MpcValue::Public(p), 1) => (zeros(p), Cow::Borrowed(p)),
+            (MpcValue::Public(p), _) => (zeros(p), zeros(p)),
+            _ => unreachable!("only masked and public values enter a masked map"),
+        }
+    }
+}
+
+/// A secret as a product's factor; `None` for a public value.
+fn factor(v: &MpcValue) -> Option<Factor<'_>> {
+    match v {
+        MpcValue::Secret(s) => Some(Factor::Share(s)),
+        MpcValue::Masked(m) => Some(Factor::Masked(m)),
+        _ => None,
     }
 }
 
@@ -119,8 +149,19 @@ impl MpcDomain<'_> {
     pub fn settled<'v>(&mut self, value: &'v MpcValue) -> Result<Cow<'v, MpcValue>> {
         Ok(match value {
             MpcValue::Pending(p) => Cow::Owned(MpcValue::Secret(self.party.settle(p)?)),
+            MpcValue::Masked(m) => {
+                Cow::Owned(MpcValue::Secret(ArithShare::additive(m.cur.clone())))
+            }
             settled => Cow::Borrowed(settled),
         })
+    }
+
+    /// `value` as a product's operand: settled, except that a masked value stays masked.
+    fn operand<'v>(&mut self, value: &'v MpcValue) -> Result<Cow<'v, MpcValue>> {
+        match value {
+            MpcValue::Masked(_) => Ok(Cow::Borrowed(value)),
+            other => self.settled(other),
+        }
     }
 
     fn all_settled<'v>(&mut self, values: &[&'v MpcValue]) -> Result<Vec<Cow<'v, MpcValue>>> {
@@ -148,7 +189,7 @@ impl Ring for MpcDomain<'_> {
     ) -> Result<MpcValue> {
         let mut operands = vec![];
         for (x, y) in pairs {
-            operands.push((self.settled(x)?, self.settled(y)?));
+            operands.push((self.operand(x)?, self.operand(y)?));
         }
         let pairs: Vec<(&MpcValue, &MpcValue)> = operands
             .iter()
@@ -175,6 +216,12 @@ impl Ring for MpcDomain<'_> {
                     (MpcValue::Public(p), MpcValue::Secret(s)) => {
                         MpcValue::Secret(s.map(|c| apply(p, c))?)
                     }
+                    (MpcValue::Masked(m), MpcValue::Public(p)) => {
+                        MpcValue::Masked(m.map(|c| apply(c, p))?)
+                    }
+                    (MpcValue::Public(p), MpcValue::Masked(m)) => {
+                        MpcValue::Masked(m.map(|c| apply(p, c))?)
+                    }
                     _ => unreachable!("two secrets take the resharing; operands are settled"),
                 });
             }
@@ -198,20 +245,21 @@ impl Ring for MpcDomain<'_> {
             });
             Ok(())
         };
-        let secret_pairs: Vec<(&ArithShare, &ArithShare)> = (pairs.iter())
-            .filter_map(|(x, y)| match (x, y) {
-                (MpcValue::Secret(a), MpcValue::Secret(b)) => Some((a, b)),
-                _ => None,
-            })
+        let secret_pairs: Vec<(Factor, Factor)> = (pairs.iter())
+            .filter_map(|(x, y)| Some((factor(x)?, factor(y)?)))
             .collect();
         if !secret_pairs.is_empty() {
             accumulate(self.party.secret_products(&secret_pairs, &apply)?)?;
         }
         for (x, y) in &pairs {
             let t = match (x, y) {
-                (MpcValue::Secret(_), MpcValue::Secret(_)) => continue,
-                (MpcValue::Secret(s), MpcValue::Public(p)) => apply(&s.cur, p)?,
-                (MpcValue::Public(p), MpcValue::Secret(s)) => apply(p, &s.cur)?,
+                (x, y) if x.is_secret() && y.is_secret() => continue,
+                (MpcValue::Secret(s) | MpcValue::Masked(s), MpcValue::Public(p)) => {
+                    apply(&s.cur, p)?
+                }
+                (MpcValue::Public(p), MpcValue::Secret(s) | MpcValue::Masked(s)) => {
+                    apply(p, &s.cur)?
+                }
                 (MpcValue::Public(a), MpcValue::Public(b)) => {
                     let product = apply(a, b)?;
                     if id == 0 {
@@ -239,7 +287,7 @@ impl Ring for MpcDomain<'_> {
         Ok(match self.settled(x)?.as_ref() {
             MpcValue::Public(p) => MpcValue::Public(top_bit_onehot(p.view(), width)),
             MpcValue::Secret(s) => MpcValue::Secret(self.party.msb_onehot(s, width)?),
-            MpcValue::Pending(_) => unreachable!("settled"),
+            MpcValue::Pending(_) | MpcValue::Masked(_) => unreachable!("settled"),
         })
     }
 }
@@ -250,7 +298,7 @@ impl Domain for MpcDomain<'_> {
     fn shape(value: &MpcValue) -> Vec<usize> {
         match value {
             MpcValue::Public(p) => p.shape().to_vec(),
-            MpcValue::Secret(s) => s.shape().to_vec(),
+            MpcValue::Secret(s) | MpcValue::Masked(s) => s.shape().to_vec(),
             MpcValue::Pending(p) => p.term.shape().to_vec(),
         }
     }
@@ -295,6 +343,16 @@ impl Domain for MpcDomain<'_> {
                 term: map.apply_to(&terms.iter().map(|t| t.as_ref()).collect::<Vec<_>>())?,
             }));
         }
+        let masked = |x: &&MpcValue| matches!(x, MpcValue::Masked(_));
+        if xs.iter().any(masked) && xs.iter().all(|x| masked(x) || !x.is_secret()) {
+            let parts: Vec<_> = xs.iter().map(|x| x.masked_parts(id)).collect();
+            let cur: Vec<_> = parts.iter().map(|(c, _)| c.view()).collect();
+            let opened: Vec<_> = parts.iter().map(|(_, e)| e.view()).collect();
+            return Ok(MpcValue::Masked(ArithShare {
+                cur: map.apply(&cur)?,
+                next: map.apply(&opened)?,
+            }));
+        }
         let shares: Vec<Cow<ArithShare>> = xs.iter().map(|x| x.as_share(id)).collect();
         let cur: Vec<_> = shares.iter().map(|s| s.cur.view()).collect();
         let next: Vec<_> = shares.iter().map(|s| s.next.view()).collect();
@@ -337,7 +395,7 @@ impl Domain for MpcDomain<'_> {
                     .map(MpcValue::Secret)
                     .collect())
             }
-            MpcValue::Pending(_) => unreachable!("settled"),
+            MpcValue::Pending(_) | MpcValue::Masked(_) => unreachable!("settled"),
         }
     }
 

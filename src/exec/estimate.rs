@@ -33,7 +33,24 @@ fn stats(cost: Cost) -> Stats {
     }
 }
 
+/// One request of a deployment serving `plan`: under Pond its secret weights were masked
+/// when the session started.
 pub fn estimate(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimate> {
+    estimate_with(plan, batch, protocol, protocol == Protocol::Pond)
+}
+
+/// One run of `plan` on weights that change between runs (a training step): under Pond
+/// every product opens its weights.
+pub fn estimate_step(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimate> {
+    estimate_with(plan, batch, protocol, false)
+}
+
+fn estimate_with(
+    plan: &Plan,
+    batch: usize,
+    protocol: Protocol,
+    weights_masked: bool,
+) -> Result<Estimate> {
     let mut dom = CostDomain::new(plan.fixed_point, protocol);
     let tagged = |shape: &[usize], secret: bool| Costed::new(ArrayD::zeros(IxDyn(shape)), secret);
     let input_shapes: Vec<Vec<usize>> = plan
@@ -45,7 +62,13 @@ pub fn estimate(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimat
     let weights: Vec<_> = plan
         .weights
         .iter()
-        .map(|w| tagged(w.data.shape(), w.visibility == Visibility::Secret))
+        .map(|w| {
+            let secret = w.visibility == Visibility::Secret;
+            Costed {
+                masked: secret && weights_masked,
+                ..tagged(w.data.shape(), secret)
+            }
+        })
         .collect();
     let mut steps = Profile::default();
     let outputs = run(plan, &mut dom, inputs, &weights[..], batch, &mut steps)?;

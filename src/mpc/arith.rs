@@ -34,6 +34,14 @@ pub fn product_term(
     Ok(term)
 }
 
+/// One factor of a product of secrets: a share, or under Pond a share masked once for the
+/// session (`Party::mask_for_session`), which the product need not open again.
+#[derive(Clone, Copy)]
+pub enum Factor<'a> {
+    Share(&'a ArithShare),
+    Masked(&'a ArithShare),
+}
+
 /// A bilinear map on ring tensors (matmul, convolution, element-wise product), as the
 /// interpreter hands it to the protocol.
 pub type RingMap<'b> = &'b dyn Fn(&ArrayD<u64>, &ArrayD<u64>) -> Result<ArrayD<u64>>;
@@ -69,15 +77,17 @@ impl Party {
     /// [`product_term`], locally, under ABY3; Beaver triples, in one round, under Pond.
     pub fn secret_products(
         &mut self,
-        pairs: &[(&ArithShare, &ArithShare)],
+        pairs: &[(Factor, Factor)],
         b: RingMap,
     ) -> Result<ArrayD<u64>> {
         if self.protocol() == Protocol::Pond {
-            let shares: Vec<_> = pairs.iter().map(|(x, y)| (&x.cur, &y.cur)).collect();
-            return self.beaver_products(&shares, b);
+            return self.beaver_products(pairs, b);
         }
         let mut sum: Option<ArrayD<u64>> = None;
         for (x, y) in pairs {
+            let (Factor::Share(x), Factor::Share(y)) = (x, y) else {
+                anyhow::bail!("only Pond masks weights for a session");
+            };
             let term = product_term(x, y, b)?;
             match &mut sum {
                 None => sum = Some(term),

@@ -124,12 +124,22 @@ impl Cost {
         }
     }
 
-    /// Pond: Beaver products of pairs with `operands` elements in all (both operands of
-    /// every pair) into `n` elements: each server opens its share of every operand to the
-    /// other, the producer sends server 1 its share of the masks' product.
+    /// Pond: Beaver products of pairs with `operands` elements opened in all (both operands
+    /// of every pair, but for those masked for the session) into `n` elements: each server
+    /// opens its share of those operands to the other, the producer sends server 1 its
+    /// share of the masks' product.
     pub fn pond_products(operands: u64, n: u64) -> Cost {
         Cost {
             words: 2 * operands + n,
+            rounds: 1,
+        }
+    }
+
+    /// Pond: a secret of `n` elements masked once for the session (a weight, when a
+    /// session starts): each server opens its share to the other.
+    pub fn pond_mask(n: u64) -> Cost {
+        Cost {
+            words: 2 * n,
             rounds: 1,
         }
     }

@@ -206,7 +206,9 @@ fn serve(
     progress: Option<&Progress>,
     reports: &Sender<PartyReport>,
 ) -> Result<()> {
-    let weights = receive_weights(plan, party)?;
+    let received = receive_weights(plan, party)?;
+    let masked = received.masked_for(party)?;
+    let weights = masked.as_ref().unwrap_or(&received);
     let id = party.id();
     let report = |profile, traffic| {
         reports
@@ -222,7 +224,7 @@ fn serve(
     serve_requests(
         plan,
         party,
-        &weights,
+        weights,
         progress,
         terms,
         |_, profile, traffic| report(profile, traffic),

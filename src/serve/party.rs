@@ -6,8 +6,8 @@ use super::{Progress, STOP};
 use crate::exec::{
     Domain, MpcDomain, MpcValue, Observer, Profile, REVEAL_OP, REVEAL_STEP, Weights, run,
 };
-use crate::mpc::Party;
 use crate::mpc::share::{DealtShare, recv_dealt, recv_secret, reveal_to};
+use crate::mpc::{Party, Protocol};
 use crate::net::{Role, Stats};
 use crate::plan::{Plan, Step, Visibility, Weight};
 use anyhow::{Context, Result};
@@ -77,6 +77,31 @@ impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
             PartyWeight::Held(value) => Cow::Borrowed(value),
             PartyWeight::Dealt(dealt) => Cow::Owned(MpcValue::Secret(dealt.share(dom.party)?)),
         })
+    }
+}
+
+impl PartyWeights {
+    /// Under Pond, every secret weight opened once for this session under a mask fixed for
+    /// it ([`Party::mask_for_session`]), so that no request opens the weights again; `None`
+    /// under ABY3, whose products open nothing.
+    pub(super) fn masked_for(&self, party: &mut Party) -> Result<Option<PartyWeights>> {
+        if party.protocol() != Protocol::Pond {
+            return Ok(None);
+        }
+        let mut masked = Vec::with_capacity(self.0.len());
+        for weight in &self.0 {
+            masked.push(match weight {
+                PartyWeight::Held(MpcValue::Secret(share)) => {
+                    PartyWeight::Held(MpcValue::Masked(party.mask_for_session(share)?))
+                }
+                PartyWeight::Dealt(dealt) => {
+                    let share = dealt.share(party)?;
+                    PartyWeight::Held(MpcValue::Masked(party.mask_for_session(&share)?))
+                }
+                PartyWeight::Held(other) => PartyWeight::Held(other.clone()),
+            });
+        }
+        Ok(Some(PartyWeights(masked)))
     }
 }
 

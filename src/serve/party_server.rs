@@ -161,11 +161,12 @@ impl PartyServer {
         let idle = move |idle: bool| wait.set(Some(if idle { serving.idle } else { serving.wait }));
         idle(false);
         let mut party = Party::setup(Box::new(Explained(net)), self.file.protocol)?;
+        let masked = self.weights.masked_for(&mut party)?;
         let mut served = 0;
         let outcome = serve_requests(
             &self.file.plan,
             &mut party,
-            &self.weights,
+            masked.as_ref().unwrap_or(&self.weights),
             self.progress.as_ref(),
             Terms {
                 max_batch: serving.max_batch,

@@ -18,7 +18,7 @@ pub use derive::{Trainable, TrainingPlan, derive};
 pub use onnx::Origin;
 pub use schedule::Schedule;
 
-use crate::exec::{FixedDomain, FloatDomain, REVEAL_STEP, estimate};
+use crate::exec::{FixedDomain, FloatDomain, REVEAL_STEP, estimate_step};
 use crate::import::{GraphNames, Model, read_model};
 use crate::lower::{Options as LowerOptions, convert};
 use crate::mpc::{ArithShare, Protocol};
@@ -281,7 +281,7 @@ impl Trainer {
     /// the plan's steps, without the inputs' sharing and the outputs' reveal that a
     /// prediction has (a step gathers its batch and keeps its outputs shared).
     pub fn step_cost(tp: &TrainingPlan, protocol: Protocol) -> Result<Stats> {
-        let steps = estimate(&tp.plan, tp.batch, protocol)?.steps.steps;
+        let steps = estimate_step(&tp.plan, tp.batch, protocol)?.steps.steps;
         Ok(steps
             .iter()
             .filter(|s| s.node != REVEAL_STEP)

@@ -3,14 +3,21 @@
 //! the keys it shares with the servers, computes B(a, b) and sends server 1 its share of it
 //! (server 0's comes from their key). The servers open e = x - a and f = y - b to each
 //! other, and B(x, y) = B(e, f) + B(e, b) + B(a, f) + B(a, b) is then linear in what each
-//! holds: server 0 takes B(e, b_0 + f) + B(a_0, f) + c_0, server 1 B(e, b_1) + B(a_1, f)
-//! + c_1. One round; the servers send both operands' sizes each, the producer the product's.
+//! holds: server 0 takes B(e, b_0 + f) + B(a_0, f) + c_0, server 1 takes
+//! B(e, b_1) + B(a_1, f) + c_1. One round; the servers send the sizes of the operands they
+//! open, the producer the product's.
+//!
+//! A weight is opened once per session instead ([`Party::mask_for_session`]): its mask a
+//! stays fixed while every product draws a fresh mask for the other operand, so a request
+//! opens only its own values. Its masked form keeps the opened e beside the share, and the
+//! share is then e + a_0 at server 0 and a_1 at server 1; the producer holds a itself.
 
 use super::{PRODUCER, producer_link};
 use crate::mpc::Party;
-use crate::mpc::arith::RingMap;
+use crate::mpc::arith::{Factor, RingMap};
 use crate::mpc::hooks::{self, Fault};
 use crate::mpc::party::Label;
+use crate::mpc::share::ArithShare;
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn, Zip};
 
@@ -22,12 +29,84 @@ fn sub(a: &ArrayD<u64>, b: &ArrayD<u64>) -> ArrayD<u64> {
     Zip::from(a).and(b).map_collect(|&a, &b| a.wrapping_sub(b))
 }
 
+/// A factor opened now (one not masked for the session): the server's share.
+fn fresh<'a>(factor: &Factor<'a>) -> Option<&'a ArrayD<u64>> {
+    match factor {
+        Factor::Share(x) => Some(&x.cur),
+        Factor::Masked(_) => None,
+    }
+}
+
+/// A factor's mask as this party holds it (the producer: the whole mask), and at the
+/// servers the opened value if the factor was masked for the session.
+struct Masked {
+    mask: ArrayD<u64>,
+    opened: Option<ArrayD<u64>>,
+}
+
 impl Party {
-    /// This party's additive share of Σ_k B(x_k, y_k), for the servers' shares x_k, y_k
-    /// (the producer passes arrays of their shapes and gets zeros).
+    /// This server's half of a fresh mask shaped like `like` (both halves summed at the
+    /// producer), from the stream of `label` in lane `lane` of the call `nonce`.
+    fn fresh_mask(&self, nonce: u64, lane: u64, label: Label, like: &ArrayD<u64>) -> ArrayD<u64> {
+        let id = self.id();
+        let half = |server| {
+            let words = self.stream(
+                producer_link(id, server),
+                nonce + (lane << 8),
+                label,
+                like.len(),
+            );
+            ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
+        };
+        match id {
+            PRODUCER => {
+                let mut both = half(0);
+                add(&mut both, &half(1));
+                both
+            }
+            server => half(server),
+        }
+    }
+
+    /// `share` (a Pond secret) opened once under a mask fixed for the session: the masked
+    /// form the products of [`Party::beaver_products`] take without opening it again. One
+    /// round; each server sends the value's size.
+    pub fn mask_for_session(&mut self, share: &ArithShare) -> Result<ArithShare> {
+        let nonce = self.begin_call();
+        self.count_rounds(1);
+        let a = self.fresh_mask(nonce, 0, Label::TripleX, &share.cur);
+        let id = self.id();
+        if id == PRODUCER {
+            return Ok(ArithShare {
+                next: ArrayD::zeros(a.raw_dim()),
+                cur: a,
+            });
+        }
+        let mine = if hooks::broken(Fault::UnmaskedTriple) {
+            share.cur.clone()
+        } else {
+            sub(&share.cur, &a)
+        };
+        let words: Vec<u64> = mine.iter().copied().collect();
+        self.send_to(1 - id, &words)?;
+        let theirs = self.recv_from(1 - id, words.len())?;
+        let mut e = mine;
+        for (e, t) in e.iter_mut().zip(theirs) {
+            *e = e.wrapping_add(t);
+        }
+        let mut cur = a;
+        if id == 0 {
+            add(&mut cur, &e);
+        }
+        Ok(ArithShare { cur, next: e })
+    }
+
+    /// This party's additive share of Σ_k B(x_k, y_k), for the servers' factors (the
+    /// producer passes factors of their shapes, masked ones with their masks, and gets
+    /// zeros).
     pub(crate) fn beaver_products(
         &mut self,
-        pairs: &[(&ArrayD<u64>, &ArrayD<u64>)],
+        pairs: &[(Factor, Factor)],
         map: RingMap,
     ) -> Result<ArrayD<u64>> {
         ensure!(
@@ -38,35 +117,36 @@ impl Party {
         let nonce = self.begin_call();
         self.count_rounds(1);
         let id = self.id();
-        // The mask of operand `label` of pair `k`: this party's half, or at the producer
-        // both halves summed.
-        let mask = |party: &Party, k: usize, label: Label, like: &ArrayD<u64>| {
-            let half = |server| {
-                let link = producer_link(id, server);
-                let words = party.stream(link, nonce + ((k as u64 + 1) << 8), label, like.len());
-                ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
-            };
-            match id {
-                PRODUCER => {
-                    let mut both = half(0);
-                    add(&mut both, &half(1));
-                    both
-                }
-                server => half(server),
-            }
+        let masked = |party: &Party, k: usize, label: Label, factor: &Factor| match factor {
+            Factor::Share(x) => Masked {
+                mask: party.fresh_mask(nonce, k as u64 + 1, label, &x.cur),
+                opened: None,
+            },
+            Factor::Masked(x) if id == PRODUCER => Masked {
+                mask: x.cur.clone(),
+                opened: None,
+            },
+            Factor::Masked(x) => Masked {
+                mask: if id == 0 {
+                    sub(&x.cur, &x.next)
+                } else {
+                    x.cur.clone()
+                },
+                opened: Some(x.next.clone()),
+            },
         };
-        let masks: Vec<(ArrayD<u64>, ArrayD<u64>)> = (pairs.iter().enumerate())
+        let masks: Vec<(Masked, Masked)> = (pairs.iter().enumerate())
             .map(|(k, (x, y))| {
                 (
-                    mask(self, k, Label::TripleX, x),
-                    mask(self, k, Label::TripleY, y),
+                    masked(self, k, Label::TripleX, x),
+                    masked(self, k, Label::TripleY, y),
                 )
             })
             .collect();
         if id == PRODUCER {
             let mut product: Option<ArrayD<u64>> = None;
             for (a, b) in &masks {
-                let term = map(a, b)?;
+                let term = map(&a.mask, &b.mask)?;
                 match &mut product {
                     None => product = Some(term),
                     Some(sum) => add(sum, &term),
@@ -85,41 +165,47 @@ impl Party {
             self.send_to(1, &c1)?;
             return Ok(ArrayD::zeros(product.raw_dim()));
         }
-        let other = 1 - id;
         let mut opened: Vec<u64> = Vec::new();
         let unmasked = hooks::broken(Fault::UnmaskedTriple);
         for ((x, y), (a, b)) in pairs.iter().zip(&masks) {
-            for (v, mask) in [(x, a), (y, b)] {
-                match unmasked {
-                    true => opened.extend(v.iter()),
-                    false => opened.extend(sub(v, mask).iter()),
+            for (factor, m) in [(x, a), (y, b)] {
+                match (fresh(factor), unmasked) {
+                    (None, _) => {}
+                    (Some(v), true) => opened.extend(v.iter()),
+                    (Some(v), false) => opened.extend(sub(v, &m.mask).iter()),
                 }
             }
         }
-        self.send_to(other, &opened)?;
-        let theirs = self.recv_from(other, opened.len())?;
-        for (mine, theirs) in opened.iter_mut().zip(&theirs) {
-            *mine = mine.wrapping_add(*theirs);
+        if !opened.is_empty() {
+            self.send_to(1 - id, &opened)?;
+            let theirs = self.recv_from(1 - id, opened.len())?;
+            for (mine, theirs) in opened.iter_mut().zip(&theirs) {
+                *mine = mine.wrapping_add(*theirs);
+            }
         }
         // What a server learns from x - a and y - b is the other server's message alone
         // (the rest is its own): its view holds that already.
         let mut at = 0;
-        let mut take = |like: &ArrayD<u64>| {
-            let words = opened[at..at + like.len()].to_vec();
-            at += like.len();
-            ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
+        let mut take = |m: &Masked| match &m.opened {
+            Some(e) => e.clone(),
+            None => {
+                let len = m.mask.len();
+                let words = opened[at..at + len].to_vec();
+                at += len;
+                ArrayD::from_shape_vec(m.mask.raw_dim(), words).expect("length matches")
+            }
         };
         let mut term: Option<ArrayD<u64>> = None;
-        for ((x, y), (a, b)) in pairs.iter().zip(&masks) {
-            let (e, f) = (take(x), take(y));
+        for (a, b) in &masks {
+            let (e, f) = (take(a), take(b));
             let mut t = if id == 0 {
-                let mut b_f = b.clone();
+                let mut b_f = b.mask.clone();
                 add(&mut b_f, &f);
                 map(&e, &b_f)?
             } else {
-                map(&e, b)?
+                map(&e, &b.mask)?
             };
-            add(&mut t, &map(a, &f)?);
+            add(&mut t, &map(&a.mask, &f)?);
             match &mut term {
                 None => term = Some(t),
                 Some(sum) => add(sum, &t),
