@@ -2,8 +2,9 @@
 //! `scripts/fuzz.sh seeds`), every crash the fuzzer found (fuzz/regressions/, kept with its
 //! fix), and each seed cut short at a spread of lengths, through the same code the targets
 //! run (fuzz/src/lib.rs). Each must end in an error or a result, never a panic (even one
-//! tfe catches, as libFuzzer counts it) nor an allocation over 1 GiB (libFuzzer's limit is
-//! 2 GiB; a lazily zeroed allocation would not show in this process's memory).
+//! tfe catches, as libFuzzer counts it, but for a panic inside tract that the onnx body
+//! lets tfe report) nor an allocation over 1 GiB (libFuzzer's limit is 2 GiB; a lazily
+//! zeroed allocation would not show in this process's memory).
 
 #[path = "../fuzz/src/lib.rs"]
 mod bodies;
