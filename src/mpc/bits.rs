@@ -56,6 +56,20 @@ pub(crate) fn pack_bits(bits: &[u64]) -> Vec<u64> {
     out
 }
 
+/// Bit `i` of bits packed 64 to a word.
+pub(crate) fn bit(packed: &[u64], i: usize) -> bool {
+    (packed[i / 64] >> (i % 64)) & 1 == 1
+}
+
+/// A share's components in memory order, borrowed when they are contiguous (as the
+/// interpreter's arrays are), copied otherwise.
+pub(crate) fn words(x: &ndarray::ArrayD<u64>) -> std::borrow::Cow<'_, [u64]> {
+    match x.as_slice() {
+        Some(words) => std::borrow::Cow::Borrowed(words),
+        None => std::borrow::Cow::Owned(x.iter().copied().collect()),
+    }
+}
+
 pub(crate) fn unpack_bits(packed: &[u64], n: usize) -> Vec<u64> {
     (0..n).map(|k| (packed[k / 64] >> (k % 64)) & 1).collect()
 }

@@ -12,6 +12,7 @@
 
 use super::Protocol;
 use super::arith::{Pending, Settle};
+use super::bits::{bit, words};
 use super::dabit::DaBits;
 use super::party::Party;
 use super::round::{Components, Delivered, Direct, Flat, Lane, Pair, Passenger, Rider, mul_term};
@@ -19,16 +20,7 @@ use super::share::ArithShare;
 use super::sign::Operand;
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn};
-use std::borrow::{Borrow, Cow};
-
-/// A share's components in memory order, borrowed when they are contiguous (as the
-/// interpreter's arrays are), copied otherwise.
-fn words(x: &ArrayD<u64>) -> Cow<'_, [u64]> {
-    match x.as_slice() {
-        Some(words) => Cow::Borrowed(words),
-        None => Cow::Owned(x.iter().copied().collect()),
-    }
-}
+use std::borrow::Borrow;
 
 fn shaped(shape: &[usize], f: Flat) -> ArithShare {
     let arr = |v| ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape");
@@ -36,11 +28,6 @@ fn shaped(shape: &[usize], f: Flat) -> ArithShare {
         cur: arr(f.cur),
         next: arr(f.next),
     }
-}
-
-/// Bit `i` of bits packed 64 to a word.
-fn bit(packed: &[u64], i: usize) -> bool {
-    (packed[i / 64] >> (i % 64)) & 1 == 1
 }
 
 /// daBits for the first two rounds, then the products y ρ in the third; a pending operand

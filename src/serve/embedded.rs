@@ -206,9 +206,12 @@ fn serve(
     progress: Option<&Progress>,
     reports: &Sender<PartyReport>,
 ) -> Result<()> {
+    // Under Pond the masked weights replace the received ones, which are dropped.
     let received = receive_weights(plan, party)?;
-    let masked = received.masked_for(party)?;
-    let weights = masked.as_ref().unwrap_or(&received);
+    let weights = match received.masked_for(party)? {
+        Some(masked) => masked,
+        None => received,
+    };
     let id = party.id();
     let report = |profile, traffic| {
         reports
@@ -224,7 +227,7 @@ fn serve(
     serve_requests(
         plan,
         party,
-        weights,
+        &weights,
         progress,
         terms,
         |_, profile, traffic| report(profile, traffic),

@@ -20,6 +20,7 @@ use crate::mpc::party::Label;
 use crate::mpc::share::ArithShare;
 use anyhow::{Result, ensure};
 use ndarray::{ArrayD, IxDyn, Zip};
+use std::borrow::Cow;
 
 fn add(a: &mut ArrayD<u64>, b: &ArrayD<u64>) {
     Zip::from(a).and(b).for_each(|a, &b| *a = a.wrapping_add(b));
@@ -39,33 +40,35 @@ fn fresh<'a>(factor: &Factor<'a>) -> Option<&'a ArrayD<u64>> {
 
 /// A factor's mask as this party holds it (the producer: the whole mask), and at the
 /// servers the opened value if the factor was masked for the session.
-struct Masked {
-    mask: ArrayD<u64>,
-    opened: Option<ArrayD<u64>>,
+/// Borrowed where the factor was masked for the session (the weights, read in place at
+/// every request), made where it is masked now.
+struct Masked<'a> {
+    mask: Cow<'a, ArrayD<u64>>,
+    opened: Option<&'a ArrayD<u64>>,
 }
 
 impl Party {
-    /// This server's half of a fresh mask shaped like `like` (both halves summed at the
+    /// This server's half of a fresh mask of `len` words (both halves summed at the
     /// producer), from the stream of `label` in lane `lane` of the call `nonce`.
-    fn fresh_mask(&self, nonce: u64, lane: u64, label: Label, like: &ArrayD<u64>) -> ArrayD<u64> {
+    pub(super) fn mask_words(&self, nonce: u64, lane: u64, label: Label, len: usize) -> Vec<u64> {
         let id = self.id();
-        let half = |server| {
-            let words = self.stream(
-                producer_link(id, server),
-                nonce + (lane << 8),
-                label,
-                like.len(),
-            );
-            ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
-        };
+        let half = |server| self.stream(producer_link(id, server), nonce + (lane << 8), label, len);
         match id {
             PRODUCER => {
                 let mut both = half(0);
-                add(&mut both, &half(1));
+                for (a, b) in both.iter_mut().zip(half(1)) {
+                    *a = a.wrapping_add(b);
+                }
                 both
             }
             server => half(server),
         }
+    }
+
+    /// [`Party::mask_words`] shaped like `like`.
+    fn fresh_mask(&self, nonce: u64, lane: u64, label: Label, like: &ArrayD<u64>) -> ArrayD<u64> {
+        let words = self.mask_words(nonce, lane, label, like.len());
+        ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
     }
 
     /// `share` (a Pond secret) opened once under a mask fixed for the session: the masked
@@ -104,9 +107,9 @@ impl Party {
     /// This party's additive share of Σ_k B(x_k, y_k), for the servers' factors (the
     /// producer passes factors of their shapes, masked ones with their masks, and gets
     /// zeros).
-    pub(crate) fn beaver_products(
+    pub(crate) fn beaver_products<'f>(
         &mut self,
-        pairs: &[(Factor, Factor)],
+        pairs: &[(Factor<'f>, Factor<'f>)],
         map: RingMap,
     ) -> Result<ArrayD<u64>> {
         ensure!(
@@ -117,22 +120,23 @@ impl Party {
         let nonce = self.begin_call();
         self.count_rounds(1);
         let id = self.id();
-        let masked = |party: &Party, k: usize, label: Label, factor: &Factor| match factor {
+        let masked = |party: &Party, k: usize, label: Label, factor: &Factor<'f>| match *factor {
             Factor::Share(x) => Masked {
-                mask: party.fresh_mask(nonce, k as u64 + 1, label, &x.cur),
+                mask: Cow::Owned(party.fresh_mask(nonce, k as u64 + 1, label, &x.cur)),
                 opened: None,
             },
             Factor::Masked(x) if id == PRODUCER => Masked {
-                mask: x.cur.clone(),
+                mask: Cow::Borrowed(&x.cur),
                 opened: None,
             },
             Factor::Masked(x) => Masked {
+                // Server 0's share is e + a_0, server 1's a_1.
                 mask: if id == 0 {
-                    sub(&x.cur, &x.next)
+                    Cow::Owned(sub(&x.cur, &x.next))
                 } else {
-                    x.cur.clone()
+                    Cow::Borrowed(&x.cur)
                 },
-                opened: Some(x.next.clone()),
+                opened: Some(&x.next),
             },
         };
         let masks: Vec<(Masked, Masked)> = (pairs.iter().enumerate())
@@ -186,20 +190,20 @@ impl Party {
         // What a server learns from x - a and y - b is the other server's message alone
         // (the rest is its own): its view holds that already.
         let mut at = 0;
-        let mut take = |m: &Masked| match &m.opened {
-            Some(e) => e.clone(),
+        let mut take = |m: &Masked<'f>| match m.opened {
+            Some(e) => Cow::Borrowed(e),
             None => {
                 let len = m.mask.len();
                 let words = opened[at..at + len].to_vec();
                 at += len;
-                ArrayD::from_shape_vec(m.mask.raw_dim(), words).expect("length matches")
+                Cow::Owned(ArrayD::from_shape_vec(m.mask.raw_dim(), words).expect("length matches"))
             }
         };
         let mut term: Option<ArrayD<u64>> = None;
         for (a, b) in &masks {
             let (e, f) = (take(a), take(b));
             let mut t = if id == 0 {
-                let mut b_f = b.mask.clone();
+                let mut b_f = b.mask.clone().into_owned();
                 add(&mut b_f, &f);
                 map(&e, &b_f)?
             } else {

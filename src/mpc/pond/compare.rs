@@ -12,7 +12,7 @@
 use super::{PRODUCER, producer_link};
 use crate::mpc::Party;
 use crate::mpc::bits::{
-    BoolShare, fields_words, pack_bits, pack_fields, unpack_bits, unpack_fields,
+    BoolShare, bit, fields_words, pack_bits, pack_fields, unpack_bits, unpack_fields, words,
 };
 use crate::mpc::party::Label;
 use crate::mpc::round::{Components, Delivered, Lane, Passenger, Rider};
@@ -42,10 +42,6 @@ struct Compared {
     products: Vec<Vec<u64>>,
 }
 
-fn bit(packed: &[u64], i: usize) -> bool {
-    (packed[i / 64] >> (i % 64)) & 1 == 1
-}
-
 impl Party {
     /// [x >= 0] xor ρ for the servers' shares `x` at `width` bits (exact for
     /// |x| < 2^(width-1)), with the daBit ρ and the products y ρ for each of `ys`.
@@ -64,19 +60,11 @@ impl Party {
         let stream = |party: &Party, server: usize, label: Label, k: usize, len: usize| {
             party.stream(producer_link(id, server), lane(k), label, len)
         };
-        // Per y, its mask a (lane k + 1; lane 0 is the comparison's own).
+        // The mask r of x (lane 0), and per y its mask a (lane k + 1): a server's half, both
+        // halves summed at the producer.
+        let mask = |party: &Party, label, k: usize| party.mask_words(nonce, k as u64 + 1, label, n);
         if id == PRODUCER {
-            let both = |label, k, len| -> Vec<u64> {
-                let (h0, h1) = (
-                    stream(self, 0, label, k, len),
-                    stream(self, 1, label, k, len),
-                );
-                h0.iter()
-                    .zip(&h1)
-                    .map(|(a, b)| a.wrapping_add(*b))
-                    .collect()
-            };
-            let v: Vec<u64> = both(Label::CompareMask, 0, n)
+            let v: Vec<u64> = mask(self, Label::CompareMask, 0)
                 .iter()
                 .map(|r| r.wrapping_neg())
                 .collect();
@@ -96,7 +84,7 @@ impl Party {
             let rho0 = stream(self, 0, Label::DaBitArith, 0, n);
             dealt.extend(rho.iter().zip(&rho0).map(|(r, r0)| r.wrapping_sub(*r0)));
             for k in 0..ys.len() {
-                let a = both(Label::TripleX, k + 1, n);
+                let a = mask(self, Label::TripleX, k + 1);
                 let c0 = stream(self, 0, Label::TripleProduct, k + 1, n);
                 dealt.extend((0..n).map(|i| a[i].wrapping_mul(rho[i]).wrapping_sub(c0[i])));
             }
@@ -117,11 +105,11 @@ impl Party {
             });
         }
         let other = 1 - id;
-        let r = stream(self, id, Label::CompareMask, 0, n);
+        let r = mask(self, Label::CompareMask, 0);
         let c_mine: Vec<u64> = x.iter().zip(&r).map(|(x, r)| x.wrapping_add(*r)).collect();
         let mut sent = pack_fields(&c_mine, width);
         let masks: Vec<Vec<u64>> = (0..ys.len())
-            .map(|k| stream(self, id, Label::TripleX, k + 1, n))
+            .map(|k| mask(self, Label::TripleX, k + 1))
             .collect();
         for (y, a) in ys.iter().zip(&masks) {
             sent.extend(y.iter().zip(a).map(|(y, a)| y.wrapping_sub(*a)));
@@ -207,16 +195,16 @@ impl Party {
         ys: &[&ArithShare],
         width: u32,
     ) -> Result<Vec<ArithShare>> {
-        let flat = |a: &ArrayD<u64>| a.iter().copied().collect::<Vec<u64>>();
-        let y_words: Vec<Vec<u64>> = ys.iter().map(|y| flat(&y.cur)).collect();
-        let y_refs: Vec<&[u64]> = y_words.iter().map(Vec::as_slice).collect();
-        let compared = self.pond_compare(&flat(&x.cur), width, &y_refs)?;
+        // The shares are read in place (the interpreter's arrays are contiguous).
+        let y_words: Vec<_> = ys.iter().map(|y| words(&y.cur)).collect();
+        let y_refs: Vec<&[u64]> = y_words.iter().map(|y| y.as_ref()).collect();
+        let compared = self.pond_compare(&words(&x.cur), width, &y_refs)?;
         let shape = x.shape();
         let producer = self.id() == PRODUCER;
         Ok(compared
             .products
             .into_iter()
-            .zip(&y_words)
+            .zip(y_refs)
             .map(|(mut gated, y)| {
                 // δ y + (1 - 2δ) y ρ, in place of y ρ.
                 for (i, (o, y)) in gated.iter_mut().zip(y).enumerate() {
