@@ -4,7 +4,7 @@
 //! public or secret because the mpc domain computes on public values locally.
 
 use super::approx::{self, Ring};
-use super::domain_mpc::ProductRoute;
+use super::domain_mpc::{ProductRoute, masked_map};
 use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
 use crate::mpc::Protocol;
@@ -230,12 +230,6 @@ impl Ring for CostDomain {
         }
         Ok(Costed::new(ArrayD::zeros(IxDyn(&shape)), x.secret))
     }
-}
-
-/// Whether a linear map of operands (secret, masked) gives a masked value, as in the mpc
-/// domain: when one is masked and every secret one is.
-fn masked_map(operands: impl Iterator<Item = (bool, bool)> + Clone) -> bool {
-    operands.clone().any(|(_, masked)| masked) && operands.into_iter().all(|(s, m)| m || !s)
 }
 
 impl CostDomain {

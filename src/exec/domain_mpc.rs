@@ -135,6 +135,13 @@ impl MpcValue {
     }
 }
 
+/// Whether a linear map of operands (secret, masked) gives a masked value: when one is
+/// masked and every secret one is (public values are masked by zero). The cost domain
+/// follows the same rule.
+pub(super) fn masked_map(operands: impl Iterator<Item = (bool, bool)> + Clone) -> bool {
+    operands.clone().any(|(_, masked)| masked) && operands.into_iter().all(|(s, m)| m || !s)
+}
+
 /// A secret as a product's factor; `None` for a public value.
 fn factor(v: &MpcValue) -> Option<Factor<'_>> {
     match v {
@@ -343,8 +350,10 @@ impl Domain for MpcDomain<'_> {
                 term: map.apply_to(&terms.iter().map(|t| t.as_ref()).collect::<Vec<_>>())?,
             }));
         }
-        let masked = |x: &&MpcValue| matches!(x, MpcValue::Masked(_));
-        if xs.iter().any(masked) && xs.iter().all(|x| masked(x) || !x.is_secret()) {
+        let operands = xs
+            .iter()
+            .map(|x| (x.is_secret(), matches!(x, MpcValue::Masked(_))));
+        if masked_map(operands) {
             let parts: Vec<_> = xs.iter().map(|x| x.masked_parts(id)).collect();
             let cur: Vec<_> = parts.iter().map(|(c, _)| c.view()).collect();
             let opened: Vec<_> = parts.iter().map(|(_, e)| e.view()).collect();

@@ -44,6 +44,15 @@ impl Protocol {
             Protocol::Pond => "pond",
         }
     }
+
+    /// How many parties (the first ones) hold shares of a secret: all three, or Pond's two
+    /// servers.
+    pub fn holders(self) -> usize {
+        match self {
+            Protocol::Aby3 => 3,
+            Protocol::Pond => 2,
+        }
+    }
 }
 
 /// Each party's endpoint passes through this before use (to observe a party's view).

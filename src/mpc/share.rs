@@ -89,7 +89,7 @@ impl Dealer {
 
     /// The parties that receive anything, in order: all three, or Pond's two servers.
     fn recipients(&self) -> impl Iterator<Item = Role> {
-        Role::PARTIES.into_iter().take(holders(self.protocol))
+        Role::PARTIES.into_iter().take(self.protocol.holders())
     }
 
     /// The next sharing of `x`: x0 and x1 from the two keys, x2 = x - x0 - x1 in Z_2^64.
@@ -103,14 +103,6 @@ impl Dealer {
             .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
             .collect();
         [x0, x1, x2]
-    }
-}
-
-/// The parties that hold shares of a secret: the first two under Pond.
-fn holders(protocol: Protocol) -> usize {
-    match protocol {
-        Protocol::Aby3 => 3,
-        Protocol::Pond => 2,
     }
 }
 
@@ -138,7 +130,7 @@ pub fn recv_dealt(party: &mut Party, from: Role, shape: &[usize]) -> Result<Deal
     let len = (shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)))
         .with_context(|| format!("a tensor of shape {shape:?} has too many elements"))?;
     // Pond's crypto producer is dealt nothing: it holds the shape alone.
-    let holds = party.id() < holders(party.protocol());
+    let holds = party.id() < party.protocol().holders();
     let nonce = if holds { party.next_dealing(from)? } else { 0 };
     let sent = match party.sent_component().filter(|_| holds) {
         None => None,
@@ -176,7 +168,7 @@ impl DealtShare {
     }
 
     fn made(&self, party: &Party, sent: Option<(Slot, ArrayD<u64>)>) -> Result<ArithShare> {
-        if party.id() >= holders(party.protocol()) {
+        if party.id() >= party.protocol().holders() {
             // Pond's crypto producer: the shape alone.
             return Ok(ArithShare::additive(ArrayD::zeros(IxDyn(&self.shape))));
         }
@@ -251,7 +243,7 @@ pub fn recv_revealed(
 ) -> Result<ArrayD<u64>> {
     let len: usize = shape.iter().product();
     let mut sum = vec![0u64; len];
-    for role in Role::PARTIES.into_iter().take(holders(protocol)) {
+    for role in Role::PARTIES.into_iter().take(protocol.holders()) {
         let words = net.recv(role)?;
         ensure!(
             words.len() == len,

@@ -316,9 +316,10 @@ impl SharedPlan {
     /// How many components of each secret weight `holder`'s file keeps under `protocol`.
     pub fn components(holder: Holder, protocol: Protocol) -> usize {
         match (holder, protocol) {
-            (Holder::Client, _) => 0,
+            (Holder::Party(i), _) if usize::from(i) >= protocol.holders() => 0,
             (Holder::Party(_), Protocol::Aby3) => 2,
-            (Holder::Party(i), Protocol::Pond) => usize::from(i < 2),
+            (Holder::Party(_), Protocol::Pond) => 1,
+            (Holder::Client, _) => 0,
         }
     }
 
