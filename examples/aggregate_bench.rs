@@ -5,9 +5,10 @@
 //! elements per value, a reveal of three), the way to do it without `tfe::aggregate`. Last,
 //! one networked round: the three parties (`serve_round`), the inputters (`submit`) and the
 //! receiver (`receive`) on threads of this process but over mutual TLS on loopback, timed
-//! from the parties starting to the result received.
+//! from the parties starting to the result received. The aggregation rows run under each
+//! protocol given (ABY3's rotating pairs, Pond's two servers).
 //!
-//!     cargo run --release --example aggregate_bench [-- --inputs 20 --values 1000000 --runs 5]
+//!     cargo run --release --example aggregate_bench [-- --inputs 20 --values 1000000 --runs 5 --protocols aby3,pond]
 
 use anyhow::{Result, ensure};
 use clap::Parser;
@@ -31,6 +32,9 @@ struct Args {
     values: usize,
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
+    /// The protocols to run the aggregation rows under, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "aby3,pond")]
+    protocols: Vec<Protocol>,
 }
 
 fn main() -> Result<()> {
@@ -49,9 +53,10 @@ fn main() -> Result<()> {
     );
     println!("| method | ring | time | sent | bytes per value per inputter |");
     println!("|---|---|---|---|---|");
-    for clip in [1.0, 1e9] {
+    for (&protocol, clip) in args.protocols.iter().flat_map(|p| [(p, 1.0), (p, 1e9)]) {
         let agg = Aggregation {
             clip: Some(clip),
+            protocol,
             ..Aggregation::new(AggregateOp::Sum)
         };
         let mut ring = 0;
@@ -61,13 +66,8 @@ fn main() -> Result<()> {
             ensure!(r.traffic == r.estimate, "traffic off the closed form");
             Ok(r.traffic)
         })?;
-        row(
-            &format!("tfe::aggregate, clip {clip:e}"),
-            ring,
-            &times,
-            traffic,
-            n * len,
-        );
+        let method = format!("tfe::aggregate ({}), clip {clip:e}", protocol.name());
+        row(&method, ring, &times, traffic, n * len);
     }
     let (times, traffic) = repeat(args.runs, || replicated_sum(&inputs))?;
     row(
@@ -78,14 +78,17 @@ fn main() -> Result<()> {
         n * len,
     );
     let config = deployment(n)?;
-    for clip in [1.0, 1e9] {
+    for (&protocol, clip) in args.protocols.iter().flat_map(|p| [(p, 1.0), (p, 1e9)]) {
         let mut ring = 0;
         let (times, traffic) = repeat(args.runs, || {
-            let (bits, traffic) = networked(&config, &inputs, clip)?;
+            let (bits, traffic) = networked(&config, &inputs, clip, protocol)?;
             ring = bits;
             Ok(traffic)
         })?;
-        let method = format!("networked round over TLS (loopback), clip {clip:e}");
+        let method = format!(
+            "networked round over TLS (loopback, {}), clip {clip:e}",
+            protocol.name()
+        );
         row(&method, ring, &times, traffic, n * len);
     }
     Ok(())
@@ -123,8 +126,14 @@ fn deployment(n: usize) -> Result<Config> {
     Config::load(&path)
 }
 
-/// One networked round summing `inputs`: the ring's bits and every role's traffic.
-fn networked(config: &Config, inputs: &[ArrayD<f32>], clip: f32) -> Result<(u32, Stats)> {
+/// One networked round summing `inputs` under `protocol`: the ring's bits and every role's
+/// traffic.
+fn networked(
+    config: &Config,
+    inputs: &[ArrayD<f32>],
+    clip: f32,
+    protocol: Protocol,
+) -> Result<(u32, Stats)> {
     let rules = RoundRules {
         round: "bench".into(),
         inputters: config.inputters().to_vec(),
@@ -134,6 +143,7 @@ fn networked(config: &Config, inputs: &[ArrayD<f32>], clip: f32) -> Result<(u32,
         weights: None,
         deadline_ms: 600_000,
         frac_bits: FixedPoint::default().frac_bits,
+        protocol,
     };
     std::thread::scope(|scope| {
         let parties: Vec<_> = (0..3)
@@ -143,7 +153,7 @@ fn networked(config: &Config, inputs: &[ArrayD<f32>], clip: f32) -> Result<(u32,
             })
             .collect();
         let inputters: Vec<_> = (config.inputters().iter().zip(inputs))
-            .map(|(name, x)| scope.spawn(move || submit(config, name, "bench", x)))
+            .map(|(name, x)| scope.spawn(move || submit(config, name, "bench", protocol, x)))
             .collect();
         let got = receive(config, "bench", AggregateOp::Sum)?;
         ensure!(got.included.len() == inputs.len(), "an inputter is missing");

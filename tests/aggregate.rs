@@ -1,6 +1,7 @@
 //! Secure aggregation against the plaintext sum and mean: the library API (weights, clip,
 //! both rings), the traffic against the protocol's closed form, the refusals, the parties'
-//! minimum rule with inputters that do not submit, and a party's view against the inputs.
+//! minimum rule with inputters that do not submit, and a party's view against the inputs;
+//! under both protocols (ABY3's rotating pairs, Pond's two servers).
 
 mod common;
 
@@ -9,6 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::sync::{Arc, Mutex};
 use tfe::aggregate::{self, Ring, Round};
 use tfe::mpc::Protocol;
+use tfe::mpc::hooks::{self, Controls, Fault};
 use tfe::mpc::run_local_roles;
 use tfe::net::local::LocalTransport;
 use tfe::net::{Role, Transport, tap::Tap};
@@ -36,10 +38,31 @@ fn inputs(n: usize, shape: &[usize], scale: f32) -> Vec<ArrayD<f32>> {
         .collect()
 }
 
+const PROTOCOLS: [Protocol; 2] = [Protocol::Aby3, Protocol::Pond];
+
+/// Runs `body` while no other test of this file runs: the security test switches a mask
+/// off for every inputter in the process.
+fn in_turn(body: impl FnOnce()) {
+    hooks::with(Controls::default(), body)
+}
+
 #[test]
 fn mean_of_five_matches_the_plaintext_mean_in_the_32_bit_ring() {
+    in_turn(|| {
+        for protocol in PROTOCOLS {
+            mean_of_five(protocol);
+        }
+    });
+}
+
+fn mean_of_five(protocol: Protocol) {
     let xs = inputs(5, &[3, 7], 10.0);
-    let got = Aggregation::new(AggregateOp::Mean).run(&xs).unwrap();
+    let got = Aggregation {
+        protocol,
+        ..Aggregation::new(AggregateOp::Mean)
+    }
+    .run(&xs)
+    .unwrap();
     let want = plain_sum(&xs, &[0.2; 5]);
     // Each value is rounded to 2^-17; the mean of such errors is no larger, plus f32 output.
     assert!(
@@ -55,17 +78,32 @@ fn mean_of_five_matches_the_plaintext_mean_in_the_32_bit_ring() {
     );
     assert_eq!(got.traffic.rounds, 1);
     // 21 values in 11 words per inputter, and its two key words; the parties' bitmaps and
-    // terms: 3 x 2 x 1 + 3 x (1 + 11) words, after their key agreement (3 x 2 words).
-    assert_eq!(got.traffic.bytes_sent, 8 * (5 * (11 + 2) + 6 + 36 + 6));
+    // the terms of those holding shares (three, or Pond's two servers): 3 x 2 x 1 +
+    // holders x (1 + 11) words, after their key agreement (3 x 2 words).
+    let holders = protocol.holders() as u64;
+    assert_eq!(
+        got.traffic.bytes_sent,
+        8 * (5 * (11 + 2) + 6 + holders * 12 + 6),
+        "{protocol:?}"
+    );
 }
 
 #[test]
 fn weighted_sums_and_means_match_the_plaintext_ones() {
+    in_turn(|| {
+        for protocol in PROTOCOLS {
+            weighted(protocol);
+        }
+    });
+}
+
+fn weighted(protocol: Protocol) {
     let xs = inputs(3, &[50], 4.0);
     // Integer weights are applied exactly.
     let weights = vec![1.0, 2.0, 3.0];
     let agg = Aggregation {
         weights: Some(weights.clone()),
+        protocol,
         ..Aggregation::new(AggregateOp::Sum)
     };
     let got = agg.run(&xs).unwrap();
@@ -84,6 +122,7 @@ fn weighted_sums_and_means_match_the_plaintext_ones() {
     let weights = vec![0.5, 0.25, 1.5];
     let got = Aggregation {
         weights: Some(weights.clone()),
+        protocol,
         ..Aggregation::new(AggregateOp::Sum)
     }
     .run(&xs)
@@ -96,75 +135,79 @@ fn weighted_sums_and_means_match_the_plaintext_ones() {
 
 #[test]
 fn large_values_take_the_64_bit_ring_and_clipping_applies() {
-    let xs = inputs(4, &[20], 5e5);
-    let got = Aggregation::new(AggregateOp::Sum).run(&xs).unwrap();
-    assert_eq!(got.ring, Ring::Z64);
-    let want = plain_sum(&xs, &[1.0; 4]);
-    // f32 output of sums up to 2e6: one ulp is 0.125.
-    assert!(max_err(&got.values, &want) < 0.25);
-    assert_eq!(got.traffic, got.estimate);
-    let clipped = Aggregation {
-        clip: Some(1.0),
-        ..Aggregation::new(AggregateOp::Mean)
-    }
-    .run(&xs)
-    .unwrap();
-    assert_eq!(clipped.ring, Ring::Z32);
-    let xs_clipped: Vec<_> = xs.iter().map(|x| x.mapv(|v| v.clamp(-1.0, 1.0))).collect();
-    let want = plain_sum(&xs_clipped, &[0.25; 4]);
-    assert!(max_err(&clipped.values, &want) < 1.6e-5);
+    in_turn(|| {
+        let xs = inputs(4, &[20], 5e5);
+        let got = Aggregation::new(AggregateOp::Sum).run(&xs).unwrap();
+        assert_eq!(got.ring, Ring::Z64);
+        let want = plain_sum(&xs, &[1.0; 4]);
+        // f32 output of sums up to 2e6: one ulp is 0.125.
+        assert!(max_err(&got.values, &want) < 0.25);
+        assert_eq!(got.traffic, got.estimate);
+        let clipped = Aggregation {
+            clip: Some(1.0),
+            ..Aggregation::new(AggregateOp::Mean)
+        }
+        .run(&xs)
+        .unwrap();
+        assert_eq!(clipped.ring, Ring::Z32);
+        let xs_clipped: Vec<_> = xs.iter().map(|x| x.mapv(|v| v.clamp(-1.0, 1.0))).collect();
+        let want = plain_sum(&xs_clipped, &[0.25; 4]);
+        assert!(max_err(&clipped.values, &want) < 1.6e-5);
+    });
 }
 
 #[test]
 fn refusals_say_why() {
-    let xs = inputs(3, &[4], 1.0);
-    let err = |agg: &Aggregation, xs: &[ArrayD<f32>]| -> String {
-        let e = agg.run(xs).err().expect("refused");
-        assert!(e.downcast_ref::<AggregationError>().is_some(), "{e}");
-        e.to_string()
-    };
-    let mean = Aggregation::new(AggregateOp::Mean);
-    let e = err(
-        &Aggregation {
-            min_inputs: 4,
-            ..mean.clone()
-        },
-        &xs,
-    );
-    assert!(
-        e.contains("3 input(s) given, fewer than the minimum of 4"),
-        "{e}"
-    );
-    let mut bad = xs.clone();
-    bad[1] = random(&[5], 1, 1.0);
-    let e = err(&mean, &bad);
-    assert!(e.contains("input 1 has shape [5]"), "{e}");
-    bad[1] = xs[1].clone();
-    bad[2][[3]] = f32::INFINITY;
-    let e = err(&mean, &bad);
-    assert!(e.contains("input 2: element 3 is inf"), "{e}");
-    bad[2][[3]] = 1e14;
-    let e = err(&mean, &bad);
-    assert!(
-        e.contains("could overflow") && e.contains("must stay below 2^63"),
-        "{e}"
-    );
-    let e = err(
-        &Aggregation {
-            weights: Some(vec![1.0, 2.0]),
-            ..mean.clone()
-        },
-        &xs,
-    );
-    assert!(e.contains("2 weight(s) given for 3 input(s)"), "{e}");
-    let e = err(
-        &Aggregation {
-            clip: Some(-1.0),
-            ..mean
-        },
-        &xs,
-    );
-    assert!(e.contains("--clip must be a positive"), "{e}");
+    in_turn(|| {
+        let xs = inputs(3, &[4], 1.0);
+        let err = |agg: &Aggregation, xs: &[ArrayD<f32>]| -> String {
+            let e = agg.run(xs).err().expect("refused");
+            assert!(e.downcast_ref::<AggregationError>().is_some(), "{e}");
+            e.to_string()
+        };
+        let mean = Aggregation::new(AggregateOp::Mean);
+        let e = err(
+            &Aggregation {
+                min_inputs: 4,
+                ..mean.clone()
+            },
+            &xs,
+        );
+        assert!(
+            e.contains("3 input(s) given, fewer than the minimum of 4"),
+            "{e}"
+        );
+        let mut bad = xs.clone();
+        bad[1] = random(&[5], 1, 1.0);
+        let e = err(&mean, &bad);
+        assert!(e.contains("input 1 has shape [5]"), "{e}");
+        bad[1] = xs[1].clone();
+        bad[2][[3]] = f32::INFINITY;
+        let e = err(&mean, &bad);
+        assert!(e.contains("input 2: element 3 is inf"), "{e}");
+        bad[2][[3]] = 1e14;
+        let e = err(&mean, &bad);
+        assert!(
+            e.contains("could overflow") && e.contains("must stay below 2^63"),
+            "{e}"
+        );
+        let e = err(
+            &Aggregation {
+                weights: Some(vec![1.0, 2.0]),
+                ..mean.clone()
+            },
+            &xs,
+        );
+        assert!(e.contains("2 weight(s) given for 3 input(s)"), "{e}");
+        let e = err(
+            &Aggregation {
+                clip: Some(-1.0),
+                ..mean
+            },
+            &xs,
+        );
+        assert!(e.contains("--clip must be a positive"), "{e}");
+    });
 }
 
 /// Runs the protocol directly: inputter k submits its vector when `submits[k]`, only its key
@@ -182,7 +225,7 @@ fn round_with(
     };
     let (_, revealed) = run_local_roles(
         &|e| Box::new(e),
-        Protocol::Aby3,
+        round.protocol,
         &roles,
         party,
         |mut ends| {
@@ -192,7 +235,8 @@ fn round_with(
                     Some(true) => aggregate::submit(&mut end, round, k, &xs[k])?,
                     Some(false) => {
                         let key = [7u64, 9];
-                        end.send(Role::Party(Round::holders(k).0 as u8), &key)?
+                        let mask_at = aggregate::holders(round.protocol, k).0;
+                        end.send(Role::Party(mask_at as u8), &key)?
                     }
                     None => {}
                 }
@@ -205,6 +249,14 @@ fn round_with(
 
 #[test]
 fn the_parties_enforce_the_minimum_and_leave_out_partial_submissions() {
+    in_turn(|| {
+        for protocol in PROTOCOLS {
+            minimum(protocol);
+        }
+    });
+}
+
+fn minimum(protocol: Protocol) {
     let xs: Vec<Vec<u64>> = (0..4)
         .map(|k| (0..6).map(|i| (i * 10 + k) as u64).collect())
         .collect();
@@ -214,6 +266,7 @@ fn the_parties_enforce_the_minimum_and_leave_out_partial_submissions() {
         len: 6,
         min_inputs: 2,
         ring: Ring::Z32,
+        protocol,
     };
     let got = round_with(&round, &xs, &[Some(true), Some(false), None, Some(true)]).unwrap();
     assert_eq!(got.included, [true, false, false, true]);
@@ -251,8 +304,8 @@ const RUNS: usize = 200;
 /// As in tests/security.rs: the largest |count_a - count_b| / sqrt(RUNS / 2) allowed.
 const MAX_Z: f64 = 6.5;
 
-/// Every word `role` receives in one aggregation of `xs`.
-fn view_of(role: Role, xs: &[ArrayD<f32>]) -> Vec<u64> {
+/// Every word `role` receives in one aggregation of `xs` under `protocol`.
+fn view_of(protocol: Protocol, role: Role, xs: &[ArrayD<f32>]) -> Vec<u64> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let wrap = move |end: LocalTransport| -> Box<dyn Transport> {
@@ -267,6 +320,7 @@ fn view_of(role: Role, xs: &[ArrayD<f32>]) -> Vec<u64> {
     };
     let agg = Aggregation {
         clip: Some(8.0),
+        protocol,
         ..Aggregation::new(AggregateOp::Sum)
     };
     agg.run_wrapped(xs, &wrap).unwrap();
@@ -312,23 +366,33 @@ fn each_party_view_is_independent_of_the_inputs() {
             )
         })
         .collect();
-    for p in 0..3 {
-        let z = worst_z(|xs| view_of(Role::Party(p), xs), &a, &b);
-        assert!(
-            z < MAX_Z,
-            "party {p}'s view depends on the inputs (z = {z:.1})"
-        );
+    for protocol in PROTOCOLS {
+        for p in 0..3 {
+            let view = |xs: &[ArrayD<f32>]| view_of(protocol, Role::Party(p), xs);
+            let z = worst_z(view, &a, &b);
+            assert!(
+                z < MAX_Z,
+                "{protocol:?}: party {p}'s view depends on the inputs (z = {z:.1})"
+            );
+        }
+        // The check can fail: the sum of the receiver's terms is the result itself, and
+        // without the inputters' masks the parties holding the masked vectors see them.
+        let holders = protocol.holders();
+        let sum_of_terms = |xs: &[ArrayD<f32>]| {
+            let v = view_of(protocol, Role::Receiver, xs);
+            let part = v.len() / holders;
+            (0..part)
+                .map(|i| (0..holders).fold(0u64, |s, h| s.wrapping_add(v[h * part + i])))
+                .collect()
+        };
+        assert!(worst_z(sum_of_terms, &a, &b) > 15.0, "{protocol:?}");
+        let unmasked = Controls {
+            fault: Some(Fault::UnmaskedPiece),
+            ..Controls::default()
+        };
+        let z = hooks::with(unmasked, || {
+            worst_z(|xs| view_of(protocol, Role::Party(1), xs), &a, &b)
+        });
+        assert!(z > 15.0, "{protocol:?}: z = {z:.1} without the masks");
     }
-    // The check can fail: the sum of the receiver's three terms is the result itself.
-    let sum_of_terms = |xs: &[ArrayD<f32>]| {
-        let v = view_of(Role::Receiver, xs);
-        let third = v.len() / 3;
-        (0..third)
-            .map(|i| {
-                v[i].wrapping_add(v[third + i])
-                    .wrapping_add(v[2 * third + i])
-            })
-            .collect()
-    };
-    assert!(worst_z(sum_of_terms, &a, &b) > 15.0);
 }

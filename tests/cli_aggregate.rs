@@ -96,15 +96,26 @@ fn weighted_sum_json_reports_the_figures() {
     // 5 values in 3 words and a key per inputter, bitmaps (6 words), terms (3 x 4 words),
     // the parties' key agreement (6 words).
     assert_eq!(report["bytes_sent"], 8 * (3 * (3 + 2) + 6 + 12 + 6));
-    // Printed without -o: the weighted sum.
-    let r = aggregate(&with(&["sum"], &paths, &["--weights", "1,2,3"]));
-    expect_ok(&r);
-    let printed = common::printed_numbers(r.stdout.split_once(':').unwrap().1);
-    for (i, g) in printed.iter().enumerate() {
-        let want: f64 = (0..3).map(|k| (k + 1) as f64 * xs[k][[i]] as f64).sum();
+    assert_eq!(report["protocol"], "aby3");
+    // Printed without -o: the weighted sum, under either protocol.
+    for protocol in ["aby3", "pond"] {
+        let flags = ["--weights", "1,2,3", "--protocol", protocol];
+        let r = aggregate(&with(&["sum"], &paths, &flags));
+        expect_ok(&r);
+        let printed = common::printed_numbers(r.stdout.split_once(':').unwrap().1);
+        assert_eq!(printed.len(), 5, "{}", r.stdout);
+        for (i, g) in printed.iter().enumerate() {
+            let want: f64 = (0..3).map(|k| (k + 1) as f64 * xs[k][[i]] as f64).sum();
+            assert!(
+                (*g as f64 - want).abs() < 1e-4,
+                "{protocol}, element {i}: {g} vs {want}"
+            );
+        }
         assert!(
-            (*g as f64 - want).abs() < 1e-4,
-            "element {i}: {g} vs {want}"
+            r.stderr
+                .contains(&format!("mpc ({protocol}): sum of 3 inputs")),
+            "{}",
+            r.stderr
         );
     }
 }

@@ -2,8 +2,8 @@
 //! inputters (`tfe-aggregate submit`) and a result receiver (`tfe-aggregate receive`), each
 //! its own process, over mutual TLS on loopback. The mean against the plaintext one, a
 //! refused duplicate submission, an impostor and stray connections that do not disturb the
-//! round, a missing inputter (and her weight) left out at the deadline, and the minimum the
-//! parties enforce.
+//! round, a missing inputter (and her weight) left out at the deadline, the minimum the
+//! parties enforce, and a round under Pond (pieces on the two servers only).
 
 mod common;
 
@@ -77,6 +77,17 @@ fn parties(children: &mut Children, config: &Path, round: &str, rules: &[&str]) 
 /// Submits `<name>.npy` from `dir` to `round`, to completion; returns the exit code and
 /// stderr.
 fn submit(dir: &Path, config: &Path, name: &str, round: &str) -> (Option<i32>, String) {
+    submit_under(dir, config, name, round, "aby3")
+}
+
+/// [`submit`] under `protocol`.
+fn submit_under(
+    dir: &Path,
+    config: &Path,
+    name: &str,
+    round: &str,
+    protocol: &str,
+) -> (Option<i32>, String) {
     let input = s(&dir.join(format!("{name}.npy")));
     let args = [
         "submit",
@@ -86,6 +97,8 @@ fn submit(dir: &Path, config: &Path, name: &str, round: &str) -> (Option<i32>, S
         name,
         "--round",
         round,
+        "--protocol",
+        protocol,
         &input,
     ];
     let mut children = Children::new(dir);
@@ -307,5 +320,55 @@ fn the_parties_reveal_nothing_below_the_minimum() {
             err.contains("revealed nothing for round \"week-4\""),
             "{err}"
         );
+    }
+}
+
+#[test]
+fn under_pond_the_servers_take_the_pieces_and_the_producer_none() {
+    let dir = temp_dir("netagg-pond");
+    let (config, xs) = deployment(&dir);
+    let mut children = Children::new(&dir);
+    let rules = ["--deadline-ms", "30000", "--protocol", "pond"];
+    let ps = parties(&mut children, &config, "week-5", &rules);
+    let out = dir.join("mean.npy");
+    let r = receiver(&mut children, &config, "week-5", &out);
+    // An inputter that does not know the round's protocol is told before sending anything:
+    // alice's aby3 pair is the two servers, which tell her the rules; bob's takes in the
+    // producer, which holds no pieces.
+    let (code, err) = submit(&dir, &config, "alice", "week-5");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("runs under pond, not aby3: submit with --protocol pond"),
+        "{err}"
+    );
+    let (code, err) = submit(&dir, &config, "bob", "week-5");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("party 2 takes none of bob's pieces"), "{err}");
+    for name in INPUTTERS {
+        let (code, err) = submit_under(&dir, &config, name, "week-5", "pond");
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            err.contains("party 0 and party 1 each hold one piece")
+                || err.contains("party 1 and party 0 each hold one piece"),
+            "{err}"
+        );
+    }
+    let (status, err) = children.wait(r, WAIT);
+    assert!(status.success(), "{err}");
+    let diff = max_abs_diff(&read_npy(&out), &mean(&xs.iter().collect::<Vec<_>>()));
+    assert!(diff <= TOLERANCE, "mean off by {diff}");
+    assert_eq!(
+        report(&children, r)["included"],
+        serde_json::json!(INPUTTERS)
+    );
+    for (p, closed) in [
+        (0, "every inputter it takes pieces from has submitted"),
+        (1, "every inputter it takes pieces from has submitted"),
+        (2, "takes no pieces (the crypto producer, under pond)"),
+    ] {
+        let (status, err) = children.wait(ps[p], WAIT);
+        assert!(status.success(), "{err}");
+        assert!(err.contains(closed), "party {p}: {err}");
+        assert!(err.contains("revealed the sum of 3 inputter(s)"), "{err}");
     }
 }

@@ -9,14 +9,20 @@
 //! holds, times the inputters' public weights, into one term of a 3-out-of-3 sharing of the
 //! result, adds its part of a zero-sharing (so that the receiver, even with one party's help,
 //! learns only the total) and sends the term to the receiver.
+//!
+//! Under Pond the pieces go to the two servers only (the key to server k mod 2, x − r to
+//! the other), whose two terms are the result: the crypto producer has nothing to deal for
+//! a sum, so it only takes part in the agreement (it tells the receiver whether the round
+//! met its minimum, as the servers do) and receives no piece and no value.
 
 pub mod ring;
 
 pub use ring::Ring;
 
-use crate::mpc::Party;
+use crate::mpc::hooks::{self, Fault};
 use crate::mpc::party::Label;
 use crate::mpc::prf::{Prf, os_key};
+use crate::mpc::{Party, Protocol};
 use crate::net::{Role, Stats, Transport};
 use anyhow::{Context, Result, bail, ensure};
 
@@ -32,6 +38,8 @@ pub struct Round {
     /// The parties reveal nothing unless at least this many inputters submitted.
     pub min_inputs: usize,
     pub ring: Ring,
+    /// Who holds the pieces: any pair of the three parties, or Pond's two servers.
+    pub protocol: Protocol,
 }
 
 /// What a party holds of one inputter's vector.
@@ -42,10 +50,17 @@ pub enum Piece {
     Masked(Vec<u64>),
 }
 
+/// The parties holding inputter `k`'s mask key and its masked vector under `protocol` (an
+/// inputter dials them before it learns the round's other rules).
+pub fn holders(protocol: Protocol, k: usize) -> (usize, usize) {
+    let parties = protocol.holders();
+    (k % parties, (k + 1) % parties)
+}
+
 impl Round {
-    /// The parties holding inputter `k`'s mask key and its masked vector.
-    pub fn holders(k: usize) -> (usize, usize) {
-        (k % 3, (k + 1) % 3)
+    /// Whether party `id` sends the receiver a term of the result.
+    fn reveals(&self, id: usize) -> bool {
+        id < self.protocol.holders()
     }
 
     fn bitmap_words(&self) -> usize {
@@ -57,10 +72,11 @@ impl Round {
     pub fn cost(&self) -> Stats {
         let n = self.inputters.len() as u64;
         let (bitmap, values) = (self.bitmap_words() as u64, self.ring.words(self.len) as u64);
-        let words = n * (2 + values) + 3 * 2 * bitmap + 3 * (bitmap + values);
+        let revealing = self.protocol.holders() as u64;
+        let words = n * (2 + values) + 3 * 2 * bitmap + revealing * (bitmap + values);
         Stats {
             bytes_sent: 8 * words,
-            messages_sent: 2 * n + 6 + 3,
+            messages_sent: 2 * n + 6 + revealing,
             rounds: 1,
         }
     }
@@ -68,7 +84,7 @@ impl Round {
     /// Checks one message received from inputter `k` at party `id` and turns it into the
     /// piece that party holds (`None` when it holds none of `k`'s).
     pub fn piece(&self, id: usize, k: usize, words: Vec<u64>) -> Result<Option<Piece>> {
-        let (mask_at, value_at) = Round::holders(k);
+        let (mask_at, value_at) = holders(self.protocol, k);
         let who = self.inputters[k];
         Ok(if id == mask_at {
             let key = Prf::from_key_words(&words)
@@ -98,9 +114,12 @@ pub fn submit(net: &mut dyn Transport, round: &Round, k: usize, x: &[u64]) -> Re
         round.len
     );
     let key = Prf::new(os_key()?);
-    let r = round.ring.uniform(&key, 0, x.len());
+    let mut r = round.ring.uniform(&key, 0, x.len());
+    if hooks::broken(Fault::UnmaskedPiece) {
+        r.fill(0);
+    }
     let masked: Vec<u64> = x.iter().zip(&r).map(|(x, r)| x.wrapping_sub(*r)).collect();
-    let (mask_at, value_at) = Round::holders(k);
+    let (mask_at, value_at) = holders(round.protocol, k);
     net.send(Role::Party(mask_at as u8), &key.key_words())?;
     net.send(Role::Party(value_at as u8), &round.ring.pack(&masked))
 }
@@ -111,7 +130,7 @@ pub fn submit(net: &mut dyn Transport, round: &Round, k: usize, x: &[u64]) -> Re
 pub fn collect(party: &mut Party, round: &Round) -> Result<Vec<Option<Piece>>> {
     (0..round.inputters.len())
         .map(|k| {
-            let (mask_at, value_at) = Round::holders(k);
+            let (mask_at, value_at) = holders(round.protocol, k);
             if party.id() != mask_at && party.id() != value_at {
                 return Ok(None);
             }
@@ -132,8 +151,9 @@ pub fn finish(
     receiver: Role,
 ) -> Result<Vec<bool>> {
     let included = agree(party, round, &pieces)?;
-    let term = reveal(party, round, pieces, &included);
-    party.send_role(receiver, &term)?;
+    if let Some(term) = reveal(party, round, pieces, &included) {
+        party.send_role(receiver, &term)?;
+    }
     Ok(included)
 }
 
@@ -154,7 +174,7 @@ pub fn agree(party: &mut Party, round: &Round, pieces: &[Option<Piece>]) -> Resu
     let has = |p: usize, k: usize| by_party[p][k / 64] >> (k % 64) & 1 == 1;
     let included: Vec<bool> = (0..n)
         .map(|k| {
-            let (mask_at, value_at) = Round::holders(k);
+            let (mask_at, value_at) = holders(round.protocol, k);
             has(mask_at, k) && has(value_at, k)
         })
         .collect();
@@ -170,14 +190,18 @@ pub fn agree(party: &mut Party, round: &Round, pieces: &[Option<Piece>]) -> Resu
 }
 
 /// The message for the result receiver: the `included` set and this party's term of their
-/// weighted sum, re-randomised by a zero-sharing.
+/// weighted sum, re-randomised by a zero-sharing; `None` at a party that holds no term
+/// (Pond's producer).
 pub fn reveal(
     party: &mut Party,
     round: &Round,
     pieces: Vec<Option<Piece>>,
     included: &[bool],
-) -> Vec<u64> {
+) -> Option<Vec<u64>> {
     let nonce = party.begin_call();
+    if !round.reveals(party.id()) {
+        return None;
+    }
     let mut term = party.zero_share(nonce, Label::Zero, round.len);
     for (k, piece) in pieces.into_iter().enumerate() {
         let w = round.weights[k];
@@ -193,7 +217,7 @@ pub fn reveal(
     }
     let mut message = bitmap(included);
     message.extend(round.ring.pack(&term));
-    message
+    Some(message)
 }
 
 /// Which inputters a set of flags marks, one bit each.
@@ -211,13 +235,13 @@ pub struct Revealed {
     pub included: Vec<bool>,
 }
 
-/// Receiver side of [`finish`].
+/// Receiver side of [`finish`]: the terms of the parties that hold them.
 pub fn receive(net: &mut dyn Transport, round: &Round) -> Result<Revealed> {
     let n = round.inputters.len();
     let bitmap_len = round.bitmap_words();
     let mut sum = vec![0u64; round.len];
     let mut agreed: Option<Vec<u64>> = None;
-    for role in Role::PARTIES {
+    for role in Role::PARTIES.into_iter().take(round.protocol.holders()) {
         let words = net.recv(role)?;
         ensure!(
             words.len() == bitmap_len + round.ring.words(round.len),

@@ -1,5 +1,5 @@
-//! tfe-aggregate: the sum or mean of many inputters' .npy vectors under three-party secret
-//! sharing: every role embedded in this process (`mean`, `sum`), or an inputter's and the
+//! tfe-aggregate: the sum or mean of many inputters' .npy vectors under secret sharing (ABY3
+//! or Pond): every role embedded in this process (`mean`, `sum`), or an inputter's and the
 //! result receiver's side of a networked round (`submit`, `receive`).
 
 use anyhow::{Context, Result};
@@ -8,6 +8,7 @@ use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 use tfe::cli;
 use tfe::exec::human_bytes;
+use tfe::mpc::Protocol;
 use tfe::net::config::Config;
 use tfe::serve::{AggregateOp, Aggregation, AggregationError};
 
@@ -43,6 +44,10 @@ receiver fetches the result (see docs/AGGREGATION.md).\n\n\
 Overflow bound: every value is clipped to ±C (--clip), and inputs x C x 2^16 (with integer \
 weights: the weights' sum in place of the number of inputs) must stay below 2^63; below 2^31 the \
 parties use a 32-bit ring (4 bytes per value).\n\n\
+Protocols (--protocol): aby3 (the default) puts each inputter's two pieces on a pair of the three \
+parties, rotating with the inputter; pond puts them on its two servers (party0 and party1), the \
+crypto producer (party2) only agreeing on who submitted. The bytes are the same; under pond a \
+server may be any one party, never the producer, and no server may collude with the producer.\n\n\
 Exit status: 0 on success, 1 on a refused input or submission (the message says why), 2 for \
 command-line mistakes.",
     after_help = "Examples:\n  tfe-aggregate mean a.npy b.npy c.npy -o mean.npy\n  tfe-aggregate sum a.npy b.npy c.npy --weights 1,2,1 --min-inputs 3 --clip 10 --json\n  tfe-aggregate submit --config pki/parties.json --as hospital-a --round week-12 x.npy\n  tfe-aggregate receive --config pki/parties.json --round week-12 -o mean.npy"
@@ -97,9 +102,12 @@ struct Embedded {
     /// Clip every value to [-C, C]; C is the public bound that decides the ring.
     #[arg(long, value_name = "C")]
     clip: Option<f32>,
-    /// Print {"op", "inputs", "values", "seconds", "bytes_sent", "rounds"} on stdout.
+    /// Print {"op", "protocol", "inputs", "values", "seconds", "bytes_sent", "rounds"} on stdout.
     #[arg(long)]
     json: bool,
+    /// Which parties take the pieces: pairs of the three (aby3) or Pond's two servers.
+    #[arg(long, value_enum, default_value = "aby3")]
+    protocol: Protocol,
 }
 
 #[derive(Args)]
@@ -116,6 +124,10 @@ struct Submit {
     /// This inputter's vector, of the round's shape.
     #[arg(value_name = "IN.npy")]
     input: PathBuf,
+    /// The protocol the parties run the round under (their --protocol): it decides which
+    /// two parties take this inputter's pieces.
+    #[arg(long, value_enum, default_value = "aby3")]
+    protocol: Protocol,
 }
 
 #[derive(Args)]
@@ -153,6 +165,7 @@ fn embedded(op: OpArg, args: &Embedded) -> Result<()> {
         weights: args.weights.clone(),
         min_inputs: args.min_inputs as usize,
         clip: args.clip,
+        protocol: args.protocol,
         ..Aggregation::new(op)
     };
     if args.inputs.len() < aggregation.min_inputs {
@@ -179,6 +192,7 @@ fn embedded(op: OpArg, args: &Embedded) -> Result<()> {
     if args.json {
         let report = serde_json::json!({
             "op": name,
+            "protocol": args.protocol.name(),
             "inputs": result.included,
             "values": result.values.len(),
             "seconds": result.time.as_secs_f64(),
@@ -188,7 +202,8 @@ fn embedded(op: OpArg, args: &Embedded) -> Result<()> {
         println!("{report}");
     }
     eprintln!(
-        "mpc: {name} of {} inputs x {} values in a {}-bit ring, {:.1} ms, {} sent ({:.2} bytes per value per inputter in all) in {} round",
+        "mpc ({}): {name} of {} inputs x {} values in a {}-bit ring, {:.1} ms, {} sent ({:.2} bytes per value per inputter in all) in {} round",
+        args.protocol.name(),
         result.included,
         result.values.len(),
         result.ring.bits(),
@@ -216,7 +231,7 @@ fn submit(args: &Submit) -> Result<()> {
     let config = Config::load(&args.config)?;
     let x = cli::read_npy(&args.input)?;
     let file = args.input.display();
-    let done = tfe::serve::submit(&config, &args.name, &args.round, &x)
+    let done = tfe::serve::submit(&config, &args.name, &args.round, args.protocol, &x)
         .with_context(|| format!("{file} was not submitted to round {:?}", args.round))?;
     eprintln!(
         "tfe-aggregate: {file} ({} values) submitted to round {:?} as {}: {} and {} each hold one piece; {} sent ({:.2} bytes per value)",

@@ -6,6 +6,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use tfe::cli;
 use tfe::exec::human_bytes;
+use tfe::mpc::Protocol;
 use tfe::net::config::Config;
 use tfe::plan::SharedPlan;
 use tfe::serve::{PartyServer, RoundRules, check_round_name, serve_party, serve_round};
@@ -31,7 +32,8 @@ configuration (roles.inputters) until each has submitted or --deadline-ms passes
 shares of their vectors, refuses second submissions and callers of other rounds, then reveals \
 the sum to the result receiver (roles.receiver) only if at least --min-inputs inputters \
 submitted. The three parties must be given the same round and rules. The round's rules are \
-public: every caller is told them.\n\n\
+public: every caller is told them. Under --protocol pond only party0 and party1 take pieces and \
+send terms; party2 agrees with them on who submitted and tells the receiver the outcome.\n\n\
 Exit status: 0 after a clean --once session or a revealed round, 1 on an error (a lost peer is \
 named; a round below its minimum), 2 for command-line mistakes.",
     after_help = "Examples:\n  tfe-party --config pki/parties.json --id party0 --plan model.party0.plan\n  tfe-party --config pki/parties.json --id party0 --aggregate week-12 --shape 10 --clip 100 --min-inputs 2"
@@ -99,6 +101,17 @@ struct Args {
     /// How long to hold the round open for submissions once the parties have met.
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
     deadline_ms: u64,
+    /// The round's protocol: aby3 (pieces on pairs of the three parties) or pond (on the
+    /// servers party0 and party1; party2, the crypto producer, only agrees on who
+    /// submitted). Inputters submit with the same --protocol. A share file (--plan) names
+    /// its own protocol.
+    #[arg(
+        long,
+        value_enum,
+        requires = "aggregate",
+        help_heading = "Secure aggregation"
+    )]
+    protocol: Option<Protocol>,
 }
 
 fn main() {
@@ -162,12 +175,13 @@ fn aggregate(args: &Args, config: &Config, id: u8) -> Result<()> {
         },
         deadline_ms: args.deadline_ms,
         frac_bits: FixedPoint::default().frac_bits,
+        protocol: args.protocol.unwrap_or_default(),
     };
     let log = |what: &str| eprintln!("tfe-party: {} {what}", args.id);
     let served = serve_round(config, id, &rules, &log)
         .with_context(|| format!("{} revealed nothing for round {:?}", args.id, rules.round))?;
     log(&format!(
-        "revealed the sum of {} inputter(s) ({}) to the result receiver after {:.1} ms; {} sent",
+        "round closed; the parties revealed the sum of {} inputter(s) ({}) to the result receiver after {:.1} ms; {} sent",
         served.included.len(),
         served.included.join(", "),
         served.time.as_secs_f64() * 1e3,

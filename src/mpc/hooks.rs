@@ -31,6 +31,8 @@ pub enum Fault {
     ReusedNonce,
     /// Pond's servers open their Beaver operands without the triple's masks.
     UnmaskedTriple,
+    /// An aggregation's inputter sends its vector without the mask r.
+    UnmaskedPiece,
 }
 
 /// Whether `fault` is switched on.

@@ -27,7 +27,18 @@ use anyhow::{Result, anyhow};
 use std::thread::{Builder, JoinHandle};
 
 /// Which protocol the three parties run; the plan and the lowering are the same for both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Three-party replicated secret sharing: every party computes, any two hold the secret.
     #[default]

@@ -176,14 +176,26 @@ impl Party {
         }
     }
 
-    /// This party's term of a sharing of zero over Z_2^64: the three terms sum to 0.
+    /// This party's term of a fresh sharing of zero over Z_2^64 among the parties holding
+    /// shares ([`Protocol::holders`]): under ABY3 the three terms, each from the streams
+    /// shared with both neighbours; under Pond the two servers' terms, ± the stream they
+    /// share (the producer, which holds no share, gets zeros).
     pub fn zero_share(&self, nonce: u64, label: Label, n: usize) -> Vec<u64> {
-        let prev = self.stream(Link::Prev, nonce, label, n);
-        let next = self.stream(Link::Next, nonce, label, n);
-        prev.iter()
-            .zip(&next)
-            .map(|(a, b)| a.wrapping_sub(*b))
-            .collect()
+        match (self.protocol, self.id) {
+            (Protocol::Aby3, _) => {
+                let prev = self.stream(Link::Prev, nonce, label, n);
+                let next = self.stream(Link::Next, nonce, label, n);
+                prev.iter()
+                    .zip(&next)
+                    .map(|(a, b)| a.wrapping_sub(*b))
+                    .collect()
+            }
+            (Protocol::Pond, 0) => self.stream(Link::Next, nonce, label, n),
+            (Protocol::Pond, 1) => (self.stream(Link::Prev, nonce, label, n).into_iter())
+                .map(u64::wrapping_neg)
+                .collect(),
+            (Protocol::Pond, _) => vec![0; n],
+        }
     }
 
     pub fn send_to(&mut self, party: usize, words: &[u64]) -> Result<()> {

@@ -7,7 +7,7 @@
 
 use super::Protocol;
 use super::hooks::{self, KeyUse};
-use super::party::{Label, Link, Party, Slot};
+use super::party::{Label, Party, Slot};
 use super::prf::Prf;
 use crate::net::{Role, Transport};
 use anyhow::{Context, Result, ensure};
@@ -212,23 +212,11 @@ impl DealtShare {
 pub fn reveal_to(party: &mut Party, to: Role, share: &ArithShare) -> Result<()> {
     let nonce = party.begin_call();
     let n = share.cur.len();
-    let (mut words, zero): (Vec<u64>, Vec<u64>) = match party.protocol() {
-        Protocol::Aby3 => (
-            share.cur.iter().copied().collect(),
-            party.zero_share(nonce, Label::Zero, n),
-        ),
-        Protocol::Pond => {
-            let words = share.cur.iter().copied().collect();
-            match party.id() {
-                0 => (words, party.stream(Link::Next, nonce, Label::Zero, n)),
-                1 => {
-                    let z = party.stream(Link::Prev, nonce, Label::Zero, n);
-                    (words, z.into_iter().map(u64::wrapping_neg).collect())
-                }
-                _ => return Ok(()),
-            }
-        }
-    };
+    if party.id() >= party.protocol().holders() {
+        return Ok(());
+    }
+    let mut words: Vec<u64> = share.cur.iter().copied().collect();
+    let zero = party.zero_share(nonce, Label::Zero, n);
     for (w, z) in words.iter_mut().zip(zero) {
         *w = w.wrapping_add(z);
     }

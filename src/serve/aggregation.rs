@@ -1,7 +1,8 @@
 //! Secure aggregation as a deployment: what the caller asks for (sum or mean, public
 //! weights, a minimum number of inputs, a clip), the checks made before anything is shared
 //! (shapes, finite values, the ring's overflow bound) and the embedded run, where every
-//! inputter, the three parties and the result receiver (the caller) play in this process.
+//! inputter, the three parties and the result receiver (the caller) play in this process,
+//! under either protocol.
 
 use super::{inputter, receiver};
 use crate::aggregate::{self, Ring, Round};
@@ -83,6 +84,8 @@ pub struct Aggregation {
     /// takes the largest |value| given (possible only when one process holds every input).
     pub clip: Option<f32>,
     pub fixed_point: FixedPoint,
+    /// Which parties take the pieces: pairs of the three (ABY3), or Pond's two servers.
+    pub protocol: Protocol,
 }
 
 /// The revealed result with its figures.
@@ -130,6 +133,7 @@ impl Aggregation {
             min_inputs: 1,
             clip: None,
             fixed_point: FixedPoint::default(),
+            protocol: Protocol::default(),
         }
     }
 
@@ -153,7 +157,7 @@ impl Aggregation {
             Ok(party.stats())
         };
         let (parties, (values, included, outside)) =
-            run_local_roles(wrap, Protocol::Aby3, &roles, party_fn, |mut ends| {
+            run_local_roles(wrap, self.protocol, &roles, party_fn, |mut ends| {
                 let mut receiver = wrap(ends.pop().expect("the receiver's endpoint"));
                 let mut traffic = Stats::default();
                 for (k, (end, x)) in ends.iter_mut().zip(inputs).enumerate() {
@@ -235,6 +239,7 @@ impl Aggregation {
                 len: shape.iter().product(),
                 min_inputs: self.min_inputs.max(1),
                 ring,
+                protocol: self.protocol,
             },
             clip,
             fixed_point: self.fixed_point,

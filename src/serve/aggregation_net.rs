@@ -11,7 +11,8 @@
 use super::aggregation::{AggregateOp, Aggregation, Prepared, checked_clip};
 use super::networked::Explained;
 use super::{inputter, receiver};
-use crate::aggregate::Round;
+use crate::aggregate;
+use crate::mpc::Protocol;
 use crate::net::config::Config;
 use crate::net::frame::{SessionId, text_words, words_text};
 use crate::net::tls::connect_to;
@@ -48,6 +49,9 @@ pub struct RoundRules {
     /// How long the parties wait for submissions once their mesh is up.
     pub deadline_ms: u64,
     pub frac_bits: u32,
+    /// Which parties take an inputter's pieces (rules written before Pond read as ABY3).
+    #[serde(default)]
+    pub protocol: Protocol,
 }
 
 impl RoundRules {
@@ -77,6 +81,7 @@ impl RoundRules {
             fixed_point: FixedPoint {
                 frac_bits: self.frac_bits,
             },
+            protocol: self.protocol,
             ..Aggregation::new(op)
         };
         Ok(aggregation.fix(n, self.shape.clone(), checked_clip(self.clip)?)?)
@@ -97,8 +102,9 @@ impl RoundRules {
             None => String::new(),
         };
         format!(
-            "round {:?}: {} inputter(s), vectors of shape {:?} clipped to ±{}, at least {} to reveal, {:.1} s deadline{weights}",
+            "round {:?} under {}: {} inputter(s), vectors of shape {:?} clipped to ±{}, at least {} to reveal, {:.1} s deadline{weights}",
             self.round,
+            self.protocol.name(),
             self.inputters.len(),
             self.shape,
             self.clip,
@@ -191,20 +197,32 @@ pub struct Submitted {
     pub traffic: Stats,
 }
 
-/// Submits `x` to `round` as the inputter `name` of `config`: dials the two parties that
-/// take its pieces, and sends them only once both have accepted, so that a refusal by
-/// either leaves neither holding a piece.
-pub fn submit(config: &Config, name: &str, round: &str, x: &ArrayD<f32>) -> Result<Submitted> {
+/// Submits `x` to `round`, run under `protocol`, as the inputter `name` of `config`: dials
+/// the two parties that take its pieces, and sends them only once both have accepted, so
+/// that a refusal by either leaves neither holding a piece.
+pub fn submit(
+    config: &Config,
+    name: &str,
+    round: &str,
+    protocol: Protocol,
+    x: &ArrayD<f32>,
+) -> Result<Submitted> {
     let me = config.inputter(name)?;
     inputter::check(x, 0)?;
     let Role::Inputter(k) = me else {
         unreachable!("config.inputter gives inputters")
     };
-    let (mask_at, value_at) = Round::holders(k as usize);
+    let (mask_at, value_at) = aggregate::holders(protocol, k as usize);
     let parties = [Role::Party(mask_at as u8), Role::Party(value_at as u8)];
     let mut net = Explained(connect_to(config, me, SESSION, &parties)?);
     let what = format!("{name}'s submission to round {round:?}");
     let rules = open(&mut net, &parties, round, &what)?;
+    ensure!(
+        rules.protocol == protocol,
+        "round {round:?} runs under {}, not {}: submit with --protocol {0}; nothing was submitted",
+        rules.protocol.name(),
+        protocol.name()
+    );
     ensure!(
         x.shape() == rules.shape,
         "round {round:?} takes vectors of shape {:?}, not {:?}; nothing was submitted",
@@ -242,8 +260,9 @@ pub struct Received {
     pub traffic: Stats,
 }
 
-/// Fetches `round`'s sum or mean from the three parties as the result receiver of `config`.
-/// Waits for as long as the parties hold the round open.
+/// Fetches `round`'s sum or mean from the three parties as the result receiver of `config`
+/// (the round's rules say which of them send a term). Waits for as long as the parties hold
+/// the round open.
 pub fn receive(config: &Config, round: &str, op: AggregateOp) -> Result<Received> {
     let started = Instant::now();
     let mut net = Explained(connect_to(config, Role::Receiver, SESSION, &Role::PARTIES)?);

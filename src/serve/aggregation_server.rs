@@ -14,7 +14,6 @@ use super::aggregation_net::{ACCEPTED, MAX_TEXT_WORDS, RoundRules, SESSION, refu
 use super::networked::Explained;
 use crate::aggregate::{self, Piece, Round};
 use crate::mpc::Party;
-use crate::mpc::Protocol;
 use crate::net::config::Config;
 use crate::net::frame::words_text;
 use crate::net::tls::{Caller, Event, Gate, Late, Waker, serve};
@@ -56,7 +55,7 @@ pub fn serve_round(
     let others: Vec<Role> = Role::PARTIES.into_iter().filter(|&r| r != me).collect();
     let (mesh, gate) = serve(config, me, SESSION, &others, late)?;
     let started = Instant::now();
-    let mut party = Party::setup(Box::new(Explained(mesh)), Protocol::Aby3)?;
+    let mut party = Party::setup(Box::new(Explained(mesh)), rules.protocol)?;
     check_rules(&mut party, rules)?;
     log(&format!("opened {}", rules.describe()));
     let mut desk = Desk {
@@ -153,7 +152,9 @@ struct Desk<'a> {
     log: &'a dyn Fn(&str),
 }
 
-type Outcome = Result<(Vec<bool>, Vec<u64>, Stats)>;
+/// Who is in the sum, this party's term of it (none at Pond's producer) and what the
+/// agreement sent.
+type Outcome = Result<(Vec<bool>, Option<Vec<u64>>, Stats)>;
 
 impl Desk<'_> {
     fn round(&self) -> &Round {
@@ -162,7 +163,7 @@ impl Desk<'_> {
 
     /// Whether this party takes a piece of inputter `k`'s vector.
     fn holds(&self, k: usize) -> bool {
-        let (mask_at, value_at) = Round::holders(k);
+        let (mask_at, value_at) = aggregate::holders(self.rules.protocol, k);
         self.id == mask_at || self.id == value_at
     }
 
@@ -188,7 +189,10 @@ impl Desk<'_> {
             .filter(|&k| self.holds(k) && !self.submitted[k])
             .map(|k| self.config.name(Role::Inputter(k as u16)))
             .collect();
-        (self.log)(&if missing.is_empty() {
+        (self.log)(&if !(0..n).any(|k| self.holds(k)) {
+            "takes no pieces (the crypto producer, under pond): waits for the servers' agreement"
+                .to_string()
+        } else if missing.is_empty() {
             "closed the round: every inputter it takes pieces from has submitted".to_string()
         } else {
             format!(
@@ -241,7 +245,9 @@ impl Desk<'_> {
             }
         };
         self.gate.send(receiver, &[ACCEPTED])?;
-        self.gate.send(receiver, &term)?;
+        if let Some(term) = term {
+            self.gate.send(receiver, &term)?;
+        }
         self.gate.hang_up(receiver);
         let names = (included.iter().enumerate())
             .filter(|(_, i)| **i)
@@ -328,7 +334,7 @@ impl Desk<'_> {
             return Err(format!(
                 "party {} takes none of {name}'s pieces; it submits to parties {:?}",
                 self.id,
-                Round::holders(k)
+                aggregate::holders(self.rules.protocol, k)
             ));
         }
         if self.submitted[k] {
