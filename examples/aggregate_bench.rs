@@ -77,7 +77,7 @@ fn main() -> Result<()> {
         traffic,
         n * len,
     );
-    let config = deployment(n)?;
+    let (config, pki) = deployment(n)?;
     for (&protocol, clip) in args.protocols.iter().flat_map(|p| [(p, 1.0), (p, 1e9)]) {
         let mut ring = 0;
         let (times, traffic) = repeat(args.runs, || {
@@ -91,11 +91,13 @@ fn main() -> Result<()> {
         );
         row(&method, ring, &times, traffic, n * len);
     }
+    std::fs::remove_dir_all(pki)?;
     Ok(())
 }
 
-/// A throw-away PKI for three parties on free loopback ports, `n` inputters and a receiver.
-fn deployment(n: usize) -> Result<Config> {
+/// A throw-away PKI for three parties on free loopback ports, `n` inputters and a receiver:
+/// its configuration and its folder.
+fn deployment(n: usize) -> Result<(Config, std::path::PathBuf)> {
     let dir = std::env::temp_dir().join(format!("tfe-aggregate-bench-{}", std::process::id()));
     let listeners = (0..3)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
@@ -123,7 +125,7 @@ fn deployment(n: usize) -> Result<Config> {
         [ports[0], ports[1], ports[2]],
         timeouts,
     )?;
-    Config::load(&path)
+    Ok((Config::load(&path)?, dir))
 }
 
 /// One networked round summing `inputs` under `protocol`: the ring's bits and every role's

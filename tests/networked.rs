@@ -116,8 +116,8 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
 
 /// Pond networked: server 0, server 1 and the crypto producer as three processes on the
 /// files of a Pond dealing; the client takes the protocol from its plan file, and its
-/// answers, measured traffic and estimate agree as under ABY3. A client that asks for
-/// another protocol than its file's is refused before connecting.
+/// answers, measured traffic and estimate agree as under ABY3. A client or a party that
+/// asks for another protocol than its file's is refused before connecting.
 #[test]
 fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
     let dir = scratch("pond");
@@ -134,6 +134,21 @@ fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
     let (status, err) = children.wait(wrong, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("was dealt for --protocol pond"), "{err}");
+    // So is a party asked for another protocol than its file's, before it listens.
+    let party0 = dir.join("model.party0.plan");
+    let args = [
+        "--config",
+        &s(&config),
+        "--id",
+        "party0",
+        "--plan",
+        &s(&party0),
+        "--protocol",
+        "aby3",
+    ];
+    let (status, err) = run(PARTY, &args, &dir, "wrong-party.log");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("was dealt for pond, not aby3"), "{err}");
     let err = profiled_client(&mut children, &config, &dir, &out);
     assert!(err.contains("mpc (pond): batch 32,"), "{err}");
     let table = profile_table(&err).unwrap_or_else(|| panic!("no profile table\n{err}"));

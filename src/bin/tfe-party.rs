@@ -101,16 +101,11 @@ struct Args {
     /// How long to hold the round open for submissions once the parties have met.
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Secure aggregation")]
     deadline_ms: u64,
-    /// The round's protocol: aby3 (pieces on pairs of the three parties) or pond (on the
-    /// servers party0 and party1; party2, the crypto producer, only agrees on who
-    /// submitted). Inputters submit with the same --protocol. A share file (--plan) names
-    /// its own protocol.
-    #[arg(
-        long,
-        value_enum,
-        requires = "aggregate",
-        help_heading = "Secure aggregation"
-    )]
+    /// The protocol: for a round (default aby3), aby3 puts an inputter's pieces on a pair
+    /// of the three parties, pond on the servers party0 and party1 (party2, the crypto
+    /// producer, only agrees on who submitted); inputters submit with the same --protocol.
+    /// A share file (--plan) names the protocol it was dealt for: given, it must match.
+    #[arg(long, value_enum)]
     protocol: Option<Protocol>,
 }
 
@@ -126,12 +121,22 @@ fn run(args: &Args) -> Result<()> {
         return aggregate(args, &config, id);
     };
     let name = plan.display().to_string();
+    let shares = SharedPlan::read(plan)?;
+    if let Some(asked) = args.protocol {
+        anyhow::ensure!(
+            asked == shares.protocol,
+            "{name} was dealt for {}, not {}: deal the model with tfe-convert --share \
+             --protocol {1}, or leave out --protocol (the file decides)",
+            shares.protocol.name(),
+            asked.name()
+        );
+    }
     let mut serving = config.serving();
     let pick = |flag: Option<u64>, default: usize| flag.map_or(default, |n| n as usize);
     serving.max_sessions = pick(args.max_sessions, serving.max_sessions);
     serving.max_queue = pick(args.max_queue, serving.max_queue);
     serving.max_batch = pick(args.max_batch, serving.max_batch);
-    let mut server = PartyServer::load(SharedPlan::read(plan)?, id, &name)?.with_serving(serving);
+    let mut server = PartyServer::load(shares, id, &name)?.with_serving(serving);
     // Kept for the process's life: the bar clears itself after each request.
     let _bar = match cli::step_bar(&format!("{} serving", args.id)) {
         Some((bar, steps)) => {
