@@ -169,16 +169,14 @@ impl Estimate {
             row(node, s);
         }
         row("total", self.total());
-        let parties = (self
-            .protocol
-            .party_names()
-            .into_iter()
-            .zip(self.parties.party_bytes()))
-        .map(|(role, bytes)| format!("{role} {}", human_bytes(bytes)));
+        let names = self.protocol.party_names();
+        let parties: Vec<String> = (names.iter().zip(self.parties.party_bytes()))
+            .map(|(role, bytes)| format!("{role} {}", human_bytes(bytes)))
+            .collect();
         writeln!(
             out,
             "sent by {}; the client {} (its input shares)",
-            parties.collect::<Vec<_>>().join(", "),
+            parties.join(", "),
             human_bytes(self.input.bytes())
         )
         .unwrap();
