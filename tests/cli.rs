@@ -5,7 +5,10 @@
 mod common;
 
 use common::tool::{Run, expect_error, expect_ok, run};
-use common::{Attr, OnnxBuilder, max_abs_diff, printed_numbers, profile_table, read_npy, temp_dir};
+use common::{
+    Attr, OnnxBuilder, assert_parties_sent_what_was_estimated, max_abs_diff, printed_numbers,
+    profile_table, read_npy, temp_dir,
+};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{WritableElement, WriteNpyExt};
 use std::ffi::OsStr;
@@ -270,6 +273,42 @@ fn profile_prints_a_table_per_step_with_a_total_beside_the_estimate() {
         );
     }
     table.assert_measured_equals_estimated();
+    assert_parties_sent_what_was_estimated(&r.stderr, &["party 0", "party 1", "party 2"]);
+}
+
+/// Under Pond, and at a later request of a session where the truncations' dealer has
+/// rotated on (one truncation per request, so the second request's is another party's),
+/// each party still sends what the estimate of that request says.
+#[test]
+fn profile_estimates_each_partys_bytes_under_pond_and_on_later_requests() {
+    let dir = temp_dir("cli-profile-parties");
+    let mut b = OnnxBuilder::new(17);
+    b.input("x", &[None, Some(6)])
+        .output("y")
+        .init("w", &common::random(&[6, 5], 7, 0.5))
+        .node("MatMul", &["x", "w"], &["m"], vec![])
+        .node("Relu", &["m"], &["y"], vec![]);
+    let model = b.save("cli-profile-parties-model");
+    let plan = dir.join("one-layer.plan");
+    expect_ok(&convert(&[s(&model), "-o".into(), s(&plan)]));
+    let input = dir.join("x.npy");
+    write_npy(&input, &common::random(&[3, 6], 8, 1.0));
+    for (protocol, names, repeat) in [
+        ("aby3", ["party 0", "party 1", "party 2"], "2"),
+        ("pond", ["server 0", "server 1", "crypto producer"], "1"),
+    ] {
+        let r = predict(&[
+            s(&plan),
+            s(&input),
+            "--profile".into(),
+            "--protocol".into(),
+            protocol.into(),
+            "--repeat".into(),
+            repeat.into(),
+        ]);
+        expect_ok(&r);
+        assert_parties_sent_what_was_estimated(&r.stderr, &names);
+    }
 }
 
 #[test]
@@ -476,12 +515,23 @@ fn check_estimates_the_cost_per_node() {
     // fc1 and fc2 feed a ReLU; fc3 is the output.
     assert_eq!(rounds_of("/fc1/Gemm"), 1, "{one}");
     assert_eq!(rounds_of("/fc3/Gemm"), 2, "{one}");
+    // The parties' bytes and the client's input shares make up the total.
+    let parties: u64 = (one["bytes_by_party"].as_array().unwrap().iter())
+        .map(|b| b.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        parties + one["input_bytes"].as_u64().unwrap(),
+        bytes(&one),
+        "{one}"
+    );
+    assert_eq!(one["party_roles"][2], "party 2", "{one}");
     let text = convert(&[s(&fixture("mlp", "model.onnx")), "--check".into()]);
     assert!(
         text.stdout
             .contains("estimated online cost per inference at batch 1"),
         "{text}"
     );
+    assert!(text.stdout.contains("sent by party 0 "), "{text}");
 }
 
 #[test]

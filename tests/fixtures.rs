@@ -168,7 +168,8 @@ fn check_fixture(name: &str) {
     }
 }
 
-/// The plan's cost estimate must be what the protocol spends, step by step and in total.
+/// The plan's cost estimate must be what the protocol spends, step by step, party by party
+/// and in total.
 fn check_cost_estimate(
     name: &str,
     plan: &Plan,
@@ -190,6 +191,12 @@ fn check_cost_estimate(
             m.node
         );
     }
+    let by_party: Vec<u64> = run.by_party.iter().map(|s| s.bytes_sent).collect();
+    assert_eq!(
+        by_party,
+        estimate.parties.party_bytes(),
+        "{name} batch {batch} {protocol:?}: bytes each party sent, measured vs estimated"
+    );
     // Besides the estimate, the client sends the batch size to each party and, once, its two
     // seeds (two words each; both to party 0, one each to parties 1 and 2 under ABY3, to
     // server 1 alone under Pond): 3 + 8 or 3 + 6 words.

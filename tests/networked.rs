@@ -8,7 +8,9 @@ use common::children::{Children, free_ports, run};
 use common::deploy::{
     CONVERT, PARTY, PKI, PREDICT, deployment, deployment_for, fixture, parties, s,
 };
-use common::{max_abs_diff, profile_table, read_npy, temp_dir};
+use common::{
+    assert_parties_sent_what_was_estimated, max_abs_diff, profile_table, read_npy, temp_dir,
+};
 use ndarray::{ArrayD, Axis};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -93,6 +95,7 @@ fn three_party_processes_agree_with_the_expected_outputs_and_the_embedded_mode_a
         "{err}"
     );
     table.assert_measured_equals_estimated();
+    assert_parties_sent_what_was_estimated(&err, &["party 0", "party 1", "party 2"]);
     for i in 0..3 {
         let (status, err) = children.wait(i, Duration::from_secs(30));
         assert!(status.success(), "party {i}: {err}");
@@ -153,6 +156,7 @@ fn pond_servers_and_producer_as_processes_agree_with_the_expected_outputs() {
     assert!(err.contains("mpc (pond): batch 32,"), "{err}");
     let table = profile_table(&err).unwrap_or_else(|| panic!("no profile table\n{err}"));
     table.assert_measured_equals_estimated();
+    assert_parties_sent_what_was_estimated(&err, &["server 0", "server 1", "crypto producer"]);
     for i in 0..3 {
         let (status, err) = children.wait(i, Duration::from_secs(30));
         assert!(status.success(), "party {i}: {err}");

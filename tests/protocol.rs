@@ -276,56 +276,99 @@ fn filler(shape: &[usize]) -> ArrayD<u64> {
     ArrayD::from_shape_vec(IxDyn(shape), values).unwrap()
 }
 
-/// Each party's traffic during `f` under `protocol`, on secrets of `shapes` the client dealt
-/// beforehand, metered on the real transport; the client then receives a reveal of shape
-/// `revealed` if given (for `f`s that reveal).
-fn metered_views(
+/// A call on the parties' shares of its operands.
+type Call<'a> = dyn Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync + 'a;
+
+/// What becomes of the operands before the metered calls (masking a weight for the session).
+type Prepare = fn(&mut Party, Vec<ArithShare>) -> anyhow::Result<Vec<ArithShare>>;
+
+/// What a call made each party send (words, by party id) and the rounds it took.
+fn cost(views: [Stats; 3]) -> Cost {
+    Cost {
+        sent: views.map(|s| s.bytes_sent / 8),
+        outside: 0,
+        rounds: views.iter().map(|s| s.rounds).max().unwrap(),
+    }
+}
+
+/// Each party's traffic in each of `calls` calls of `f` in a row under `protocol` (ABY3's
+/// dealers rotate from one to the next), metered on the real transport, on secrets of
+/// `shapes` the client dealt beforehand and `prepare` then took (unmetered); after each
+/// call the client receives a reveal of shape `revealed` if given (for `f`s that reveal).
+fn metered_calls(
     protocol: Protocol,
     shapes: &[&[usize]],
     revealed: Option<&[usize]>,
-    f: impl Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync,
-) -> [Stats; 3] {
+    prepare: Option<Prepare>,
+    calls: usize,
+    f: &Call<'_>,
+) -> Vec<Cost> {
     let plain = |end: LocalTransport| -> Box<dyn Transport> { Box::new(end) };
     let (views, ()) = run_local_roles(
         &plain,
         protocol,
         &[Role::Client],
         |party| {
-            let shares = (shapes.iter())
+            let mut shares = (shapes.iter())
                 .map(|s| recv_secret(party, Role::Client, s))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let before = party.stats();
-            f(party, &shares)?;
-            Ok(party.stats() - before)
+            if let Some(prepare) = prepare {
+                shares = prepare(party, shares)?;
+            }
+            (0..calls)
+                .map(|_| {
+                    let before = party.stats();
+                    f(party, &shares)?;
+                    Ok(party.stats() - before)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
         },
         |mut ends| {
             let mut dealer = Dealer::from_os(protocol)?;
             for shape in shapes {
                 dealer.send_secret(&mut ends[0], &filler(shape))?;
             }
-            if let Some(shape) = revealed {
-                recv_revealed(&mut ends[0], protocol, shape)?;
+            for _ in 0..calls {
+                if let Some(shape) = revealed {
+                    recv_revealed(&mut ends[0], protocol, shape)?;
+                }
             }
             Ok(())
         },
     )
     .unwrap();
-    views
+    (0..calls)
+        .map(|k| cost(views.each_ref().map(|v| v[k])))
+        .collect()
 }
 
-/// The words all parties send and the rounds on the critical path.
-fn total(views: &[Stats; 3]) -> Cost {
-    Cost {
-        words: views.iter().map(|s| s.bytes_sent / 8).sum(),
-        rounds: views.iter().map(|s| s.rounds).max().unwrap(),
+/// What one call of `f` makes each party send under `protocol`, and its rounds.
+fn metered_once(
+    protocol: Protocol,
+    shapes: &[&[usize]],
+    revealed: Option<&[usize]>,
+    f: &Call<'_>,
+) -> Cost {
+    metered_calls(protocol, shapes, revealed, None, 1, f).remove(0)
+}
+
+/// The ABY3 calls of `f` on a secret of `n` elements, three in a row, against `formula`
+/// for each call's dealer (parties 1, 2, then 0: each party deals once).
+fn check_each_dealer(
+    n: usize,
+    what: &str,
+    f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> + Sync,
+    formula: impl Fn(usize) -> Cost,
+) {
+    let calls = metered_calls(Protocol::Aby3, &[&[n]], None, None, 3, &|p, s| f(p, &s[0]));
+    for (k, got) in calls.into_iter().enumerate() {
+        let dealer = (k + 1) % 3;
+        assert_eq!(
+            got,
+            formula(dealer),
+            "{what} of {n}, party {dealer} dealing"
+        );
     }
-}
-
-/// The words all parties send and the rounds a call takes under ABY3.
-fn metered(n: usize, f: impl Fn(&mut Party, &ArithShare) -> anyhow::Result<()> + Sync) -> Cost {
-    total(&metered_views(Protocol::Aby3, &[&[n]], None, |p, s| {
-        f(p, &s[0])
-    }))
 }
 
 /// What the client sends to share a secret of `n` elements (after its first dealing, which
@@ -349,8 +392,8 @@ fn metered_input(protocol: Protocol, n: usize) -> Cost {
     )
     .unwrap();
     Cost {
-        words: sent.bytes_sent / 8,
-        rounds: 0,
+        outside: sent.bytes_sent / 8,
+        ..Cost::FREE
     }
 }
 
@@ -362,67 +405,68 @@ fn matrix(a: &ArrayD<u64>, b: &ArrayD<u64>) -> anyhow::Result<ArrayD<u64>> {
     matmul(&a.view(), &b.view())
 }
 
-/// The closed-form costs that `tfe-convert --check` estimates from are exact.
+/// The closed-form costs that `tfe-convert --check` estimates from are exact, party by
+/// party, whichever party deals.
 #[test]
 fn every_call_costs_what_its_formula_says() {
     for n in [1usize, 63, 64, 65, 300] {
         let nu = n as u64;
-        assert_eq!(
-            metered(n, |p, x| p.reshare(&x.cur).map(drop)),
-            Cost::reshare(nu),
-            "reshare of {n}"
+        check_each_dealer(
+            n,
+            "reshare",
+            |p, x| p.reshare(&x.cur).map(drop),
+            |_| Cost::reshare(nu),
         );
         for f in [1u32, 16, 31, 40, 61] {
-            assert_eq!(
-                metered(n, |p, x| p.truncate(&x.cur, f).map(drop)),
-                Cost::truncate(nu, f),
-                "truncate of {n} by 2^{f}"
+            check_each_dealer(
+                n,
+                &format!("truncation by 2^{f}"),
+                |p, x| p.truncate(&x.cur, f).map(drop),
+                |dealer| Cost::truncate(nu, f, dealer),
             );
-            assert_eq!(
-                metered(n, |p, x| p.truncate_open(&x.cur, f).map(drop)),
-                Cost::truncate_open(nu, f),
-                "first round of a truncation of {n} by 2^{f}"
+            check_each_dealer(
+                n,
+                &format!("first round of a truncation by 2^{f}"),
+                |p, x| p.truncate_open(&x.cur, f).map(drop),
+                |dealer| Cost::truncate_open(nu, f, dealer),
             );
         }
-        assert_eq!(
-            metered(n, |p, x| {
+        check_each_dealer(
+            n,
+            "ReLU of a pending truncation",
+            |p, x| {
                 let pending = p.truncate_open(&x.cur, 16)?;
                 p.relu_pending(&pending, 48).map(drop)
-            }),
-            Cost::truncate_open(nu, 16) + Cost::relu_pending(nu, 48),
-            "ReLU of a pending truncation of {n}"
+            },
+            |dealer| Cost::truncate_open(nu, 16, dealer) + Cost::relu_pending(nu, 48, dealer),
         );
         for width in [2u32, 3, 20, 47, 48, 64] {
             for gated in [1usize, 2] {
-                assert_eq!(
-                    metered(n, |p, x| p
-                        .gate(x, &vec![x.clone(); gated], width)
-                        .map(drop)),
-                    Cost::gate(nu, width, gated as u64),
-                    "gate of {n} values at width {width}, {gated} gated"
+                check_each_dealer(
+                    n,
+                    &format!("gate at width {width}, {gated} gated"),
+                    |p, x| p.gate(x, &vec![x.clone(); gated], width).map(drop),
+                    |dealer| Cost::gate(nu, width, gated as u64, dealer),
                 );
             }
         }
         for width in [5u32, 46] {
-            assert_eq!(
-                metered(n, |p, x| p.msb_onehot(x, width).map(drop)),
-                Cost::msb_onehot(nu, width),
-                "msb_onehot of {n} at width {width}"
+            check_each_dealer(
+                n,
+                &format!("msb_onehot at width {width}"),
+                |p, x| p.msb_onehot(x, width).map(drop),
+                |dealer| Cost::msb_onehot(nu, width, dealer),
             );
         }
     }
 }
 
-/// A call on the parties' shares of its operands.
-type Call<'a> = dyn Fn(&mut Party, &[ArithShare]) -> anyhow::Result<()> + Sync + 'a;
-
-/// Pond's closed-form costs are exact too: products by Beaver triples (element-wise, two
-/// pairs in one call, a matrix product), truncation, gates, the top bit's one-hot, and for
-/// both protocols sharing an input and revealing a result.
+/// Pond's closed-form costs are exact too, party by party: products by Beaver triples
+/// (element-wise, two pairs in one call, a matrix product), truncation, gates, the top
+/// bit's one-hot, and for both protocols sharing an input and revealing a result.
 #[test]
 fn every_pond_call_costs_what_its_formula_says() {
-    let pond =
-        |shapes: &[&[usize]], f: &Call<'_>| total(&metered_views(Protocol::Pond, shapes, None, f));
+    let pond = |shapes: &[&[usize]], f: &Call<'_>| metered_once(Protocol::Pond, shapes, None, f);
     for n in [1usize, 63, 64, 65, 300] {
         let nu = n as u64;
         assert_eq!(
@@ -498,19 +542,21 @@ fn every_pond_call_costs_what_its_formula_says() {
                 input,
                 "{protocol:?} input of {n}"
             );
-            let revealed = metered_views(protocol, &[&[n]], Some(&[n]), |p, s| {
+            let revealed = metered_once(protocol, &[&[n]], Some(&[n]), &|p, s| {
                 reveal_to(p, Role::Client, &s[0])
             });
-            assert_eq!(total(&revealed), reveal, "{protocol:?} reveal of {n}");
+            assert_eq!(revealed, reveal, "{protocol:?} reveal of {n}");
         }
     }
 }
 
-/// A call of the per-op table: its operands' shapes, the call (the same code under both
-/// protocols), and its formula under ABY3 and under Pond.
+/// A call of the per-op table: its operands' shapes, what becomes of them before the call,
+/// the call (the same code under both protocols), and its formula under ABY3 (for a first
+/// call: party 1 deals) and under Pond.
 struct Row {
     name: &'static str,
     shapes: Vec<Vec<usize>>,
+    prepare: Option<Prepare>,
     call: Box<Call<'static>>,
     aby3: Cost,
     pond: Cost,
@@ -527,6 +573,7 @@ impl Row {
         Row {
             name,
             shapes,
+            prepare: None,
             call: Box::new(call),
             aby3,
             pond,
@@ -534,10 +581,25 @@ impl Row {
     }
 }
 
+/// The dealer of an ABY3 table row's calls (each the first of its kind), and Pond's.
+const TABLE_DEALERS: [usize; 2] = [1, 2];
+
+/// A table row's cells for one protocol: rounds, then what the dealer, A and B send (under
+/// Pond: the producer, server 0 and server 1), then all of it.
+fn cells(c: Cost, dealer: usize) -> String {
+    let by_role = [0, 1, 2].map(|k| human_bytes(8 * c.sent[(dealer + k) % 3]));
+    format!(
+        "{} | {} | {}",
+        c.rounds,
+        by_role.join(" | "),
+        human_bytes(c.bytes())
+    )
+}
+
 /// docs/PERFORMANCE.md's per-op table ("Protocols side by side"): each call at the default
 /// fixed point (f = 16, comparisons of 48 bits, the normalisation's one-hot over 62 - f = 46
-/// bit positions), metered under both protocols, checked against its formula, and printed
-/// with what Pond's servers and its producer send.
+/// bit positions), metered under both protocols party by party, checked against its
+/// formula, and printed with what each role sends.
 ///
 ///     cargo test --release --test protocol -- --ignored --nocapture per_op_table
 #[test]
@@ -546,8 +608,29 @@ fn per_op_table() {
     let (n, f, width) = (4096u64, 16u32, 48u32);
     let (rows, inner, cols) = (64usize, 256usize, 256usize);
     let out = (rows * cols) as u64;
+    let d = TABLE_DEALERS[0];
     let product_then: fn(&mut Party, &[ArithShare], RingMap) -> anyhow::Result<ArrayD<u64>> =
         |p, s, map| p.secret_products(&[(Factor::Share(&s[0]), Factor::Share(&s[1]))], map);
+    let masked = Row {
+        prepare: Some(|p, s| match p.protocol() {
+            Protocol::Aby3 => Ok(s),
+            Protocol::Pond => Ok(vec![s[0].clone(), p.mask_for_session(&s[1])?]),
+        }),
+        ..Row::new(
+            "matmul [64x256] x [256x256], secret weights masked for the session, + truncation",
+            vec![vec![rows, inner], vec![inner, cols]],
+            move |p, s| {
+                let w = match p.protocol() {
+                    Protocol::Aby3 => Factor::Share(&s[1]),
+                    Protocol::Pond => Factor::Masked(&s[1]),
+                };
+                let term = p.secret_products(&[(Factor::Share(&s[0]), w)], &matrix)?;
+                p.truncate(&term, f).map(drop)
+            },
+            Cost::truncate(out, f, d),
+            Cost::pond_products((rows * inner) as u64, out) + Cost::pond_truncate(out, f),
+        )
+    };
     let calls = vec![
         Row::new(
             "product of two secrets, element-wise (ABY3 reshare, Pond Beaver)",
@@ -566,20 +649,21 @@ fn per_op_table() {
                 let term = product_then(p, s, &elementwise)?;
                 p.truncate(&term, f).map(drop)
             },
-            Cost::truncate(n, f),
+            Cost::truncate(n, f, d),
             Cost::pond_products(2 * n, n) + Cost::pond_truncate(n, f),
         ),
         Row::new(
-            "matmul [64x256] x [256x256], secret weights, + truncation",
+            "matmul [64x256] x [256x256], secret weights opened per call, + truncation",
             vec![vec![rows, inner], vec![inner, cols]],
             move |p, s| {
                 let term = product_then(p, s, &matrix)?;
                 p.truncate(&term, f).map(drop)
             },
-            Cost::truncate(out, f),
+            Cost::truncate(out, f, d),
             Cost::pond_products((rows * inner + inner * cols) as u64, out)
                 + Cost::pond_truncate(out, f),
         ),
+        masked,
         Row::new(
             "matmul [64x256] x [256x256], public weights, + truncation",
             vec![vec![rows, inner]],
@@ -588,21 +672,21 @@ fn per_op_table() {
                 let term = matrix(&s[0].cur, &weights)?;
                 p.truncate(&term, f).map(drop)
             },
-            Cost::truncate(out, f),
+            Cost::truncate(out, f, d),
             Cost::pond_truncate(out, f),
         ),
         Row::new(
             "truncation alone",
             vec![vec![4096]],
             move |p, s| p.truncate(&s[0].cur, f).map(drop),
-            Cost::truncate(n, f),
+            Cost::truncate(n, f, d),
             Cost::pond_truncate(n, f),
         ),
         Row::new(
             "ReLU (a gate, 1 gated value)",
             vec![vec![4096]],
             move |p, s| p.relu(&s[0], width).map(drop),
-            Cost::gate(n, width, 1),
+            Cost::gate(n, width, 1, d),
             Cost::pond_gate(n, width, 1),
         ),
         Row::new(
@@ -618,14 +702,14 @@ fn per_op_table() {
                     p.relu(&x, width).map(drop)
                 }
             },
-            Cost::truncate_open(n, f) + Cost::relu_pending(n, width),
+            Cost::truncate_open(n, f, d) + Cost::relu_pending(n, width, d),
             Cost::pond_truncate(n, f) + Cost::pond_gate(n, width, 1),
         ),
         Row::new(
             "msb_onehot, width 46 (the normalisation's at f = 16)",
             vec![vec![4096]],
             move |p, s| p.msb_onehot(&s[0], 46).map(drop),
-            Cost::msb_onehot(n, 46),
+            Cost::msb_onehot(n, 46, d),
             Cost::pond_msb_onehot(n, 46),
         ),
         Row::new(
@@ -636,15 +720,15 @@ fn per_op_table() {
             Cost::pond_reveal(n),
         ),
     ];
-    let cell = |c: Cost| format!("{} ({}) | {}", c.words, human_bytes(c.bytes()), c.rounds);
-    let ratio = |pond: Cost, aby3: Cost| format!("{:.2}", pond.words as f64 / aby3.words as f64);
     println!(
-        "n = {n} values, f = {f}, comparison width {width}; words of 8 bytes sent by all parties, rounds on the critical path.\n"
+        "n = {n} values, f = {f}, comparison width {width}; bytes each role sends, rounds on the critical path. ABY3's dealer of truncations and comparisons rotates per call (A is the party after it, B the one after that: the comparison's reader and masker); Pond's is always the producer, with server 0 as A and server 1 as B.\n"
     );
     println!(
-        "| call | ABY3 words (bytes) | ABY3 rounds | Pond words (bytes) | Pond rounds | Pond / ABY3 bytes | Pond: servers send | Pond: producer sends |"
+        "| call | ABY3 rounds | ABY3 dealer | ABY3 A | ABY3 B | ABY3 all | Pond rounds | Pond producer | Pond server 0 | Pond server 1 | Pond all | Pond / ABY3 bytes |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let ratio =
+        |pond: Cost, aby3: Cost| format!("{:.2}", pond.words() as f64 / aby3.words() as f64);
     let input = (
         metered_input(Protocol::Aby3, 4096),
         metered_input(Protocol::Pond, 4096),
@@ -655,32 +739,28 @@ fn per_op_table() {
         "input sharing"
     );
     println!(
-        "| input sharing (the client's dealing) | {} | {} | {} | – (the client sends to server 1) | 0 |",
-        cell(input.0),
-        cell(input.1),
+        "| input sharing (the client sends all: to parties 1 and 2, to server 1) | 0 | – | – | – | {} | 0 | – | – | – | {} | {} |",
+        human_bytes(input.0.bytes()),
+        human_bytes(input.1.bytes()),
         ratio(input.1, input.0)
     );
     for row in &calls {
         let (name, call) = (row.name, &row.call);
         let shapes: Vec<&[usize]> = row.shapes.iter().map(Vec::as_slice).collect();
         let revealed = name.starts_with("reveal").then_some(shapes[0]);
-        let aby3 = total(&metered_views(Protocol::Aby3, &shapes, revealed, call));
-        let views = metered_views(Protocol::Pond, &shapes, revealed, call);
-        let pond = total(&views);
+        let [aby3, pond] = [Protocol::Aby3, Protocol::Pond]
+            .map(|p| metered_calls(p, &shapes, revealed, row.prepare, 1, call).remove(0));
         assert_eq!(
             (aby3, pond),
             (row.aby3, row.pond),
             "{name}: metered vs formulas"
         );
-        let servers = (views[0].bytes_sent + views[1].bytes_sent) / 8;
-        let producer = views[2].bytes_sent / 8;
+        let [a, p] = TABLE_DEALERS;
         println!(
-            "| {name} | {} | {} | {} | {servers} ({}) | {producer} ({}) |",
-            cell(aby3),
-            cell(pond),
-            ratio(pond, aby3),
-            human_bytes(8 * servers),
-            human_bytes(8 * producer)
+            "| {name} | {} | {} | {} |",
+            cells(aby3, a),
+            cells(pond, p),
+            ratio(pond, aby3)
         );
     }
 }

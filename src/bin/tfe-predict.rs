@@ -6,7 +6,7 @@ use clap::{CommandFactory, Parser, error::ErrorKind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tfe::cli::{self, ModeArg};
-use tfe::exec::{estimate, human_bytes};
+use tfe::exec::{estimate_request, human_bytes};
 use tfe::mpc::Protocol;
 use tfe::net::config::Config;
 use tfe::plan::{Plan, SharedPlan};
@@ -42,7 +42,8 @@ struct Args {
     #[arg(long, value_enum)]
     protocol: Option<Protocol>,
     /// Print time, bytes sent and rounds per step, and totals; in mpc mode (embedded or
-    /// networked) beside the estimate that tfe-convert --check prints.
+    /// networked) beside the estimate that tfe-convert --check prints, then the bytes each
+    /// party sent beside its estimate.
     #[arg(long)]
     profile: bool,
     /// Serve the inputs N times on one mpc session, as a deployment does: the weights are
@@ -162,16 +163,10 @@ fn run(args: &Args) -> Result<()> {
     }
     if args.profile {
         if let Mode::Mpc(protocol) = mode {
-            let estimate = estimate(&plan, prediction.batch, protocol)?;
+            // The last request's: dealers rotate on from the earlier requests'.
+            let estimate = estimate_request(&plan, prediction.batch, protocol, args.repeat - 1)?;
             eprint!("{}", estimate.compare(&prediction.profile));
-            let roles = match protocol {
-                Protocol::Aby3 => ["party 0", "party 1", "party 2"],
-                Protocol::Pond => ["server 0", "server 1", "crypto producer"],
-            };
-            let sent: Vec<String> = (roles.iter().zip(&prediction.by_party))
-                .map(|(role, s)| format!("{role} {}", human_bytes(s.bytes_sent)))
-                .collect();
-            eprintln!("sent by {}", sent.join(", "));
+            eprint!("{}", estimate.compare_parties(&prediction.by_party));
         } else {
             eprint!("{}", prediction.profile.table());
         }

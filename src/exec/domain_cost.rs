@@ -9,6 +9,7 @@ use super::maps::{AddMap, MaskMap};
 use super::{Bilinear, Domain, Linear};
 use crate::mpc::Protocol;
 use crate::mpc::cost::Cost;
+use crate::mpc::party::Dealing;
 use crate::net::Stats;
 use crate::plan::Function;
 use crate::tensor::FixedPoint;
@@ -40,8 +41,9 @@ pub struct CostDomain {
     pub fixed: FixedPoint,
     pub protocol: Protocol,
     pub total: Cost,
-    /// Truncations so far: their dealer rotates as the parties' does.
-    pub truncations: u64,
+    /// Calls of each dealer-assisted protocol so far, by [`Dealing`]: their dealer rotates
+    /// as the parties' does ([`crate::mpc::Party`]'s `next_dealer`).
+    pub dealt: [u64; 2],
     pub defer: bool,
 }
 
@@ -51,9 +53,16 @@ impl CostDomain {
             fixed,
             protocol,
             total: Cost::FREE,
-            truncations: 0,
+            dealt: [0; 2],
             defer: false,
         }
+    }
+
+    /// The dealer of the next call of `protocol` under ABY3.
+    fn next_dealer(&mut self, protocol: Dealing) -> usize {
+        let count = &mut self.dealt[protocol as usize];
+        *count += 1;
+        (*count % 3) as usize
     }
 
     fn secret(&self, zeros: ArrayD<u64>) -> Costed {
@@ -62,8 +71,8 @@ impl CostDomain {
 
     /// What [`super::MpcDomain::settled`] costs.
     fn settle(&mut self, value: &Costed) -> Costed {
-        if value.pending.is_some() {
-            self.total += Cost::settle(value.zeros.len() as u64);
+        if let Some(dealer) = value.pending {
+            self.total += Cost::settle(value.zeros.len() as u64, dealer);
         }
         Costed::new(value.zeros.clone(), value.secret)
     }
@@ -102,11 +111,11 @@ impl Domain for CostDomain {
     }
 
     fn gate(&mut self, x: &Costed, ys: &[&Costed]) -> Result<Vec<Costed>> {
-        if let (Some(_), [y]) = (x.pending, ys)
+        if let (Some(dealer), [y]) = (x.pending, ys)
             && std::ptr::eq(x, *y)
         {
             let width = self.fixed.comparison_bits();
-            self.total += Cost::relu_pending(x.zeros.len() as u64, width);
+            self.total += Cost::relu_pending(x.zeros.len() as u64, width, dealer);
             return Ok(vec![self.secret(x.zeros.clone())]);
         }
         let x = &self.settle(x);
@@ -124,10 +133,11 @@ impl Domain for CostDomain {
             self.fixed.comparison_bits(),
             ys.len() as u64,
         );
-        self.total += match self.protocol {
-            Protocol::Aby3 => Cost::gate(n, width, gated),
+        let cost = match self.protocol {
+            Protocol::Aby3 => Cost::gate(n, width, gated, self.next_dealer(Dealing::Comparison)),
             Protocol::Pond => Cost::pond_gate(n, width, gated),
         };
+        self.total += cost;
         Ok(vec![self.secret(x.zeros.clone()); ys.len()])
     }
 
@@ -223,10 +233,11 @@ impl Ring for CostDomain {
         shape.extend_from_slice(x.zeros.shape());
         if x.secret {
             let n = x.zeros.len() as u64;
-            self.total += match self.protocol {
-                Protocol::Aby3 => Cost::msb_onehot(n, width),
+            let cost = match self.protocol {
+                Protocol::Aby3 => Cost::msb_onehot(n, width, self.next_dealer(Dealing::Comparison)),
                 Protocol::Pond => Cost::pond_msb_onehot(n, width),
             };
+            self.total += cost;
         }
         Ok(Costed::new(ArrayD::zeros(IxDyn(&shape)), x.secret))
     }
@@ -246,12 +257,12 @@ impl CostDomain {
             ProductRoute::Local => Cost::FREE,
             ProductRoute::Reshare => Cost::reshare(n),
             ProductRoute::Truncate => {
-                self.truncations += 1;
+                let dealer = self.next_dealer(Dealing::Truncation);
                 if self.defer {
-                    *pending = Some((self.truncations % 3) as usize);
-                    Cost::truncate_open(n, shift)
+                    *pending = Some(dealer);
+                    Cost::truncate_open(n, shift, dealer)
                 } else {
-                    Cost::truncate(n, shift)
+                    Cost::truncate(n, shift, dealer)
                 }
             }
         }

@@ -21,6 +21,8 @@ pub struct Estimate {
     pub protocol: Protocol,
     /// Per plan step, then the reveal of the outputs (no times).
     pub steps: Profile,
+    /// The steps and the reveal together, by sending party.
+    pub parties: Cost,
     /// The client sharing its inputs.
     pub input: Cost,
 }
@@ -33,25 +35,46 @@ fn stats(cost: Cost) -> Stats {
     }
 }
 
-/// One request of a deployment serving `plan`: under Pond its secret weights were masked
-/// when the session started.
+/// The first request of a deployment serving `plan`: under Pond its secret weights were
+/// masked when the session started.
 pub fn estimate(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimate> {
-    estimate_with(plan, batch, protocol, protocol == Protocol::Pond)
+    estimate_request(plan, batch, protocol, 0)
+}
+
+/// A later request of the same session, after `earlier` ones: the same bytes and rounds,
+/// but the dealers of truncations and comparisons have rotated on from where the earlier
+/// requests left them, and with them who sends what.
+pub fn estimate_request(
+    plan: &Plan,
+    batch: usize,
+    protocol: Protocol,
+    earlier: u64,
+) -> Result<Estimate> {
+    let masked = protocol == Protocol::Pond;
+    let (first, dealt) = estimate_with(plan, batch, protocol, masked, [0; 2])?;
+    if earlier.is_multiple_of(3) {
+        return Ok(first);
+    }
+    let start = dealt.map(|calls| calls * (earlier % 3));
+    Ok(estimate_with(plan, batch, protocol, masked, start)?.0)
 }
 
 /// One run of `plan` on weights that change between runs (a training step): under Pond
 /// every product opens its weights.
 pub fn estimate_step(plan: &Plan, batch: usize, protocol: Protocol) -> Result<Estimate> {
-    estimate_with(plan, batch, protocol, false)
+    Ok(estimate_with(plan, batch, protocol, false, [0; 2])?.0)
 }
 
+/// The estimate with the dealer-assisted calls counted from `dealt`, and the calls it made.
 fn estimate_with(
     plan: &Plan,
     batch: usize,
     protocol: Protocol,
     weights_masked: bool,
-) -> Result<Estimate> {
+    dealt: [u64; 2],
+) -> Result<(Estimate, [u64; 2])> {
     let mut dom = CostDomain::new(plan.fixed_point, protocol);
+    dom.dealt = dealt;
     let tagged = |shape: &[usize], secret: bool| Costed::new(ArrayD::zeros(IxDyn(shape)), secret);
     let input_shapes: Vec<Vec<usize>> = plan
         .inputs
@@ -73,28 +96,27 @@ fn estimate_with(
     let mut steps = Profile::default();
     let outputs = run(plan, &mut dom, inputs, &weights[..], batch, &mut steps)?;
     let revealed = outputs.iter().map(|o| o.zeros.len() as u64).sum();
-    steps.record(
-        REVEAL_STEP,
-        REVEAL_OP,
-        Default::default(),
-        stats(match protocol {
-            Protocol::Aby3 => Cost::reveal(revealed),
-            Protocol::Pond => Cost::pond_reveal(revealed),
-        }),
-    );
+    let reveal = match protocol {
+        Protocol::Aby3 => Cost::reveal(revealed),
+        Protocol::Pond => Cost::pond_reveal(revealed),
+    };
+    steps.record(REVEAL_STEP, REVEAL_OP, Default::default(), stats(reveal));
     let shared = input_shapes
         .iter()
         .map(|s| s.iter().product::<usize>() as u64)
         .sum();
-    Ok(Estimate {
+    let made = [0, 1].map(|k| dom.dealt[k] - dealt[k]);
+    let estimate = Estimate {
         batch,
         protocol,
         steps,
+        parties: dom.total + reveal,
         input: match protocol {
             Protocol::Aby3 => Cost::input(shared),
             Protocol::Pond => Cost::pond_input(shared),
         },
-    })
+    };
+    Ok((estimate, made))
 }
 
 impl Estimate {
@@ -147,6 +169,17 @@ impl Estimate {
             row(node, s);
         }
         row("total", self.total());
+        let names = self.protocol.party_names();
+        let parties: Vec<String> = (names.iter().zip(self.parties.party_bytes()))
+            .map(|(role, bytes)| format!("{role} {}", human_bytes(bytes)))
+            .collect();
+        writeln!(
+            out,
+            "sent by {}; the client {} (its input shares)",
+            parties.join(", "),
+            human_bytes(self.input.bytes())
+        )
+        .unwrap();
         out
     }
 
@@ -161,6 +194,8 @@ impl Estimate {
             "batch": self.batch,
             "protocol": self.protocol.name(),
             "input_bytes": self.input.bytes(),
+            "party_roles": self.protocol.party_names(),
+            "bytes_by_party": self.parties.party_bytes(),
             "nodes": nodes,
             "rounds": total.rounds,
             "bytes": total.bytes_sent,
@@ -189,6 +224,20 @@ impl Estimate {
                 e.stats.rounds
             )
             .unwrap();
+        }
+        out
+    }
+
+    /// What each party sent in a run at this batch (in party order) beside the estimate.
+    pub fn compare_parties(&self, measured: &[Stats]) -> String {
+        let names = self.protocol.party_names();
+        let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(7);
+        let mut out = format!(
+            "{:<width$}  {:>12} {:>12}\n",
+            "sent by", "bytes", "estimated"
+        );
+        for ((name, m), e) in names.iter().zip(measured).zip(self.parties.party_bytes()) {
+            writeln!(out, "{name:<width$}  {:>12} {e:>12}", m.bytes_sent).unwrap();
         }
         out
     }

@@ -18,7 +18,7 @@ mod profile;
 pub use domain_fixed::FixedDomain;
 pub use domain_float::FloatDomain;
 pub use domain_mpc::{MpcDomain, MpcValue};
-pub use estimate::{Estimate, estimate, estimate_step};
+pub use estimate::{Estimate, estimate, estimate_request, estimate_step};
 pub use profile::{Profile, StepCost, human_bytes};
 
 /// The profile entry for revealing the outputs to the client.

@@ -56,6 +56,14 @@ impl Protocol {
         }
     }
 
+    /// What each compute party is called under the protocol, in party order.
+    pub fn party_names(self) -> [&'static str; 3] {
+        match self {
+            Protocol::Aby3 => ["party 0", "party 1", "party 2"],
+            Protocol::Pond => ["server 0", "server 1", "crypto producer"],
+        }
+    }
+
     /// How many parties (the first ones) hold shares of a secret: all three, or Pond's two
     /// servers.
     pub fn holders(self) -> usize {

@@ -133,13 +133,24 @@ impl SignPlan {
         (0..self.levels.len()).map(|l| self.level_dealt(l)).sum()
     }
 
-    /// Words all parties send for `n` values: the tables, the rows, the dealt products,
-    /// each level's two openings and the four messages that open the bit.
+    /// Words all parties send for `n` values, the bit opened to the dealer too.
     pub fn words(&self, n: u64) -> u64 {
-        let opened: usize = (0..self.levels.len()).map(|l| 2 * self.level_vars(l)).sum();
-        let planes =
-            self.table_planes() + (self.width as usize - 1) + self.dealt_planes() + opened + 4;
-        planes as u64 * n.div_ceil(64)
+        self.parts(n, true).iter().sum()
+    }
+
+    /// Words each part sends for `n` values, as [dealer, reader, masker]: the dealer its
+    /// tables and dealt products; the reader its rows, its half of each level's openings
+    /// and its share of the bit (to the masker, and to the dealer when `to_dealer`); the
+    /// masker its halves and its share of the bit likewise.
+    pub fn parts(&self, n: u64, to_dealer: bool) -> [u64; 3] {
+        let opened: usize = (0..self.levels.len()).map(|l| self.level_vars(l)).sum();
+        let bit = 1 + usize::from(to_dealer);
+        [
+            self.table_planes() + self.dealt_planes(),
+            (self.width as usize - 1) + opened + bit,
+            opened + bit,
+        ]
+        .map(|planes| planes as u64 * n.div_ceil(64))
     }
 }
 

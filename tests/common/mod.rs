@@ -485,3 +485,28 @@ impl ProfileTable<'_> {
         }
     }
 }
+
+/// The `--profile` lines of what each party sent beside its estimate, in party order, and
+/// the two equal on every line.
+pub fn assert_parties_sent_what_was_estimated(stderr: &str, names: &[&str; 3]) {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("sent by"))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert_eq!(lines.len(), 3, "no line per party\n{stderr}");
+    for (line, name) in lines.iter().zip(names) {
+        assert!(line.starts_with(name), "{line} is not {name}'s\n{stderr}");
+        let bytes: Vec<u64> = line
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert!(
+            bytes[0] > 0 && bytes[0] == bytes[1],
+            "measured = estimated\n{line}"
+        );
+    }
+}
