@@ -499,6 +499,7 @@ fn every_pond_call_costs_what_its_formula_says() {
         assert_eq!(
             pond(&[&[3, n], &[n, 5]], &|p, s| {
                 let w = p.mask_for_session(&s[1])?;
+                let w = p.session_masked(&w);
                 let pair = [(Factor::Share(&s[0]), Factor::Masked(&w))];
                 p.secret_products(&pair, &matrix)?;
                 p.secret_products(&pair, &matrix).map(drop)
@@ -614,7 +615,10 @@ fn per_op_table() {
     let masked = Row {
         prepare: Some(|p, s| match p.protocol() {
             Protocol::Aby3 => Ok(s),
-            Protocol::Pond => Ok(vec![s[0].clone(), p.mask_for_session(&s[1])?]),
+            Protocol::Pond => {
+                let w = p.mask_for_session(&s[1])?;
+                Ok(vec![s[0].clone(), p.session_masked(&w)])
+            }
         }),
         ..Row::new(
             "matmul [64x256] x [256x256], secret weights masked for the session, + truncation",

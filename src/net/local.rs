@@ -1,19 +1,81 @@
 //! The embedded transport: every role on its own thread in one process, joined by channels.
 
 use super::{Meter, Role, Stats, Transport};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+/// Words a link may hold unreceived before its sender waits (64 MiB; a link holding
+/// nothing takes a message of any size). A role that only sends (Pond's crypto producer,
+/// an owner dealing) would otherwise queue a whole request ahead of its peers, in memory.
+const BACKLOG_WORDS: usize = 8 << 20;
+
+/// What one link holds that its receiver has not taken yet, shared by its two ends.
+#[derive(Default)]
+struct Backlog {
+    state: Mutex<Held>,
+    taken: Condvar,
+}
+
+#[derive(Default)]
+struct Held {
+    words: usize,
+    /// The receiver is gone: nothing sent will be taken.
+    closed: bool,
+}
+
+impl Backlog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `words` more fit under `limit`, then counts them; false if the receiver
+    /// has gone.
+    fn admit(&self, words: usize, limit: usize) -> bool {
+        let mut held = self.lock();
+        while !held.closed && held.words > 0 && held.words + words > limit {
+            held = self
+                .taken
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        held.words += words;
+        !held.closed
+    }
+
+    fn take(&self, words: usize) {
+        self.lock().words -= words;
+        self.taken.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.taken.notify_all();
+    }
+}
+
+/// One direction between two roles.
+struct Link<T> {
+    end: T,
+    backlog: Arc<Backlog>,
+}
 
 pub struct LocalTransport {
     me: Role,
     /// Indexed by [`Role::index`].
-    to: Vec<Option<Sender<Vec<u64>>>>,
-    from: Vec<Option<Receiver<Vec<u64>>>>,
+    to: Vec<Option<Link<Sender<Vec<u64>>>>>,
+    from: Vec<Option<Link<Receiver<Vec<u64>>>>>,
     meter: Meter,
+    limit: usize,
 }
 
 /// One connected endpoint per role in `roles`, in the same order.
 pub fn network(roles: &[Role]) -> Vec<LocalTransport> {
+    network_holding(roles, BACKLOG_WORDS)
+}
+
+/// [`network`] whose links hold at most `limit` words unreceived before a sender waits.
+fn network_holding(roles: &[Role], limit: usize) -> Vec<LocalTransport> {
     let slots = roles.iter().map(|r| r.index() + 1).max().unwrap_or(0);
     let mut ends: Vec<LocalTransport> = roles
         .iter()
@@ -22,18 +84,32 @@ pub fn network(roles: &[Role]) -> Vec<LocalTransport> {
             to: (0..slots).map(|_| None).collect(),
             from: (0..slots).map(|_| None).collect(),
             meter: Meter::default(),
+            limit,
         })
         .collect();
     for a in 0..roles.len() {
         for b in 0..roles.len() {
             if a != b {
                 let (tx, rx) = channel();
-                ends[a].to[roles[b].index()] = Some(tx);
-                ends[b].from[roles[a].index()] = Some(rx);
+                let backlog = Arc::new(Backlog::default());
+                ends[a].to[roles[b].index()] = Some(Link {
+                    end: tx,
+                    backlog: backlog.clone(),
+                });
+                ends[b].from[roles[a].index()] = Some(Link { end: rx, backlog });
             }
         }
     }
     ends
+}
+
+impl Drop for LocalTransport {
+    /// Wakes senders waiting on this role's links: it will take nothing more.
+    fn drop(&mut self) {
+        for link in self.from.iter().flatten() {
+            link.backlog.close();
+        }
+    }
 }
 
 impl Transport for LocalTransport {
@@ -45,8 +121,9 @@ impl Transport for LocalTransport {
         let link = (self.to.get(to.index()))
             .and_then(Option::as_ref)
             .ok_or_else(|| anyhow!("{} has no link to {to}", self.me))?;
-        link.send(words.to_vec())
-            .map_err(|_| anyhow!("{to} has stopped; {} cannot send to it", self.me))?;
+        if !link.backlog.admit(words.len(), self.limit) || link.end.send(words.to_vec()).is_err() {
+            bail!("{to} has stopped; {} cannot send to it", self.me);
+        }
         self.meter.on_send(words.len());
         Ok(())
     }
@@ -55,9 +132,9 @@ impl Transport for LocalTransport {
         let link = (self.from.get(from.index()))
             .and_then(Option::as_ref)
             .ok_or_else(|| anyhow!("{} has no link from {from}", self.me))?;
-        let words = link
-            .recv()
+        let words = (link.end.recv())
             .map_err(|_| anyhow!("{from} stopped before sending what {} waits for", self.me))?;
+        link.backlog.take(words.len());
         self.meter.on_recv();
         Ok(words)
     }
@@ -99,5 +176,42 @@ mod tests {
         );
         drop(a);
         assert!(b.recv(Role::Party(0)).is_err());
+    }
+
+    /// A sender waits while its link holds `limit` words unreceived, and only then: the
+    /// receiver sees it at most one message ahead past the limit.
+    #[test]
+    fn a_sender_waits_while_its_link_is_full() {
+        let mut ends = network_holding(&[Role::Party(0), Role::Party(1)], 4);
+        let (mut a, mut b) = (ends.remove(0), ends.remove(0));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = sent.clone();
+        let sender = std::thread::spawn(move || {
+            for k in 0..6u64 {
+                a.send(Role::Party(1), &[k, k, k]).unwrap();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // 3 words fit; 6 would not, so the second message waits for the first's receipt.
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for k in 0..6u64 {
+            assert_eq!(b.recv(Role::Party(0)).unwrap(), vec![k, k, k]);
+        }
+        sender.join().unwrap();
+    }
+
+    /// A message larger than the limit still goes through an empty link, and a sender
+    /// waiting on a receiver that has gone gets an error instead of waiting for ever.
+    #[test]
+    fn a_waiting_sender_learns_that_the_receiver_has_gone() {
+        let mut ends = network_holding(&[Role::Party(0), Role::Party(1)], 2);
+        let (mut a, b) = (ends.remove(0), ends.remove(0));
+        a.send(Role::Party(1), &[1, 2, 3]).unwrap();
+        let sender = std::thread::spawn(move || a.send(Role::Party(1), &[4]));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(b);
+        let error = sender.join().unwrap().unwrap_err().to_string();
+        assert!(error.contains("party 1 has stopped"), "{error}");
     }
 }

@@ -6,11 +6,12 @@ use super::{Progress, STOP};
 use crate::exec::{
     Domain, MpcDomain, MpcValue, Observer, Profile, REVEAL_OP, REVEAL_STEP, Weights, run,
 };
+use crate::mpc::pond::SessionMasked;
 use crate::mpc::share::{DealtShare, recv_dealt, recv_secret, reveal_to};
 use crate::mpc::{Party, Protocol};
 use crate::net::{Role, Stats};
 use crate::plan::{Plan, Step, Visibility, Weight};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ pub(super) fn serve_requests(
 /// component at parties 1 and 2, none at party 0) and their shares made again from the
 /// owner's keys at each request: a third of the memory for large models, for about a
 /// nanosecond of AES-CTR per element and request (noise beside the products they feed).
+/// Under Pond their session-masked forms are kept alike: the opened value at each server,
+/// the mask made again from the producer's keys ([`SessionMasked`]).
 const KEPT_AS_DEALT_ABOVE: usize = 1 << 18;
 
 /// A party's weights, in plan order.
@@ -69,6 +72,8 @@ pub(super) struct PartyWeights(Vec<PartyWeight>);
 pub(super) enum PartyWeight {
     Held(MpcValue),
     Dealt(DealtShare),
+    /// Under Pond, a large weight masked for the session.
+    SessionMasked(SessionMasked),
 }
 
 impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
@@ -76,6 +81,9 @@ impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
         Ok(match &self.0[index] {
             PartyWeight::Held(value) => Cow::Borrowed(value),
             PartyWeight::Dealt(dealt) => Cow::Owned(MpcValue::Secret(dealt.share(dom.party)?)),
+            PartyWeight::SessionMasked(masked) => {
+                Cow::Owned(MpcValue::Masked(dom.party.session_masked(masked)))
+            }
         })
     }
 }
@@ -90,15 +98,22 @@ impl PartyWeights {
         }
         let mut masked = Vec::with_capacity(self.0.len());
         for weight in &self.0 {
-            masked.push(match weight {
-                PartyWeight::Held(MpcValue::Secret(share)) => {
-                    PartyWeight::Held(MpcValue::Masked(party.mask_for_session(share)?))
+            let share = match weight {
+                PartyWeight::Held(MpcValue::Secret(share)) => Cow::Borrowed(share),
+                PartyWeight::Dealt(dealt) => Cow::Owned(dealt.share(party)?),
+                PartyWeight::Held(public) => {
+                    masked.push(PartyWeight::Held(public.clone()));
+                    continue;
                 }
-                PartyWeight::Dealt(dealt) => {
-                    let share = dealt.share(party)?;
-                    PartyWeight::Held(MpcValue::Masked(party.mask_for_session(&share)?))
+                PartyWeight::SessionMasked(_) => {
+                    bail!("the weights are masked for a session already")
                 }
-                PartyWeight::Held(other) => PartyWeight::Held(other.clone()),
+            };
+            let session = party.mask_for_session(&share)?;
+            masked.push(if session.values() > KEPT_AS_DEALT_ABOVE {
+                PartyWeight::SessionMasked(session)
+            } else {
+                PartyWeight::Held(MpcValue::Masked(party.session_masked(&session)))
             });
         }
         Ok(Some(PartyWeights(masked)))

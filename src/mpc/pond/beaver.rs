@@ -11,6 +11,8 @@
 //! stays fixed while every product draws a fresh mask for the other operand, so a request
 //! opens only its own values. Its masked form keeps the opened e beside the share, and the
 //! share is then e + a_0 at server 0 and a_1 at server 1; the producer holds a itself.
+//! Between requests a party keeps only e ([`SessionMasked`]): the mask's halves come again
+//! from the keys, so the producer holds no words of the weights and a server one per value.
 
 use super::{PRODUCER, producer_link};
 use crate::mpc::Party;
@@ -28,6 +30,22 @@ fn add(a: &mut ArrayD<u64>, b: &ArrayD<u64>) {
 
 fn sub(a: &ArrayD<u64>, b: &ArrayD<u64>) -> ArrayD<u64> {
     Zip::from(a).and(b).map_collect(|&a, &b| a.wrapping_sub(b))
+}
+
+/// A secret opened once for the session under a mask fixed for it, as a party keeps it
+/// between requests: the opened value at the servers (none at the producer) and the call
+/// whose streams give the mask again.
+pub struct SessionMasked {
+    nonce: u64,
+    shape: Vec<usize>,
+    opened: Option<ArrayD<u64>>,
+}
+
+impl SessionMasked {
+    /// How many values it masks.
+    pub fn values(&self) -> usize {
+        self.shape.iter().product()
+    }
 }
 
 /// A factor opened now (one not masked for the session): the server's share.
@@ -65,30 +83,34 @@ impl Party {
         }
     }
 
-    /// [`Party::mask_words`] shaped like `like`.
-    fn fresh_mask(&self, nonce: u64, lane: u64, label: Label, like: &ArrayD<u64>) -> ArrayD<u64> {
-        let words = self.mask_words(nonce, lane, label, like.len());
-        ArrayD::from_shape_vec(IxDyn(like.shape()), words).expect("length matches")
+    /// [`Party::mask_words`] of the given shape.
+    fn fresh_mask(&self, nonce: u64, lane: u64, label: Label, shape: &[usize]) -> ArrayD<u64> {
+        let words = self.mask_words(nonce, lane, label, shape.iter().product());
+        ArrayD::from_shape_vec(IxDyn(shape), words).expect("length matches")
     }
 
-    /// `share` (a Pond secret) opened once under a mask fixed for the session: the masked
-    /// form the products of [`Party::beaver_products`] take without opening it again. One
-    /// round; each server sends the value's size.
-    pub fn mask_for_session(&mut self, share: &ArithShare) -> Result<ArithShare> {
+    /// `share` (a Pond secret) opened once under a mask fixed for the session, which the
+    /// products of [`Party::beaver_products`] take without opening it again (in the form
+    /// [`Party::session_masked`] gives). One round; each server sends the value's size.
+    pub fn mask_for_session(&mut self, share: &ArithShare) -> Result<SessionMasked> {
         let nonce = self.begin_call();
         self.count_rounds(1);
-        let a = self.fresh_mask(nonce, 0, Label::TripleX, &share.cur);
+        let shape = share.shape().to_vec();
         let id = self.id();
         if id == PRODUCER {
-            return Ok(ArithShare {
-                next: ArrayD::zeros(a.raw_dim()),
-                cur: a,
+            return Ok(SessionMasked {
+                nonce,
+                shape,
+                opened: None,
             });
         }
         let mine = if hooks::broken(Fault::UnmaskedTriple) {
             share.cur.clone()
         } else {
-            sub(&share.cur, &a)
+            sub(
+                &share.cur,
+                &self.fresh_mask(nonce, 0, Label::TripleX, &shape),
+            )
         };
         let words: Vec<u64> = mine.iter().copied().collect();
         self.send_to(1 - id, &words)?;
@@ -97,11 +119,30 @@ impl Party {
         for (e, t) in e.iter_mut().zip(theirs) {
             *e = e.wrapping_add(t);
         }
-        let mut cur = a;
-        if id == 0 {
-            add(&mut cur, &e);
+        Ok(SessionMasked {
+            nonce,
+            shape,
+            opened: Some(e),
+        })
+    }
+
+    /// The masked form of a secret masked for the session: at the servers the share
+    /// (e + a_0, or a_1) with e beside it, at the producer the whole mask a. Made from the
+    /// keys each time; sends nothing.
+    pub fn session_masked(&self, masked: &SessionMasked) -> ArithShare {
+        let mut cur = self.fresh_mask(masked.nonce, 0, Label::TripleX, &masked.shape);
+        match &masked.opened {
+            None => ArithShare::additive(cur),
+            Some(e) => {
+                if self.id() == 0 {
+                    add(&mut cur, e);
+                }
+                ArithShare {
+                    cur,
+                    next: e.clone(),
+                }
+            }
         }
-        Ok(ArithShare { cur, next: e })
     }
 
     /// This party's additive share of Σ_k B(x_k, y_k), for the servers' factors (the
@@ -122,7 +163,7 @@ impl Party {
         let id = self.id();
         let masked = |party: &Party, k: usize, label: Label, factor: &Factor<'f>| match *factor {
             Factor::Share(x) => Masked {
-                mask: Cow::Owned(party.fresh_mask(nonce, k as u64 + 1, label, &x.cur)),
+                mask: Cow::Owned(party.fresh_mask(nonce, k as u64 + 1, label, x.shape())),
                 opened: None,
             },
             Factor::Masked(x) if id == PRODUCER => Masked {

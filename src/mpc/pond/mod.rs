@@ -19,6 +19,8 @@
 mod beaver;
 mod compare;
 
+pub use beaver::SessionMasked;
+
 use super::party::Link;
 
 /// The crypto producer's party index.
