@@ -1,58 +1,10 @@
 //! The embedded transport: every role on its own thread in one process, joined by channels.
 
+use super::backlog::{BACKLOG_WORDS, Backlog};
 use super::{Meter, Role, Stats, Transport};
 use anyhow::{Result, anyhow, bail};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-
-/// Words a link may hold unreceived before its sender waits (64 MiB; a link holding
-/// nothing takes a message of any size). A role that only sends (Pond's crypto producer,
-/// an owner dealing) would otherwise queue a whole request ahead of its peers, in memory.
-const BACKLOG_WORDS: usize = 8 << 20;
-
-/// What one link holds that its receiver has not taken yet, shared by its two ends.
-#[derive(Default)]
-struct Backlog {
-    state: Mutex<Held>,
-    taken: Condvar,
-}
-
-#[derive(Default)]
-struct Held {
-    words: usize,
-    /// The receiver is gone: nothing sent will be taken.
-    closed: bool,
-}
-
-impl Backlog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits until `words` more fit under `limit`, then counts them; false if the receiver
-    /// has gone.
-    fn admit(&self, words: usize, limit: usize) -> bool {
-        let mut held = self.lock();
-        while !held.closed && held.words > 0 && held.words + words > limit {
-            held = self
-                .taken
-                .wait(held)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        held.words += words;
-        !held.closed
-    }
-
-    fn take(&self, words: usize) {
-        self.lock().words -= words;
-        self.taken.notify_all();
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.taken.notify_all();
-    }
-}
 
 /// One direction between two roles.
 struct Link<T> {

@@ -2,6 +2,7 @@
 //! in-process channels used by the embedded mode and a networked implementation are
 //! interchangeable without touching `mpc`.
 
+pub mod backlog;
 pub mod config;
 pub mod frame;
 pub mod local;

@@ -2,10 +2,13 @@
 //! task. The writer sends queued messages as frames and heartbeats when idle; the reader
 //! delivers each message, and finally why the link ended, to a [`Sink`]: the link's own
 //! inbox (bounded: a full inbox stops the reader, and TCP holds the sender back), or a
-//! gate's events tagged with the caller.
+//! gate's events tagged with the caller. A link with its own inbox also bounds what its
+//! sender may queue ([`crate::net::backlog`]), so that neither end holds much more than
+//! [`BACKLOG_WORDS`] of a peer that runs ahead.
 
 use super::wire::{Stream, patiently, read_frame, write_frame};
 use crate::net::Role;
+use crate::net::backlog::{BACKLOG_WORDS, Backlog};
 use crate::net::frame::{Kind, Opener, Refusal, Sealer};
 use anyhow::Result;
 use std::fmt;
@@ -13,7 +16,7 @@ use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 
 /// One connection of a late joiner to a gate; two connections of one role are told apart.
@@ -31,9 +34,18 @@ pub(super) enum Raw {
     Wake,
 }
 
-/// Messages a link's own inbox holds before its reader waits: the protocol never runs
-/// this far ahead of a peer, so the limit only bounds what a misbehaving peer can queue.
+/// Messages a link's own inbox holds before its reader waits (and at most
+/// [`BACKLOG_WORDS`] words in them): only a role that never receives (Pond's producer)
+/// runs this far ahead of a peer, and then it waits for the peer.
 const INBOX: usize = 64;
+
+/// A message in a link's own inbox, holding its room there until taken.
+pub(super) struct Delivery {
+    words: Vec<u64>,
+    _room: OwnedSemaphorePermit,
+}
+
+type Inbound = Result<Delivery, Ended>;
 
 /// What a link's writer sends.
 pub(super) enum Out {
@@ -65,8 +77,10 @@ impl fmt::Display for Ended {
 
 pub(super) struct Link {
     outbox: Option<mpsc::UnboundedSender<Out>>,
+    /// The words queued in `outbox` and not yet written, on a link with its own inbox.
+    queued: Option<Arc<Backlog>>,
     /// Where `recv` takes messages from; `None` when they go to a [`Gate`]'s events.
-    inbox: Option<mpsc::Receiver<Result<Vec<u64>, Ended>>>,
+    inbox: Option<mpsc::Receiver<Inbound>>,
     /// The runtime of the link's tasks, on which `recv` waits.
     handle: Handle,
     /// Why the link died, as first seen by its reader or writer.
@@ -78,8 +92,11 @@ pub(super) struct Link {
 
 /// Where a link's reader delivers messages, and finally why the link ended.
 pub(super) enum Sink {
-    /// The link's own inbox, read by `recv`.
-    Own(mpsc::Sender<Result<Vec<u64>, Ended>>),
+    /// The link's own inbox, read by `recv`, and the room left in it, in words.
+    Own {
+        inbox: mpsc::Sender<Inbound>,
+        room: Arc<Semaphore>,
+    },
     /// A gate's events, tagged with the caller; at most `max_messages`, then the link
     /// ends, so that a caller cannot queue more than its part takes.
     Gate {
@@ -93,7 +110,19 @@ impl Sink {
     /// False once nobody listens any more. Waits while the link's own inbox is full.
     async fn deliver(&self, message: Result<Vec<u64>, Ended>) -> bool {
         match self {
-            Sink::Own(inbox) => inbox.send(message).await.is_ok(),
+            Sink::Own { inbox, room } => {
+                let inbound = match message {
+                    Ok(words) => {
+                        let wanted = words.len().min(BACKLOG_WORDS) as u32;
+                        match room.clone().acquire_many_owned(wanted).await {
+                            Ok(room) => Ok(Delivery { words, _room: room }),
+                            Err(_) => return false,
+                        }
+                    }
+                    Err(why) => Err(why),
+                };
+                inbox.send(inbound).await.is_ok()
+            }
             Sink::Gate { caller, events, .. } => events
                 .send(match message {
                     Ok(words) => Raw::Message(*caller, words),
@@ -132,13 +161,23 @@ impl Link {
         sink: Sink,
     ) -> (Link, impl Future<Output = ()> + Send + 'static) {
         let (rd, wr) = tokio::io::split(stream);
-        let (outbox, queued) = mpsc::unbounded_channel();
+        let (outbox, to_write) = mpsc::unbounded_channel();
+        // A gate serves many callers and must not wait on any of them: only a link with its
+        // own inbox holds its sender back.
+        let queued = matches!(sink, Sink::Own { .. }).then(Arc::<Backlog>::default);
         let failure = Arc::new(OnceLock::new());
         let (stop_reading, stop) = oneshot::channel();
         let reader = read_loop(rd, opener, sink, silence, failure.clone(), stop);
-        let writer = tokio::spawn(write_loop(wr, sealer, queued, silence, failure.clone()));
+        let writing = Writing {
+            to_write,
+            queued: queued.clone(),
+            silence,
+            failure: failure.clone(),
+        };
+        let writer = tokio::spawn(write_loop(wr, sealer, writing));
         let link = Link {
             outbox: Some(outbox),
+            queued,
             inbox: None,
             handle: Handle::current(),
             failure,
@@ -151,7 +190,9 @@ impl Link {
     /// A link whose messages `recv` takes, started on the current runtime.
     pub(super) fn spawn(stream: Stream, sealer: Sealer, opener: Opener, silence: Duration) -> Link {
         let (inbox, inbox_reader) = mpsc::channel(INBOX);
-        let (mut link, reader) = Link::open(stream, sealer, opener, silence, Sink::Own(inbox));
+        let room = Arc::new(Semaphore::new(BACKLOG_WORDS));
+        let sink = Sink::Own { inbox, room };
+        let (mut link, reader) = Link::open(stream, sealer, opener, silence, sink);
         link.inbox = Some(inbox_reader);
         tokio::spawn(reader);
         link
@@ -170,7 +211,10 @@ impl Link {
                 .block_on(async { timeout(wait, inbox.recv()).await }))
             .map_err(|_| Ended::Waited(wait))?,
         };
-        message.unwrap_or_else(|| Err(self.failure_reason()))
+        match message {
+            Some(inbound) => inbound.map(|delivery| delivery.words),
+            None => Err(self.failure_reason()),
+        }
     }
 
     /// Why the link died, if it has.
@@ -179,10 +223,16 @@ impl Link {
     }
 
     /// Queues `words` for the peer, or says why the link cannot take them (a refusal
-    /// among them, so that a busy peer's hint reaches the sender too).
+    /// among them, so that a busy peer's hint reaches the sender too). Waits while the
+    /// link's own queue is full ([`BACKLOG_WORDS`]). Called from outside the runtime.
     pub(super) fn send(&self, words: &[u64]) -> Result<(), Ended> {
         if let Some(why) = self.failure.get() {
             return Err(why.clone());
+        }
+        if let Some(queued) = &self.queued
+            && !queued.admit(words.len(), BACKLOG_WORDS)
+        {
+            return Err(self.failure_reason());
         }
         let outbox =
             (self.outbox.as_ref()).ok_or_else(|| Ended::Failed("the link is closed".into()))?;
@@ -211,19 +261,33 @@ impl Link {
     }
 }
 
-/// Sends queued messages as data frames, and a heartbeat whenever the link has been idle for
-/// a quarter of the read time-out. Ends with a TLS close when the transport is dropped.
-async fn write_loop(
-    mut wr: WriteHalf<Stream>,
-    mut sealer: Sealer,
-    mut queued: mpsc::UnboundedReceiver<Out>,
+/// What a link's writer takes its messages from and reports to.
+struct Writing {
+    to_write: mpsc::UnboundedReceiver<Out>,
+    /// Told of every message written, and that no more will be, where the sender waits.
+    queued: Option<Arc<Backlog>>,
     silence: Duration,
     failure: Arc<OnceLock<Ended>>,
-) {
+}
+
+/// Sends queued messages as data frames, and a heartbeat whenever the link has been idle for
+/// a quarter of the read time-out. Ends with a TLS close when the transport is dropped.
+async fn write_loop(mut wr: WriteHalf<Stream>, mut sealer: Sealer, writing: Writing) {
+    let Writing {
+        mut to_write,
+        queued,
+        silence,
+        failure,
+    } = writing;
     let result: Result<()> = async {
         loop {
-            let (frame, last) = match timeout(silence / 4, queued.recv()).await {
-                Ok(Some(Out::Data(words))) => (sealer.seal(Kind::Data, &words)?, false),
+            let (frame, last) = match timeout(silence / 4, to_write.recv()).await {
+                Ok(Some(Out::Data(words))) => {
+                    if let Some(queued) = &queued {
+                        queued.take(words.len());
+                    }
+                    (sealer.seal(Kind::Data, &words)?, false)
+                }
                 Ok(Some(Out::Refusal(refusal))) => {
                     (sealer.seal(Kind::Refusal, &refusal.to_words())?, true)
                 }
@@ -242,6 +306,9 @@ async fn write_loop(
     if let Err(e) = result {
         let _ = failure.set(Ended::Failed(format!("sending failed: {e:#}")));
     }
+    if let Some(queued) = &queued {
+        queued.close();
+    }
 }
 
 /// Delivers data frames in order until the link fails, then delivers the reason; stops
@@ -255,7 +322,7 @@ async fn read_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut room = match &sink {
-        Sink::Own(_) => usize::MAX,
+        Sink::Own { .. } => usize::MAX,
         Sink::Gate { max_messages, .. } => *max_messages,
     };
     let reason = loop {
