@@ -1,5 +1,6 @@
 //! The networked transport on loopback: a mesh that meters like the embedded one, the real
-//! protocol over it, refused certificates, the framing's checks, and lost peers.
+//! protocol over it, refused certificates, the framing's checks, lost peers, and a sender held
+//! back by a receiver that takes nothing.
 
 use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
@@ -459,4 +460,40 @@ fn a_refusal_is_seen_with_its_hint_on_send_as_on_recv() {
     };
     assert_eq!(on_send, Some(busy.clone()));
     assert_eq!(hint(client.recv(Role::Party(0)).unwrap_err()), Some(busy));
+}
+
+/// A party that only sends (as Pond's crypto producer does) waits once its link holds
+/// about 64 MiB queued and 64 MiB in the receiver's inbox, instead of queueing all it
+/// has in memory; everything arrives, in order, once the receiver takes it.
+#[test]
+fn a_sender_that_runs_ahead_waits_for_its_receiver() {
+    const MESSAGES: u64 = 16;
+    const WORDS: usize = 2 << 20; // 16 MiB
+    let mut ends = mesh("backlog");
+    let mut producer = ends.remove(2);
+    let mut server = ends.remove(0);
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let sender = std::thread::spawn(move || -> Result<()> {
+        for k in 0..MESSAGES {
+            producer.send(Role::Party(0), &vec![k; WORDS])?;
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let ahead = sent.load(Ordering::SeqCst);
+    // 4 messages fill the queue and 4 the inbox; a few more fit in the sockets' buffers.
+    assert!(
+        ahead < MESSAGES - 4,
+        "{ahead} of {MESSAGES} messages sent, none taken"
+    );
+    for k in 0..MESSAGES {
+        let words = server.recv(Role::Party(2)).unwrap();
+        assert!(
+            words.len() == WORDS && words.iter().all(|&w| w == k),
+            "message {k}"
+        );
+    }
+    sender.join().unwrap().unwrap();
 }
