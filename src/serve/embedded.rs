@@ -206,12 +206,8 @@ fn serve(
     progress: Option<&Progress>,
     reports: &Sender<PartyReport>,
 ) -> Result<()> {
-    // Under Pond the masked weights replace the received ones, which are dropped.
-    let received = receive_weights(plan, party)?;
-    let weights = match received.masked_for(party)? {
-        Some(masked) => masked,
-        None => received,
-    };
+    // Under Pond the masked weights replace the received ones, each dropped once masked.
+    let weights = receive_weights(plan, party)?.into_masked(party)?;
     let id = party.id();
     let report = |profile, traffic| {
         reports

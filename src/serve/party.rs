@@ -91,32 +91,41 @@ impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
 impl PartyWeights {
     /// Under Pond, every secret weight opened once for this session under a mask fixed for
     /// it ([`Party::mask_for_session`]), so that no request opens the weights again; `None`
-    /// under ABY3, whose products open nothing.
+    /// under ABY3, whose products open nothing. The weights stay for later sessions.
     pub(super) fn masked_for(&self, party: &mut Party) -> Result<Option<PartyWeights>> {
         if party.protocol() != Protocol::Pond {
             return Ok(None);
         }
-        let mut masked = Vec::with_capacity(self.0.len());
-        for weight in &self.0 {
-            let share = match weight {
-                PartyWeight::Held(MpcValue::Secret(share)) => Cow::Borrowed(share),
-                PartyWeight::Dealt(dealt) => Cow::Owned(dealt.share(party)?),
-                PartyWeight::Held(public) => {
-                    masked.push(PartyWeight::Held(public.clone()));
-                    continue;
-                }
-                PartyWeight::SessionMasked(_) => {
-                    bail!("the weights are masked for a session already")
-                }
-            };
-            let session = party.mask_for_session(&share)?;
-            masked.push(if session.values() > KEPT_AS_DEALT_ABOVE {
-                PartyWeight::SessionMasked(session)
-            } else {
-                PartyWeight::Held(MpcValue::Masked(party.session_masked(&session)))
-            });
+        let masked = self.0.iter().map(|w| w.masked_for(party));
+        Ok(Some(PartyWeights(masked.collect::<Result<_>>()?)))
+    }
+
+    /// [`PartyWeights::masked_for`] for the only session: each weight is dropped once
+    /// masked, so that the two forms of all of them are never held at once.
+    pub(super) fn into_masked(self, party: &mut Party) -> Result<PartyWeights> {
+        if party.protocol() != Protocol::Pond {
+            return Ok(self);
         }
-        Ok(Some(PartyWeights(masked)))
+        let masked = self.0.into_iter().map(|w| w.masked_for(party));
+        Ok(PartyWeights(masked.collect::<Result<_>>()?))
+    }
+}
+
+impl PartyWeight {
+    /// This weight masked for the session (Pond), or itself if public.
+    fn masked_for(&self, party: &mut Party) -> Result<PartyWeight> {
+        let share = match self {
+            PartyWeight::Held(MpcValue::Secret(share)) => Cow::Borrowed(share),
+            PartyWeight::Dealt(dealt) => Cow::Owned(dealt.share(party)?),
+            PartyWeight::Held(public) => return Ok(PartyWeight::Held(public.clone())),
+            PartyWeight::SessionMasked(_) => bail!("the weights are masked for a session already"),
+        };
+        let session = party.mask_for_session(&share)?;
+        Ok(if session.values() > KEPT_AS_DEALT_ABOVE {
+            PartyWeight::SessionMasked(session)
+        } else {
+            PartyWeight::Held(MpcValue::Masked(party.session_masked(&session)))
+        })
     }
 }
 
