@@ -495,10 +495,18 @@ fn every_pond_call_costs_what_its_formula_says() {
             Cost::pond_products(8 * nu, 15),
             "matrix product [3, {n}] x [{n}, 5]"
         );
+        // Weights masked for the session together: one round for all of them.
+        assert_eq!(
+            pond(&[&[3, n], &[n, 5], &[5]], &|p, s| p
+                .mask_for_session(&[&s[0], &s[1], &s[2]])
+                .map(drop)),
+            Cost::pond_mask(8 * nu + 5),
+            "three values of 3x{n}, {n}x5 and 5 elements masked for the session at once"
+        );
         // A weight masked for the session: opened once, then never by a product.
         assert_eq!(
             pond(&[&[3, n], &[n, 5]], &|p, s| {
-                let w = p.mask_for_session(&s[1])?;
+                let w = p.mask_for_session(&[&s[1]])?.remove(0);
                 let w = p.session_masked(&w);
                 let pair = [(Factor::Share(&s[0]), Factor::Masked(&w))];
                 p.secret_products(&pair, &matrix)?;
@@ -616,7 +624,7 @@ fn per_op_table() {
         prepare: Some(|p, s| match p.protocol() {
             Protocol::Aby3 => Ok(s),
             Protocol::Pond => {
-                let w = p.mask_for_session(&s[1])?;
+                let w = p.mask_for_session(&[&s[1]])?.remove(0);
                 Ok(vec![s[0].clone(), p.session_masked(&w)])
             }
         }),

@@ -8,11 +8,11 @@ use crate::exec::{
 };
 use crate::mpc::pond::SessionMasked;
 use crate::mpc::share::{DealtShare, recv_dealt, recv_secret, reveal_to};
-use crate::mpc::{Party, Protocol};
+use crate::mpc::{ArithShare, Party, Protocol};
 use crate::net::{Role, Stats};
 use crate::plan::{Plan, Step, Visibility, Weight};
 use anyhow::{Context, Result, bail};
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::time::{Duration, Instant};
 
 /// What a party checks of the requests it serves, and whom it tells that it waits for the
@@ -88,6 +88,11 @@ impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
     }
 }
 
+/// How many words of weights one round of a session's masking opens, at most (32 MiB, or
+/// one weight if larger): a model's weights take a round trip or a few, not one each, in
+/// messages that fit the links' backlog ([`crate::net::backlog`]).
+const MASKED_PER_ROUND: usize = 4 << 20;
+
 impl PartyWeights {
     /// Under Pond, every secret weight opened once for this session under a mask fixed for
     /// it ([`Party::mask_for_session`]), so that no request opens the weights again; `None`
@@ -96,37 +101,75 @@ impl PartyWeights {
         if party.protocol() != Protocol::Pond {
             return Ok(None);
         }
-        let masked = self.0.iter().map(|w| w.masked_for(party));
-        Ok(Some(PartyWeights(masked.collect::<Result<_>>()?)))
+        mask_weights(&self.0, party).map(Some)
     }
 
-    /// [`PartyWeights::masked_for`] for the only session: each weight is dropped once
-    /// masked, so that the two forms of all of them are never held at once.
+    /// [`PartyWeights::masked_for`] for the only session: each round's weights are dropped
+    /// once masked, so that the two forms of all of them are never held at once.
     pub(super) fn into_masked(self, party: &mut Party) -> Result<PartyWeights> {
         if party.protocol() != Protocol::Pond {
             return Ok(self);
         }
-        let masked = self.0.into_iter().map(|w| w.masked_for(party));
-        Ok(PartyWeights(masked.collect::<Result<_>>()?))
+        mask_weights(self.0, party)
     }
 }
 
-impl PartyWeight {
-    /// This weight masked for the session (Pond), or itself if public.
-    fn masked_for(&self, party: &mut Party) -> Result<PartyWeight> {
-        let share = match self {
-            PartyWeight::Held(MpcValue::Secret(share)) => Cow::Borrowed(share),
-            PartyWeight::Dealt(dealt) => Cow::Owned(dealt.share(party)?),
-            PartyWeight::Held(public) => return Ok(PartyWeight::Held(public.clone())),
+/// The masked forms of `weights`, in order, a round of at most [`MASKED_PER_ROUND`] words
+/// at a time (and fewer than 256 weights); each round's weights are dropped after it.
+fn mask_weights<W: Borrow<PartyWeight>>(
+    weights: impl IntoIterator<Item = W>,
+    party: &mut Party,
+) -> Result<PartyWeights> {
+    let mut masked: Vec<Option<PartyWeight>> = vec![];
+    let mut round: Vec<(usize, W)> = vec![];
+    let mut words = 0;
+    for weight in weights {
+        let len = match weight.borrow() {
+            PartyWeight::Held(MpcValue::Secret(share)) => share.cur.len(),
+            PartyWeight::Dealt(dealt) => dealt.len(),
+            PartyWeight::Held(public) => {
+                masked.push(Some(PartyWeight::Held(public.clone())));
+                continue;
+            }
             PartyWeight::SessionMasked(_) => bail!("the weights are masked for a session already"),
         };
-        let session = party.mask_for_session(&share)?;
-        Ok(if session.values() > KEPT_AS_DEALT_ABOVE {
+        if !round.is_empty() && (words + len > MASKED_PER_ROUND || round.len() == 255) {
+            mask_round(std::mem::take(&mut round), &mut masked, party)?;
+            words = 0;
+        }
+        masked.push(None);
+        round.push((masked.len() - 1, weight));
+        words += len;
+    }
+    if !round.is_empty() {
+        mask_round(round, &mut masked, party)?;
+    }
+    Ok(PartyWeights(masked.into_iter().flatten().collect()))
+}
+
+/// One round of [`mask_weights`]: `round`'s secret weights masked into their slots.
+fn mask_round<W: Borrow<PartyWeight>>(
+    round: Vec<(usize, W)>,
+    masked: &mut [Option<PartyWeight>],
+    party: &mut Party,
+) -> Result<()> {
+    let shares = (round.iter())
+        .map(|(_, weight)| match weight.borrow() {
+            PartyWeight::Held(MpcValue::Secret(share)) => Ok(Cow::Borrowed(share)),
+            PartyWeight::Dealt(dealt) => Ok(Cow::Owned(dealt.share(party)?)),
+            _ => unreachable!("only secret weights are masked"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&ArithShare> = shares.iter().map(|s| s.as_ref()).collect();
+    let sessions = party.mask_for_session(&refs)?;
+    for ((slot, _), session) in round.iter().zip(sessions) {
+        masked[*slot] = Some(if session.values() > KEPT_AS_DEALT_ABOVE {
             PartyWeight::SessionMasked(session)
         } else {
             PartyWeight::Held(MpcValue::Masked(party.session_masked(&session)))
-        })
+        });
     }
+    Ok(())
 }
 
 /// The plan's weights as this party holds them, shared online by the model owner.

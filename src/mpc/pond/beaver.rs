@@ -89,41 +89,51 @@ impl Party {
         ArrayD::from_shape_vec(IxDyn(shape), words).expect("length matches")
     }
 
-    /// `share` (a Pond secret) opened once under a mask fixed for the session, which the
-    /// products of [`Party::beaver_products`] take without opening it again (in the form
-    /// [`Party::session_masked`] gives). One round; each server sends the value's size.
-    pub fn mask_for_session(&mut self, share: &ArithShare) -> Result<SessionMasked> {
-        let nonce = self.begin_call();
+    /// `shares` (Pond secrets, fewer than 256) opened once under masks fixed for the
+    /// session, which the products of [`Party::beaver_products`] take without opening them
+    /// again (in the form [`Party::session_masked`] gives). One round for all of them: each
+    /// server sends their sizes in one message.
+    pub fn mask_for_session(&mut self, shares: &[&ArithShare]) -> Result<Vec<SessionMasked>> {
+        ensure!(
+            !shares.is_empty() && shares.len() < 256,
+            "{} values masked in one call",
+            shares.len()
+        );
+        let call = self.begin_call();
         self.count_rounds(1);
-        let shape = share.shape().to_vec();
+        // Each value's mask in its own lane of the call.
+        let lanes = shares.iter().enumerate().map(|(k, share)| SessionMasked {
+            nonce: call + ((k as u64) << 8),
+            shape: share.shape().to_vec(),
+            opened: None,
+        });
         let id = self.id();
         if id == PRODUCER {
-            return Ok(SessionMasked {
-                nonce,
-                shape,
-                opened: None,
-            });
+            return Ok(lanes.collect());
         }
-        let mine = if hooks::broken(Fault::UnmaskedTriple) {
-            share.cur.clone()
-        } else {
-            sub(
-                &share.cur,
-                &self.fresh_mask(nonce, 0, Label::TripleX, &shape),
-            )
-        };
-        let words: Vec<u64> = mine.iter().copied().collect();
-        self.send_to(1 - id, &words)?;
-        let theirs = self.recv_from(1 - id, words.len())?;
-        let mut e = mine;
-        for (e, t) in e.iter_mut().zip(theirs) {
+        let mut lanes: Vec<SessionMasked> = lanes.collect();
+        let unmasked = hooks::broken(Fault::UnmaskedTriple);
+        let mut opened = Vec::with_capacity(shares.iter().map(|s| s.cur.len()).sum());
+        for (share, lane) in shares.iter().zip(&lanes) {
+            if unmasked {
+                opened.extend(share.cur.iter());
+            } else {
+                let a = self.mask_words(lane.nonce, 0, Label::TripleX, lane.values());
+                opened.extend(share.cur.iter().zip(a).map(|(x, a)| x.wrapping_sub(a)));
+            }
+        }
+        self.send_to(1 - id, &opened)?;
+        let theirs = self.recv_from(1 - id, opened.len())?;
+        for (e, t) in opened.iter_mut().zip(theirs) {
             *e = e.wrapping_add(t);
         }
-        Ok(SessionMasked {
-            nonce,
-            shape,
-            opened: Some(e),
-        })
+        let mut rest = opened.as_slice();
+        for lane in &mut lanes {
+            let (e, after) = rest.split_at(lane.values());
+            lane.opened = Some(ArrayD::from_shape_vec(IxDyn(&lane.shape), e.to_vec())?);
+            rest = after;
+        }
+        Ok(lanes)
     }
 
     /// The masked form of a secret masked for the session: at the servers the share
