@@ -128,13 +128,11 @@ fn mask_weights<W: Borrow<PartyWeight>>(
     let mut words = 0;
     for weight in weights {
         let len = match weight.borrow() {
-            PartyWeight::Held(MpcValue::Secret(share)) => share.cur.len(),
-            PartyWeight::Dealt(dealt) => dealt.len(),
-            PartyWeight::Held(public) => {
-                masked.push(Some(PartyWeight::Held(public.clone())));
+            PartyWeight::Held(MpcValue::Public(public)) => {
+                masked.push(Some(PartyWeight::Held(MpcValue::Public(public.clone()))));
                 continue;
             }
-            PartyWeight::SessionMasked(_) => bail!("the weights are masked for a session already"),
+            secret => secret.share_len()?,
         };
         if !round.is_empty() && (words + len > per_round || round.len() == 255) {
             mask_round(std::mem::take(&mut round), &mut masked, party)?;
@@ -157,11 +155,7 @@ fn mask_round<W: Borrow<PartyWeight>>(
     party: &mut Party,
 ) -> Result<()> {
     let shares = (round.iter())
-        .map(|(_, weight)| match weight.borrow() {
-            PartyWeight::Held(MpcValue::Secret(share)) => Ok(Cow::Borrowed(share)),
-            PartyWeight::Dealt(dealt) => Ok(Cow::Owned(dealt.share(party)?)),
-            _ => unreachable!("only secret weights are masked"),
-        })
+        .map(|(_, weight)| weight.borrow().share(party))
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&ArithShare> = shares.iter().map(|s| s.as_ref()).collect();
     let sessions = party.mask_for_session(&refs)?;
@@ -173,6 +167,29 @@ fn mask_round<W: Borrow<PartyWeight>>(
         });
     }
     Ok(())
+}
+
+/// Why a weight cannot be masked for a session.
+const NOT_MASKABLE: &str = "only a secret weight not yet masked for a session can be masked";
+
+impl PartyWeight {
+    /// How many values a secret weight, not yet masked for a session, holds.
+    fn share_len(&self) -> Result<usize> {
+        match self {
+            PartyWeight::Held(MpcValue::Secret(share)) => Ok(share.cur.len()),
+            PartyWeight::Dealt(dealt) => Ok(dealt.len()),
+            _ => bail!(NOT_MASKABLE),
+        }
+    }
+
+    /// This party's share of a secret weight not yet masked for a session.
+    fn share(&self, party: &Party) -> Result<Cow<'_, ArithShare>> {
+        match self {
+            PartyWeight::Held(MpcValue::Secret(share)) => Ok(Cow::Borrowed(share)),
+            PartyWeight::Dealt(dealt) => Ok(Cow::Owned(dealt.share(party)?)),
+            _ => bail!(NOT_MASKABLE),
+        }
+    }
 }
 
 /// The plan's weights as this party holds them, shared online by the model owner.
