@@ -58,13 +58,29 @@ pub(super) fn serve_requests(
     }
 }
 
-/// Weights of more elements than this are kept as the model owner dealt them (one
-/// component at parties 1 and 2, none at party 0) and their shares made again from the
-/// owner's keys at each request: a third of the memory for large models, for about a
-/// nanosecond of AES-CTR per element and request (noise beside the products they feed).
-/// Under Pond their session-masked forms are kept alike: the opened value at each server,
-/// the mask made again from the producer's keys ([`SessionMasked`]).
+/// In a large model ([`LARGE_MODEL_ABOVE`]), weights of more elements than this are kept
+/// as the model owner dealt them (one component at parties 1 and 2, none at party 0) and
+/// their shares made again from the owner's keys at each request: a third of the memory,
+/// for a few nanoseconds of AES-CTR per element and request. Under Pond their
+/// session-masked forms are kept alike: the opened value at each server, the mask made
+/// again from the producer's keys ([`SessionMasked`]).
 const KEPT_AS_DEALT_ABOVE: usize = 1 << 18;
+
+/// Secret weight values above which a model is large. A smaller model holds every weight
+/// ready (48 bytes per value for the three parties: 200 MB at this size), since making
+/// shares again is most of its request: LeNet's 400,000-element weight took 16 of ABY3's
+/// 17 ms at batch 1 embedded kept as dealt, 6 ms held.
+const LARGE_MODEL_ABOVE: usize = 1 << 22;
+
+/// The size above which a weight is kept compact, in a model of `secret_values` secret
+/// weight values: none in a small model.
+fn compact_above(secret_values: usize) -> usize {
+    if secret_values > LARGE_MODEL_ABOVE {
+        KEPT_AS_DEALT_ABOVE
+    } else {
+        usize::MAX
+    }
+}
 
 /// A party's weights, in plan order.
 pub(super) struct PartyWeights(Vec<PartyWeight>);
@@ -103,7 +119,8 @@ impl PartyWeights {
         if party.protocol() != Protocol::Pond {
             return Ok(None);
         }
-        mask_weights(&self.0, party, MASKED_PER_ROUND).map(Some)
+        let compact = compact_above(self.secret_values()?);
+        mask_weights(&self.0, party, MASKED_PER_ROUND, compact).map(Some)
     }
 
     /// [`PartyWeights::masked_for`] for the only session: each round's weights are dropped
@@ -112,16 +129,28 @@ impl PartyWeights {
         if party.protocol() != Protocol::Pond {
             return Ok(self);
         }
-        mask_weights(self.0, party, MASKED_PER_ROUND)
+        let compact = compact_above(self.secret_values()?);
+        mask_weights(self.0, party, MASKED_PER_ROUND, compact)
+    }
+
+    /// How many values the secret weights hold.
+    fn secret_values(&self) -> Result<usize> {
+        let secret = self
+            .0
+            .iter()
+            .filter(|w| !matches!(w, PartyWeight::Held(MpcValue::Public(_))));
+        secret.map(PartyWeight::share_len).sum()
     }
 }
 
 /// The masked forms of `weights`, in order, a round of at most `per_round` words at a time
-/// (and fewer than 256 weights); each round's weights are dropped after it.
+/// (and fewer than 256 weights); each round's weights are dropped after it, and those of
+/// more than `compact` elements kept compact ([`SessionMasked`]).
 fn mask_weights<W: Borrow<PartyWeight>>(
     weights: impl IntoIterator<Item = W>,
     party: &mut Party,
     per_round: usize,
+    compact: usize,
 ) -> Result<PartyWeights> {
     let mut masked: Vec<Option<PartyWeight>> = vec![];
     let mut round: Vec<(usize, W)> = vec![];
@@ -135,7 +164,7 @@ fn mask_weights<W: Borrow<PartyWeight>>(
             secret => secret.share_len()?,
         };
         if !round.is_empty() && (words + len > per_round || round.len() == 255) {
-            mask_round(std::mem::take(&mut round), &mut masked, party)?;
+            mask_round(std::mem::take(&mut round), &mut masked, party, compact)?;
             words = 0;
         }
         masked.push(None);
@@ -143,7 +172,7 @@ fn mask_weights<W: Borrow<PartyWeight>>(
         words += len;
     }
     if !round.is_empty() {
-        mask_round(round, &mut masked, party)?;
+        mask_round(round, &mut masked, party, compact)?;
     }
     Ok(PartyWeights(masked.into_iter().flatten().collect()))
 }
@@ -153,6 +182,7 @@ fn mask_round<W: Borrow<PartyWeight>>(
     round: Vec<(usize, W)>,
     masked: &mut [Option<PartyWeight>],
     party: &mut Party,
+    compact: usize,
 ) -> Result<()> {
     let shares = (round.iter())
         .map(|(_, weight)| weight.borrow().share(party))
@@ -160,7 +190,7 @@ fn mask_round<W: Borrow<PartyWeight>>(
     let refs: Vec<&ArithShare> = shares.iter().map(|s| s.as_ref()).collect();
     let sessions = party.mask_for_session(&refs)?;
     for ((slot, _), session) in round.iter().zip(sessions) {
-        masked[*slot] = Some(if session.values() > KEPT_AS_DEALT_ABOVE {
+        masked[*slot] = Some(if session.values() > compact {
             PartyWeight::SessionMasked(session)
         } else {
             PartyWeight::Held(MpcValue::Masked(party.session_masked(&session)))
@@ -194,9 +224,14 @@ impl PartyWeight {
 
 /// The plan's weights as this party holds them, shared online by the model owner.
 pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<PartyWeights> {
+    let secret = plan
+        .weights
+        .iter()
+        .filter(|w| w.visibility == Visibility::Secret);
+    let compact = compact_above(secret.map(|w| w.data.len()).sum());
     weight_values(plan, |w| {
         let dealt = recv_dealt(party, Role::ModelOwner, w.data.shape())?;
-        Ok(if dealt.len() > KEPT_AS_DEALT_ABOVE {
+        Ok(if dealt.len() > compact {
             PartyWeight::Dealt(dealt)
         } else {
             PartyWeight::Held(MpcValue::Secret(dealt.share(party)?))
@@ -298,9 +333,10 @@ mod tests {
         ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
     }
 
-    /// Weights of 5, 7 and 4 words with a public one among them, 12 words a round: two
-    /// rounds (5 + 7, then 4), the weights back in plan order, each the servers' sharing
-    /// of its value.
+    /// Weights of 5, 7 and 4 words with a public one among them, 12 words a round and
+    /// weights of more than 6 words compact: two rounds (5 + 7, then 4), the weights back in
+    /// plan order, the 7-word one kept as its opened value alone, and each, made ready, the
+    /// servers' sharing of its value.
     #[test]
     fn weights_are_masked_a_round_of_words_at_a_time_in_order() {
         let values: [Vec<u64>; 3] = [(1..=5).collect(), (10..17).collect(), (20..24).collect()];
@@ -326,30 +362,30 @@ mod tests {
                     secret(&values[2]),
                 ];
                 let before = party.stats().rounds;
-                let masked = mask_weights(weights, party, 12)?;
+                let masked = mask_weights(weights, party, 12, 6)?;
                 assert_eq!(party.stats().rounds - before, 2);
-                Ok(masked.0)
+                // Each weight as a step reads it, and whether it was kept compact.
+                let ready = (masked.0.iter())
+                    .map(|w| match w {
+                        PartyWeight::Held(MpcValue::Masked(m)) => Some((m.clone(), false)),
+                        PartyWeight::SessionMasked(m) => Some((party.session_masked(m), true)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>();
+                Ok(ready)
             },
             |_| Ok(()),
         )
         .unwrap();
-        let value = |k: usize| -> Vec<u64> {
-            match (&w0[k], &w1[k]) {
-                (
-                    PartyWeight::Held(MpcValue::Masked(a)),
-                    PartyWeight::Held(MpcValue::Masked(b)),
-                ) => {
-                    assert_eq!(a.next, b.next, "both servers hold the same opened value");
-                    (a.cur.iter().zip(&b.cur))
-                        .map(|(a, b)| a.wrapping_add(*b))
-                        .collect()
-                }
-                _ => panic!("weight {k} is not masked"),
-            }
+        let value = |k: usize| -> (Vec<u64>, bool) {
+            let ((a, compact), (b, _)) = (w0[k].clone().unwrap(), w1[k].clone().unwrap());
+            assert_eq!(a.next, b.next, "both servers hold the same opened value");
+            let sum = (a.cur.iter().zip(&b.cur)).map(|(a, b)| a.wrapping_add(*b));
+            (sum.collect(), compact)
         };
-        assert_eq!(value(0), values[0]);
-        assert!(matches!(&w0[1], PartyWeight::Held(MpcValue::Public(p)) if *p == public));
-        assert_eq!(value(2), values[1]);
-        assert_eq!(value(3), values[2]);
+        assert_eq!(value(0), (values[0].clone(), false));
+        assert!(w0[1].is_none(), "the public weight stays public");
+        assert_eq!(value(2), (values[1].clone(), true));
+        assert_eq!(value(3), (values[2].clone(), false));
     }
 }
