@@ -58,11 +58,6 @@ pub fn holders(protocol: Protocol, k: usize) -> (usize, usize) {
 }
 
 impl Round {
-    /// Whether party `id` sends the receiver a term of the result.
-    fn reveals(&self, id: usize) -> bool {
-        id < self.protocol.holders()
-    }
-
     fn bitmap_words(&self) -> usize {
         self.inputters.len().div_ceil(64)
     }
@@ -199,7 +194,7 @@ pub fn reveal(
     included: &[bool],
 ) -> Option<Vec<u64>> {
     let nonce = party.begin_call();
-    if !round.reveals(party.id()) {
+    if !round.protocol.holds(party.id()) {
         return None;
     }
     let mut term = party.zero_share(nonce, Label::Zero, round.len);

@@ -72,6 +72,11 @@ impl Protocol {
             Protocol::Pond => 2,
         }
     }
+
+    /// Whether party `id` holds shares of secrets (every party but Pond's producer).
+    pub fn holds(self, id: usize) -> bool {
+        id < self.holders()
+    }
 }
 
 /// Each party's endpoint passes through this before use (to observe a party's view).

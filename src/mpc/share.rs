@@ -130,7 +130,7 @@ pub fn recv_dealt(party: &mut Party, from: Role, shape: &[usize]) -> Result<Deal
     let len = (shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)))
         .with_context(|| format!("a tensor of shape {shape:?} has too many elements"))?;
     // Pond's crypto producer is dealt nothing: it holds the shape alone.
-    let holds = party.id() < party.protocol().holders();
+    let holds = party.protocol().holds(party.id());
     let nonce = if holds { party.next_dealing(from)? } else { 0 };
     let sent = match party.sent_component().filter(|_| holds) {
         None => None,
@@ -168,7 +168,7 @@ impl DealtShare {
     }
 
     fn made(&self, party: &Party, sent: Option<(Slot, ArrayD<u64>)>) -> Result<ArithShare> {
-        if party.id() >= party.protocol().holders() {
+        if !party.protocol().holds(party.id()) {
             // Pond's crypto producer: the shape alone.
             return Ok(ArithShare::additive(ArrayD::zeros(IxDyn(&self.shape))));
         }
@@ -212,7 +212,7 @@ impl DealtShare {
 pub fn reveal_to(party: &mut Party, to: Role, share: &ArithShare) -> Result<()> {
     let nonce = party.begin_call();
     let n = share.cur.len();
-    if party.id() >= party.protocol().holders() {
+    if !party.protocol().holds(party.id()) {
         return Ok(());
     }
     let mut words: Vec<u64> = share.cur.iter().copied().collect();

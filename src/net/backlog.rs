@@ -14,10 +14,11 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 pub const BACKLOG_WORDS: usize = 8 << 20;
 
 /// What one link holds that its receiver has not taken yet, shared by its two ends.
-#[derive(Default)]
 pub struct Backlog {
     state: Mutex<Held>,
     taken: Condvar,
+    /// Words held before a sender waits.
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -28,15 +29,24 @@ struct Held {
 }
 
 impl Backlog {
+    /// An empty link whose sender waits once it holds `limit` words.
+    pub fn new(limit: usize) -> Backlog {
+        Backlog {
+            state: Mutex::default(),
+            taken: Condvar::new(),
+            limit,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Held> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until `words` more fit under `limit` (or the link is empty), then counts them;
-    /// false if the receiving end has gone.
-    pub fn admit(&self, words: usize, limit: usize) -> bool {
+    /// Waits until `words` more fit under the limit (or the link is empty), then counts
+    /// them; false if the receiving end has gone.
+    pub fn admit(&self, words: usize) -> bool {
         let mut held = self.lock();
-        while !held.closed && held.words > 0 && held.words + words > limit {
+        while !held.closed && held.words > 0 && held.words + words > self.limit {
             held = self
                 .taken
                 .wait(held)

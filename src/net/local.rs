@@ -18,7 +18,6 @@ pub struct LocalTransport {
     to: Vec<Option<Link<Sender<Vec<u64>>>>>,
     from: Vec<Option<Link<Receiver<Vec<u64>>>>>,
     meter: Meter,
-    limit: usize,
 }
 
 /// One connected endpoint per role in `roles`, in the same order.
@@ -36,14 +35,13 @@ fn network_holding(roles: &[Role], limit: usize) -> Vec<LocalTransport> {
             to: (0..slots).map(|_| None).collect(),
             from: (0..slots).map(|_| None).collect(),
             meter: Meter::default(),
-            limit,
         })
         .collect();
     for a in 0..roles.len() {
         for b in 0..roles.len() {
             if a != b {
                 let (tx, rx) = channel();
-                let backlog = Arc::new(Backlog::default());
+                let backlog = Arc::new(Backlog::new(limit));
                 ends[a].to[roles[b].index()] = Some(Link {
                     end: tx,
                     backlog: backlog.clone(),
@@ -73,7 +71,7 @@ impl Transport for LocalTransport {
         let link = (self.to.get(to.index()))
             .and_then(Option::as_ref)
             .ok_or_else(|| anyhow!("{} has no link to {to}", self.me))?;
-        if !link.backlog.admit(words.len(), self.limit) || link.end.send(words.to_vec()).is_err() {
+        if !link.backlog.admit(words.len()) || link.end.send(words.to_vec()).is_err() {
             bail!("{to} has stopped; {} cannot send to it", self.me);
         }
         self.meter.on_send(words.len());

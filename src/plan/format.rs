@@ -316,7 +316,7 @@ impl SharedPlan {
     /// How many components of each secret weight `holder`'s file keeps under `protocol`.
     pub fn components(holder: Holder, protocol: Protocol) -> usize {
         match (holder, protocol) {
-            (Holder::Party(i), _) if usize::from(i) >= protocol.holders() => 0,
+            (Holder::Party(i), _) if !protocol.holds(usize::from(i)) => 0,
             (Holder::Party(_), Protocol::Aby3) => 2,
             (Holder::Party(_), Protocol::Pond) => 1,
             (Holder::Client, _) => 0,

@@ -189,7 +189,7 @@ impl Desk<'_> {
             .filter(|&k| self.holds(k) && !self.submitted[k])
             .map(|k| self.config.name(Role::Inputter(k as u16)))
             .collect();
-        (self.log)(&if !(0..n).any(|k| self.holds(k)) {
+        (self.log)(&if !self.rules.protocol.holds(self.id) {
             "takes no pieces (the crypto producer, under pond): waits for the servers' agreement"
                 .to_string()
         } else if missing.is_empty() {

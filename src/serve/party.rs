@@ -72,10 +72,10 @@ const KEPT_AS_DEALT_ABOVE: usize = 1 << 18;
 /// 17 ms at batch 1 embedded kept as dealt, 6 ms held.
 const LARGE_MODEL_ABOVE: usize = 1 << 22;
 
-/// The size above which a weight is kept compact, in a model of `secret_values` secret
-/// weight values: none in a small model.
-fn compact_above(secret_values: usize) -> usize {
-    if secret_values > LARGE_MODEL_ABOVE {
+/// The size above which a weight of `plan` is kept compact: none in a small model.
+fn compact_above(plan: &Plan) -> usize {
+    let secret = (plan.weights.iter()).filter(|w| w.visibility == Visibility::Secret);
+    if secret.map(|w| w.data.len()).sum::<usize>() > LARGE_MODEL_ABOVE {
         KEPT_AS_DEALT_ABOVE
     } else {
         usize::MAX
@@ -83,7 +83,11 @@ fn compact_above(secret_values: usize) -> usize {
 }
 
 /// A party's weights, in plan order.
-pub(super) struct PartyWeights(Vec<PartyWeight>);
+pub(super) struct PartyWeights {
+    weights: Vec<PartyWeight>,
+    /// The size above which a weight is kept compact ([`compact_above`]).
+    compact: usize,
+}
 
 pub(super) enum PartyWeight {
     Held(MpcValue),
@@ -94,7 +98,7 @@ pub(super) enum PartyWeight {
 
 impl<'p> Weights<MpcDomain<'p>> for PartyWeights {
     fn weight(&self, dom: &mut MpcDomain<'p>, index: usize) -> Result<Cow<'_, MpcValue>> {
-        Ok(match &self.0[index] {
+        Ok(match &self.weights[index] {
             PartyWeight::Held(value) => Cow::Borrowed(value),
             PartyWeight::Dealt(dealt) => Cow::Owned(MpcValue::Secret(dealt.share(dom.party)?)),
             PartyWeight::SessionMasked(masked) => {
@@ -119,8 +123,7 @@ impl PartyWeights {
         if party.protocol() != Protocol::Pond {
             return Ok(None);
         }
-        let compact = compact_above(self.secret_values()?);
-        mask_weights(&self.0, party, MASKED_PER_ROUND, compact).map(Some)
+        mask_weights(&self.weights, party, MASKED_PER_ROUND, self.compact).map(Some)
     }
 
     /// [`PartyWeights::masked_for`] for the only session: each round's weights are dropped
@@ -129,17 +132,7 @@ impl PartyWeights {
         if party.protocol() != Protocol::Pond {
             return Ok(self);
         }
-        let compact = compact_above(self.secret_values()?);
-        mask_weights(self.0, party, MASKED_PER_ROUND, compact)
-    }
-
-    /// How many values the secret weights hold.
-    fn secret_values(&self) -> Result<usize> {
-        let secret = self
-            .0
-            .iter()
-            .filter(|w| !matches!(w, PartyWeight::Held(MpcValue::Public(_))));
-        secret.map(PartyWeight::share_len).sum()
+        mask_weights(self.weights, party, MASKED_PER_ROUND, self.compact)
     }
 }
 
@@ -174,7 +167,10 @@ fn mask_weights<W: Borrow<PartyWeight>>(
     if !round.is_empty() {
         mask_round(round, &mut masked, party, compact)?;
     }
-    Ok(PartyWeights(masked.into_iter().flatten().collect()))
+    Ok(PartyWeights {
+        weights: masked.into_iter().flatten().collect(),
+        compact,
+    })
 }
 
 /// One round of [`mask_weights`]: `round`'s secret weights masked into their slots.
@@ -224,12 +220,7 @@ impl PartyWeight {
 
 /// The plan's weights as this party holds them, shared online by the model owner.
 pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<PartyWeights> {
-    let secret = plan
-        .weights
-        .iter()
-        .filter(|w| w.visibility == Visibility::Secret);
-    let compact = compact_above(secret.map(|w| w.data.len()).sum());
-    weight_values(plan, |w| {
+    weight_values(plan, |w, compact| {
         let dealt = recv_dealt(party, Role::ModelOwner, w.data.shape())?;
         Ok(if dealt.len() > compact {
             PartyWeight::Dealt(dealt)
@@ -239,24 +230,24 @@ pub(super) fn receive_weights(plan: &Plan, party: &mut Party) -> Result<PartyWei
     })
 }
 
-/// The plan's weights in plan order: each secret one as `secret` gives it, the public ones
-/// encoded in the clear.
+/// The plan's weights in plan order: each secret one as `secret` gives it (told the size
+/// above which the model keeps a weight compact), the public ones encoded in the clear.
 pub(super) fn weight_values(
     plan: &Plan,
-    mut secret: impl FnMut(&Weight) -> Result<PartyWeight>,
+    mut secret: impl FnMut(&Weight, usize) -> Result<PartyWeight>,
 ) -> Result<PartyWeights> {
-    plan.weights
-        .iter()
+    let compact = compact_above(plan);
+    let weights = (plan.weights.iter())
         .map(|w| {
             Ok(match w.visibility {
-                Visibility::Secret => secret(w)?,
+                Visibility::Secret => secret(w, compact)?,
                 Visibility::Public => PartyWeight::Held(MpcValue::Public(
                     plan.fixed_point.encode_array(w.data.view())?,
                 )),
             })
         })
-        .collect::<Result<_>>()
-        .map(PartyWeights)
+        .collect::<Result<_>>()?;
+    Ok(PartyWeights { weights, compact })
 }
 
 /// One request: the input shares from the client, the plan, and this party's share of each
@@ -365,7 +356,7 @@ mod tests {
                 let masked = mask_weights(weights, party, 12, 6)?;
                 assert_eq!(party.stats().rounds - before, 2);
                 // Each weight as a step reads it, and whether it was kept compact.
-                let ready = (masked.0.iter())
+                let ready = (masked.weights.iter())
                     .map(|w| match w {
                         PartyWeight::Held(MpcValue::Masked(m)) => Some((m.clone(), false)),
                         PartyWeight::SessionMasked(m) => Some((party.session_masked(m), true)),

@@ -46,7 +46,7 @@ impl PartyServer {
         );
         let mut kept = std::mem::take(&mut file.shares).into_iter();
         let protocol = file.protocol;
-        let weights = weight_values(&file.plan, |w| {
+        let weights = weight_values(&file.plan, |w, _| {
             let share = match (protocol, kept.next()) {
                 (Protocol::Aby3, Some(pair)) => {
                     let [cur, next]: [ArrayD<u64>; 2] = pair.try_into().map_err(|_| {

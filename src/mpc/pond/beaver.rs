@@ -102,16 +102,17 @@ impl Party {
         let call = self.begin_call();
         self.count_rounds(1);
         // Each value's mask in its own lane of the call.
-        let lanes = shares.iter().enumerate().map(|(k, share)| SessionMasked {
-            nonce: call + ((k as u64) << 8),
-            shape: share.shape().to_vec(),
-            opened: None,
-        });
+        let mut lanes: Vec<SessionMasked> = (shares.iter().enumerate())
+            .map(|(k, share)| SessionMasked {
+                nonce: call + ((k as u64) << 8),
+                shape: share.shape().to_vec(),
+                opened: None,
+            })
+            .collect();
         let id = self.id();
         if id == PRODUCER {
-            return Ok(lanes.collect());
+            return Ok(lanes);
         }
-        let mut lanes: Vec<SessionMasked> = lanes.collect();
         let unmasked = hooks::broken(Fault::UnmaskedTriple);
         let mut opened = Vec::with_capacity(shares.iter().map(|s| s.cur.len()).sum());
         for (share, lane) in shares.iter().zip(&lanes) {

@@ -164,7 +164,8 @@ impl Link {
         let (outbox, to_write) = mpsc::unbounded_channel();
         // A gate serves many callers and must not wait on any of them: only a link with its
         // own inbox holds its sender back.
-        let queued = matches!(sink, Sink::Own { .. }).then(Arc::<Backlog>::default);
+        let queued =
+            matches!(sink, Sink::Own { .. }).then(|| Arc::new(Backlog::new(BACKLOG_WORDS)));
         let failure = Arc::new(OnceLock::new());
         let (stop_reading, stop) = oneshot::channel();
         let reader = read_loop(rd, opener, sink, silence, failure.clone(), stop);
@@ -230,7 +231,7 @@ impl Link {
             return Err(why.clone());
         }
         if let Some(queued) = &self.queued
-            && !queued.admit(words.len(), BACKLOG_WORDS)
+            && !queued.admit(words.len())
         {
             return Err(self.failure_reason());
         }
